@@ -130,10 +130,11 @@ static int cmd_identify(struct tool *t)
 {
 	const struct pcie_ctrl *c = &t->ctrl;
 	const struct nvme_id_ctrl *id = &c->id;
-	uint32_t ver = id->ver ? id->ver : c->vs;
+	uint32_t ver;
 
 	if (tool_open(t, 0))
 		return 1;
+	ver = id->ver ? id->ver : c->vs;    /* VER is optional before NVMe 1.2 */
 	printf("controller %s\n", t->bdf);
 	print_trimmed("model:", id->mn, sizeof(id->mn));
 	print_trimmed("serial:", id->sn, sizeof(id->sn));

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/* CRC32C on the known vectors (both implementations), the IOVA allocator,
+ * and the DMA buffer pool. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+#include "common/dma.h"
+#include "pcie/pcie.h"
+
+typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
+
+/* RFC 3720 B.4 (iSCSI) vectors, the ones NVMe/TCP digests use, plus the
+ * classic check value of "123456789". */
+static void check_vectors(crc_fn f)
+{
+	uint8_t buf[48];
+
+	assert_int_equal(f(0, "123456789", 9), 0xe3069283u);
+	memset(buf, 0, 32);
+	assert_int_equal(f(0, buf, 32), 0x8a9136aau);
+	memset(buf, 0xff, 32);
+	assert_int_equal(f(0, buf, 32), 0x62a8ab43u);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (uint8_t)i;
+	assert_int_equal(f(0, buf, 32), 0x46dd794eu);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (uint8_t)(31 - i);
+	assert_int_equal(f(0, buf, 32), 0x113fdb5cu);
+	static const uint8_t iscsi_read[48] = {
+		0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+		0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18, 0x28, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	};
+	assert_int_equal(f(0, iscsi_read, 48), 0xd9963a56u);
+	assert_int_equal(f(0, "", 0), 0u);
+}
+
+static void test_crc32c_table(void **state)
+{
+	(void)state;
+	check_vectors(crc32c_table);
+}
+
+static void test_crc32c_hw(void **state)
+{
+	(void)state;
+	if (!crc32c_hw_available()) {
+		/* said loudly: this CPU cannot run the SSE4.2 path */
+		print_message("crc32c: CPU has no SSE4.2, hardware path not exercised\n");
+		skip();
+	}
+	check_vectors(crc32c_hw);
+	check_vectors(crc32c);
+}
+
+/* Incremental use and odd lengths/alignments agree across implementations */
+static void test_crc32c_incremental(void **state)
+{
+	uint8_t buf[1031];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (size_t split = 0; split < 40; split++) {
+		uint32_t whole = crc32c_table(0, buf + 3, sizeof(buf) - 3);
+		uint32_t part = crc32c_table(crc32c_table(0, buf + 3, split), buf + 3 + split, sizeof(buf) - 3 - split);
+
+		assert_int_equal(whole, part);
+		assert_int_equal(crc32c(0, buf + 3, sizeof(buf) - 3), whole);
+	}
+}
+
+static void test_iova_ranges(void **state)
+{
+	/* intel-iommu style: a hole for the MSI window */
+	const struct iova_range r[] = {
+		{ 0xfef00000ull, 0x7fffffffffull },
+		{ 0x0, 0xfedfffffull },
+	};
+	struct iova_alloc a;
+	uint64_t iova;
+
+	(void)state;
+	iova_alloc_init(&a, r, 2, 0x10000000);
+	assert_int_equal(a.nr, 2);
+	assert_int_equal(a.ranges[0].start, 0x10000000);   /* sorted and clipped */
+	assert_int_equal(iova_alloc(&a, 4096, 4096, &iova), 0);
+	assert_int_equal(iova, 0x10000000);
+	assert_int_equal(iova_alloc(&a, 2u << 20, 2u << 20, &iova), 0);
+	assert_int_equal(iova, 0x10200000);                /* aligned up */
+	/* too big for what is left below the hole: placed above it */
+	assert_int_equal(iova_alloc(&a, 0xf0000000ull, 2u << 20, &iova), 0);
+	assert_true(iova >= 0xfef00000ull);
+	assert_true(iova + 0xf0000000ull - 1 <= 0x7fffffffffull);
+	/* never inside the hole */
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(iova_alloc(&a, 1u << 30, 4096, &iova), 0);
+		assert_false(iova <= 0xfeefffffull && iova + (1u << 30) > 0xfee00000ull);
+	}
+	/* exhausted */
+	assert_int_equal(iova_alloc(&a, 1ull << 40, 4096, &iova), -ENOSPC);
+	assert_int_equal(iova_alloc(&a, 0, 4096, &iova), -EINVAL);
+	assert_int_equal(iova_alloc(&a, 4096, 3, &iova), -EINVAL);
+}
+
+static void test_iova_exact_fit(void **state)
+{
+	const struct iova_range r[] = { { 0x100000, 0x1fffff }, { 0x400000, 0x4fffff } };
+	struct iova_alloc a;
+	uint64_t iova;
+
+	(void)state;
+	iova_alloc_init(&a, r, 2, 0);
+	assert_int_equal(iova_alloc(&a, 0x100000, 4096, &iova), 0);
+	assert_int_equal(iova, 0x100000);
+	assert_int_equal(iova_alloc(&a, 4096, 4096, &iova), 0);
+	assert_int_equal(iova, 0x400000);
+	assert_int_equal(iova_alloc(&a, 0x100000, 4096, &iova), -ENOSPC);
+}
+
+/* A mapper that records calls and hands out IOVAs far from the VA */
+struct rec_mapper {
+	unsigned maps, unmaps;
+	uint64_t next;
+	size_t last_len;
+};
+
+static int rec_map(void *ctx, void *va, size_t len, uint64_t *iova)
+{
+	struct rec_mapper *m = ctx;
+
+	(void)va;
+	m->maps++;
+	m->last_len = len;
+	*iova = m->next;
+	m->next += len;
+	return 0;
+}
+
+static int rec_unmap(void *ctx, void *va, size_t len, uint64_t iova)
+{
+	struct rec_mapper *m = ctx;
+
+	(void)va; (void)len; (void)iova;
+	m->unmaps++;
+	return 0;
+}
+
+static int fail_map(void *ctx, void *va, size_t len, uint64_t *iova)
+{
+	(void)ctx; (void)va; (void)len; (void)iova;
+	return -ENOSPC;
+}
+
+static void test_dma_pool(void **state)
+{
+	struct rec_mapper rm = { .next = 0x10000000 };
+	struct dma_mapper m = { .ctx = &rm, .map = rec_map, .unmap = rec_unmap };
+	struct dma_pool p;
+	void *bufs[16];
+
+	(void)state;
+	/* one mapping for the whole pool, however many buffers */
+	assert_int_equal(dma_pool_init(&p, 5000, 4096, 16, false, &m), 0);
+	assert_int_equal(rm.maps, 1);
+	assert_int_equal(p.buf_size, 8192);
+	assert_true(rm.last_len >= 16 * 8192);
+	for (int i = 0; i < 16; i++) {
+		bufs[i] = dma_pool_get(&p);
+		assert_non_null(bufs[i]);
+		assert_int_equal(dma_pool_iova(&p, bufs[i]) % 4096, 0);
+		assert_int_equal(dma_pool_iova(&p, bufs[i]), 0x10000000 + (uint64_t)i * 8192);
+		memset(bufs[i], i, 8192);       /* writable, no overlap (ASan) */
+	}
+	assert_null(dma_pool_get(&p));
+	dma_pool_put(&p, bufs[3]);
+	assert_ptr_equal(dma_pool_get(&p), bufs[3]);
+	for (int i = 0; i < 16; i++)
+		dma_pool_put(&p, bufs[i]);
+	dma_pool_destroy(&p);
+	assert_int_equal(rm.unmaps, 1);
+}
+
+static void test_dma_region_carve_and_map_failure(void **state)
+{
+	struct rec_mapper rm = { .next = 0x20000000 };
+	struct dma_mapper m = { .ctx = &rm, .map = rec_map, .unmap = rec_unmap };
+	struct dma_mapper bad = { .map = fail_map };
+	struct dma_region r;
+	uint64_t iova;
+	void *a, *b;
+
+	(void)state;
+	assert_int_equal(dma_region_alloc(&r, 3 * 4096, false, &m), 0);
+	a = dma_region_carve(&r, 100, 64, &iova);
+	assert_int_equal(iova, 0x20000000);
+	b = dma_region_carve(&r, 4096, 4096, &iova);
+	assert_int_equal(iova, 0x20001000);
+	assert_ptr_equal((char *)b - (char *)a, 4096);
+	assert_true(dma_region_contains(&r, b, 4096));
+	assert_false(dma_region_contains(&r, (char *)b + 1, r.len));
+	assert_non_null(dma_region_carve(&r, 4096, 4096, NULL));
+	assert_null(dma_region_carve(&r, 1, 1, NULL));       /* exhausted */
+	dma_region_free(&r);
+	assert_int_equal(rm.unmaps, 1);
+
+	assert_int_equal(dma_region_alloc(&r, 4096, false, &bad), -ENOSPC);
+	assert_null(r.va);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c_table),
+		cmocka_unit_test(test_crc32c_hw),
+		cmocka_unit_test(test_crc32c_incremental),
+		cmocka_unit_test(test_iova_ranges),
+		cmocka_unit_test(test_iova_exact_fit),
+		cmocka_unit_test(test_dma_pool),
+		cmocka_unit_test(test_dma_region_carve_and_map_failure),
+	};
+
+	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}
