@@ -662,6 +662,9 @@ static int cmd_verify(struct tool *t)
 	printf("verify: %s namespace %u, %u-byte blocks, max transfer %u bytes, %u I/O queue(s) of depth %u, seed %" PRIu64 "\n",
 	       t->bdf, x.ns->nsid, x.ns->lba_size, t->ctrl.max_xfer, nq, depth_max, x.rng);
 
+	printf("verify: DMA memory: queues on %s, data buffers on %s\n",
+	       t->ctrl.mem.huge ? "2 MiB hugepages" : "4 KiB pages",
+	       t->pool.region.huge ? "2 MiB hugepages" : "4 KiB pages");
 	rc = verify_sizes(&x);
 	/* queue depths per queue 1, 4, 16 (capped by the queue), all queues at once */
 	for (unsigned qd = 1; !rc && qd <= 16 && !stop_requested; qd *= 4) {
