@@ -88,7 +88,8 @@ void dma_region_free(struct dma_region *r)
 
 void *dma_region_carve(struct dma_region *r, size_t len, size_t align, uint64_t *iova)
 {
-	size_t off = round_up(r->used, align);
+	/* the device sees the IOVA: that is what must be aligned */
+	size_t off = (size_t)(((r->iova + r->used + align - 1) & ~((uint64_t)align - 1)) - r->iova);
 	void *va;
 
 	if (off > r->len || len > r->len - off)
@@ -103,23 +104,35 @@ void *dma_region_carve(struct dma_region *r, size_t len, size_t align, uint64_t 
 int dma_pool_init(struct dma_pool *p, size_t buf_size, size_t align, unsigned nbufs,
 		  bool try_huge, const struct dma_mapper *m)
 {
+	char *first;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	if (!nbufs || !buf_size || (align & (align - 1)))
 		return -EINVAL;
-	p->buf_size = round_up(buf_size, align ? align : 1);
+	if (!align)
+		align = 1;
+	p->buf_size = round_up(buf_size, align);
 	p->free = calloc(nbufs, sizeof(*p->free));
 	if (!p->free)
 		return -ENOMEM;
-	rc = dma_region_alloc(&p->region, p->buf_size * nbufs, try_huge, m);
+	/* room to align the first buffer's IOVA if the mapping's is coarser */
+	rc = dma_region_alloc(&p->region, p->buf_size * nbufs + (align > 4096 ? align : 0), try_huge, m);
 	if (rc)
 		goto free_stack;
+	first = dma_region_carve(&p->region, p->buf_size * nbufs, align, NULL);
+	if (!first) {
+		rc = -ENOMEM;
+		goto free_region;
+	}
 	p->nbufs = nbufs;
 	/* push in reverse so that dma_pool_get hands out the lowest first */
 	for (unsigned i = nbufs; i-- > 0;)
-		p->free[p->nfree++] = (char *)p->region.va + (size_t)i * p->buf_size;
+		p->free[p->nfree++] = first + (size_t)i * p->buf_size;
 	return 0;
+
+free_region:
+	dma_region_free(&p->region);
 
 free_stack:
 	free(p->free);

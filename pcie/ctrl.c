@@ -634,7 +634,7 @@ free_mem:
 	return rc;
 }
 
-static void shutdown_ctrl(struct pcie_ctrl *c)
+static int shutdown_ctrl(struct pcie_ctrl *c)
 {
 	uint32_t timeout_ms = c->id.rtd3e ? c->id.rtd3e / 1000u : 0;
 	uint64_t deadline;
@@ -646,33 +646,37 @@ static void shutdown_ctrl(struct pcie_ctrl *c)
 		timeout_ms = 5000;
 	cc = pcie_rd32(c, NVME_REG_CC);
 	if (!(cc & NVME_CC_EN))
-		return;
+		return 0;       /* disabled: nothing to shut down */
 	pcie_wr32(c, NVME_REG_CC, (cc & ~NVME_CC_SHN_MASK) | NVME_CC_SHN_NORMAL);
 	deadline = pcie_now(c) + (uint64_t)timeout_ms * 1000000u;
 	for (;;) {
 		uint32_t csts = pcie_rd32(c, NVME_REG_CSTS);
 
-		if ((csts & NVME_CSTS_SHST_MASK) == NVME_CSTS_SHST_CMPLT)
-			return;
+		if ((csts & NVME_CSTS_SHST_MASK) == NVME_CSTS_SHST_CMPLT) {
+			log_debug("shutdown complete (CSTS=0x%x)", csts);
+			return 0;
+		}
 		if (csts == 0xffffffffu || pcie_now(c) > deadline) {
 			log_warn("shutdown did not complete within %u ms (CSTS=0x%x)", timeout_ms, csts);
-			return;
+			return csts == 0xffffffffu ? -ENODEV : -ETIMEDOUT;
 		}
 		c->opts.delay_us(1000);
 	}
 }
 
-void pcie_ctrl_shutdown(struct pcie_ctrl *c)
+int pcie_ctrl_shutdown(struct pcie_ctrl *c)
 {
+	int rc = 0;
+
 	if (!c->ops)
-		return;
+		return 0;
 	if (c->state == PCIE_CTRL_LIVE) {
 		/* nvme_disable_io_queues: SQs before their CQs */
 		for (unsigned i = c->nr_ioq; i-- > 0;)
 			delete_io_queue(c, &c->ioq[i]);
 	}
 	if (c->state != PCIE_CTRL_DEAD)
-		shutdown_ctrl(c);
+		rc = shutdown_ctrl(c);
 	c->state = PCIE_CTRL_DEAD;
 	teardown_irqs(c);
 	free(c->ns);
@@ -681,6 +685,7 @@ void pcie_ctrl_shutdown(struct pcie_ctrl *c)
 	free_queues(c);
 	dma_region_free(&c->mem);
 	c->ops = NULL;
+	return rc;
 }
 
 int pcie_ctrl_reset(struct pcie_ctrl *c)
@@ -696,14 +701,13 @@ int pcie_ctrl_reset(struct pcie_ctrl *c)
 	c->state = PCIE_CTRL_RESETTING;
 	c->resets++;
 
-	/* Complete everything in flight first: once the controller is
-	 * disabled it will never post those completions. Callbacks that
-	 * resubmit get -EBUSY while the reset runs. */
+	/* Disable first (nvme_dev_disable, then cancel): a command that timed
+	 * out may still be in the device, and its buffer must not go back to
+	 * its owner while the device can still DMA into it. */
+	rc = disable_ctrl(c, err, sizeof(err));
 	nr_aborted += pcie_queue_abort_all(&c->admin, aborted);
 	for (unsigned i = 0; i < c->nr_ioq; i++)
 		nr_aborted += pcie_queue_abort_all(&c->ioq[i], aborted);
-
-	rc = disable_ctrl(c, err, sizeof(err));
 	if (rc)
 		goto failed;
 	pcie_queue_reset(&c->admin);

@@ -107,16 +107,21 @@ static int tool_open(struct tool *t, unsigned buf_count)
 	return 0;
 }
 
-static void tool_close(struct tool *t)
+/* Release everything; non-zero when the controller did not confirm its
+ * shutdown (the next user may find it unhealthy). */
+static int tool_close(struct tool *t)
 {
+	int rc = 0;
+
 	if (t->pool_up)
 		dma_pool_destroy(&t->pool);
-	if (t->ctrl_up)
-		pcie_ctrl_shutdown(&t->ctrl);
+	if (t->ctrl_up && pcie_ctrl_shutdown(&t->ctrl))
+		rc = fail("%s: controller did not complete its shutdown (CC.SHN)", t->bdf);
 	if (t->vdev)
 		vfio_dev_close(t->vdev);
 	t->pool_up = t->ctrl_up = false;
 	t->vdev = NULL;
+	return rc;
 }
 
 static void print_trimmed(const char *label, const char *s, size_t n)
@@ -158,8 +163,7 @@ static int cmd_identify(struct tool *t)
 		       ns->nsid, ns->nsze, ns->lba_size, bytes, (double)bytes / (1u << 30), ns->lbaf_index,
 		       ns->ms, ns->ms ? (ns->extended ? " (extended)" : " (separate)") : "");
 	}
-	tool_close(t);
-	return 0;
+	return tool_close(t);
 }
 
 static const struct pcie_ns *find_data_ns(struct tool *t)
@@ -245,7 +249,8 @@ static int cmd_write(struct tool *t)
 put_buf:
 	dma_pool_put(&t->pool, buf);
 close_dev:
-	tool_close(t);
+	if (tool_close(t))
+		rc = 1;
 close_fd:
 	close(fd);
 	return rc;
@@ -298,7 +303,8 @@ static int cmd_read(struct tool *t)
 put_buf:
 	dma_pool_put(&t->pool, buf);
 close_dev:
-	tool_close(t);
+	if (tool_close(t))
+		rc = 1;
 close_fd:
 	close(fd);
 	if (rc)
@@ -685,8 +691,10 @@ static int cmd_verify(struct tool *t)
 		printf("verify: controller resets %u\n", t->ctrl.resets);
 	printf("verify: irq wakeups %" PRIu64 "\n", x.st.irq_wakeups);
 	printf("verify: %" PRIu64 " commands, %" PRIu64 " mismatches\n", x.st.commands, x.st.mismatches);
+	fflush(stdout);
 	free(x.scratch);
-	tool_close(t);
+	if (tool_close(t))
+		return 1;
 	if (rc == -EINTR)
 		return fail("verify interrupted");
 	if (rc || x.st.errors)

@@ -224,8 +224,10 @@ int pcie_ctrl_init(struct pcie_ctrl *c, const struct pcie_dev_ops *ops, void *de
 		   const struct pcie_ctrl_opts *opts, char *err, size_t errlen);
 
 /* Normal shutdown: delete I/O queues, CC.SHN=normal, wait for
- * CSTS.SHST=complete, release everything. Safe on a failed controller. */
-void pcie_ctrl_shutdown(struct pcie_ctrl *c);
+ * CSTS.SHST=complete, release everything. Safe on a failed controller.
+ * Everything is released either way; returns 0 when the controller
+ * reported the shutdown complete, -ETIMEDOUT or -ENODEV otherwise. */
+int pcie_ctrl_shutdown(struct pcie_ctrl *c);
 
 /* Complete every command in flight with HOST_ABORTED, disable, re-enable,
  * recreate the I/O queues in place. Returns 0 or -errno (controller then

@@ -166,7 +166,7 @@ static int check_device(const char *bdf, size_t dma_bytes, int *group_id, char *
 			snprintf(unbind, sizeof(unbind), "echo %s > /sys/bus/pci/devices/%s/driver/unbind; ",
 				 bdf, bdf);
 		set_err(err, errlen,
-			"%s is %s%s, not to vfio-pci; bind it with: modprobe vfio-pci; modprobe vfio_iommu_type1; "
+			"%s is %s%s; bind it to vfio-pci with: modprobe vfio-pci; modprobe vfio_iommu_type1; "
 			"%secho vfio-pci > /sys/bus/pci/devices/%s/driver_override; echo %s > /sys/bus/pci/drivers_probe",
 			bdf, rc ? "not bound to any driver" : "bound to ", rc ? "" : drv, unbind, bdf, bdf);
 		return -EBUSY;
