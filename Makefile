@@ -13,13 +13,13 @@ CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing -pthread
-LDLIBS   += -pthread
+LDLIBS   += -pthread -ljson-c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # library code: every .c in these folders except the programs' main files
-LIB_DIRS := common pcie
+LIB_DIRS := common pcie config transport target
 LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
-TEST_SUPPORT_SRCS := tests/fake_nvme.c
+TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
 PROGS := $(BUILD)/nvmf-pcie
