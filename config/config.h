@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wanted state, read from a JSON file in nvmetcli's schema (the one
+ * kernel-nvmet users know: hosts, ports with addr/param/subsystems/
+ * referrals, subsystems with attr/allowed_hosts/namespaces), extended only
+ * where nvmet has no words: a namespace's "device" may name a PCIe
+ * controller namespace {"pcie": BDF, "nsid": N}, a file {"path": P} or
+ * memory {"mem": "1GiB"}, and an optional top-level "bridge" object holds
+ * daemon settings. No JSON type leaks out of config.c: this is plain C.
+ *
+ * Every validation error names the file, the object path
+ * (subsystems[0].namespaces[1].device.pcie) and the problem.
+ */
+#ifndef CONFIG_CONFIG_H
+#define CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_NQN_SIZE 224              /* 223 bytes + NUL */
+#define CFG_ADDR_SIZE 64
+#define CFG_SVCID_SIZE 32
+
+enum cfg_trtype {
+	CFG_TRTYPE_TCP = 3,           /* values match the discovery log TRTYPE */
+	CFG_TRTYPE_RDMA = 1,
+};
+
+enum cfg_adrfam {
+	CFG_ADRFAM_IPV4 = 1,
+	CFG_ADRFAM_IPV6 = 2,
+};
+
+enum cfg_treq {
+	CFG_TREQ_NOT_SPECIFIED = 0,
+	CFG_TREQ_REQUIRED = 1,
+	CFG_TREQ_NOT_REQUIRED = 2,
+};
+
+enum cfg_backend {
+	CFG_BACKEND_PCIE = 1,
+	CFG_BACKEND_FILE,
+	CFG_BACKEND_MEM,
+};
+
+struct cfg_namespace {
+	uint32_t nsid;                /* 1..0xfffffffe, unique in its subsystem */
+	bool enable;                  /* default true */
+	enum cfg_backend backend;
+	char pcie_bdf[16];            /* "0000:00:02.0", normalised to lower case */
+	uint32_t pcie_nsid;           /* the namespace on that controller */
+	char path[4096];              /* file backend */
+	uint64_t mem_bytes;           /* mem backend */
+	uint32_t block_size;          /* file/mem: "block_size" in device, default 512 */
+	bool has_uuid;
+	uint8_t uuid[16];
+	bool has_nguid;
+	uint8_t nguid[16];
+};
+
+struct cfg_subsystem {
+	char nqn[CFG_NQN_SIZE];
+	bool allow_any_host;          /* attr.allow_any_host, default false */
+	char serial[21];              /* attr.serial; empty = generated */
+	char model[41];               /* attr.model; default "Linux" */
+	uint16_t cntlid_min;          /* attr.cntlid_min, default 1 */
+	uint16_t cntlid_max;          /* attr.cntlid_max, default 65519 */
+	char (*allowed_hosts)[CFG_NQN_SIZE];
+	unsigned nr_allowed_hosts;
+	struct cfg_namespace *namespaces;
+	unsigned nr_namespaces;
+};
+
+struct cfg_addr {
+	enum cfg_trtype trtype;
+	enum cfg_adrfam adrfam;
+	char traddr[CFG_ADDR_SIZE];   /* numeric address, validated with inet_pton */
+	char trsvcid[CFG_SVCID_SIZE]; /* port number 1..65535 as a string */
+	enum cfg_treq treq;
+};
+
+struct cfg_referral {
+	char name[64];
+	bool enable;
+	uint16_t portid;              /* addr.portid */
+	struct cfg_addr addr;
+};
+
+struct cfg_port {
+	uint16_t portid;              /* unique */
+	struct cfg_addr addr;
+	uint32_t inline_data_size;    /* param.inline_data_size, default 8192 */
+	char (*subsystems)[CFG_NQN_SIZE];  /* each must name a configured subsystem */
+	unsigned nr_subsystems;
+	struct cfg_referral *referrals;
+	unsigned nr_referrals;
+};
+
+struct cfg_host {
+	char nqn[CFG_NQN_SIZE];
+};
+
+/* Top-level "bridge" object (our extension; every key optional) */
+struct cfg_bridge {
+	uint16_t discovery_port;      /* "discovery_port": TCP discovery listener, default 8009, 0 = off */
+	unsigned reactors;            /* "reactors": I/O threads, default 1 */
+	char rpc_socket[108];         /* "rpc_socket", default /run/nvmf-bridge/rpc.sock */
+};
+
+struct config {
+	char *file;                   /* as given to config_load */
+	struct cfg_host *hosts;
+	unsigned nr_hosts;
+	struct cfg_port *ports;
+	unsigned nr_ports;
+	struct cfg_subsystem *subsystems;
+	unsigned nr_subsystems;
+	struct cfg_bridge bridge;
+};
+
+/* Read and validate a file. On error returns -EINVAL (or -errno for I/O)
+ * and err holds "FILE: OBJECT.PATH: problem" on one line. */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+/* The same from a string; name stands in for the file in messages. */
+int config_parse(const char *json, const char *name, struct config **out, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* NQN rules (NVMe Base 2.0 4.5; SPDK nvmf_nqn_is_valid): at most 223
+ * bytes; "nqn.2014-08.org.nvmexpress.discovery"; the UUID form
+ * "nqn.2014-08.org.nvmexpress:uuid:" + 36-char UUID; otherwise
+ * "nqn.yyyy-mm.reverse.domain:anything" with a valid year-month and a
+ * domain of labels [A-Za-z0-9-] separated by dots. why gets the reason. */
+bool nqn_valid(const char *nqn, char *why, size_t whylen);
+
+/* Parse "1GiB", "512MiB", "1G", "4096" (bytes) etc. Returns 0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *bytes);
+
+const struct cfg_subsystem *config_find_subsystem(const struct config *cfg, const char *nqn);
+
+#endif
