@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+#define LOG_TAG "reactor"
+#include "common/reactor.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define MAX_EVENTS 64
+
+uint64_t reactor_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void wake_drain(void *arg, uint32_t events)
+{
+	struct reactor *r = arg;
+	uint64_t v;
+
+	(void)events;
+	if (read(r->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("wake eventfd read: %s", strerror(errno));
+}
+
+int reactor_init(struct reactor *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->idle_us = 200;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0)
+		return -errno;
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->wake_fd < 0) {
+		rc = -errno;
+		goto close_ep;
+	}
+	r->wake = (struct reactor_fd){ .fd = r->wake_fd, .events = EPOLLIN, .cb = wake_drain, .arg = r };
+	rc = reactor_add_fd(r, &r->wake);
+	if (rc)
+		goto close_wake;
+	return 0;
+
+close_wake:
+	close(r->wake_fd);
+close_ep:
+	close(r->epfd);
+	return rc;
+}
+
+void reactor_fini(struct reactor *r)
+{
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	r->wake_fd = r->epfd = -1;
+}
+
+int reactor_add_fd(struct reactor *r, struct reactor_fd *f)
+{
+	struct epoll_event ev = { .events = f->events, .data.ptr = f };
+
+	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, f->fd, &ev) ? -errno : 0;
+}
+
+int reactor_mod_fd(struct reactor *r, struct reactor_fd *f, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = f };
+
+	if (f->events == events)
+		return 0;
+	f->events = events;
+	return epoll_ctl(r->epfd, EPOLL_CTL_MOD, f->fd, &ev) ? -errno : 0;
+}
+
+void reactor_del_fd(struct reactor *r, struct reactor_fd *f)
+{
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, f->fd, NULL);
+}
+
+void reactor_add_poller(struct reactor *r, struct reactor_poller *p)
+{
+	p->next = r->pollers;
+	r->pollers = p;
+}
+
+void reactor_del_poller(struct reactor *r, struct reactor_poller *p)
+{
+	for (struct reactor_poller **pp = &r->pollers; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static void timer_insert(struct reactor *r, struct reactor_timer *t)
+{
+	struct reactor_timer **pp = &r->timers;
+
+	while (*pp && (*pp)->deadline_ns <= t->deadline_ns)
+		pp = &(*pp)->next;
+	t->next = *pp;
+	*pp = t;
+	t->armed = true;
+}
+
+void reactor_timer_stop(struct reactor *r, struct reactor_timer *t)
+{
+	if (!t->armed)
+		return;
+	for (struct reactor_timer **pp = &r->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	t->armed = false;
+}
+
+void reactor_timer_start(struct reactor *r, struct reactor_timer *t, uint64_t delay_ms,
+			 uint64_t period_ms, reactor_timer_cb cb, void *arg)
+{
+	reactor_timer_stop(r, t);
+	t->deadline_ns = reactor_now_ns() + delay_ms * 1000000u;
+	t->period_ns = period_ms * 1000000u;
+	t->cb = cb;
+	t->arg = arg;
+	timer_insert(r, t);
+}
+
+static int run_timers(struct reactor *r, uint64_t now)
+{
+	int n = 0;
+
+	while (r->timers && r->timers->deadline_ns <= now) {
+		struct reactor_timer *t = r->timers;
+
+		r->timers = t->next;
+		t->armed = false;
+		if (t->period_ns) {
+			t->deadline_ns += t->period_ns;
+			if (t->deadline_ns < now)
+				t->deadline_ns = now + t->period_ns;
+			timer_insert(r, t);
+		}
+		/* the callback may stop, restart or free its own timer */
+		t->cb(t->arg);
+		n++;
+	}
+	return n;
+}
+
+static int run_pollers(struct reactor *r)
+{
+	struct reactor_poller *p = r->pollers, *next;
+	int work = 0;
+
+	for (; p; p = next) {
+		next = p->next;         /* a poller may remove itself */
+		work += p->cb(p->arg);
+	}
+	return work;
+}
+
+static int dispatch(struct reactor *r, int timeout_ms)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct reactor_fd *f = evs[i].data.ptr;
+
+		f->cb(f->arg, evs[i].events);
+	}
+	return n;
+}
+
+int reactor_run(struct reactor *r)
+{
+	uint64_t last_work = reactor_now_ns();
+
+	while (!r->stop) {
+		uint64_t now = reactor_now_ns();
+		int work = run_timers(r, now) + run_pollers(r);
+		int timeout = 0, n;
+
+		if (work)
+			last_work = now;
+		else if (now - last_work >= (uint64_t)r->idle_us * 1000u) {
+			/* idle: sleep until an fd is ready or the next timer */
+			timeout = -1;
+			if (r->timers) {
+				uint64_t d = r->timers->deadline_ns;
+
+				timeout = d <= now ? 0 : (int)((d - now + 999999u) / 1000000u);
+			}
+			r->sleeps++;
+		}
+		n = dispatch(r, timeout);
+		if (n < 0) {
+			log_err("epoll_wait: %s", strerror(-n));
+			return n;
+		}
+		if (n > 0)
+			last_work = reactor_now_ns();
+		r->loops++;
+	}
+	return 0;
+}
+
+void reactor_stop(struct reactor *r)
+{
+	r->stop = true;
+	reactor_wake(r);
+}
+
+void reactor_wake(struct reactor *r)
+{
+	uint64_t one = 1;
+
+	if (write(r->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A reactor: one thread's event loop. File descriptors (sockets, eventfds
+ * of MSI-X vectors, timerfds) sit in one epoll set; pollers are called on
+ * every turn while they report work, so a busy reactor spins on hardware
+ * completion queues and sockets without sleeping; once every poller has
+ * been idle for idle_us, the reactor blocks in epoll_wait until an fd is
+ * ready or the next timer is due. An idle reactor therefore costs nothing.
+ */
+#ifndef COMMON_REACTOR_H
+#define COMMON_REACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct reactor;
+
+typedef void (*reactor_fd_cb)(void *arg, uint32_t events);
+/* Returns the amount of work done (0 = idle). */
+typedef int (*reactor_poll_cb)(void *arg);
+typedef void (*reactor_timer_cb)(void *arg);
+
+struct reactor_fd {
+	int fd;
+	uint32_t events;
+	reactor_fd_cb cb;
+	void *arg;
+};
+
+struct reactor_timer {
+	uint64_t deadline_ns;
+	uint64_t period_ns;           /* 0 = one shot */
+	reactor_timer_cb cb;
+	void *arg;
+	bool armed;
+	struct reactor_timer *next;
+};
+
+struct reactor_poller {
+	reactor_poll_cb cb;
+	void *arg;
+	struct reactor_poller *next;
+};
+
+struct reactor {
+	int epfd;
+	int wake_fd;                  /* eventfd: reactor_wake() from other threads */
+	struct reactor_fd wake;
+	bool stop;
+	unsigned idle_us;             /* spin this long without work before sleeping */
+	struct reactor_timer *timers; /* sorted by deadline */
+	struct reactor_poller *pollers;
+	uint64_t loops;
+	uint64_t sleeps;
+};
+
+int reactor_init(struct reactor *r);
+void reactor_fini(struct reactor *r);
+
+/* Watch f->fd for f->events (EPOLLIN/EPOLLOUT...); f must stay valid
+ * until reactor_del_fd. */
+int reactor_add_fd(struct reactor *r, struct reactor_fd *f);
+int reactor_mod_fd(struct reactor *r, struct reactor_fd *f, uint32_t events);
+void reactor_del_fd(struct reactor *r, struct reactor_fd *f);
+
+void reactor_add_poller(struct reactor *r, struct reactor_poller *p);
+void reactor_del_poller(struct reactor *r, struct reactor_poller *p);
+
+/* Arm t to fire after delay_ms (then every period_ms if non-zero). */
+void reactor_timer_start(struct reactor *r, struct reactor_timer *t, uint64_t delay_ms,
+			 uint64_t period_ms, reactor_timer_cb cb, void *arg);
+void reactor_timer_stop(struct reactor *r, struct reactor_timer *t);
+
+/* Run until reactor_stop. Returns 0 or -errno on an epoll failure. */
+int reactor_run(struct reactor *r);
+void reactor_stop(struct reactor *r);
+/* Interrupt a sleeping reactor from another thread or a signal handler. */
+void reactor_wake(struct reactor *r);
+
+uint64_t reactor_now_ns(void);
+
+#endif
