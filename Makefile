@@ -22,7 +22,7 @@ LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-PROGS := $(BUILD)/nvmf-pcie $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
+PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
@@ -49,6 +49,9 @@ $(BUILD)/san/libnvmfb.a: $(LIB_SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # the project's own NVMe/TCP test initiator (tests/support/tcp_host.c)

@@ -210,6 +210,7 @@ struct pcie_ctrl {
 
 	unsigned resets;
 	uint64_t last_health_ns;
+	void *owner;                  /* for the controller's user (the target's backend) */
 };
 
 /*

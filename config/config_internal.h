@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the files of config/ and called directly by the unit
+ * tests. Not part of the config API: the daemon includes config/config.h.
+ */
+#ifndef CONFIG_CONFIG_INTERNAL_H
+#define CONFIG_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_DISCOVERY_NQN "nqn.2014-08.org.nvmexpress.discovery"
+#define CFG_UUID_NQN_PREFIX "nqn.2014-08.org.nvmexpress:uuid:"
+#define CFG_NQN_MAX_LEN 223
+
+/* Decimal integer, optional leading '-', nothing else (no spaces, no
+ * "0x", no '+'). 0, -EINVAL or -ERANGE. */
+int cfg_parse_int64(const char *s, int64_t *out);
+
+/* Canonical 8-4-4-4-12 UUID, either case. 0 or -EINVAL. */
+int cfg_parse_uuid(const char *s, uint8_t out[16]);
+
+/* 32 hex digits; single dashes between digits are allowed, so both the
+ * UUID-style text the kernel shows ("%pUb") and plain hex parse. */
+int cfg_parse_nguid(const char *s, uint8_t out[16]);
+
+/* "DDDD:BB:DD.F" or "BB:DD.F" (domain 0000), either case. out gets the
+ * lower-case "dddd:bb:dd.f" form and needs 13 bytes. 0 or -EINVAL. */
+int cfg_parse_bdf(const char *s, char *out, size_t outlen);
+
+/* Looks for a key that appears twice in one object of a JSON text that
+ * json-c already accepted (json-c silently keeps the last duplicate, which
+ * would let "allow_any_host": "0" ... "allow_any_host": "1" pass unseen).
+ * Returns 1 with path ("subsystems[0].attr.serial") and the byte offset of
+ * the second occurrence, 0 when there is none, or -ENOMEM. Keys are
+ * compared as written: "a" and "\u0061" are not recognised as equal. */
+int cfg_json_find_dup_key(const char *text, size_t len, char *path,
+			  size_t pathlen, size_t *offset);
+
+#endif

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Admin commands of fabrics controllers: Identify built from the device's
+ * pages with fabrics fix-ups, Get Log Page (device logs passed through,
+ * fabrics logs served here), features served locally, keep-alive, async
+ * events. Commands that would change the device are refused.
+ */
+#define LOG_TAG "admin"
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "nvme/regs.h"
+#include "pcie/pcie.h"
+#include "target/target.h"
+
+#define NVMF_NN 1024
+
+static void complete_status(struct nvmf_req *req, uint8_t sct, uint8_t sc)
+{
+	nvmf_req_complete(req, nvmf_status_dnr(sct, sc));
+}
+
+/* Copy out a locally built page, as much as the host asked for. */
+static void complete_data(struct nvmf_req *req, const void *data, size_t len)
+{
+	if (req->xfer != NVMF_XFER_C2H || !req->buf) {
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return;
+	}
+	memset(req->buf, 0, req->len);
+	memcpy(req->buf, data, len < req->len ? len : req->len);
+	nvmf_req_complete(req, 0);
+}
+
+static void pad_copy(char *dst, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	memset(dst, ' ', n);
+	memcpy(dst, src, l < n ? l : n);
+}
+
+static unsigned log2_u32(uint32_t v)
+{
+	unsigned l = 0;
+
+	while (v >>= 1)
+		l++;
+	return l;
+}
+
+static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
+{
+	const struct nvmf_subsys *s = c->subsys;
+	bool disc = s->type == NVMF_SUBSYS_DISCOVERY;
+	uint32_t inline_size = c->port->inline_data_size;
+	bool vwc = false;
+
+	memset(id, 0, sizeof(*id));
+	if (s->dev_id) {
+		/* what describes the device itself comes from the device */
+		id->vid = s->dev_id->vid;
+		id->ssvid = s->dev_id->ssvid;
+		memcpy(id->fr, s->dev_id->fr, sizeof(id->fr));
+		memcpy(id->ieee, s->dev_id->ieee, sizeof(id->ieee));
+		id->rab = s->dev_id->rab;
+		id->awun = s->dev_id->awun;
+		id->awupf = s->dev_id->awupf;
+		id->wctemp = s->dev_id->wctemp;
+		id->cctemp = s->dev_id->cctemp;
+	} else {
+		pad_copy(id->fr, sizeof(id->fr), "nvmfb01");
+	}
+	pad_copy(id->sn, sizeof(id->sn), s->serial);
+	pad_copy(id->mn, sizeof(id->mn), s->model);
+	/* several hosts may each have a controller in one subsystem: the
+	 * Linux host refuses a second controller without CMIC.MCTRS */
+	id->cmic = disc ? 0 : (1u << 1);
+	id->mdts = (uint8_t)log2_u32(s->max_xfer / 4096);
+	id->cntlid = c->cntlid;
+	id->ver = NVME_VS(1, 4, 0);
+	id->oaes = disc ? (1u << 31) : (1u << 8);   /* discovery log / NS attribute notices */
+	id->cntrltype = disc ? 2 : 1;
+	id->acl = 3;
+	id->aerl = NVMF_AERL - 1;
+	id->frmw = 1u << 1;                         /* one slot, slot 1 read-only */
+	id->lpa = 1u << 2;                          /* extended Get Log Page (LPO, NUMDU) */
+	id->kas = NVMF_KAS;
+	id->sqes = 0x66;
+	id->cqes = 0x44;
+	id->maxcmd = disc ? NVMF_ADMIN_QUEUE_DEPTH : NVMF_MAX_QUEUE_DEPTH;
+	if (!disc) {
+		id->nn = NVMF_NN;
+		id->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
+		for (unsigned i = 0; i < s->nr_ns; i++)
+			vwc |= s->ns[i]->vwc;
+		id->vwc = vwc ? 1 : 0;
+	}
+	/* SGLs supported (byte aligned), offset data blocks for in-capsule */
+	id->sgls = (1u << 0) | (1u << 20);
+	snprintf(id->subnqn, sizeof(id->subnqn), "%s", s->nqn);
+	id->ioccsz = (uint32_t)((sizeof(struct nvme_sqe) + (disc ? 0 : inline_size)) / 16);
+	id->iorcsz = sizeof(struct nvme_cqe) / 16;
+	id->icdoff = 0;
+	id->msdbd = 1;
+}
+
+static struct nvmf_ns *find_ns(const struct nvmf_subsys *s, uint32_t nsid)
+{
+	for (unsigned i = 0; i < s->nr_ns; i++)
+		if (s->ns[i]->nsid == nsid)
+			return s->ns[i]->enabled ? s->ns[i] : NULL;
+	return NULL;
+}
+
+struct ns_desc {
+	uint8_t nidt;
+	uint8_t nidl;
+	uint16_t rsvd;
+} __attribute__((packed));
+
+static void exec_identify(struct nvmf_req *req)
+{
+	struct nvmf_ctrl *c = req->sq->ctrl;
+	struct nvmf_subsys *s = c->subsys;
+	uint8_t cns = req->cmd.cdw10 & 0xff;
+	uint32_t nsid = req->cmd.nsid;
+	uint8_t page[4096];
+	struct nvmf_ns *ns;
+
+	memset(page, 0, sizeof(page));
+	if (cns == NVME_ID_CNS_CTRL) {
+		build_id_ctrl(c, (struct nvme_id_ctrl *)page);
+		complete_data(req, page, sizeof(page));
+		return;
+	}
+	if (s->type == NVMF_SUBSYS_DISCOVERY) {
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return;
+	}
+	switch (cns) {
+	case NVME_ID_CNS_NS:
+		if (!nsid || nsid > NVMF_NN) {
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+			return;
+		}
+		ns = find_ns(s, nsid);
+		/* an inactive NSID reads as zeros */
+		complete_data(req, ns ? (const void *)&ns->id : page, sizeof(page));
+		return;
+	case NVME_ID_CNS_NS_ACTIVE_LIST: {
+		uint32_t *list = (uint32_t *)page;
+		unsigned n = 0;
+
+		if (nsid >= 0xfffffffeu) {
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+			return;
+		}
+		for (unsigned i = 0; i < s->nr_ns && n < 1024; i++)
+			if (s->ns[i]->enabled && s->ns[i]->nsid > nsid)
+				list[n++] = s->ns[i]->nsid;
+		complete_data(req, page, sizeof(page));
+		return;
+	}
+	case NVME_ID_CNS_NS_DESC_LIST: {
+		uint8_t *p = page;
+
+		ns = find_ns(s, nsid);
+		if (!ns) {
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+			return;
+		}
+		*(struct ns_desc *)p = (struct ns_desc){ .nidt = 2, .nidl = 16 };   /* NGUID */
+		memcpy(p + 4, ns->nguid, 16);
+		p += 20;
+		*(struct ns_desc *)p = (struct ns_desc){ .nidt = 3, .nidl = 16 };   /* UUID */
+		memcpy(p + 4, ns->uuid, 16);
+		p += 20;
+		*(struct ns_desc *)p = (struct ns_desc){ .nidt = 4, .nidl = 1 };    /* CSI: NVM */
+		complete_data(req, page, sizeof(page));
+		return;
+	}
+	default:
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	}
+}
+
+/* --- log pages --------------------------------------------------------------- */
+
+struct smart_log {
+	uint8_t critical_warning;
+	uint16_t temperature;
+	uint8_t avail_spare;
+	uint8_t spare_thresh;
+	uint8_t percent_used;
+	uint8_t rsvd[506];
+} __attribute__((packed));
+
+static struct pcie_ctrl *subsys_pcie(const struct nvmf_subsys *s)
+{
+	for (unsigned i = 0; i < s->nr_ns; i++)
+		if (s->ns[i]->pcie)
+			return s->ns[i]->pcie;
+	return NULL;
+}
+
+static void exec_get_log(struct nvmf_req *req)
+{
+	struct nvmf_ctrl *c = req->sq->ctrl;
+	struct nvmf_subsys *s = c->subsys;
+	uint8_t lid = req->cmd.cdw10 & 0xff;
+	uint64_t numd = ((uint64_t)(req->cmd.cdw11 & 0xffff) << 16 | (req->cmd.cdw10 >> 16)) + 1;
+	uint64_t lpo = req->cmd.cdw12 | (uint64_t)req->cmd.cdw13 << 32;
+	uint64_t len = numd * 4;
+	struct pcie_ctrl *pc;
+
+	if (len > req->len || req->xfer != NVMF_XFER_C2H || (lpo & 3)) {
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return;
+	}
+	if (s->type == NVMF_SUBSYS_DISCOVERY) {
+		if (lid != NVME_LOG_DISCOVERY) {
+			complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_LOG_PAGE);
+			return;
+		}
+		nvmf_discovery_log(c, req->buf, lpo, (uint32_t)len);
+		nvmf_req_complete(req, 0);
+		return;
+	}
+	switch (lid) {
+	case 0x01:      /* error information */
+	case 0x02:      /* SMART / health */
+	case 0x03:      /* firmware slot */
+		pc = subsys_pcie(s);
+		if (pc) {
+			nvmf_pcie_admin_passthru(req, pc);
+			return;
+		}
+		if (lid == 0x02) {
+			struct smart_log sl = { .temperature = 296, .avail_spare = 100, .spare_thresh = 10 };
+
+			complete_data(req, &sl, sizeof(sl));
+		} else {
+			uint8_t z[512] = { 0 };
+
+			if (lid == 0x03) {
+				z[0] = 1;       /* active slot 1 */
+				memcpy(z + 8, "nvmfb01 ", 8);
+			}
+			complete_data(req, z, sizeof(z));
+		}
+		return;
+	case 0x04: {    /* changed namespace list */
+		uint32_t list[1024] = { 0 };
+
+		if (c->nr_changed_ns > 1024)
+			list[0] = 0xffffffffu;
+		else
+			memcpy(list, c->changed_ns, c->nr_changed_ns * sizeof(uint32_t));
+		if (!(req->cmd.cdw10 & (1u << 15)))     /* RAE clear: reading consumes it */
+			c->nr_changed_ns = 0;
+		if (lpo >= sizeof(list))
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		else
+			complete_data(req, (uint8_t *)list + lpo, sizeof(list) - lpo);
+		return;
+	}
+	default:
+		complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_LOG_PAGE);
+	}
+}
+
+/* --- features ------------------------------------------------------------------ */
+
+static void exec_features(struct nvmf_req *req, bool set)
+{
+	struct nvmf_ctrl *c = req->sq->ctrl;
+	uint8_t fid = req->cmd.cdw10 & 0xff;
+	uint32_t v = req->cmd.cdw11;
+
+	switch (fid) {
+	case NVME_FEAT_NUM_QUEUES:
+		if (set) {
+			unsigned want = (v & 0xffff) + 1u, wantc = (v >> 16) + 1u;
+
+			if ((v & 0xffff) == 0xffff || (v >> 16) == 0xffff) {
+				complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+				return;
+			}
+			if (wantc < want)
+				want = wantc;
+			if (want > NVMF_MAX_IO_QUEUES)
+				want = NVMF_MAX_IO_QUEUES;
+			c->nr_io_queues = want;
+		}
+		req->rsp.dw0 = (c->nr_io_queues - 1u) | ((c->nr_io_queues - 1u) << 16);
+		break;
+	case NVME_FEAT_KATO:
+		if (set) {
+			c->kato_ms = v;
+			reactor_timer_stop(c->subsys->tgt->reactor, &c->ka_timer);
+			c->last_ka_ns = reactor_now_ns();
+		}
+		req->rsp.dw0 = c->kato_ms;
+		break;
+	case NVME_FEAT_ASYNC_EVENT:
+		if (set)
+			c->aen_cfg = v;
+		req->rsp.dw0 = c->aen_cfg;
+		break;
+	case NVME_FEAT_VOLATILE_WC:
+		if (set) {
+			complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_FEATURE_NOT_CHANGEABLE);
+			return;
+		}
+		{
+			bool vwc = false;
+
+			for (unsigned i = 0; i < c->subsys->nr_ns; i++)
+				vwc |= c->subsys->ns[i]->vwc;
+			req->rsp.dw0 = vwc;
+		}
+		break;
+	case NVME_FEAT_HOST_ID:
+		if (set) {
+			/* fixed by Connect for fabrics controllers */
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR);
+			return;
+		}
+		if (!(v & 1u)) {        /* only the 128-bit host identifier */
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+			return;
+		}
+		complete_data(req, c->hostid, sizeof(c->hostid));
+		return;
+	default:
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return;
+	}
+	if (set && fid == NVME_FEAT_KATO && c->kato_ms) {
+		uint64_t period = c->kato_ms / 2 ? c->kato_ms / 2 : 1;
+
+		nvmf_ctrl_arm_keepalive(c, period);
+	}
+	nvmf_req_complete(req, 0);
+}
+
+/* --- async events ----------------------------------------------------------------- */
+
+static void aen_deliver(struct nvmf_ctrl *c)
+{
+	while (c->pending_aen && c->nr_aer) {
+		struct nvmf_req *req = c->aer[--c->nr_aer];
+		uint32_t ev = c->pending_aen & (~c->pending_aen + 1);   /* lowest pending */
+
+		c->pending_aen &= ~ev;
+		req->rsp.dw0 = ev == 1u ? (0x2u | (0x0u << 8) | (0x04u << 16))     /* NS attribute changed */
+				       : (0x2u | (0xf0u << 8) | (0x70u << 16));   /* discovery log changed */
+		nvmf_req_complete(req, 0);
+	}
+}
+
+void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid)
+{
+	if (c->nr_changed_ns < 1024)
+		c->changed_ns[c->nr_changed_ns] = nsid;
+	c->nr_changed_ns++;
+	if (c->aen_cfg & (1u << 8)) {
+		c->pending_aen |= 1u;
+		aen_deliver(c);
+	}
+}
+
+void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c)
+{
+	if (c->aen_cfg & (1u << 31)) {
+		c->pending_aen |= 2u;
+		aen_deliver(c);
+	}
+}
+
+static void exec_aer(struct nvmf_req *req)
+{
+	struct nvmf_ctrl *c = req->sq->ctrl;
+
+	if (c->nr_aer >= NVMF_AERL) {
+		complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_ASYNC_LIMIT);
+		return;
+	}
+	c->aer[c->nr_aer++] = req;      /* completes when an event happens */
+	aen_deliver(c);
+}
+
+void nvmf_exec_admin(struct nvmf_req *req)
+{
+	struct nvmf_ctrl *c = req->sq->ctrl;
+	bool disc = c->subsys->type == NVMF_SUBSYS_DISCOVERY;
+
+	if (!(c->csts & NVME_CSTS_RDY)) {
+		complete_status(req, NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR);
+		return;
+	}
+	switch (req->cmd.opc) {
+	case NVME_ADM_IDENTIFY:
+		exec_identify(req);
+		return;
+	case NVME_ADM_GET_LOG_PAGE:
+		exec_get_log(req);
+		return;
+	case NVME_ADM_SET_FEATURES:
+		exec_features(req, true);
+		return;
+	case NVME_ADM_GET_FEATURES:
+		exec_features(req, false);
+		return;
+	case NVME_ADM_KEEP_ALIVE:
+		nvmf_req_complete(req, 0);
+		return;
+	case NVME_ADM_ASYNC_EVENT:
+		exec_aer(req);
+		return;
+	case NVME_ADM_ABORT:
+		if (disc)
+			break;
+		req->rsp.dw0 = 1;       /* not aborted: commands here are never stuck in a queue */
+		nvmf_req_complete(req, 0);
+		return;
+	default:
+		/* format, namespace management and attachment, firmware,
+		 * sanitize, security, self-test, queue management, vendor
+		 * commands: would change or bypass the exported device */
+		break;
+	}
+	complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE);
+}

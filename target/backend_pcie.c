@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pcie backend: a namespace of a local controller driven by our own
+ * driver. The fabric command is re-targeted (NSID, PRPs instead of the
+ * fabric SGL) and queued on the reactor's own hardware queue pair with the
+ * data buffer the transport received into: no copy. Doorbells are rung
+ * once per reactor turn by nvmf_pcie_poll.
+ */
+#define LOG_TAG "pcie-be"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "pcie/pcie.h"
+#include "target/target.h"
+
+struct pcie_be {
+	struct nvmf_req *pending_head;        /* waiting for a free SQ slot */
+	struct nvmf_req *pending_tail;
+	uint64_t deferred;
+};
+
+static struct pcie_be *be_of(struct pcie_ctrl *pc)
+{
+	if (!pc->owner)
+		pc->owner = calloc(1, sizeof(struct pcie_be));
+	return pc->owner;
+}
+
+static void pcie_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
+{
+	struct nvmf_req *req = arg;
+
+	if (cqe) {
+		req->rsp.dw0 = cqe->dw0;
+		req->rsp.dw1 = cqe->dw1;
+	}
+	if (status && req->ns)
+		req->ns->errors++;
+	/* device status goes back as is; commands aborted by a controller
+	 * reset carry no DNR, so the host retries them */
+	nvmf_req_complete(req, status);
+}
+
+static void defer(struct pcie_be *be, struct nvmf_req *req)
+{
+	req->next_pending = NULL;
+	if (be->pending_tail)
+		be->pending_tail->next_pending = req;
+	else
+		be->pending_head = req;
+	be->pending_tail = req;
+	be->deferred++;
+}
+
+/* Returns 0 when queued, -EAGAIN when the queue is full (caller defers),
+ * or completes the request with an error itself and returns 0. */
+static int queue_io(struct nvmf_req *req)
+{
+	struct nvmf_ns *ns = req->ns;
+	struct pcie_ctrl *pc = ns->pcie;
+	struct nvme_sqe sqe = req->cmd;
+	int rc;
+
+	sqe.nsid = ns->cfg->pcie_nsid;
+	sqe.flags = 0;          /* PRPs, no fused operation */
+	sqe.mptr = 0;
+	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
+	rc = pcie_queue_submit(&pc->ioq[0], &sqe, req->len ? req->buf_iova : 0, req->len, pcie_done, req);
+	if (rc == -EAGAIN || rc == -EBUSY)
+		return -EAGAIN;
+	if (rc) {
+		log_err("namespace %u: cannot queue command: %s", ns->nsid, strerror(-rc));
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
+	}
+	return 0;
+}
+
+static void pcie_submit(struct nvmf_ns *ns, struct nvmf_req *req)
+{
+	struct pcie_be *be = be_of(ns->pcie);
+	uint8_t opc = req->cmd.opc;
+
+	if ((opc == NVME_CMD_COMPARE && !(ns->oncs & NVME_ONCS_COMPARE)) ||
+	    (opc == NVME_CMD_DSM && !(ns->oncs & NVME_ONCS_DSM)) ||
+	    (opc == NVME_CMD_WRITE_ZEROES && !(ns->oncs & NVME_ONCS_WRITE_ZEROES))) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE));
+		return;
+	}
+	if (opc == NVME_CMD_FLUSH && !ns->vwc) {
+		nvmf_req_complete(req, 0);      /* nothing volatile to flush */
+		return;
+	}
+	/* keep order with commands already waiting */
+	if (be->pending_head || queue_io(req) == -EAGAIN)
+		defer(be, req);
+}
+
+void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc)
+{
+	struct nvme_sqe sqe = req->cmd;
+	uint8_t lid = req->cmd.cdw10 & 0xff;
+	int rc;
+
+	/* device logs are controller-wide here: the fabric NSID means nothing
+	 * to the device */
+	sqe.nsid = lid == 0x02 ? 0xffffffffu : 0;
+	sqe.flags = 0;
+	sqe.mptr = 0;
+	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
+	rc = pcie_queue_submit(&pc->admin, &sqe, req->buf_iova, req->len, pcie_done, req);
+	if (rc) {
+		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
+		return;
+	}
+	pcie_queue_ring(&pc->admin);
+}
+
+int nvmf_pcie_poll(struct pcie_ctrl *pc)
+{
+	struct pcie_be *be = be_of(pc);
+	int work = 0;
+
+	if (pc->state != PCIE_CTRL_LIVE && pc->state != PCIE_CTRL_FAILED)
+		return 0;
+	while (be->pending_head) {
+		struct nvmf_req *req = be->pending_head;
+
+		if (queue_io(req) == -EAGAIN)
+			break;
+		be->pending_head = req->next_pending;
+		if (!be->pending_head)
+			be->pending_tail = NULL;
+		work++;
+	}
+	for (unsigned i = 0; i < pc->nr_ioq; i++) {
+		struct pcie_queue *q = &pc->ioq[i];
+
+		pcie_queue_ring(q);
+		work += (int)pcie_queue_process(q, q->depth);
+		/* without an interrupt, keep spinning while commands are out */
+		if (q->inflight && q->irq_fd < 0)
+			work++;
+	}
+	work += (int)pcie_queue_process(&pc->admin, pc->admin.depth);
+	return work;
+}
+
+static void pcie_close(struct nvmf_ns *ns)
+{
+	(void)ns;       /* the controller is shut down by the target */
+}
+
+static const struct nvmf_backend_ops pcie_ops = {
+	.name = "pcie",
+	.submit = pcie_submit,
+	.close = pcie_close,
+};
+
+int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen)
+{
+	const struct pcie_ns *pns = pcie_ctrl_find_ns(pc, ns->cfg->pcie_nsid);
+
+	if (!pns) {
+		snprintf(err, errlen, "device.nsid: controller %s has no active namespace %u", ns->cfg->pcie_bdf,
+			 ns->cfg->pcie_nsid);
+		return -ENODEV;
+	}
+	if (pns->ms) {
+		snprintf(err, errlen, "device.nsid: namespace %u of %s has %u bytes of metadata per block; not supported",
+			 pns->nsid, ns->cfg->pcie_bdf, pns->ms);
+		return -ENOTSUP;
+	}
+	if (!be_of(pc))
+		return -ENOMEM;
+	ns->id = pns->id;
+	ns->nsze = pns->nsze;
+	ns->lba_shift = pns->lba_shift;
+	ns->oncs = pc->id.oncs;
+	ns->vwc = pc->id.vwc & 1u;
+	ns->pcie = pc;
+	ns->ops = &pcie_ops;
+	return 0;
+}

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Target construction from the configuration, request dispatch and
+ * completion, controller lifetime and keep-alive.
+ */
+#define LOG_TAG "target"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "pcie/pcie.h"
+#include "target/target.h"
+
+#define DATA_BUF_SIZE (128u * 1024)    /* largest data transfer per command (MDTS) */
+#define DATA_BUFS 512
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void ctrl_free(struct nvmf_ctrl *c);
+
+/* --- data buffers ------------------------------------------------------- */
+
+void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova)
+{
+	void *b = dma_pool_get(&t->pool);
+
+	if (b && iova)
+		*iova = dma_pool_iova(&t->pool, b);
+	return b;
+}
+
+void nvmf_buf_put(struct nvmf_tgt *t, void *buf)
+{
+	if (buf)
+		dma_pool_put(&t->pool, buf);
+}
+
+/* --- lookups --------------------------------------------------------------- */
+
+struct nvmf_subsys *nvmf_tgt_find_subsys(struct nvmf_tgt *t, const char *nqn)
+{
+	if (!strcmp(nqn, NVMF_DISCOVERY_NQN))
+		return t->disc;
+	for (unsigned i = 0; i < t->nr_subsys; i++)
+		if (!strcmp(t->subsys[i]->nqn, nqn))
+			return t->subsys[i];
+	return NULL;
+}
+
+bool nvmf_port_has_subsys(const struct nvmf_port *p, const struct nvmf_subsys *s)
+{
+	if (s->type == NVMF_SUBSYS_DISCOVERY)
+		return true;            /* discovery answers on every port */
+	if (p->discovery_only || !p->cfg)
+		return false;
+	for (unsigned i = 0; i < p->cfg->nr_subsystems; i++)
+		if (!strcmp(p->cfg->subsystems[i], s->nqn))
+			return true;
+	return false;
+}
+
+bool nvmf_subsys_host_allowed(const struct nvmf_subsys *s, const char *hostnqn)
+{
+	if (s->type == NVMF_SUBSYS_DISCOVERY || s->cfg->allow_any_host)
+		return true;
+	for (unsigned i = 0; i < s->cfg->nr_allowed_hosts; i++)
+		if (!strcmp(s->cfg->allowed_hosts[i], hostnqn))
+			return true;
+	return false;
+}
+
+/* --- construction ---------------------------------------------------------- */
+
+/* A stable serial number when the configuration gives none: the same
+ * subsystem must report the same serial on every controller. */
+static void default_serial(struct nvmf_subsys *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = s->nqn; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	snprintf(s->serial, sizeof(s->serial), "%016llx", (unsigned long long)h);
+}
+
+/* Namespace identifiers unique per subsystem and namespace, stable across
+ * restarts: configured ones win; otherwise derived from NQN and NSID.
+ * Never the device's own, which another subsystem (or the kernel driver)
+ * may expose too: the Linux host ignores a namespace whose IDs collide. */
+static void ns_ids(struct nvmf_ns *ns)
+{
+	uint64_t h1 = 1469598103934665603ull, h2 = 0x9e3779b97f4a7c15ull;
+
+	for (const char *p = ns->subsys->nqn; *p; p++) {
+		h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull;
+		h2 = (h2 ^ (uint8_t)*p) * 0x100000001b3ull + 7;
+	}
+	h1 ^= ns->nsid * 0xff51afd7ed558ccdull;
+	h2 ^= ns->nsid * 0xc4ceb9fe1a85ec53ull;
+	memcpy(ns->nguid, &h1, 8);
+	memcpy(ns->nguid + 8, &h2, 8);
+	memcpy(ns->uuid, ns->nguid, 16);
+	ns->uuid[6] = (uint8_t)((ns->uuid[6] & 0x0f) | 0x40);   /* version 4 */
+	ns->uuid[8] = (uint8_t)((ns->uuid[8] & 0x3f) | 0x80);   /* variant 1 */
+	if (ns->cfg->has_uuid)
+		memcpy(ns->uuid, ns->cfg->uuid, 16);
+	if (ns->cfg->has_nguid)
+		memcpy(ns->nguid, ns->cfg->nguid, 16);
+}
+
+static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen)
+{
+	struct pcie_ctrl_opts o;
+	struct vfio_dev *v;
+	struct pcie_ctrl *c;
+	char why[768];
+	int rc;
+
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		if (!strcmp(t->pcie_bdf[i], bdf)) {
+			*out = t->pcie[i];
+			return 0;
+		}
+	}
+	rc = vfio_dev_open(bdf, (size_t)DATA_BUFS * DATA_BUF_SIZE + (64u << 20), &v, why, sizeof(why));
+	if (rc) {
+		set_err(err, errlen, "%s", why);
+		return rc;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		vfio_dev_close(v);
+		return -ENOMEM;
+	}
+	pcie_ctrl_opts_default(&o);
+	o.nr_io_queues = 1;
+	o.io_queue_depth = 1024;
+	o.max_xfer = DATA_BUF_SIZE;
+	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
+	if (rc) {
+		set_err(err, errlen, "%s: controller bring-up failed: %s", bdf, why);
+		free(c);
+		vfio_dev_close(v);
+		return rc;
+	}
+	t->pcie = realloc(t->pcie, (t->nr_pcie + 1) * sizeof(*t->pcie));
+	t->pcie_bdf = realloc(t->pcie_bdf, (t->nr_pcie + 1) * sizeof(*t->pcie_bdf));
+	t->pcie[t->nr_pcie] = c;
+	snprintf(t->pcie_bdf[t->nr_pcie], sizeof(t->pcie_bdf[0]), "%s", bdf);
+	t->nr_pcie++;
+	log_notice("%s: %.40s ready, %u namespace(s), max transfer %u bytes", bdf, c->id.mn, c->nr_ns,
+		   c->max_xfer);
+	*out = c;
+	return 0;
+}
+
+static int open_namespace(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
+			  unsigned si, unsigned ni, char *err, size_t errlen)
+{
+	struct nvmf_ns *ns = calloc(1, sizeof(*ns));
+	char why[768] = "";
+	int rc;
+
+	if (!ns)
+		return -ENOMEM;
+	ns->subsys = s;
+	ns->nsid = cn->nsid;
+	ns->cfg = cn;
+	ns->enabled = true;
+	ns_ids(ns);
+	switch (cn->backend) {
+	case CFG_BACKEND_PCIE: {
+		struct pcie_ctrl *pc;
+
+		rc = open_pcie(t, cn->pcie_bdf, &pc, why, sizeof(why));
+		if (!rc)
+			rc = nvmf_backend_pcie_open(ns, pc, why, sizeof(why));
+		break;
+	}
+	case CFG_BACKEND_FILE:
+		rc = nvmf_backend_file_open(ns, why, sizeof(why));
+		break;
+	case CFG_BACKEND_MEM:
+		rc = nvmf_backend_mem_open(ns, why, sizeof(why));
+		break;
+	default:
+		rc = -EINVAL;
+		snprintf(why, sizeof(why), "unknown backend");
+	}
+	if (rc) {
+		set_err(err, errlen, "%s: subsystems[%u].namespaces[%u]: %s", t->cfg->file, si, ni, why);
+		free(ns);
+		return rc;
+	}
+	/* fabrics fix-ups of what the backend filled in */
+	ns->id.nmic = 1;                /* may be shared by several controllers */
+	ns->id.anagrpid = 0;
+	memset(ns->id.eui64, 0, sizeof(ns->id.eui64));
+	memcpy(ns->id.nguid, ns->nguid, 16);
+	s->ns[s->nr_ns++] = ns;
+	return 0;
+}
+
+static int ns_cmp(const void *a, const void *b)
+{
+	const struct nvmf_ns *x = *(struct nvmf_ns *const *)a, *y = *(struct nvmf_ns *const *)b;
+
+	return x->nsid < y->nsid ? -1 : x->nsid > y->nsid;
+}
+
+static int add_subsys(struct nvmf_tgt *t, const struct cfg_subsystem *cs, unsigned si, char *err, size_t errlen)
+{
+	struct nvmf_subsys *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->tgt = t;
+	s->type = NVMF_SUBSYS_NVME;
+	s->cfg = cs;
+	snprintf(s->nqn, sizeof(s->nqn), "%s", cs->nqn);
+	snprintf(s->model, sizeof(s->model), "%s", cs->model[0] ? cs->model : "Linux");
+	if (cs->serial[0])
+		snprintf(s->serial, sizeof(s->serial), "%s", cs->serial);
+	else
+		default_serial(s);
+	s->next_cntlid = cs->cntlid_min ? cs->cntlid_min : 1;
+	s->max_xfer = t->max_xfer;
+	s->ns = calloc(cs->nr_namespaces ? cs->nr_namespaces : 1, sizeof(*s->ns));
+	t->subsys[t->nr_subsys++] = s;
+	if (!s->ns)
+		return -ENOMEM;
+	for (unsigned i = 0; i < cs->nr_namespaces; i++) {
+		if (!cs->namespaces[i].enable)
+			continue;
+		rc = open_namespace(t, s, &cs->namespaces[i], si, i, err, errlen);
+		if (rc)
+			return rc;
+		if (s->ns[s->nr_ns - 1]->pcie) {
+			struct pcie_ctrl *pc = s->ns[s->nr_ns - 1]->pcie;
+
+			if (pc->max_xfer < s->max_xfer)
+				s->max_xfer = pc->max_xfer;
+			if (!s->dev_id)
+				s->dev_id = &pc->id;
+		}
+	}
+	qsort(s->ns, s->nr_ns, sizeof(*s->ns), ns_cmp);
+	return 0;
+}
+
+static struct nvmf_port *new_port(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
+				  bool disc_only)
+{
+	struct nvmf_port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->tgt = t;
+	p->cfg = cp;
+	p->addr = *a;
+	p->portid = cp ? cp->portid : 0;
+	p->discovery_only = disc_only;
+	p->inline_data_size = cp ? cp->inline_data_size : 0;
+	t->ports[t->nr_ports++] = p;
+	return p;
+}
+
+/* One TCP discovery listener on bridge.discovery_port (8009) per address
+ * that has a TCP port, unless a configured port is already there. */
+static int add_discovery_ports(struct nvmf_tgt *t)
+{
+	const struct config *cfg = t->cfg;
+	char svc[8];
+
+	if (!cfg->bridge.discovery_port)
+		return 0;
+	snprintf(svc, sizeof(svc), "%u", cfg->bridge.discovery_port);
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		const struct cfg_addr *a = &cfg->ports[i].addr;
+		struct cfg_addr d = *a;
+		bool have = false;
+
+		if (a->trtype != CFG_TRTYPE_TCP)
+			continue;
+		for (unsigned j = 0; j < t->nr_ports; j++) {
+			const struct cfg_addr *b = &t->ports[j]->addr;
+
+			if (b->trtype == CFG_TRTYPE_TCP && !strcmp(b->traddr, a->traddr) && !strcmp(b->trsvcid, svc))
+				have = true;
+		}
+		if (have)
+			continue;
+		snprintf(d.trsvcid, sizeof(d.trsvcid), "%s", svc);
+		if (!new_port(t, NULL, &d, true))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int tgt_poll(void *arg)
+{
+	struct nvmf_tgt *t = arg;
+	int work = 0;
+
+	for (unsigned i = 0; i < t->nr_pcie; i++)
+		work += nvmf_pcie_poll(t->pcie[i]);
+	for (unsigned i = 0; i < t->nr_subsys; i++) {
+		struct nvmf_subsys *s = t->subsys[i];
+
+		for (unsigned j = 0; j < s->nr_ns; j++)
+			if (s->ns[j]->ops->poll)
+				work += s->ns[j]->ops->poll(s->ns[j]);
+	}
+	return work;
+}
+
+static void health_tick(void *arg)
+{
+	struct nvmf_tgt *t = arg;
+
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		int rc = pcie_ctrl_check(t->pcie[i]);
+
+		if (rc > 0)
+			log_warn("%s: controller was reset", t->pcie_bdf[i]);
+		else if (rc < 0 && rc != -ENODEV)
+			log_err("%s: controller failed", t->pcie_bdf[i]);
+	}
+}
+
+static void irq_event(void *arg, uint32_t events)
+{
+	struct pcie_queue *q = arg;
+	uint64_t v;
+
+	(void)events;
+	/* drain; the poller that runs next reaps the completions */
+	if (read(q->irq_fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static int setup_pool(struct nvmf_tgt *t, char *err, size_t errlen)
+{
+	struct dma_mapper m;
+	int rc;
+
+	t->max_xfer = DATA_BUF_SIZE;
+	if (t->nr_pcie) {
+		/* one VFIO container for all controllers: one mapping serves all */
+		m = pcie_ctrl_mapper(t->pcie[0]);
+		rc = dma_pool_init(&t->pool, DATA_BUF_SIZE, 4096, DATA_BUFS, true, &m);
+		t->pool_mapped = !rc;
+	} else {
+		rc = dma_pool_init(&t->pool, DATA_BUF_SIZE, 4096, DATA_BUFS, true, NULL);
+	}
+	if (rc)
+		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes: %s", DATA_BUFS,
+			DATA_BUF_SIZE, strerror(-rc));
+	return rc;
+}
+
+static void watch_irqs(struct nvmf_tgt *t)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->nr_pcie; i++)
+		for (unsigned q = 0; q < t->pcie[i]->nr_ioq; q++)
+			n += t->pcie[i]->ioq[q].irq_fd >= 0;
+	t->irq_fds = calloc(n ? n : 1, sizeof(*t->irq_fds));
+	if (!t->irq_fds)
+		return;
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		for (unsigned q = 0; q < t->pcie[i]->nr_ioq; q++) {
+			struct pcie_queue *pq = &t->pcie[i]->ioq[q];
+			struct reactor_fd *f = &t->irq_fds[t->nr_irq_fds];
+
+			if (pq->irq_fd < 0)
+				continue;
+			*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
+			if (!reactor_add_fd(t->reactor, f))
+				t->nr_irq_fds++;
+		}
+	}
+}
+
+int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, char *err, size_t errlen)
+{
+	const struct cfg_addr disc_none = { 0 };
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->cfg = cfg;
+	t->reactor = r;
+	t->genctr = 1;
+	(void)disc_none;
+
+	/* PCIe controllers are opened as the namespaces that name them are
+	 * created; the data pool must exist first only for its size, so
+	 * open controllers, then the pool, then the backends' queues use it. */
+	for (unsigned i = 0; i < cfg->nr_subsystems; i++)
+		for (unsigned j = 0; j < cfg->subsystems[i].nr_namespaces; j++) {
+			const struct cfg_namespace *cn = &cfg->subsystems[i].namespaces[j];
+			struct pcie_ctrl *pc;
+
+			if (cn->backend != CFG_BACKEND_PCIE || !cn->enable)
+				continue;
+			rc = open_pcie(t, cn->pcie_bdf, &pc, err, errlen);
+			if (rc)
+				goto fail;
+		}
+	rc = setup_pool(t, err, errlen);
+	if (rc)
+		goto fail;
+
+	t->subsys = calloc(cfg->nr_subsystems ? cfg->nr_subsystems : 1, sizeof(*t->subsys));
+	t->ports = calloc(2 * cfg->nr_ports + 1, sizeof(*t->ports));
+	t->disc = calloc(1, sizeof(*t->disc));
+	if (!t->subsys || !t->ports || !t->disc) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	t->disc->tgt = t;
+	t->disc->type = NVMF_SUBSYS_DISCOVERY;
+	snprintf(t->disc->nqn, sizeof(t->disc->nqn), "%s", NVMF_DISCOVERY_NQN);
+	snprintf(t->disc->model, sizeof(t->disc->model), "nvmf-bridge discovery");
+	default_serial(t->disc);
+	t->disc->next_cntlid = 1;
+	t->disc->max_xfer = t->max_xfer;
+
+	for (unsigned i = 0; i < cfg->nr_subsystems; i++) {
+		rc = add_subsys(t, &cfg->subsystems[i], i, err, errlen);
+		if (rc)
+			goto fail;
+	}
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		if (cfg->ports[i].addr.trtype != CFG_TRTYPE_TCP) {
+			set_err(err, errlen, "%s: ports[%u].addr.trtype: rdma is not supported yet", cfg->file, i);
+			rc = -ENOTSUP;
+			goto fail;
+		}
+		if (!new_port(t, &cfg->ports[i], &cfg->ports[i].addr, false)) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	rc = add_discovery_ports(t);
+	if (rc)
+		goto fail;
+
+	t->poller = (struct reactor_poller){ .cb = tgt_poll, .arg = t };
+	reactor_add_poller(r, &t->poller);
+	if (t->nr_pcie) {
+		reactor_timer_start(r, &t->health_timer, 1000, 1000, health_tick, t);
+		watch_irqs(t);
+	}
+	return 0;
+
+fail:
+	nvmf_tgt_fini(t);
+	return rc;
+}
+
+void nvmf_tgt_fini(struct nvmf_tgt *t)
+{
+	if (t->reactor) {
+		reactor_del_poller(t->reactor, &t->poller);
+		reactor_timer_stop(t->reactor, &t->health_timer);
+		for (unsigned i = 0; i < t->nr_irq_fds; i++)
+			reactor_del_fd(t->reactor, &t->irq_fds[i]);
+	}
+	free(t->irq_fds);
+	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++) {
+		struct nvmf_subsys *s = t->subsys[i];
+
+		while (s->ctrls)
+			ctrl_free(s->ctrls);
+		for (unsigned j = 0; j < s->nr_ns; j++) {
+			if (s->ns[j]->ops && s->ns[j]->ops->close)
+				s->ns[j]->ops->close(s->ns[j]);
+			free(s->ns[j]);
+		}
+		free(s->ns);
+		free(s);
+	}
+	free(t->subsys);
+	if (t->disc) {
+		while (t->disc->ctrls)
+			ctrl_free(t->disc->ctrls);
+		free(t->disc);
+	}
+	for (unsigned i = 0; t->ports && i < t->nr_ports; i++)
+		free(t->ports[i]);
+	free(t->ports);
+	if (t->pool.free)
+		dma_pool_destroy(&t->pool);
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		void *dev = t->pcie[i]->dev;
+
+		if (pcie_ctrl_shutdown(t->pcie[i]))
+			log_warn("%s: shutdown not confirmed by the controller", t->pcie_bdf[i]);
+		else
+			log_notice("%s: controller shut down", t->pcie_bdf[i]);
+		vfio_dev_close(dev);
+		free(t->pcie[i]);
+	}
+	free(t->pcie);
+	free(t->pcie_bdf);
+	memset(t, 0, sizeof(*t));
+}
+
+/* --- requests --------------------------------------------------------------- */
+
+/* Data direction of a command: fabrics commands carry it in FCTYPE bits
+ * 1:0, others in the opcode bits 1:0 (01b host to controller, 10b
+ * controller to host). */
+static enum nvmf_xfer cmd_xfer(const struct nvme_sqe *c)
+{
+	uint8_t bits = c->opc == NVME_FABRICS_OPC ? (((const struct nvmf_connect_cmd *)c)->fctype & 3u)
+						  : (c->opc & 3u);
+
+	return bits == 1 ? NVMF_XFER_H2C : bits == 2 ? NVMF_XFER_C2H : NVMF_XFER_NONE;
+}
+
+uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd)
+{
+	const struct nvme_sgl_desc *sgl = &req->cmd.dptr.sgl;
+	struct nvmf_sq *sq = req->sq;
+	uint32_t max = sq->port->tgt->max_xfer;
+	enum nvmf_xfer dir = cmd_xfer(&req->cmd);
+
+	/* the fabric SQ head moves as each command is taken off the queue */
+	sq->sqhd = (uint16_t)(sq->sqhd + 1 == sq->size ? 0 : sq->sqhd + 1);
+	sq->cmds++;
+	req->xfer = NVMF_XFER_NONE;
+	req->len = 0;
+	req->start_ns = reactor_now_ns();
+
+	if (dir == NVMF_XFER_NONE || (!sgl->length && !icd_len))
+		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
+	if ((req->cmd.flags & NVME_SQE_PSDT_MASK) != NVME_SQE_PSDT_SGL)
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	switch (sgl->type) {
+	case 0x01:      /* data block, offset: in-capsule data */
+		if (dir != NVMF_XFER_H2C)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
+		if (sgl->addr > icd_len || sgl->length > icd_len - sgl->addr || icd_len > max_icd)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
+		if (sgl->addr)  /* ICDOFF is 0 and we do not move data around */
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
+		break;
+	case 0x5a:      /* transport data block, transport specific */
+		if (icd_len)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
+		break;
+	default:
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
+	}
+	if (sgl->length > max)
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	req->xfer = dir;
+	req->len = sgl->length;
+	return 0;
+}
+
+void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
+{
+	struct nvmf_sq *sq = req->sq;
+
+	req->rsp.cid = req->cmd.cid;
+	req->rsp.sqid = sq->qid;
+	req->rsp.sqhd = sq->sqflow_off ? 0xffff : sq->sqhd;
+	req->rsp.status = (uint16_t)(status << 1);
+	if (status)
+		sq->errors++;
+	sq->ops->complete(req);
+}
+
+void nvmf_req_execute(struct nvmf_req *req)
+{
+	struct nvmf_sq *sq = req->sq;
+	struct nvmf_ctrl *c = sq->ctrl;
+
+	memset(&req->rsp, 0, sizeof(req->rsp));
+	if (c)
+		c->last_ka_ns = reactor_now_ns();       /* traffic counts as keep-alive */
+	if (req->cmd.opc == NVME_FABRICS_OPC) {
+		nvmf_exec_fabrics(req);
+		return;
+	}
+	if (!c) {
+		/* nothing but Connect before Connect */
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	if (sq->qid == 0) {
+		nvmf_exec_admin(req);
+		return;
+	}
+	if (!(c->csts & NVME_CSTS_RDY)) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	nvmf_exec_io(req);
+}
+
+/* --- controllers -------------------------------------------------------------- */
+
+static void ctrl_free(struct nvmf_ctrl *c)
+{
+	struct nvmf_subsys *s = c->subsys;
+
+	for (struct nvmf_ctrl **pp = &s->ctrls; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	reactor_timer_stop(s->tgt->reactor, &c->ka_timer);
+	log_info("controller %u of %s for %s released", c->cntlid, s->nqn, c->hostnqn);
+	free(c);
+}
+
+static bool ctrl_has_queues(const struct nvmf_ctrl *c)
+{
+	if (c->admin)
+		return true;
+	for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
+		if (c->io[i])
+			return true;
+	return false;
+}
+
+void nvmf_sq_destroy(struct nvmf_sq *sq)
+{
+	struct nvmf_ctrl *c = sq->ctrl;
+
+	if (!c)
+		return;
+	sq->ctrl = NULL;
+	if (sq->qid == 0) {
+		c->admin = NULL;
+		c->nr_aer = 0;          /* the connection owns and frees them */
+		/* the association ends with its admin queue */
+		nvmf_ctrl_destroy(c);
+		return;
+	}
+	if (sq->qid <= NVMF_MAX_IO_QUEUES && c->io[sq->qid] == sq)
+		c->io[sq->qid] = NULL;
+	if (c->dying && !ctrl_has_queues(c))
+		ctrl_free(c);
+}
+
+void nvmf_ctrl_destroy(struct nvmf_ctrl *c)
+{
+	if (!c->dying) {
+		c->dying = true;
+		reactor_timer_stop(c->subsys->tgt->reactor, &c->ka_timer);
+		for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
+			if (c->io[i])
+				c->io[i]->ops->disconnect(c->io[i]);
+		if (c->admin)
+			c->admin->ops->disconnect(c->admin);
+	}
+	if (!ctrl_has_queues(c))
+		ctrl_free(c);
+}

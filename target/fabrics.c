@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fabrics commands: Connect (admin and I/O), Property Get and Set, and the
+ * controller enable/shutdown state machine behind CC and CSTS.
+ */
+#define LOG_TAG "fabrics"
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "nvme/regs.h"
+#include "target/target.h"
+
+/* Connect failed because of a field: DW0 carries its offset (IPO) and
+ * whether it is in the SQE or the connect data (IATTR bit 0). */
+static void connect_invalid(struct nvmf_req *req, bool in_data, uint16_t offset)
+{
+	req->rsp.dw0 = offset | (in_data ? NVMF_CONNECT_IATTR_DATA : 0);
+	nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_PARAM));
+}
+
+static uint64_t ctrl_cap(const struct nvmf_ctrl *c)
+{
+	uint64_t mqes = c->subsys->type == NVMF_SUBSYS_DISCOVERY ? NVMF_ADMIN_QUEUE_DEPTH - 1
+								  : NVMF_MAX_QUEUE_DEPTH - 1;
+
+	return mqes | (1ull << 16) /* CQR */ | (15ull << 24) /* TO 7.5 s */ |
+	       ((uint64_t)NVME_CAP_CSS_NVM << 37);
+}
+
+static void ka_check(void *arg)
+{
+	struct nvmf_ctrl *c = arg;
+	uint64_t idle_ms = (reactor_now_ns() - c->last_ka_ns) / 1000000u;
+
+	if (idle_ms <= c->kato_ms)
+		return;
+	log_warn("controller %u of %s: keep-alive timeout (%llu ms without traffic, KATO %u ms), host %s",
+		 c->cntlid, c->subsys->nqn, (unsigned long long)idle_ms, c->kato_ms, c->hostnqn);
+	nvmf_ctrl_destroy(c);
+}
+
+/* check at half the timeout so expiry is detected within 1.5 KATO */
+void nvmf_ctrl_arm_keepalive(struct nvmf_ctrl *c, uint64_t period_ms)
+{
+	reactor_timer_start(c->subsys->tgt->reactor, &c->ka_timer, period_ms, period_ms, ka_check, c);
+}
+
+static bool cntlid_in_use(const struct nvmf_subsys *s, uint16_t id)
+{
+	for (const struct nvmf_ctrl *c = s->ctrls; c; c = c->next)
+		if (c->cntlid == id)
+			return true;
+	return false;
+}
+
+static int alloc_cntlid(struct nvmf_subsys *s)
+{
+	uint16_t lo = s->cfg ? s->cfg->cntlid_min : 1, hi = s->cfg ? s->cfg->cntlid_max : 0xffef;
+
+	if (!lo)
+		lo = 1;
+	if (!hi || hi > 0xffef)
+		hi = 0xffef;
+	for (unsigned tries = 0; tries <= (unsigned)(hi - lo); tries++) {
+		uint16_t id = s->next_cntlid;
+
+		if (id < lo || id > hi)
+			id = lo;
+		s->next_cntlid = (uint16_t)(id == hi ? lo : id + 1);
+		if (!cntlid_in_use(s, id))
+			return id;
+	}
+	return -1;
+}
+
+static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const struct nvmf_connect_data *d,
+			  const struct nvmf_connect_cmd *cmd)
+{
+	struct nvmf_sq *sq = req->sq;
+	struct nvmf_ctrl *c;
+	int id;
+
+	if (d->cntlid != 0xffff) {
+		/* dynamic controller model only */
+		connect_invalid(req, true, offsetof(struct nvmf_connect_data, cntlid));
+		return;
+	}
+	if ((uint32_t)cmd->sqsize + 1 > NVMF_ADMIN_QUEUE_DEPTH) {
+		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
+		return;
+	}
+	id = alloc_cntlid(s);
+	c = calloc(1, sizeof(*c));
+	if (id < 0 || !c) {
+		free(c);
+		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
+		return;
+	}
+	c->subsys = s;
+	c->port = sq->port;
+	c->cntlid = (uint16_t)id;
+	memcpy(c->hostnqn, d->hostnqn, sizeof(c->hostnqn) - 1);
+	memcpy(c->hostid, d->hostid, sizeof(c->hostid));
+	c->kato_ms = cmd->kato;
+	if (!c->kato_ms && s->type == NVMF_SUBSYS_DISCOVERY)
+		c->kato_ms = NVMF_DISC_KATO_MS;
+	c->nr_io_queues = NVMF_MAX_IO_QUEUES;
+	c->admin = sq;
+	c->last_ka_ns = reactor_now_ns();
+	snprintf(c->traddr, sizeof(c->traddr), "%s", sq->local_addr);
+	c->next = s->ctrls;
+	s->ctrls = c;
+	sq->ctrl = c;
+	sq->qid = 0;
+	sq->size = (uint16_t)(cmd->sqsize + 1);
+	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	if (c->kato_ms)
+		nvmf_ctrl_arm_keepalive(c, c->kato_ms / 2 ? c->kato_ms / 2 : 1);
+	log_info("controller %u of %s for host %s (kato %u ms)", c->cntlid, s->nqn, c->hostnqn, c->kato_ms);
+	req->rsp.dw0 = c->cntlid;
+	nvmf_req_complete(req, 0);
+}
+
+static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct nvmf_connect_data *d,
+		       const struct nvmf_connect_cmd *cmd)
+{
+	struct nvmf_sq *sq = req->sq;
+	struct nvmf_ctrl *c;
+
+	for (c = s->ctrls; c; c = c->next)
+		if (c->cntlid == d->cntlid && !c->dying)
+			break;
+	/* the I/O queue must join the association of the same host */
+	if (!c || strncmp(c->hostnqn, d->hostnqn, sizeof(d->hostnqn)) ||
+	    memcmp(c->hostid, d->hostid, sizeof(d->hostid))) {
+		connect_invalid(req, true, offsetof(struct nvmf_connect_data, cntlid));
+		return;
+	}
+	if (!(c->csts & NVME_CSTS_RDY)) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	if (cmd->qid > c->nr_io_queues || c->io[cmd->qid]) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVME_SC_QID_INVALID));
+		return;
+	}
+	if ((uint32_t)cmd->sqsize + 1 > NVMF_MAX_QUEUE_DEPTH) {
+		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
+		return;
+	}
+	c->io[cmd->qid] = sq;
+	sq->ctrl = c;
+	sq->qid = cmd->qid;
+	sq->size = (uint16_t)(cmd->sqsize + 1);
+	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	req->rsp.dw0 = c->cntlid;
+	nvmf_req_complete(req, 0);
+}
+
+static void exec_connect(struct nvmf_req *req)
+{
+	const struct nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_connect_data *d = req->buf;
+	struct nvmf_sq *sq = req->sq;
+	struct nvmf_subsys *s;
+
+	if (sq->ctrl) {
+		/* a queue connects once */
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	if (cmd->recfmt != 0) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC,
+						       NVMF_SC_CONNECT_INCOMPATIBLE_FORMAT));
+		return;
+	}
+	if (!d || req->len < sizeof(*d)) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA));
+		return;
+	}
+	if (cmd->sqsize == 0) {
+		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
+		return;
+	}
+	/* NQNs must be NUL-terminated inside their 256-byte fields */
+	d->subnqn[NVMF_NQN_FIELD_LEN - 1] = 0;
+	d->hostnqn[NVMF_NQN_FIELD_LEN - 1] = 0;
+	s = nvmf_tgt_find_subsys(sq->port->tgt, d->subnqn);
+	if (!s || !nvmf_port_has_subsys(sq->port, s)) {
+		log_notice("connect from %s to unknown subsystem %.223s on port %u", d->hostnqn, d->subnqn,
+			   sq->port->portid);
+		connect_invalid(req, true, offsetof(struct nvmf_connect_data, subnqn));
+		return;
+	}
+	if (!nvmf_subsys_host_allowed(s, d->hostnqn)) {
+		log_notice("host %.223s not allowed on %s", d->hostnqn, s->nqn);
+		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
+		return;
+	}
+	if (cmd->qid == 0)
+		connect_admin(req, s, d, cmd);
+	else
+		connect_io(req, s, d, cmd);
+}
+
+static void cc_write(struct nvmf_ctrl *c, uint32_t new_cc)
+{
+	uint32_t old = c->cc;
+
+	c->cc = new_cc;
+	if ((new_cc & NVME_CC_EN) && !(old & NVME_CC_EN)) {
+		if (NVME_CC_GET_IOSQES(new_cc) != 6 || NVME_CC_GET_IOCQES(new_cc) != 4 ||
+		    NVME_CC_GET_MPS(new_cc) != 0) {
+			log_warn("controller %u: CC 0x%x has unsupported queue entry or page size", c->cntlid, new_cc);
+			c->csts |= NVME_CSTS_CFS;
+			return;
+		}
+		c->csts = (c->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_RDY;
+	} else if (!(new_cc & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		c->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_SHST_MASK);
+	}
+	if ((new_cc & NVME_CC_SHN_MASK) && !(old & NVME_CC_SHN_MASK)) {
+		/* nothing cached to write back here: the backends complete
+		 * writes before answering, so shutdown completes at once */
+		c->csts = (c->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_CMPLT;
+	}
+}
+
+static void exec_property(struct nvmf_req *req, bool set)
+{
+	const struct nvmf_property_cmd *cmd = (const void *)&req->cmd;
+	struct nvmf_ctrl *c = req->sq->ctrl;
+	bool wide = (cmd->attrib & 7u) == 1;
+	uint64_t v;
+
+	if (!c || req->sq->qid != 0) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		return;
+	}
+	if ((cmd->attrib & 7u) > 1)
+		goto invalid;
+	if (set) {
+		if (cmd->ofst != NVME_REG_CC || wide)
+			goto invalid;
+		cc_write(c, (uint32_t)cmd->value);
+		nvmf_req_complete(req, 0);
+		return;
+	}
+	switch (cmd->ofst) {
+	case NVME_REG_CAP:
+		v = ctrl_cap(c);
+		if (!wide)
+			v &= 0xffffffffu;
+		break;
+	case NVME_REG_CAP + 4:          /* upper half by a 4-byte read, as SPDK allows */
+		if (wide)
+			goto invalid;
+		v = ctrl_cap(c) >> 32;
+		break;
+	case NVME_REG_VS:
+		v = NVME_VS(1, 4, 0);
+		break;
+	case NVME_REG_CC:
+		v = c->cc;
+		break;
+	case NVME_REG_CSTS:
+		v = c->csts;
+		break;
+	default:
+		goto invalid;
+	}
+	if (wide && cmd->ofst != NVME_REG_CAP)
+		goto invalid;
+	req->rsp.dw0 = (uint32_t)v;
+	req->rsp.dw1 = (uint32_t)(v >> 32);
+	nvmf_req_complete(req, 0);
+	return;
+invalid:
+	nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD));
+}
+
+void nvmf_exec_fabrics(struct nvmf_req *req)
+{
+	const struct nvmf_connect_cmd *cmd = (const void *)&req->cmd;
+
+	switch (cmd->fctype) {
+	case NVMF_FCTYPE_CONNECT:
+		exec_connect(req);
+		return;
+	case NVMF_FCTYPE_PROPERTY_GET:
+		exec_property(req, false);
+		return;
+	case NVMF_FCTYPE_PROPERTY_SET:
+		exec_property(req, true);
+		return;
+	default:
+		/* authentication and disconnect are not supported */
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE));
+	}
+}

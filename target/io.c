@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I/O commands: namespace lookup, LBA range, transfer length and MDTS
+ * checks, then the namespace's backend. Nothing reaches a device before
+ * these checks pass.
+ */
+#define LOG_TAG "io"
+#include <string.h>
+
+#include "common/log.h"
+#include "target/target.h"
+
+struct dsm_range {
+	uint32_t attributes;
+	uint32_t nlb;
+	uint64_t slba;
+} __attribute__((packed));
+
+static struct nvmf_ns *io_ns(const struct nvmf_subsys *s, uint32_t nsid)
+{
+	for (unsigned i = 0; i < s->nr_ns; i++)
+		if (s->ns[i]->nsid == nsid)
+			return s->ns[i]->enabled ? s->ns[i] : NULL;
+	return NULL;
+}
+
+/* LBA range of a read/write/compare/write-zeroes command */
+static uint16_t check_range(const struct nvmf_ns *ns, const struct nvme_sqe *cmd, uint64_t *bytes)
+{
+	uint64_t slba = cmd->cdw10 | (uint64_t)cmd->cdw11 << 32;
+	uint64_t nlb = (cmd->cdw12 & 0xffffu) + 1u;
+
+	if (slba >= ns->nsze || nlb > ns->nsze - slba)
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE);
+	*bytes = nlb << ns->lba_shift;
+	return 0;
+}
+
+static uint16_t check_io(struct nvmf_req *req, struct nvmf_ns *ns)
+{
+	const struct nvme_sqe *cmd = &req->cmd;
+	uint64_t bytes = 0;
+	uint16_t st;
+
+	switch (cmd->opc) {
+	case NVME_CMD_READ:
+	case NVME_CMD_WRITE:
+	case NVME_CMD_COMPARE:
+		st = check_range(ns, cmd, &bytes);
+		if (st)
+			return st;
+		if (bytes > req->sq->ctrl->subsys->max_xfer)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		/* the SGL must describe exactly the blocks addressed */
+		if (bytes != req->len || (cmd->opc == NVME_CMD_READ) != (req->xfer == NVMF_XFER_C2H))
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
+		return 0;
+	case NVME_CMD_WRITE_ZEROES:
+		if (req->len)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return check_range(ns, cmd, &bytes);
+	case NVME_CMD_FLUSH:
+		return req->len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
+	case NVME_CMD_DSM: {
+		unsigned nr = (cmd->cdw10 & 0xffu) + 1u;
+		const struct dsm_range *r = req->buf;
+
+		if (req->xfer != NVMF_XFER_H2C || req->len < nr * sizeof(*r))
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
+		for (unsigned i = 0; i < nr; i++)
+			if (r[i].slba >= ns->nsze || r[i].nlb > ns->nsze - r[i].slba)
+				return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE);
+		return 0;
+	}
+	default:
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE);
+	}
+}
+
+void nvmf_exec_io(struct nvmf_req *req)
+{
+	struct nvmf_subsys *s = req->sq->ctrl->subsys;
+	struct nvmf_ns *ns = io_ns(s, req->cmd.nsid);
+	uint16_t st;
+
+	if (!ns) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_NS));
+		return;
+	}
+	st = check_io(req, ns);
+	if (st) {
+		ns->errors++;
+		nvmf_req_complete(req, st);
+		return;
+	}
+	if (req->cmd.opc == NVME_CMD_READ)
+		ns->reads++;
+	else if (req->cmd.opc == NVME_CMD_WRITE)
+		ns->writes++;
+	req->ns = ns;
+	ns->ops->submit(ns, req);
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nvmf-bridged: validate the configuration before touching anything, open
+ * the PCIe controllers and other backends, listen, serve; on SIGTERM or
+ * SIGINT stop accepting, disconnect hosts, finish or fail what is in
+ * flight, shut every controller down with CC.SHN, exit 0.
+ */
+#define LOG_TAG "nvmf-bridged"
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/reactor.h"
+#include "config/config.h"
+#include "target/target.h"
+#include "transport/tcp.h"
+
+struct daemon {
+	struct reactor reactor;
+	struct nvmf_tgt tgt;
+	struct config *cfg;
+	struct reactor_fd sigfd;
+	int sig;
+};
+
+static void on_signal(void *arg, uint32_t events)
+{
+	struct daemon *d = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(d->sigfd.fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_notice("%s: shutting down", strsignal((int)si.ssi_signo));
+			d->sig = (int)si.ssi_signo;
+			reactor_stop(&d->reactor);
+		} else if (si.ssi_signo == SIGHUP) {
+			log_notice("SIGHUP: live reconfiguration is not implemented yet; ignored");
+		}
+	}
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	sigdelset(&set, SIGPIPE);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d->sigfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = on_signal, .arg = d };
+	return reactor_add_fd(&d->reactor, &d->sigfd);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: nvmf-bridged --config FILE [--systemd] [--verbose] [--check]\n"
+		   "  --config FILE  configuration in nvmetcli's JSON schema (see docs/configuration.md)\n"
+		   "  --check        validate the configuration and exit\n"
+		   "  --verbose      debug messages\n");
+}
+
+static void summary(const struct daemon *d)
+{
+	const struct nvmf_tgt *t = &d->tgt;
+	unsigned nns = 0;
+
+	for (unsigned i = 0; i < t->nr_subsys; i++)
+		nns += t->subsys[i]->nr_ns;
+	log_notice("ready: %u port(s), %u subsystem(s), %u namespace(s), %u PCIe controller(s)", t->nr_ports,
+		   t->nr_subsys, nns, t->nr_pcie);
+	for (unsigned i = 0; i < t->nr_subsys; i++) {
+		const struct nvmf_subsys *s = t->subsys[i];
+
+		for (unsigned j = 0; j < s->nr_ns; j++) {
+			const struct nvmf_ns *ns = s->ns[j];
+
+			log_notice("  %s nsid %u: %s, %llu blocks of %u bytes", s->nqn, ns->nsid, ns->ops->name,
+				   (unsigned long long)ns->nsze, 1u << ns->lba_shift);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "systemd", no_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfg_path = NULL;
+	bool check_only = false;
+	struct daemon d = { .sigfd.fd = -1 };
+	char err[1024] = "";
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:svkh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 's':
+			log_set_journal(true);
+			break;
+		case 'v':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!cfg_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* everything is validated before any device is touched */
+	rc = config_load(cfg_path, &d.cfg, err, sizeof(err));
+	if (rc) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration is valid\n", cfg_path);
+		config_free(d.cfg);
+		return 0;
+	}
+	rc = reactor_init(&d.reactor);
+	if (rc) {
+		log_err("reactor: %s", strerror(-rc));
+		goto free_cfg;
+	}
+	rc = setup_signals(&d);
+	if (rc) {
+		log_err("signals: %s", strerror(-rc));
+		goto fini_reactor;
+	}
+	rc = nvmf_tgt_init(&d.tgt, d.cfg, &d.reactor, err, sizeof(err));
+	if (rc) {
+		log_err("%s", err);
+		goto fini_reactor;
+	}
+	for (unsigned i = 0; i < d.tgt.nr_ports; i++) {
+		rc = nvmf_tcp_listen(d.tgt.ports[i], err, sizeof(err));
+		if (rc) {
+			log_err("cannot listen: %s", err);
+			goto stop;
+		}
+	}
+	summary(&d);
+	rc = reactor_run(&d.reactor);
+stop:
+	nvmf_tcp_stop_listening(&d.tgt);
+	nvmf_tcp_disconnect_all(&d.tgt, 5000);
+	nvmf_tgt_fini(&d.tgt);
+fini_reactor:
+	if (d.sigfd.fd >= 0)
+		close(d.sigfd.fd);
+	reactor_fini(&d.reactor);
+free_cfg:
+	config_free(d.cfg);
+	if (!rc)
+		log_notice("stopped");
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The NVMe-oF target core: subsystems, namespaces, ports, controllers,
+ * fabric queues and requests; command execution (fabrics, admin, I/O) and
+ * the discovery subsystem. Transports feed requests in and get them back
+ * through struct nvmf_transport_ops; namespaces are served by a backend
+ * through struct nvmf_backend_ops. Everything here runs on one reactor
+ * thread; nothing takes a lock.
+ */
+#ifndef TARGET_TARGET_H
+#define TARGET_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/dma.h"
+#include "common/reactor.h"
+#include "config/config.h"
+#include "nvme/cmd.h"
+#include "nvme/fabrics.h"
+#include "nvme/identify.h"
+
+struct nvmf_tgt;
+struct nvmf_subsys;
+struct nvmf_ns;
+struct nvmf_ctrl;
+struct nvmf_sq;
+struct nvmf_req;
+struct pcie_ctrl;
+
+#define NVMF_MAX_IO_QUEUES 64
+#define NVMF_MAX_QUEUE_DEPTH 128      /* entries per fabric queue (CAP.MQES + 1) */
+#define NVMF_ADMIN_QUEUE_DEPTH 32
+#define NVMF_AERL 4                   /* outstanding AERs (ACL/AERL 0's based: 3) */
+#define NVMF_DISC_KATO_MS 120000      /* discovery controllers without KATO */
+#define NVMF_KAS 10                   /* Identify KAS: 100 ms units -> 1 s granularity */
+
+/* --- backends ------------------------------------------------------------ */
+
+struct nvmf_backend_ops {
+	const char *name;
+	/* Execute an I/O command (read, write, flush, write zeroes, DSM,
+	 * compare) on the namespace; the LBA range and transfer size were
+	 * checked by the core. Completes later with nvmf_req_complete. */
+	void (*submit)(struct nvmf_ns *ns, struct nvmf_req *req);
+	/* Optional: polled from the reactor; returns work done. */
+	int (*poll)(struct nvmf_ns *ns);
+	void (*close)(struct nvmf_ns *ns);
+};
+
+struct nvmf_ns {
+	struct nvmf_subsys *subsys;
+	uint32_t nsid;                /* as the host sees it */
+	bool enabled;
+	const struct cfg_namespace *cfg;
+	uint64_t nsze;                /* blocks */
+	uint32_t lba_shift;
+	uint16_t oncs;                /* the backend's supported optional commands */
+	bool vwc;                     /* volatile write cache present */
+	struct nvme_id_ns id;         /* built at open: what Identify returns */
+	uint8_t nguid[16];
+	uint8_t uuid[16];
+
+	const struct nvmf_backend_ops *ops;
+	void *priv;                   /* backend state */
+	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
+
+	/* statistics */
+	uint64_t reads, writes, errors;
+};
+
+/* --- subsystems and ports ----------------------------------------------- */
+
+enum nvmf_subsys_type {
+	NVMF_SUBSYS_NVME,
+	NVMF_SUBSYS_DISCOVERY,
+};
+
+struct nvmf_subsys {
+	struct nvmf_tgt *tgt;
+	enum nvmf_subsys_type type;
+	const struct cfg_subsystem *cfg;  /* NULL for discovery */
+	char nqn[CFG_NQN_SIZE];
+	char serial[21];
+	char model[41];
+	struct nvmf_ns **ns;              /* sorted by nsid */
+	unsigned nr_ns;
+	uint16_t next_cntlid;
+	struct nvmf_ctrl *ctrls;          /* live controllers */
+	uint32_t max_xfer;                /* MDTS in bytes for this subsystem */
+	struct nvme_id_ctrl *dev_id;      /* identify page of the backing device, if any */
+};
+
+struct nvmf_listener;
+
+struct nvmf_port {
+	struct nvmf_tgt *tgt;
+	const struct cfg_port *cfg;       /* NULL for the extra discovery port */
+	struct cfg_addr addr;
+	uint16_t portid;
+	bool discovery_only;
+	uint32_t inline_data_size;
+	struct nvmf_listener *listener;
+};
+
+/* --- controllers and queues ------------------------------------------------- */
+
+struct nvmf_ctrl {
+	struct nvmf_subsys *subsys;
+	struct nvmf_port *port;
+	uint16_t cntlid;
+	char hostnqn[CFG_NQN_SIZE];
+	uint8_t hostid[16];
+	uint32_t cc;
+	uint32_t csts;
+	uint32_t kato_ms;
+	uint64_t last_ka_ns;
+	struct reactor_timer ka_timer;
+	uint32_t aen_cfg;
+	struct nvmf_req *aer[NVMF_AERL];
+	unsigned nr_aer;
+	uint32_t pending_aen;             /* events waiting for an AER */
+	uint32_t changed_ns[1024];        /* changed namespace list (log 04h) */
+	unsigned nr_changed_ns;
+	unsigned nr_io_queues;            /* granted by Set Features */
+	struct nvmf_sq *admin;
+	struct nvmf_sq *io[NVMF_MAX_IO_QUEUES + 1];
+	bool dying;
+	char traddr[64];                  /* the local address the host used */
+	struct nvmf_ctrl *next;
+};
+
+struct nvmf_transport_ops;
+
+/* A fabric submission queue: one TCP connection or one RDMA QP. */
+struct nvmf_sq {
+	struct nvmf_ctrl *ctrl;           /* NULL until Connect */
+	struct nvmf_port *port;
+	uint16_t qid;
+	uint16_t size;                    /* entries (SQSIZE + 1) */
+	uint16_t sqhd;                    /* the fabric queue's own head */
+	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
+	const struct nvmf_transport_ops *ops;
+	void *tconn;                      /* transport connection */
+	char local_addr[64];              /* for discovery log traddr fix-up */
+	uint64_t cmds, errors;
+};
+
+/* --- requests ------------------------------------------------------------------ */
+
+enum nvmf_xfer {
+	NVMF_XFER_NONE,
+	NVMF_XFER_H2C,                    /* host to controller (write) */
+	NVMF_XFER_C2H,                    /* controller to host (read) */
+};
+
+struct nvmf_req {
+	struct nvmf_sq *sq;
+	struct nvme_sqe cmd;
+	struct nvme_cqe rsp;
+	enum nvmf_xfer xfer;
+	uint32_t len;                     /* data length from the SGL */
+	void *buf;                        /* data buffer (DMA pool), len bytes */
+	uint64_t buf_iova;
+	struct nvmf_ns *ns;
+	void *tpriv;                      /* transport's own request */
+	struct nvmf_req *next_pending;    /* backend wait list (queue full) */
+	uint64_t start_ns;
+};
+
+/* Transport callbacks the core uses. */
+struct nvmf_transport_ops {
+	const char *name;
+	/* The request is done (rsp filled, data in buf for C2H): send data
+	 * and response, then release the request. */
+	void (*complete)(struct nvmf_req *req);
+	/* End the connection (keep-alive expiry, controller teardown). */
+	void (*disconnect)(struct nvmf_sq *sq);
+};
+
+/* --- the target -------------------------------------------------------------- */
+
+struct nvmf_tgt {
+	struct config *cfg;
+	struct reactor *reactor;
+	struct nvmf_subsys **subsys;
+	unsigned nr_subsys;
+	struct nvmf_subsys *disc;
+	struct nvmf_port **ports;
+	unsigned nr_ports;
+	uint64_t genctr;
+	struct dma_pool pool;             /* data buffers */
+	bool pool_mapped;
+	uint32_t max_xfer;                /* largest data buffer */
+	struct pcie_ctrl **pcie;          /* opened controllers */
+	char (*pcie_bdf)[16];
+	unsigned nr_pcie;
+	struct reactor_poller poller;
+	struct reactor_timer health_timer;
+	struct reactor_fd *irq_fds;
+	unsigned nr_irq_fds;
+};
+
+/* Build the target from a validated configuration: open backends (PCIe
+ * controllers first), allocate the data pool. Returns 0 or -errno with a
+ * one-line reason in err. */
+int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, char *err, size_t errlen);
+void nvmf_tgt_fini(struct nvmf_tgt *t);
+struct nvmf_subsys *nvmf_tgt_find_subsys(struct nvmf_tgt *t, const char *nqn);
+bool nvmf_port_has_subsys(const struct nvmf_port *p, const struct nvmf_subsys *s);
+bool nvmf_subsys_host_allowed(const struct nvmf_subsys *s, const char *hostnqn);
+
+/* Data buffers for requests (NULL when the pool is exhausted). */
+void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova);
+void nvmf_buf_put(struct nvmf_tgt *t, void *buf);
+
+/* --- request execution (core.c) -------------------------------------------- */
+
+/*
+ * Look at a freshly received command: fill req->xfer/len from its SGL and
+ * validate the descriptor. Returns 0 or an NVMe status (the transport then
+ * completes the request with it without executing).
+ * max_icd: in-capsule data the transport accepts on this queue.
+ */
+uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd);
+
+/* Execute a request whose data (if H2C) is in req->buf. */
+void nvmf_req_execute(struct nvmf_req *req);
+
+/* Fill the CQE (status, SQHD, SQID, CID) and hand the request back to the
+ * transport. status is the 15-bit status without the phase bit. */
+void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
+
+/* A queue's connection is gone: release its association if it was the
+ * admin queue, detach it from its controller otherwise. */
+void nvmf_sq_destroy(struct nvmf_sq *sq);
+
+/* Tear a controller down: every queue is disconnected. */
+void nvmf_ctrl_destroy(struct nvmf_ctrl *c);
+
+/* fabrics.c */
+void nvmf_exec_fabrics(struct nvmf_req *req);
+/* (Re)start the keep-alive check every period_ms. */
+void nvmf_ctrl_arm_keepalive(struct nvmf_ctrl *c, uint64_t period_ms);
+/* admin.c */
+void nvmf_exec_admin(struct nvmf_req *req);
+/* Async events: queue and deliver to an outstanding AER if enabled. */
+void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid);
+void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c);
+/* io.c */
+void nvmf_exec_io(struct nvmf_req *req);
+/* discovery.c: fill buf (len bytes from offset) with the discovery log
+ * page for the host on ctrl */
+void nvmf_discovery_log(struct nvmf_ctrl *ctrl, void *buf, uint64_t offset, uint32_t len);
+size_t nvmf_discovery_log_size(struct nvmf_ctrl *ctrl);
+
+/* backends */
+int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
+int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen);
+int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen);
+/* Forward an admin command (Get Log Page of device logs) to the PCIe
+ * controller's admin queue, data straight into req->buf. */
+void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
+/* Ring, reap and resubmit deferred commands on a PCIe controller. */
+int nvmf_pcie_poll(struct pcie_ctrl *pc);
+
+static inline uint16_t nvmf_status_dnr(uint8_t sct, uint8_t sc)
+{
+	return (uint16_t)(NVME_STATUS(sct, sc) | NVME_STATUS_DNR);
+}
+
+#endif

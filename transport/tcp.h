@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NVMe/TCP transport: listeners and connections on the reactor. Each
+ * connection is one fabric queue; received data lands in DMA buffers of the
+ * target's pool and is sent from them.
+ */
+#ifndef TRANSPORT_TCP_H
+#define TRANSPORT_TCP_H
+
+#include <stddef.h>
+
+#include "target/target.h"
+
+/* Start listening on port p. An address that does not exist yet (network
+ * not up) is retried every 2 s with a message instead of failing.
+ * Returns 0 or -errno with a reason in err. */
+int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen);
+
+/* Stop accepting on every port (listeners closed). */
+void nvmf_tcp_stop_listening(struct nvmf_tgt *t);
+
+/* Disconnect every connection; returns once none is left holding a
+ * backend request or the deadline passed (reactor turns are run inside). */
+void nvmf_tcp_disconnect_all(struct nvmf_tgt *t, unsigned timeout_ms);
+
+/* Number of live connections (for status and tests). */
+unsigned nvmf_tcp_nr_conns(void);
+
+#endif
