@@ -688,10 +688,8 @@ int pcie_ctrl_shutdown(struct pcie_ctrl *c)
 	return rc;
 }
 
-int pcie_ctrl_reset(struct pcie_ctrl *c)
+int pcie_ctrl_reset_disable(struct pcie_ctrl *c)
 {
-	const uint16_t aborted = NVME_STATUS(NVME_SCT_PATH, NVME_SC_HOST_ABORTED_CMD);
-	unsigned granted, nr_aborted = 0;
 	char err[256] = "";
 	int rc;
 
@@ -700,19 +698,22 @@ int pcie_ctrl_reset(struct pcie_ctrl *c)
 	log_warn("resetting controller (CSTS=0x%x)", pcie_rd32(c, NVME_REG_CSTS));
 	c->state = PCIE_CTRL_RESETTING;
 	c->resets++;
-
 	/* Disable first (nvme_dev_disable, then cancel): a command that timed
 	 * out may still be in the device, and its buffer must not go back to
 	 * its owner while the device can still DMA into it. */
 	rc = disable_ctrl(c, err, sizeof(err));
-	nr_aborted += pcie_queue_abort_all(&c->admin, aborted);
-	for (unsigned i = 0; i < c->nr_ioq; i++)
-		nr_aborted += pcie_queue_abort_all(&c->ioq[i], aborted);
 	if (rc)
-		goto failed;
+		log_err("controller does not disable: %s", err);
+	return rc;
+}
+
+int pcie_ctrl_reset_enable(struct pcie_ctrl *c)
+{
+	unsigned granted;
+	char err[256] = "";
+	int rc;
+
 	pcie_queue_reset(&c->admin);
-	for (unsigned i = 0; i < c->nr_ioq; i++)
-		pcie_queue_reset(&c->ioq[i]);
 	rc = enable_ctrl(c, err, sizeof(err));
 	if (rc)
 		goto failed;
@@ -727,7 +728,7 @@ int pcie_ctrl_reset(struct pcie_ctrl *c)
 	if (rc)
 		goto failed;
 	c->last_health_ns = pcie_now(c);
-	log_notice("controller reset done, %u command(s) aborted", nr_aborted);
+	log_notice("controller reset done");
 	return 0;
 
 failed:
@@ -736,27 +737,55 @@ failed:
 	return rc ? rc : -EIO;
 }
 
-int pcie_ctrl_check(struct pcie_ctrl *c)
+int pcie_ctrl_reset(struct pcie_ctrl *c)
+{
+	unsigned nr_aborted = 0;
+	int rc = pcie_ctrl_reset_disable(c);
+
+	if (rc == -ENODEV && c->state != PCIE_CTRL_RESETTING)
+		return rc;
+	nr_aborted += pcie_queue_abort_all(&c->admin, PCIE_STATUS_ABORTED);
+	for (unsigned i = 0; i < c->nr_ioq; i++)
+		nr_aborted += pcie_queue_abort_all(&c->ioq[i], PCIE_STATUS_ABORTED);
+	if (nr_aborted)
+		log_notice("%u command(s) aborted by the reset", nr_aborted);
+	if (rc) {
+		c->state = PCIE_CTRL_FAILED;
+		return rc;
+	}
+	for (unsigned i = 0; i < c->nr_ioq; i++)
+		pcie_queue_reset(&c->ioq[i]);
+	return pcie_ctrl_reset_enable(c);
+}
+
+bool pcie_ctrl_needs_reset(struct pcie_ctrl *c)
 {
 	uint64_t now = pcie_now(c);
 	uint32_t csts;
 	unsigned expired;
 
 	if (c->state != PCIE_CTRL_LIVE)
-		return -ENODEV;
+		return false;
 	csts = pcie_rd32(c, NVME_REG_CSTS);
 	c->last_health_ns = now;
 	if (csts == 0xffffffffu || (csts & NVME_CSTS_CFS)) {
 		log_err("controller fatal status (CSTS=0x%x)", csts);
-		goto reset;
+		return true;
 	}
 	expired = pcie_queue_expired(&c->admin, now);
 	for (unsigned i = 0; i < c->nr_ioq; i++)
 		expired += pcie_queue_expired(&c->ioq[i], now);
-	if (!expired)
+	if (expired)
+		log_err("%u command(s) timed out after %u ms", expired, c->opts.cmd_timeout_ms);
+	return expired > 0;
+}
+
+int pcie_ctrl_check(struct pcie_ctrl *c)
+{
+	if (c->state != PCIE_CTRL_LIVE)
+		return -ENODEV;
+	if (!pcie_ctrl_needs_reset(c))
 		return 0;
-	log_err("%u command(s) timed out after %u ms", expired, c->opts.cmd_timeout_ms);
-reset:
 	return pcie_ctrl_reset(c) ? -EIO : 1;
 }
 

@@ -240,6 +240,26 @@ int pcie_ctrl_reset(struct pcie_ctrl *c);
  * expired command. Returns 0 healthy, 1 reset done, -errno reset failed. */
 int pcie_ctrl_check(struct pcie_ctrl *c);
 
+/* The same test without acting on it: true when CSTS shows a fatal status
+ * (or the device is gone) or a command on any queue passed its deadline. */
+bool pcie_ctrl_needs_reset(struct pcie_ctrl *c);
+
+/*
+ * A reset in steps, for users whose queues live on several threads:
+ * 1. pcie_ctrl_reset_disable (controller thread): state RESETTING, CC.EN=0,
+ *    wait for RDY=0; submissions now fail with -EBUSY;
+ * 2. each queue's owner: pcie_queue_abort_all(q, status) then
+ *    pcie_queue_reset(q) (the admin queue by the controller thread);
+ * 3. pcie_ctrl_reset_enable (controller thread): re-enable, Set Features
+ *    Number of Queues, re-create the I/O queues; state LIVE, or FAILED.
+ * pcie_ctrl_reset does all three on one thread.
+ */
+int pcie_ctrl_reset_disable(struct pcie_ctrl *c);
+int pcie_ctrl_reset_enable(struct pcie_ctrl *c);
+unsigned pcie_queue_abort_all(struct pcie_queue *q, uint16_t status);
+void pcie_queue_reset(struct pcie_queue *q);
+#define PCIE_STATUS_ABORTED NVME_STATUS(NVME_SCT_PATH, NVME_SC_HOST_ABORTED_CMD)
+
 /* Submit one admin command with data in the controller's admin buffer
  * (len <= 4096; data copied in for host-to-device, out for device-to-host
  * when buf is given) and wait for it. Returns 0 when the command completed

@@ -37,10 +37,5 @@ static inline uint64_t pcie_now(const struct pcie_ctrl *c)
 int pcie_queue_alloc(struct pcie_queue *q, struct pcie_ctrl *c, uint16_t qid,
 		     uint16_t depth, unsigned prp_pages_per_cmd);
 void pcie_queue_free(struct pcie_queue *q);
-/* Back to the state of a freshly created queue: indices 0, phase 1, CQ
- * memory cleared, every CID free. Only when nothing is in flight. */
-void pcie_queue_reset(struct pcie_queue *q);
-/* Complete every command in flight with status, cqe NULL. */
-unsigned pcie_queue_abort_all(struct pcie_queue *q, uint16_t status);
 
 #endif

@@ -31,6 +31,21 @@
  * IOMMU fault rather than silent corruption of our own memory. */
 #define IOVA_MIN 0x10000000ull
 
+/*
+ * One container for every device the process opens (as SPDK does): the
+ * IOMMU domain, and with it every DMA mapping and the IOVA space, is
+ * shared, so a buffer pool mapped once is reachable by all controllers.
+ */
+struct vfio_container {
+	int fd;
+	unsigned users;
+	bool iommu_set;
+	uint64_t iova_pgsize;
+	struct iova_alloc iova;
+};
+
+static struct vfio_container the_container = { .fd = -1 };
+
 struct vfio_dev {
 	char bdf[32];
 	int container;
@@ -42,8 +57,7 @@ struct vfio_dev {
 	off_t cfg_offset;
 	unsigned msix_count;
 	bool irqs_on;
-	uint64_t iova_pgsize;
-	struct iova_alloc iova;
+	bool in_container;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -211,7 +225,7 @@ static void group_members(int group_id, char *out, size_t outlen)
 
 /* --- IOMMU info: the usable IOVA ranges ------------------------------- */
 
-static int read_iova_ranges(struct vfio_dev *v)
+static int read_iova_ranges(struct vfio_container *v)
 {
 	struct vfio_iommu_type1_info *info;
 	struct iova_range ranges[16];
@@ -222,7 +236,7 @@ static int read_iova_ranges(struct vfio_dev *v)
 	if (!info)
 		return -ENOMEM;
 	info->argsz = (uint32_t)argsz;
-	if (ioctl(v->container, VFIO_IOMMU_GET_INFO, info))
+	if (ioctl(v->fd, VFIO_IOMMU_GET_INFO, info))
 		goto fail;
 	if (info->argsz > argsz) {
 		/* capabilities follow: ask again with room for them */
@@ -232,7 +246,7 @@ static int read_iova_ranges(struct vfio_dev *v)
 		if (!info)
 			return -ENOMEM;
 		info->argsz = (uint32_t)argsz;
-		if (ioctl(v->container, VFIO_IOMMU_GET_INFO, info))
+		if (ioctl(v->fd, VFIO_IOMMU_GET_INFO, info))
 			goto fail;
 	}
 	v->iova_pgsize = info->iova_pgsizes & (~info->iova_pgsizes + 1); /* smallest */
@@ -293,7 +307,7 @@ static void vfio_write32(void *dev, uint32_t off, uint32_t val)
 
 static int vfio_dma_map(void *dev, void *va, size_t len, uint64_t *iova)
 {
-	struct vfio_dev *v = dev;
+	struct vfio_container *v = &the_container;
 	/* 2 MiB aligned IOVAs for large mappings let the IOMMU use large
 	 * pages when the memory is hugepage backed */
 	uint64_t align = len >= DMA_HUGEPAGE_SIZE ? DMA_HUGEPAGE_SIZE : v->iova_pgsize;
@@ -310,8 +324,9 @@ static int vfio_dma_map(void *dev, void *va, size_t len, uint64_t *iova)
 		log_err("no IOVA space left for %zu bytes", len);
 		return rc;
 	}
+	(void)dev;
 	m.iova = addr;
-	if (ioctl(v->container, VFIO_IOMMU_MAP_DMA, &m)) {
+	if (ioctl(v->fd, VFIO_IOMMU_MAP_DMA, &m)) {
 		rc = -errno;
 		if (rc == -ENOSPC)
 			log_err("VFIO_IOMMU_MAP_DMA: too many mappings (vfio_iommu_type1 dma_entry_limit)");
@@ -328,11 +343,11 @@ static int vfio_dma_map(void *dev, void *va, size_t len, uint64_t *iova)
 
 static int vfio_dma_unmap(void *dev, void *va, size_t len, uint64_t iova)
 {
-	struct vfio_dev *v = dev;
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
 
 	(void)va;
-	if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u))
+	(void)dev;
+	if (ioctl(the_container.fd, VFIO_IOMMU_UNMAP_DMA, &u))
 		return -errno;
 	return 0;
 }
@@ -413,20 +428,31 @@ static int enable_bus_master(struct vfio_dev *v)
 
 static int open_container(struct vfio_dev *v, char *err, size_t errlen)
 {
-	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (v->container < 0) {
+	struct vfio_container *ct = &the_container;
+	int fd;
+
+	if (ct->fd >= 0) {
+		v->container = ct->fd;
+		return 0;
+	}
+	fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
 		set_err(err, errlen, "cannot open /dev/vfio/vfio: %s (modprobe vfio-pci)", strerror(errno));
 		return -errno;
 	}
-	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+	if (ioctl(fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
 		set_err(err, errlen, "unsupported VFIO API version");
+		close(fd);
 		return -EINVAL;
 	}
-	if (!ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU)) {
+	if (!ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU)) {
 		set_err(err, errlen,
 			"VFIO type1 IOMMU not available: modprobe vfio_iommu_type1 (it is only a soft dependency of vfio)");
+		close(fd);
 		return -ENODEV;
 	}
+	ct->fd = fd;
+	v->container = fd;
 	return 0;
 }
 
@@ -457,9 +483,22 @@ static int open_group(struct vfio_dev *v, char *err, size_t errlen)
 		set_err(err, errlen, "VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
 		return -errno;
 	}
-	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
-		set_err(err, errlen, "VFIO_SET_IOMMU(type1v2): %s", strerror(errno));
-		return -errno;
+	v->in_container = true;
+	the_container.users++;
+	/* the IOMMU model is set once, by the first group in the container */
+	if (!the_container.iommu_set) {
+		int rc;
+
+		if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+			set_err(err, errlen, "VFIO_SET_IOMMU(type1v2): %s", strerror(errno));
+			return -errno;
+		}
+		the_container.iommu_set = true;
+		rc = read_iova_ranges(&the_container);
+		if (rc) {
+			set_err(err, errlen, "VFIO_IOMMU_GET_INFO: %s", strerror(-rc));
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -522,11 +561,6 @@ int vfio_dev_open(const char *bdf, size_t dma_bytes, struct vfio_dev **out, char
 	rc = open_group(v, err, errlen);
 	if (rc)
 		goto close_fds;
-	rc = read_iova_ranges(v);
-	if (rc) {
-		set_err(err, errlen, "VFIO_IOMMU_GET_INFO: %s", strerror(-rc));
-		goto close_fds;
-	}
 	rc = open_device(v, err, errlen);
 	if (rc)
 		goto close_fds;
@@ -552,10 +586,17 @@ void vfio_dev_close(struct vfio_dev *v)
 	if (v->device >= 0)
 		close(v->device);
 	if (v->group >= 0) {
-		ioctl(v->group, VFIO_GROUP_UNSET_CONTAINER);
+		if (v->in_container)
+			ioctl(v->group, VFIO_GROUP_UNSET_CONTAINER);
 		close(v->group);
 	}
-	if (v->container >= 0)
-		close(v->container);
+	if (v->in_container && --the_container.users == 0) {
+		/* the last group left: the container and its mappings go */
+		close(the_container.fd);
+		the_container = (struct vfio_container){ .fd = -1 };
+	} else if (!the_container.users && the_container.fd >= 0 && !the_container.iommu_set) {
+		close(the_container.fd);
+		the_container = (struct vfio_container){ .fd = -1 };
+	}
 	free(v);
 }

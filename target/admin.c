@@ -299,7 +299,7 @@ static void exec_features(struct nvmf_req *req, bool set)
 	case NVME_FEAT_KATO:
 		if (set) {
 			c->kato_ms = v;
-			reactor_timer_stop(c->subsys->tgt->reactor, &c->ka_timer);
+			reactor_timer_stop(&c->reactor->r, &c->ka_timer);
 			c->last_ka_ns = reactor_now_ns();
 		}
 		req->rsp.dw0 = c->kato_ms;

@@ -8,6 +8,7 @@
  */
 #define LOG_TAG "pcie-be"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,15 @@
 #include "pcie/pcie.h"
 #include "target/target.h"
 
-struct pcie_be {
+/* Per controller: one wait list per reactor (its own queue's overflow) */
+struct pcie_be_q {
 	struct nvmf_req *pending_head;        /* waiting for a free SQ slot */
 	struct nvmf_req *pending_tail;
 	uint64_t deferred;
+};
+
+struct pcie_be {
+	struct pcie_be_q q[NVMF_MAX_IO_QUEUES];
 };
 
 static struct pcie_be *be_of(struct pcie_ctrl *pc)
@@ -27,6 +33,11 @@ static struct pcie_be *be_of(struct pcie_ctrl *pc)
 	if (!pc->owner)
 		pc->owner = calloc(1, sizeof(struct pcie_be));
 	return pc->owner;
+}
+
+static unsigned my_idx(void)
+{
+	return nvmf_this_reactor ? nvmf_this_reactor->idx : 0;
 }
 
 static void pcie_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
@@ -44,7 +55,33 @@ static void pcie_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
 	nvmf_req_complete(req, status);
 }
 
-static void defer(struct pcie_be *be, struct nvmf_req *req)
+static void admin_done_on_owner(void *arg)
+{
+	struct nvmf_req *req = arg;
+
+	nvmf_req_complete(req, req->rsp.status >> 1);
+}
+
+/* Admin passthrough completes on reactor 0, which polls the admin queue;
+ * the request belongs to the reactor of its connection. */
+static void pcie_admin_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
+{
+	struct nvmf_req *req = arg;
+	struct nvmf_reactor *owner = req->sq->reactor;
+
+	if (cqe) {
+		req->rsp.dw0 = cqe->dw0;
+		req->rsp.dw1 = cqe->dw1;
+	}
+	if (owner && owner != nvmf_this_reactor) {
+		req->rsp.status = (uint16_t)(status << 1);
+		nvmf_reactor_call(owner, admin_done_on_owner, req);
+		return;
+	}
+	nvmf_req_complete(req, status);
+}
+
+static void defer(struct pcie_be_q *be, struct nvmf_req *req)
 {
 	req->next_pending = NULL;
 	if (be->pending_tail)
@@ -68,7 +105,7 @@ static int queue_io(struct nvmf_req *req)
 	sqe.flags = 0;          /* PRPs, no fused operation */
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
-	rc = pcie_queue_submit(&pc->ioq[0], &sqe, req->len ? req->buf_iova : 0, req->len, pcie_done, req);
+	rc = pcie_queue_submit(&pc->ioq[my_idx()], &sqe, req->len ? req->buf_iova : 0, req->len, pcie_done, req);
 	if (rc == -EAGAIN || rc == -EBUSY)
 		return -EAGAIN;
 	if (rc) {
@@ -80,7 +117,7 @@ static int queue_io(struct nvmf_req *req)
 
 static void pcie_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 {
-	struct pcie_be *be = be_of(ns->pcie);
+	struct pcie_be_q *be = &be_of(ns->pcie)->q[my_idx()];
 	uint8_t opc = req->cmd.opc;
 
 	if ((opc == NVME_CMD_COMPARE && !(ns->oncs & NVME_ONCS_COMPARE)) ||
@@ -98,6 +135,8 @@ static void pcie_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		defer(be, req);
 }
 
+/* Called with tgt->lock held (admin commands run under it), which also
+ * serialises the admin queue with reactor 0's polling of it. */
 void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc)
 {
 	struct nvme_sqe sqe = req->cmd;
@@ -110,7 +149,7 @@ void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc)
 	sqe.flags = 0;
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
-	rc = pcie_queue_submit(&pc->admin, &sqe, req->buf_iova, req->len, pcie_done, req);
+	rc = pcie_queue_submit(&pc->admin, &sqe, req->buf_iova, req->len, pcie_admin_done, req);
 	if (rc) {
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
 		return;
@@ -118,12 +157,24 @@ void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc)
 	pcie_queue_ring(&pc->admin);
 }
 
+void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc)
+{
+	unsigned k = my_idx();
+
+	if (k >= pc->nr_ioq)
+		return;
+	pcie_queue_abort_all(&pc->ioq[k], PCIE_STATUS_ABORTED);
+	pcie_queue_reset(&pc->ioq[k]);
+}
+
 int nvmf_pcie_poll(struct pcie_ctrl *pc)
 {
-	struct pcie_be *be = be_of(pc);
+	unsigned k = my_idx();
+	struct pcie_be_q *be = &be_of(pc)->q[k];
+	struct pcie_queue *q = &pc->ioq[k];
 	int work = 0;
 
-	if (pc->state != PCIE_CTRL_LIVE && pc->state != PCIE_CTRL_FAILED)
+	if (pc->state != PCIE_CTRL_LIVE || k >= pc->nr_ioq)
 		return 0;
 	while (be->pending_head) {
 		struct nvmf_req *req = be->pending_head;
@@ -135,16 +186,20 @@ int nvmf_pcie_poll(struct pcie_ctrl *pc)
 			be->pending_tail = NULL;
 		work++;
 	}
-	for (unsigned i = 0; i < pc->nr_ioq; i++) {
-		struct pcie_queue *q = &pc->ioq[i];
+	pcie_queue_ring(q);
+	work += (int)pcie_queue_process(q, q->depth);
+	/* without an interrupt, keep spinning while commands are out */
+	if (q->inflight && q->irq_fd < 0)
+		work++;
+	if (k == 0 && __atomic_load_n(&pc->admin.inflight, __ATOMIC_RELAXED)) {
+		struct nvmf_tgt *t = nvmf_this_reactor ? nvmf_this_reactor->tgt : NULL;
 
-		pcie_queue_ring(q);
-		work += (int)pcie_queue_process(q, q->depth);
-		/* without an interrupt, keep spinning while commands are out */
-		if (q->inflight && q->irq_fd < 0)
-			work++;
+		if (t)
+			pthread_mutex_lock(&t->lock);
+		work += (int)pcie_queue_process(&pc->admin, pc->admin.depth);
+		if (t)
+			pthread_mutex_unlock(&t->lock);
 	}
-	work += (int)pcie_queue_process(&pc->admin, pc->admin.depth);
 	return work;
 }
 

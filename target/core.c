@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -35,19 +36,25 @@ static void ctrl_free(struct nvmf_ctrl *c);
 
 /* --- data buffers ------------------------------------------------------- */
 
+static struct nvmf_reactor *this_reactor(struct nvmf_tgt *t)
+{
+	return nvmf_this_reactor ? nvmf_this_reactor : &t->reactors[0];
+}
+
 void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova)
 {
-	void *b = dma_pool_get(&t->pool);
+	struct dma_pool *p = &this_reactor(t)->pool;
+	void *b = dma_pool_get(p);
 
 	if (b && iova)
-		*iova = dma_pool_iova(&t->pool, b);
+		*iova = dma_pool_iova(p, b);
 	return b;
 }
 
 void nvmf_buf_put(struct nvmf_tgt *t, void *buf)
 {
 	if (buf)
-		dma_pool_put(&t->pool, buf);
+		dma_pool_put(&this_reactor(t)->pool, buf);
 }
 
 /* --- lookups --------------------------------------------------------------- */
@@ -147,7 +154,8 @@ static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out
 		return -ENOMEM;
 	}
 	pcie_ctrl_opts_default(&o);
-	o.nr_io_queues = 1;
+	/* one I/O queue pair per reactor */
+	o.nr_io_queues = t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1;
 	o.io_queue_depth = 1024;
 	o.max_xfer = DATA_BUF_SIZE;
 	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
@@ -312,34 +320,34 @@ static int add_discovery_ports(struct nvmf_tgt *t)
 	return 0;
 }
 
-static int tgt_poll(void *arg)
+/* Each reactor's poller: its own queue of every PCIe controller. */
+static int reactor_poll(void *arg)
 {
-	struct nvmf_tgt *t = arg;
+	struct nvmf_reactor *nr = arg;
+	struct nvmf_tgt *t = nr->tgt;
 	int work = 0;
 
 	for (unsigned i = 0; i < t->nr_pcie; i++)
 		work += nvmf_pcie_poll(t->pcie[i]);
-	for (unsigned i = 0; i < t->nr_subsys; i++) {
-		struct nvmf_subsys *s = t->subsys[i];
-
-		for (unsigned j = 0; j < s->nr_ns; j++)
-			if (s->ns[j]->ops->poll)
-				work += s->ns[j]->ops->poll(s->ns[j]);
-	}
 	return work;
 }
+
+void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 static void health_tick(void *arg)
 {
 	struct nvmf_tgt *t = arg;
 
 	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		int rc = pcie_ctrl_check(t->pcie[i]);
+		struct pcie_ctrl *pc = t->pcie[i];
 
-		if (rc > 0)
-			log_warn("%s: controller was reset", t->pcie_bdf[i]);
-		else if (rc < 0 && rc != -ENODEV)
-			log_err("%s: controller failed", t->pcie_bdf[i]);
+		if (pc->state == PCIE_CTRL_LIVE && pcie_ctrl_needs_reset(pc)) {
+			log_warn("%s: resetting the controller", t->pcie_bdf[i]);
+			nvmf_tgt_reset_pcie(t, pc);
+		} else if (pc->state == PCIE_CTRL_FAILED && !pc->last_health_ns) {
+			log_err("%s: controller failed; its namespaces return errors", t->pcie_bdf[i]);
+			pc->last_health_ns = 1;
+		}
 	}
 }
 
@@ -354,64 +362,99 @@ static void irq_event(void *arg, uint32_t events)
 		return;
 }
 
-static int setup_pool(struct nvmf_tgt *t, char *err, size_t errlen)
+static int setup_pools(struct nvmf_tgt *t, char *err, size_t errlen)
 {
 	struct dma_mapper m;
-	int rc;
+	int rc = 0;
 
 	t->max_xfer = DATA_BUF_SIZE;
-	if (t->nr_pcie) {
-		/* one VFIO container for all controllers: one mapping serves all */
-		m = pcie_ctrl_mapper(t->pcie[0]);
-		rc = dma_pool_init(&t->pool, DATA_BUF_SIZE, 4096, DATA_BUFS, true, &m);
-		t->pool_mapped = !rc;
-	} else {
-		rc = dma_pool_init(&t->pool, DATA_BUF_SIZE, 4096, DATA_BUFS, true, NULL);
+	for (unsigned i = 0; i < t->nr_reactors && !rc; i++) {
+		struct dma_pool *p = &t->reactors[i].pool;
+
+		if (t->nr_pcie) {
+			/* one VFIO container for all controllers: one mapping serves all */
+			m = pcie_ctrl_mapper(t->pcie[0]);
+			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, &m);
+		} else {
+			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, NULL);
+		}
 	}
 	if (rc)
-		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes: %s", DATA_BUFS,
+		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes per reactor: %s", DATA_BUFS,
 			DATA_BUF_SIZE, strerror(-rc));
 	return rc;
 }
 
+/* I/O queue k's interrupt wakes reactor k */
 static void watch_irqs(struct nvmf_tgt *t)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < t->nr_pcie; i++)
-		for (unsigned q = 0; q < t->pcie[i]->nr_ioq; q++)
-			n += t->pcie[i]->ioq[q].irq_fd >= 0;
+		n += t->pcie[i]->nr_ioq;
 	t->irq_fds = calloc(n ? n : 1, sizeof(*t->irq_fds));
 	if (!t->irq_fds)
 		return;
 	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		for (unsigned q = 0; q < t->pcie[i]->nr_ioq; q++) {
+		for (unsigned q = 0; q < t->pcie[i]->nr_ioq && q < t->nr_reactors; q++) {
 			struct pcie_queue *pq = &t->pcie[i]->ioq[q];
 			struct reactor_fd *f = &t->irq_fds[t->nr_irq_fds];
 
 			if (pq->irq_fd < 0)
 				continue;
 			*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
-			if (!reactor_add_fd(t->reactor, f))
+			if (!reactor_add_fd(&t->reactors[q].r, f)) {
+				f->arg = pq;
 				t->nr_irq_fds++;
+			}
 		}
 	}
 }
 
-int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, char *err, size_t errlen)
+int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
+void nvmf_reactor_fini(struct nvmf_reactor *nr);
+
+/* As many reactors as configured, but no more than every controller has
+ * I/O queues for: a reactor without its own hardware queue would have to
+ * share one, and completions would then land on the wrong thread. */
+static int setup_reactors(struct nvmf_tgt *t, unsigned want)
 {
-	const struct cfg_addr disc_none = { 0 };
+	unsigned n = want ? want : 1;
+	int rc;
+
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		if (t->pcie[i]->nr_ioq < n) {
+			log_warn("%s grants %u I/O queue(s): running %u reactor(s) instead of %u", t->pcie_bdf[i],
+				 t->pcie[i]->nr_ioq, t->pcie[i]->nr_ioq, n);
+			n = t->pcie[i]->nr_ioq;
+		}
+	}
+	t->reactors = calloc(n, sizeof(*t->reactors));
+	if (!t->reactors)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		rc = nvmf_reactor_init(&t->reactors[i], t, i);
+		if (rc)
+			return rc;
+		t->nr_reactors++;
+		t->reactors[i].poller = (struct reactor_poller){ .cb = reactor_poll, .arg = &t->reactors[i] };
+		reactor_add_poller(&t->reactors[i].r, &t->reactors[i].poller);
+	}
+	nvmf_this_reactor = &t->reactors[0];
+	return 0;
+}
+
+int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errlen)
+{
 	int rc;
 
 	memset(t, 0, sizeof(*t));
 	t->cfg = cfg;
-	t->reactor = r;
 	t->genctr = 1;
-	(void)disc_none;
+	pthread_mutex_init(&t->lock, NULL);
 
-	/* PCIe controllers are opened as the namespaces that name them are
-	 * created; the data pool must exist first only for its size, so
-	 * open controllers, then the pool, then the backends' queues use it. */
+	/* PCIe controllers first: how many queues they grant decides the
+	 * number of reactors, and the data pools are mapped for them */
 	for (unsigned i = 0; i < cfg->nr_subsystems; i++)
 		for (unsigned j = 0; j < cfg->subsystems[i].nr_namespaces; j++) {
 			const struct cfg_namespace *cn = &cfg->subsystems[i].namespaces[j];
@@ -423,7 +466,12 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, cha
 			if (rc)
 				goto fail;
 		}
-	rc = setup_pool(t, err, errlen);
+	rc = setup_reactors(t, cfg->bridge.reactors);
+	if (rc) {
+		set_err(err, errlen, "cannot create reactors: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = setup_pools(t, err, errlen);
 	if (rc)
 		goto fail;
 
@@ -462,10 +510,8 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, cha
 	if (rc)
 		goto fail;
 
-	t->poller = (struct reactor_poller){ .cb = tgt_poll, .arg = t };
-	reactor_add_poller(r, &t->poller);
 	if (t->nr_pcie) {
-		reactor_timer_start(r, &t->health_timer, 1000, 1000, health_tick, t);
+		reactor_timer_start(&t->reactors[0].r, &t->health_timer, 1000, 1000, health_tick, t);
 		watch_irqs(t);
 	}
 	return 0;
@@ -477,11 +523,11 @@ fail:
 
 void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
-	if (t->reactor) {
-		reactor_del_poller(t->reactor, &t->poller);
-		reactor_timer_stop(t->reactor, &t->health_timer);
+	if (t->nr_reactors) {
+		reactor_timer_stop(&t->reactors[0].r, &t->health_timer);
 		for (unsigned i = 0; i < t->nr_irq_fds; i++)
-			reactor_del_fd(t->reactor, &t->irq_fds[i]);
+			for (unsigned r = 0; r < t->nr_reactors; r++)
+				reactor_del_fd(&t->reactors[r].r, &t->irq_fds[i]);
 	}
 	free(t->irq_fds);
 	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++) {
@@ -506,11 +552,18 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	for (unsigned i = 0; t->ports && i < t->nr_ports; i++)
 		free(t->ports[i]);
 	free(t->ports);
-	if (t->pool.free)
-		dma_pool_destroy(&t->pool);
+	for (unsigned i = 0; i < t->nr_reactors; i++) {
+		if (t->reactors[i].pool.free)
+			dma_pool_destroy(&t->reactors[i].pool);
+		nvmf_reactor_fini(&t->reactors[i]);
+	}
+	free(t->reactors);
+	nvmf_this_reactor = NULL;
 	for (unsigned i = 0; i < t->nr_pcie; i++) {
 		void *dev = t->pcie[i]->dev;
 
+		free(t->pcie[i]->owner);
+		t->pcie[i]->owner = NULL;
 		if (pcie_ctrl_shutdown(t->pcie[i]))
 			log_warn("%s: shutdown not confirmed by the controller", t->pcie_bdf[i]);
 		else
@@ -520,6 +573,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	}
 	free(t->pcie);
 	free(t->pcie_bdf);
+	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -596,19 +650,20 @@ void nvmf_req_execute(struct nvmf_req *req)
 	struct nvmf_ctrl *c = sq->ctrl;
 
 	memset(&req->rsp, 0, sizeof(req->rsp));
-	if (c)
-		c->last_ka_ns = reactor_now_ns();       /* traffic counts as keep-alive */
-	if (req->cmd.opc == NVME_FABRICS_OPC) {
-		nvmf_exec_fabrics(req);
-		return;
-	}
-	if (!c) {
-		/* nothing but Connect before Connect */
-		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
-		return;
-	}
-	if (sq->qid == 0) {
-		nvmf_exec_admin(req);
+	if (c)      /* traffic counts as keep-alive; a plain store, read by the timer */
+		__atomic_store_n(&c->last_ka_ns, reactor_now_ns(), __ATOMIC_RELAXED);
+	if (req->cmd.opc == NVME_FABRICS_OPC || !c || sq->qid == 0) {
+		/* the control path: controllers are shared between reactors */
+		struct nvmf_tgt *t = sq->port->tgt;
+
+		pthread_mutex_lock(&t->lock);
+		if (req->cmd.opc == NVME_FABRICS_OPC)
+			nvmf_exec_fabrics(req);
+		else if (!sq->ctrl)     /* nothing but Connect before Connect */
+			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		else
+			nvmf_exec_admin(req);
+		pthread_mutex_unlock(&t->lock);
 		return;
 	}
 	if (!(c->csts & NVME_CSTS_RDY)) {
@@ -630,7 +685,8 @@ static void ctrl_free(struct nvmf_ctrl *c)
 			break;
 		}
 	}
-	reactor_timer_stop(s->tgt->reactor, &c->ka_timer);
+	if (c->ka_timer.armed)
+		reactor_timer_stop(&c->reactor->r, &c->ka_timer);
 	log_info("controller %u of %s for %s released", c->cntlid, s->nqn, c->hostnqn);
 	free(c);
 }
@@ -645,7 +701,20 @@ static bool ctrl_has_queues(const struct nvmf_ctrl *c)
 	return false;
 }
 
+static void sq_destroy_locked(struct nvmf_sq *sq);
+
 void nvmf_sq_destroy(struct nvmf_sq *sq)
+{
+	struct nvmf_tgt *t = sq->port->tgt;
+
+	if (!sq->ctrl)
+		return;
+	pthread_mutex_lock(&t->lock);
+	sq_destroy_locked(sq);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void sq_destroy_locked(struct nvmf_sq *sq)
 {
 	struct nvmf_ctrl *c = sq->ctrl;
 
@@ -669,7 +738,10 @@ void nvmf_ctrl_destroy(struct nvmf_ctrl *c)
 {
 	if (!c->dying) {
 		c->dying = true;
-		reactor_timer_stop(c->subsys->tgt->reactor, &c->ka_timer);
+		/* the keep-alive timer lives on the admin queue's reactor: the
+		 * callers (admin queue teardown, keep-alive expiry) run there */
+		if (c->ka_timer.armed)
+			reactor_timer_stop(&c->reactor->r, &c->ka_timer);
 		for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
 			if (c->io[i])
 				c->io[i]->ops->disconnect(c->io[i]);

@@ -4,6 +4,7 @@
  * controller enable/shutdown state machine behind CC and CSTS.
  */
 #define LOG_TAG "fabrics"
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,19 +33,24 @@ static uint64_t ctrl_cap(const struct nvmf_ctrl *c)
 static void ka_check(void *arg)
 {
 	struct nvmf_ctrl *c = arg;
-	uint64_t idle_ms = (reactor_now_ns() - c->last_ka_ns) / 1000000u;
+	struct nvmf_tgt *t = c->subsys->tgt;
+	uint64_t last = __atomic_load_n(&c->last_ka_ns, __ATOMIC_RELAXED);
+	uint64_t now = reactor_now_ns();
+	uint64_t idle_ms = now > last ? (now - last) / 1000000u : 0;
 
 	if (idle_ms <= c->kato_ms)
 		return;
+	pthread_mutex_lock(&t->lock);
 	log_warn("controller %u of %s: keep-alive timeout (%llu ms without traffic, KATO %u ms), host %s",
 		 c->cntlid, c->subsys->nqn, (unsigned long long)idle_ms, c->kato_ms, c->hostnqn);
 	nvmf_ctrl_destroy(c);
+	pthread_mutex_unlock(&t->lock);
 }
 
 /* check at half the timeout so expiry is detected within 1.5 KATO */
 void nvmf_ctrl_arm_keepalive(struct nvmf_ctrl *c, uint64_t period_ms)
 {
-	reactor_timer_start(c->subsys->tgt->reactor, &c->ka_timer, period_ms, period_ms, ka_check, c);
+	reactor_timer_start(&c->reactor->r, &c->ka_timer, period_ms, period_ms, ka_check, c);
 }
 
 static bool cntlid_in_use(const struct nvmf_subsys *s, uint16_t id)
@@ -108,6 +114,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 		c->kato_ms = NVMF_DISC_KATO_MS;
 	c->nr_io_queues = NVMF_MAX_IO_QUEUES;
 	c->admin = sq;
+	c->reactor = sq->reactor ? sq->reactor : &s->tgt->reactors[0];
 	c->last_ka_ns = reactor_now_ns();
 	snprintf(c->traddr, sizeof(c->traddr), "%s", sq->local_addr);
 	c->next = s->ctrls;

@@ -8,6 +8,7 @@
 #define LOG_TAG "nvmf-bridged"
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,6 @@
 #include "transport/tcp.h"
 
 struct daemon {
-	struct reactor reactor;
 	struct nvmf_tgt tgt;
 	struct config *cfg;
 	struct reactor_fd sigfd;
@@ -40,7 +40,9 @@ static void on_signal(void *arg, uint32_t events)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			log_notice("%s: shutting down", strsignal((int)si.ssi_signo));
 			d->sig = (int)si.ssi_signo;
-			reactor_stop(&d->reactor);
+			/* stop accepting first, then every reactor drains */
+			nvmf_tcp_stop_listening(&d->tgt);
+			nvmf_tgt_stop(&d->tgt);
 		} else if (si.ssi_signo == SIGHUP) {
 			log_notice("SIGHUP: live reconfiguration is not implemented yet; ignored");
 		}
@@ -64,7 +66,7 @@ static int setup_signals(struct daemon *d)
 	if (fd < 0)
 		return -errno;
 	d->sigfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = on_signal, .arg = d };
-	return reactor_add_fd(&d->reactor, &d->sigfd);
+	return reactor_add_fd(&d->tgt.reactors[0].r, &d->sigfd);
 }
 
 static void usage(FILE *f)
@@ -82,8 +84,8 @@ static void summary(const struct daemon *d)
 
 	for (unsigned i = 0; i < t->nr_subsys; i++)
 		nns += t->subsys[i]->nr_ns;
-	log_notice("ready: %u port(s), %u subsystem(s), %u namespace(s), %u PCIe controller(s)", t->nr_ports,
-		   t->nr_subsys, nns, t->nr_pcie);
+	log_notice("ready: %u port(s), %u subsystem(s), %u namespace(s), %u PCIe controller(s), %u reactor(s)",
+		   t->nr_ports, t->nr_subsys, nns, t->nr_pcie, t->nr_reactors);
 	for (unsigned i = 0; i < t->nr_subsys; i++) {
 		const struct nvmf_subsys *s = t->subsys[i];
 
@@ -149,38 +151,47 @@ int main(int argc, char **argv)
 		config_free(d.cfg);
 		return 0;
 	}
-	rc = reactor_init(&d.reactor);
+	/* signals are blocked before any reactor thread exists, so that
+	 * every thread inherits the mask and only the signalfd sees them */
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGPIPE);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
+	rc = nvmf_tgt_init(&d.tgt, d.cfg, err, sizeof(err));
 	if (rc) {
-		log_err("reactor: %s", strerror(-rc));
+		log_err("%s", err);
 		goto free_cfg;
 	}
 	rc = setup_signals(&d);
 	if (rc) {
 		log_err("signals: %s", strerror(-rc));
-		goto fini_reactor;
-	}
-	rc = nvmf_tgt_init(&d.tgt, d.cfg, &d.reactor, err, sizeof(err));
-	if (rc) {
-		log_err("%s", err);
-		goto fini_reactor;
+		goto fini_tgt;
 	}
 	for (unsigned i = 0; i < d.tgt.nr_ports; i++) {
 		rc = nvmf_tcp_listen(d.tgt.ports[i], err, sizeof(err));
 		if (rc) {
 			log_err("cannot listen: %s", err);
-			goto stop;
+			nvmf_tcp_stop_listening(&d.tgt);
+			goto fini_tgt;
 		}
 	}
 	summary(&d);
-	rc = reactor_run(&d.reactor);
-stop:
+	rc = nvmf_tgt_run(&d.tgt);
 	nvmf_tcp_stop_listening(&d.tgt);
-	nvmf_tcp_disconnect_all(&d.tgt, 5000);
-	nvmf_tgt_fini(&d.tgt);
-fini_reactor:
-	if (d.sigfd.fd >= 0)
+fini_tgt:
+	for (unsigned i = 0; i < d.tgt.nr_reactors; i++)
+		nvmf_tcp_reactor_fini(&d.tgt.reactors[i]);
+	if (d.sigfd.fd >= 0) {
+		reactor_del_fd(&d.tgt.reactors[0].r, &d.sigfd);
 		close(d.sigfd.fd);
-	reactor_fini(&d.reactor);
+	}
+	nvmf_tgt_fini(&d.tgt);
 free_cfg:
 	config_free(d.cfg);
 	if (!rc)

@@ -10,6 +10,7 @@
 #ifndef TARGET_TARGET_H
 #define TARGET_TARGET_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -35,6 +36,41 @@ struct pcie_ctrl;
 #define NVMF_AERL 4                   /* outstanding AERs (ACL/AERL 0's based: 3) */
 #define NVMF_DISC_KATO_MS 120000      /* discovery controllers without KATO */
 #define NVMF_KAS 10                   /* Identify KAS: 100 ms units -> 1 s granularity */
+
+/* --- reactors ----------------------------------------------------------------- */
+
+/*
+ * One thread each. A reactor owns its connections (every fabric queue
+ * lives on exactly one reactor and never moves), its pool of DMA data
+ * buffers, and I/O queue pair k of every PCIe controller; so the I/O path
+ * takes no lock. Work for another reactor travels as a message.
+ */
+struct nvmf_msg {
+	void (*fn)(void *arg);
+	void *arg;
+	struct nvmf_msg *next;
+};
+
+struct nvmf_reactor {
+	struct reactor r;
+	unsigned idx;
+	struct nvmf_tgt *tgt;
+	pthread_t thread;
+	bool thread_started;
+	struct dma_pool pool;
+	pthread_mutex_t msg_lock;
+	struct nvmf_msg *msg_head, *msg_tail;
+	int msg_fd;
+	struct reactor_fd msg_rfd;
+	struct reactor_poller poller;     /* this reactor's PCIe queues */
+	void *tcp;                        /* the TCP transport's per-reactor state */
+};
+
+/* The reactor the calling thread runs (NULL outside reactors). */
+extern __thread struct nvmf_reactor *nvmf_this_reactor;
+
+/* Run fn(arg) on reactor `to` (asynchronously, in order of sending). */
+int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg);
 
 /* --- backends ------------------------------------------------------------ */
 
@@ -127,6 +163,7 @@ struct nvmf_ctrl {
 	struct nvmf_sq *admin;
 	struct nvmf_sq *io[NVMF_MAX_IO_QUEUES + 1];
 	bool dying;
+	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
 	struct nvmf_ctrl *next;
 };
@@ -143,6 +180,7 @@ struct nvmf_sq {
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
+	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */
 	char local_addr[64];              /* for discovery log traddr fix-up */
 	uint64_t cmds, errors;
 };
@@ -183,35 +221,42 @@ struct nvmf_transport_ops {
 
 struct nvmf_tgt {
 	struct config *cfg;
-	struct reactor *reactor;
+	struct nvmf_reactor *reactors;    /* [0] runs on the thread that called nvmf_tgt_run */
+	unsigned nr_reactors;
+	pthread_mutex_t lock;             /* control path: Connect, admin commands, controller lifetime */
 	struct nvmf_subsys **subsys;
 	unsigned nr_subsys;
 	struct nvmf_subsys *disc;
 	struct nvmf_port **ports;
 	unsigned nr_ports;
 	uint64_t genctr;
-	struct dma_pool pool;             /* data buffers */
-	bool pool_mapped;
 	uint32_t max_xfer;                /* largest data buffer */
 	struct pcie_ctrl **pcie;          /* opened controllers */
 	char (*pcie_bdf)[16];
 	unsigned nr_pcie;
-	struct reactor_poller poller;
 	struct reactor_timer health_timer;
 	struct reactor_fd *irq_fds;
 	unsigned nr_irq_fds;
+	unsigned resets_pending;          /* reactors still aborting for a reset */
+	bool stopping;
 };
 
 /* Build the target from a validated configuration: open backends (PCIe
  * controllers first), allocate the data pool. Returns 0 or -errno with a
  * one-line reason in err. */
-int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, struct reactor *r, char *err, size_t errlen);
+int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errlen);
 void nvmf_tgt_fini(struct nvmf_tgt *t);
+/* Start reactors 1..n-1 on their own threads and run reactor 0 on this one
+ * until nvmf_tgt_stop; then every reactor drains (connections closed,
+ * commands in flight completed) and its thread is joined. */
+int nvmf_tgt_run(struct nvmf_tgt *t);
+void nvmf_tgt_stop(struct nvmf_tgt *t);
 struct nvmf_subsys *nvmf_tgt_find_subsys(struct nvmf_tgt *t, const char *nqn);
 bool nvmf_port_has_subsys(const struct nvmf_port *p, const struct nvmf_subsys *s);
 bool nvmf_subsys_host_allowed(const struct nvmf_subsys *s, const char *hostnqn);
 
-/* Data buffers for requests (NULL when the pool is exhausted). */
+/* Data buffers for requests, from the calling reactor's pool (NULL when
+ * it is exhausted). Always returned on the reactor that took them. */
 void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova);
 void nvmf_buf_put(struct nvmf_tgt *t, void *buf);
 
@@ -236,7 +281,8 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
  * admin queue, detach it from its controller otherwise. */
 void nvmf_sq_destroy(struct nvmf_sq *sq);
 
-/* Tear a controller down: every queue is disconnected. */
+/* Tear a controller down: every queue is disconnected. The caller holds
+ * tgt->lock and runs on the controller's reactor (c->reactor). */
 void nvmf_ctrl_destroy(struct nvmf_ctrl *c);
 
 /* fabrics.c */
@@ -262,8 +308,14 @@ int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, 
 /* Forward an admin command (Get Log Page of device logs) to the PCIe
  * controller's admin queue, data straight into req->buf. */
 void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
-/* Ring, reap and resubmit deferred commands on a PCIe controller. */
+/* Ring, reap and resubmit deferred commands on the calling reactor's
+ * queue of a PCIe controller (and the admin queue on reactor 0). */
 int nvmf_pcie_poll(struct pcie_ctrl *pc);
+/* Reset steps that run on each reactor (see pcie_ctrl_reset_disable). */
+void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc);
+/* Transport hooks the target calls on each reactor at shutdown. */
+void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr);
+bool nvmf_tcp_reactor_idle(struct nvmf_reactor *nr);
 
 static inline uint16_t nvmf_status_dnr(uint8_t sct, uint8_t sc)
 {

@@ -81,9 +81,19 @@ struct tcp_listener {
 	int fd;
 };
 
+/* The transport's state on one reactor */
+struct tcp_rstate {
+	struct nvmf_reactor *nr;
+	struct tcp_conn *conns;
+	struct tcp_conn *work_list;     /* flush / close / stalled */
+	struct reactor_poller poller;
+};
+
 struct tcp_conn {
 	struct nvmf_sq sq;
 	struct nvmf_tgt *tgt;
+	struct tcp_rstate *rs;
+	unsigned pending_msgs;          /* disconnect messages from other reactors in flight */
 	struct reactor_fd rfd;
 	int fd;
 	char peer[64];
@@ -120,25 +130,44 @@ struct tcp_conn {
 	bool on_work;
 };
 
-static struct tcp_conn *all_conns;
-static struct tcp_conn *work_list;
-static unsigned nr_conns;
-static struct reactor_poller tcp_poller;
-static bool poller_added;
-static struct reactor *the_reactor;
 static struct tcp_listener **listeners;
 static unsigned nr_listeners;
+static unsigned next_reactor;           /* round robin for new connections */
+static unsigned nr_conns;               /* all reactors; atomic */
 
 static const struct nvmf_transport_ops tcp_ops;
 static void conn_close(struct tcp_conn *c, const char *why);
+static int tcp_poll(void *arg);
+
+static struct tcp_rstate *rs_of(struct nvmf_reactor *nr)
+{
+	struct tcp_rstate *rs = nr->tcp;
+
+	if (rs)
+		return rs;
+	/* first use, on the reactor's own thread */
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return NULL;
+	rs->nr = nr;
+	rs->poller = (struct reactor_poller){ .cb = tcp_poll, .arg = rs };
+	reactor_add_poller(&nr->r, &rs->poller);
+	nr->tcp = rs;
+	return rs;
+}
+
+static struct reactor *conn_reactor(const struct tcp_conn *c)
+{
+	return &c->rs->nr->r;
+}
 
 static void queue_work(struct tcp_conn *c)
 {
 	if (c->on_work)
 		return;
 	c->on_work = true;
-	c->next_work = work_list;
-	work_list = c;
+	c->next_work = c->rs->work_list;
+	c->rs->work_list = c;
 }
 
 /* --- requests ----------------------------------------------------------------- */
@@ -203,7 +232,7 @@ static void set_out_interest(struct tcp_conn *c, bool on)
 	if (c->want_out == on || c->closing)
 		return;
 	c->want_out = on;
-	reactor_mod_fd(c->tgt->reactor, &c->rfd, EPOLLIN | (on ? EPOLLOUT : 0));
+	reactor_mod_fd(conn_reactor(c), &c->rfd, EPOLLIN | (on ? EPOLLOUT : 0));
 }
 
 /* Send as much of the queue as the socket takes, in one sendmsg. */
@@ -334,16 +363,33 @@ static void tcp_complete(struct nvmf_req *nr)
 	tx_queue(c, u);
 }
 
-/* nvmf_transport_ops.disconnect: close on the next poller turn, not inside
- * the core's call stack */
+static void disconnect_msg(void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
+	c->close_queued = true;
+	queue_work(c);          /* closes, or frees an already closed one */
+}
+
+/* nvmf_transport_ops.disconnect, called by the core (tgt->lock held) on
+ * any reactor: close on the connection's own reactor, on its next poller
+ * turn, never inside the core's call stack. The pending message keeps the
+ * connection's memory alive until it has run. */
 static void tcp_disconnect(struct nvmf_sq *sq)
 {
 	struct tcp_conn *c = sq->tconn;
 
-	if (c->closing)
+	if (c->rs->nr == nvmf_this_reactor) {
+		if (!c->closing) {
+			c->close_queued = true;
+			queue_work(c);
+		}
 		return;
-	c->close_queued = true;
-	queue_work(c);
+	}
+	__atomic_add_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
+	if (nvmf_reactor_call(c->rs->nr, disconnect_msg, c))
+		__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
 }
 
 static const struct nvmf_transport_ops tcp_ops = {
@@ -482,6 +528,8 @@ static int handle_header(struct tcp_conn *c)
 	if (ch->type == NVME_TCP_ICREQ) {
 		if (tcp_pdu_accept_icreq(&c->ctx, (const void *)c->hdr, &err))
 			goto fatal;
+		log_info("%s: ICReq: header digest %s, data digest %s, HPDA %u", c->peer,
+			 c->ctx.hdgst ? "on" : "off", c->ctx.ddgst ? "on" : "off", c->ctx.hpda);
 		n = tcp_build_icresp(c->ctrl_buf, &c->ctx);
 		if (n < 0) {
 			tcp_pdu_set_err(&err, NVME_TCP_FES_UNSUPPORTED_PARAM, 0, "cannot build ICResp");
@@ -658,20 +706,22 @@ static void conn_event(void *arg, uint32_t events)
 
 static void conn_free(struct tcp_conn *c)
 {
-	for (struct tcp_conn **pp = &all_conns; *pp; pp = &(*pp)->next) {
+	struct tcp_rstate *rs = c->rs;
+
+	for (struct tcp_conn **pp = &rs->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	}
 	/* it may still be on the work list: remove it */
-	for (struct tcp_conn **pp = &work_list; *pp; pp = &(*pp)->next_work) {
+	for (struct tcp_conn **pp = &rs->work_list; *pp; pp = &(*pp)->next_work) {
 		if (*pp == c) {
 			*pp = c->next_work;
 			break;
 		}
 	}
-	nr_conns--;
+	__atomic_sub_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
 	free(c);
 }
 
@@ -681,7 +731,7 @@ static void conn_close(struct tcp_conn *c, const char *why)
 		return;
 	c->closing = true;
 	log_info("%s: connection closed (%s)%s", c->peer, why, c->sq.ctrl ? "" : " before Connect");
-	reactor_del_fd(c->tgt->reactor, &c->rfd);
+	reactor_del_fd(conn_reactor(c), &c->rfd);
 	close(c->fd);
 	c->fd = -1;
 	/* requests queued for sending will never be sent */
@@ -751,9 +801,11 @@ static void local_addr(int fd, char *out, size_t len)
 	snprintf(out, len, "%s", buf);
 }
 
+/* On the reactor that will own the connection. */
 static void conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss)
 {
-	struct tcp_conn *c = calloc(1, sizeof(*c));
+	struct tcp_rstate *rs = rs_of(nvmf_this_reactor);
+	struct tcp_conn *c = rs ? calloc(1, sizeof(*c)) : NULL;
 	int one = 1;
 
 	if (!c) {
@@ -763,9 +815,11 @@ static void conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->tgt = p->tgt;
+	c->rs = rs;
 	c->sq.port = p;
 	c->sq.ops = &tcp_ops;
 	c->sq.tconn = c;
+	c->sq.reactor = rs->nr;
 	format_peer(ss, c->peer, sizeof(c->peer));
 	local_addr(fd, c->sq.local_addr, sizeof(c->sq.local_addr));
 	/* MAXH2CDATA covers the largest R2T (one R2T per command, for all of
@@ -782,26 +836,63 @@ static void conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage 
 	}
 	expect_ch(c);
 	c->rfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = conn_event, .arg = c };
-	if (reactor_add_fd(p->tgt->reactor, &c->rfd)) {
+	if (reactor_add_fd(&rs->nr->r, &c->rfd)) {
 		close(fd);
 		free(c);
 		return;
 	}
-	c->next = all_conns;
-	all_conns = c;
-	nr_conns++;
-	log_info("%s: connected to port %u", c->peer, p->portid);
+	c->next = rs->conns;
+	rs->conns = c;
+	__atomic_add_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
+	log_info("%s: connected to port %u (reactor %u)", c->peer, p->portid, rs->nr->idx);
+}
+
+struct adopt {
+	struct nvmf_port *port;
+	int fd;
+	struct sockaddr_storage ss;
+};
+
+static void adopt_msg(void *arg)
+{
+	struct adopt *a = arg;
+
+	conn_new(a->port, a->fd, &a->ss);
+	free(a);
+}
+
+/* Hand a new connection to the next reactor: it owns it for good. */
+static void dispatch_conn(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss)
+{
+	struct nvmf_tgt *t = p->tgt;
+	unsigned k = next_reactor++ % t->nr_reactors;
+	struct adopt *a;
+
+	if (&t->reactors[k] == nvmf_this_reactor) {
+		conn_new(p, fd, ss);
+		return;
+	}
+	a = malloc(sizeof(*a));
+	if (!a) {
+		close(fd);
+		return;
+	}
+	*a = (struct adopt){ .port = p, .fd = fd, .ss = *ss };
+	if (nvmf_reactor_call(&t->reactors[k], adopt_msg, a)) {
+		close(fd);
+		free(a);
+	}
 }
 
 /* --- the poller: flush, deferred closes, stalled receivers ----------------------------- */
 
 static int tcp_poll(void *arg)
 {
-	struct tcp_conn *list = work_list;
+	struct tcp_rstate *rs = arg;
+	struct tcp_conn *list = rs->work_list;
 	int work = 0;
 
-	(void)arg;
-	work_list = NULL;
+	rs->work_list = NULL;
 	while (list) {
 		struct tcp_conn *c = list;
 
@@ -811,7 +902,7 @@ static int tcp_poll(void *arg)
 		if (c->close_queued && !c->closing)
 			conn_close(c, "controller teardown");
 		if (c->closing) {
-			if (!c->busy)
+			if (!c->busy && !__atomic_load_n(&c->pending_msgs, __ATOMIC_ACQUIRE))
 				conn_free(c);
 			continue;
 		}
@@ -822,7 +913,7 @@ static int tcp_poll(void *arg)
 			if (!c->closing && (c->rx == RX_PAD || c->rx == RX_DATA) && !c->pad_left && !c->data_left)
 				c->rx = RX_DDGST;
 			conn_rx(c);
-		} else if (!c->closing && !c->tx_head) {
+		} else if (!c->tx_head) {
 			conn_rx(c);     /* RX budget ran out last time */
 		}
 		if (!c->closing && c->tx_head)
@@ -848,7 +939,7 @@ static void listener_event(void *arg, uint32_t events)
 				log_warn("port %u: accept: %s", l->port->portid, strerror(errno));
 			return;
 		}
-		conn_new(l->port, fd, &ss);
+		dispatch_conn(l->port, fd, &ss);
 	}
 }
 
@@ -892,7 +983,7 @@ static int listener_open(struct tcp_listener *l, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	l->rfd = (struct reactor_fd){ .fd = l->fd, .events = EPOLLIN, .cb = listener_event, .arg = l };
-	rc = reactor_add_fd(l->port->tgt->reactor, &l->rfd);
+	rc = reactor_add_fd(&l->port->tgt->reactors[0].r, &l->rfd);
 	if (rc) {
 		close(l->fd);
 		l->fd = -1;
@@ -909,7 +1000,7 @@ static void listener_try(void *arg)
 	char err[256];
 
 	if (listener_open(l, err, sizeof(err)) == 0)
-		reactor_timer_stop(l->port->tgt->reactor, &l->retry);
+		reactor_timer_stop(&l->port->tgt->reactors[0].r, &l->retry);
 }
 
 int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen)
@@ -928,17 +1019,11 @@ int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen)
 	listeners = nl;
 	l->port = p;
 	l->fd = -1;
-	the_reactor = p->tgt->reactor;
-	if (!poller_added) {
-		tcp_poller = (struct reactor_poller){ .cb = tcp_poll };
-		reactor_add_poller(the_reactor, &tcp_poller);
-		poller_added = true;
-	}
 	rc = listener_open(l, err, errlen);
 	if (rc == -EADDRNOTAVAIL) {
 		/* the address is not configured yet (network not up): retry */
 		log_warn("%s; retrying every 2 s", err);
-		reactor_timer_start(the_reactor, &l->retry, 2000, 2000, listener_try, l);
+		reactor_timer_start(&p->tgt->reactors[0].r, &l->retry, 2000, 2000, listener_try, l);
 		rc = 0;
 	}
 	if (rc) {
@@ -955,9 +1040,9 @@ void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
 	for (unsigned i = 0; i < nr_listeners; i++) {
 		struct tcp_listener *l = listeners[i];
 
-		reactor_timer_stop(t->reactor, &l->retry);
+		reactor_timer_stop(&t->reactors[0].r, &l->retry);
 		if (l->fd >= 0) {
-			reactor_del_fd(t->reactor, &l->rfd);
+			reactor_del_fd(&t->reactors[0].r, &l->rfd);
 			close(l->fd);
 		}
 		l->port->listener = NULL;
@@ -970,42 +1055,43 @@ void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
 
 unsigned nvmf_tcp_nr_conns(void)
 {
-	return nr_conns;
+	return __atomic_load_n(&nr_conns, __ATOMIC_RELAXED);
 }
 
-void nvmf_tcp_disconnect_all(struct nvmf_tgt *t, unsigned timeout_ms)
+/* At shutdown, on each reactor: close its connections; requests still in a
+ * backend complete through the reactor's pollers and release them. */
+void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr)
 {
-	uint64_t deadline = reactor_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct tcp_rstate *rs = nr->tcp;
 
-	for (struct tcp_conn *c = all_conns, *next; c; c = next) {
-		next = c->next;
+	if (!rs)
+		return;
+	for (struct tcp_conn *c = rs->conns; c; c = c->next)
 		if (!c->closing)
 			conn_close(c, "target shutting down");
-	}
-	/* connections with commands in a backend stay until those complete:
-	 * keep polling the backends for them */
-	while (all_conns && reactor_now_ns() < deadline) {
-		int work = tcp_poll(NULL);
+}
 
-		if (t->poller.cb)
-			work += t->poller.cb(t->poller.arg);
-		if (!work) {
-			struct timespec ts = { 0, 1000000 };
+bool nvmf_tcp_reactor_idle(struct nvmf_reactor *nr)
+{
+	struct tcp_rstate *rs = nr->tcp;
 
-			nanosleep(&ts, NULL);
-		}
-	}
-	while (all_conns) {
-		struct tcp_conn *c = all_conns;
+	return !rs || !rs->conns;
+}
+
+void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr)
+{
+	struct tcp_rstate *rs = nr->tcp;
+
+	if (!rs)
+		return;
+	while (rs->conns) {
+		struct tcp_conn *c = rs->conns;
 
 		log_warn("%s: %u command(s) still in flight at shutdown", c->peer, c->busy);
-		all_conns = c->next;
-		nr_conns--;
+		rs->conns = c->next;
 		free(c);
 	}
-	if (poller_added) {
-		reactor_del_poller(t->reactor, &tcp_poller);
-		poller_added = false;
-	}
-	work_list = NULL;
+	reactor_del_poller(&nr->r, &rs->poller);
+	free(rs);
+	nr->tcp = NULL;
 }

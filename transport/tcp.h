@@ -19,9 +19,8 @@ int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen);
 /* Stop accepting on every port (listeners closed). */
 void nvmf_tcp_stop_listening(struct nvmf_tgt *t);
 
-/* Disconnect every connection; returns once none is left holding a
- * backend request or the deadline passed (reactor turns are run inside). */
-void nvmf_tcp_disconnect_all(struct nvmf_tgt *t, unsigned timeout_ms);
+/* Free what is left of the transport on a stopped reactor. */
+void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr);
 
 /* Number of live connections (for status and tests). */
 unsigned nvmf_tcp_nr_conns(void);

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reactor threads: start, cross-reactor messages, coordinated PCIe
+ * controller resets, and the drain at shutdown.
+ */
+#define LOG_TAG "reactor"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "pcie/pcie.h"
+#include "target/target.h"
+
+__thread struct nvmf_reactor *nvmf_this_reactor;
+
+static void msgs_run(void *arg, uint32_t events)
+{
+	struct nvmf_reactor *nr = arg;
+	struct nvmf_msg *m;
+	uint64_t v;
+
+	(void)events;
+	if (read(nr->msg_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("reactor %u: message eventfd: %s", nr->idx, strerror(errno));
+	pthread_mutex_lock(&nr->msg_lock);
+	m = nr->msg_head;
+	nr->msg_head = nr->msg_tail = NULL;
+	pthread_mutex_unlock(&nr->msg_lock);
+	while (m) {
+		struct nvmf_msg *next = m->next;
+
+		m->fn(m->arg);
+		free(m);
+		m = next;
+	}
+}
+
+int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
+{
+	struct nvmf_msg *m = malloc(sizeof(*m));
+	uint64_t one = 1;
+
+	if (!m)
+		return -ENOMEM;
+	*m = (struct nvmf_msg){ .fn = fn, .arg = arg };
+	pthread_mutex_lock(&to->msg_lock);
+	if (to->msg_tail)
+		to->msg_tail->next = m;
+	else
+		to->msg_head = m;
+	to->msg_tail = m;
+	pthread_mutex_unlock(&to->msg_lock);
+	if (write(to->msg_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
+void nvmf_reactor_fini(struct nvmf_reactor *nr);
+
+int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx)
+{
+	int rc;
+
+	memset(nr, 0, sizeof(*nr));
+	nr->idx = idx;
+	nr->tgt = t;
+	nr->msg_fd = -1;
+	pthread_mutex_init(&nr->msg_lock, NULL);
+	rc = reactor_init(&nr->r);
+	if (rc)
+		return rc;
+	nr->msg_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (nr->msg_fd < 0) {
+		rc = -errno;
+		goto fini_reactor;
+	}
+	nr->msg_rfd = (struct reactor_fd){ .fd = nr->msg_fd, .events = EPOLLIN, .cb = msgs_run, .arg = nr };
+	rc = reactor_add_fd(&nr->r, &nr->msg_rfd);
+	if (rc)
+		goto close_fd;
+	return 0;
+
+close_fd:
+	close(nr->msg_fd);
+	nr->msg_fd = -1;
+fini_reactor:
+	reactor_fini(&nr->r);
+	return rc;
+}
+
+void nvmf_reactor_fini(struct nvmf_reactor *nr)
+{
+	/* messages nobody will run any more */
+	msgs_run(nr, 0);
+	if (nr->msg_fd >= 0)
+		close(nr->msg_fd);
+	nr->msg_fd = -1;
+	reactor_fini(&nr->r);
+	pthread_mutex_destroy(&nr->msg_lock);
+}
+
+/* --- coordinated reset of a PCIe controller ------------------------------ */
+
+struct reset_ctx {
+	struct nvmf_tgt *t;
+	struct pcie_ctrl *pc;
+};
+
+static void reset_finish(void *arg)
+{
+	struct reset_ctx *rc = arg;
+
+	/* on reactor 0, once every reactor aborted its own queue */
+	if (--rc->t->resets_pending)
+		return;
+	pthread_mutex_lock(&rc->t->lock);
+	if (rc->pc->state == PCIE_CTRL_RESETTING)
+		pcie_ctrl_reset_enable(rc->pc);
+	pthread_mutex_unlock(&rc->t->lock);
+	free(rc);
+}
+
+static void reset_abort_own(void *arg)
+{
+	struct reset_ctx *rc = arg;
+
+	nvmf_pcie_abort_own_queue(rc->pc);
+	nvmf_reactor_call(&rc->t->reactors[0], reset_finish, rc);
+}
+
+/* On reactor 0: disable, let each reactor complete its own commands with
+ * an abort status (their callbacks must run on their own thread), then
+ * re-enable. Commands submitted meanwhile wait in the backend. */
+void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
+
+void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
+{
+	struct reset_ctx *rc = malloc(sizeof(*rc));
+	int err;
+
+	if (!rc || t->resets_pending) {
+		free(rc);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	err = pcie_ctrl_reset_disable(pc);
+	pcie_queue_abort_all(&pc->admin, PCIE_STATUS_ABORTED);
+	pthread_mutex_unlock(&t->lock);
+	if (err && pc->state != PCIE_CTRL_RESETTING) {
+		free(rc);
+		return;
+	}
+	if (err) {
+		/* cannot disable: fail it, but still complete what is in flight */
+		pc->state = PCIE_CTRL_FAILED;
+	}
+	*rc = (struct reset_ctx){ .t = t, .pc = pc };
+	t->resets_pending = t->nr_reactors;
+	for (unsigned i = 0; i < t->nr_reactors; i++)
+		nvmf_reactor_call(&t->reactors[i], reset_abort_own, rc);
+}
+
+/* --- run and stop ------------------------------------------------------------- */
+
+static void *reactor_thread(void *arg)
+{
+	struct nvmf_reactor *nr = arg;
+
+	nvmf_this_reactor = nr;
+	reactor_run(&nr->r);
+	return NULL;
+}
+
+static void drain_poll_stop(void *arg);
+
+/* Close every connection of this reactor; stop once they are all gone. */
+static void drain_start(void *arg)
+{
+	struct nvmf_reactor *nr = arg;
+
+	nvmf_tcp_reactor_drain(nr);
+	drain_poll_stop(nr);
+}
+
+static void drain_poll_stop(void *arg)
+{
+	struct nvmf_reactor *nr = arg;
+	static __thread struct reactor_timer t;
+	static __thread unsigned waited_ms;
+
+	if (nvmf_tcp_reactor_idle(nr) || waited_ms >= 5000) {
+		if (waited_ms >= 5000)
+			log_warn("reactor %u: commands still in flight after 5 s", nr->idx);
+		reactor_stop(&nr->r);
+		return;
+	}
+	waited_ms += 10;
+	reactor_timer_start(&nr->r, &t, 10, 0, drain_poll_stop, nr);
+}
+
+int nvmf_tgt_run(struct nvmf_tgt *t)
+{
+	int rc = 0;
+
+	nvmf_this_reactor = &t->reactors[0];
+	for (unsigned i = 1; i < t->nr_reactors; i++) {
+		if (pthread_create(&t->reactors[i].thread, NULL, reactor_thread, &t->reactors[i])) {
+			log_err("cannot start reactor %u", i);
+			rc = -EAGAIN;
+			break;
+		}
+		t->reactors[i].thread_started = true;
+	}
+	if (!rc)
+		rc = reactor_run(&t->reactors[0].r);
+	/* drain: every reactor closes its connections and stops */
+	for (unsigned i = 1; i < t->nr_reactors; i++)
+		if (t->reactors[i].thread_started)
+			nvmf_reactor_call(&t->reactors[i], drain_start, &t->reactors[i]);
+	t->reactors[0].r.stop = false;
+	nvmf_tcp_reactor_drain(&t->reactors[0]);
+	drain_poll_stop(&t->reactors[0]);
+	reactor_run(&t->reactors[0].r);
+	for (unsigned i = 1; i < t->nr_reactors; i++) {
+		if (t->reactors[i].thread_started)
+			pthread_join(t->reactors[i].thread, NULL);
+		t->reactors[i].thread_started = false;
+	}
+	return rc;
+}
+
+void nvmf_tgt_stop(struct nvmf_tgt *t)
+{
+	t->stopping = true;
+	reactor_stop(&t->reactors[0].r);
+}
