@@ -97,7 +97,8 @@ static bool close_object(struct scan *s, char *path, size_t pathlen, size_t *off
 	size_t n = s->nr_keys - f->first_key, i;
 	const struct scan_key *dup = NULL;
 
-	qsort(k, n, sizeof(*k), key_cmp);
+	if (n > 1)      /* k may be NULL when no key was seen at all */
+		qsort(k, n, sizeof(*k), key_cmp);
 	for (i = 1; i < n; i++) {
 		if (k[i].len != k[i - 1].len || memcmp(k[i].name, k[i - 1].name, k[i].len))
 			continue;

@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hosts[], subsystems[] and their namespaces: the nvmetcli schema plus the
+ * device extension ({"pcie": BDF, "nsid": N}, {"path": P}, {"mem": SIZE}).
+ * Cross-object rules that look back at what was parsed before (duplicate
+ * NQNs and NSIDs, a PCIe namespace exported twice, UUID and NGUID
+ * collisions) are checked as each object is read, so the message names the
+ * later object and points at the earlier one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config_internal.h"
+#include "config/json_reader.h"
+
+/* ---- hosts ---- */
+
+static int parse_dhchap(struct cfg_ctx *c, struct json_object *obj)
+{
+	/* A kernel with CONFIG_NVME_TARGET_AUTH shows hash "hmac(sha256)" and
+	 * dhgroup "null" for every host: harmless without a key. */
+	static const char *const keys[] = { "key", "ctrl_key", "hash", "dhgroup", NULL };
+	static const char *const secrets[] = { "key", "ctrl_key" };
+	size_t i;
+
+	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(secrets); i++) {
+		if (!cfg_unset(cfg_member(obj, secrets[i])))
+			return cfg_fail_key(c, secrets[i],
+					    "DH-HMAC-CHAP authentication is not supported; remove the key (access is controlled by host NQN through allowed_hosts)");
+	}
+	return 0;
+}
+
+int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
+{
+	static const char *const keys[] = { "nqn", "dhchap", NULL };
+	struct cfg_host *h = &c->cfg->hosts[i];
+	struct json_object *dh;
+	unsigned j;
+
+	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
+		return -EINVAL;
+	if (cfg_req_nqn(c, obj, "nqn", CFG_NQN_HOST, h->nqn))
+		return -EINVAL;
+	for (j = 0; j < i; j++) {
+		if (!strcmp(c->cfg->hosts[j].nqn, h->nqn))
+			return cfg_fail_key(c, "nqn", "duplicate host NQN (also hosts[%u])", j);
+	}
+	if (cfg_opt_object(c, obj, "dhchap", &dh))
+		return -EINVAL;
+	if (dh) {
+		size_t mark = cfg_path_key(c, "dhchap");
+		int ret = parse_dhchap(c, dh);
+
+		cfg_path_pop(c, mark);
+		return ret;
+	}
+	return 0;
+}
+
+/* ---- namespaces ---- */
+
+static const struct cfg_namespace *ns_at(const struct config *cfg, unsigned s, unsigned n)
+{
+	return &cfg->subsystems[s].namespaces[n];
+}
+
+/*
+ * The namespace at (si, ni) against every namespace parsed before it, in
+ * this and earlier subsystems: one PCIe controller namespace must not be
+ * exported twice (two subsystems would write to the same blocks behind
+ * each other's back), and UUIDs and NGUIDs must be unique.
+ */
+static int check_ns_conflicts(struct cfg_ctx *c, unsigned si, unsigned ni)
+{
+	const struct cfg_namespace *ns = ns_at(c->cfg, si, ni);
+	size_t mark = cfg_path_key(c, "device");
+	unsigned s, n;
+	int ret = 0;
+
+	for (s = 0; s <= si && !ret; s++) {
+		unsigned end = s == si ? ni : c->cfg->subsystems[s].nr_namespaces;
+
+		for (n = 0; n < end && !ret; n++) {
+			const struct cfg_namespace *o = ns_at(c->cfg, s, n);
+
+			if (ns->backend == CFG_BACKEND_PCIE && o->backend == CFG_BACKEND_PCIE &&
+			    !strcmp(ns->pcie_bdf, o->pcie_bdf) && ns->pcie_nsid == o->pcie_nsid)
+				ret = cfg_fail_key(c, "pcie", "namespace %u of %s is already exported by subsystems[%u].namespaces[%u]",
+						   ns->pcie_nsid, ns->pcie_bdf, s, n);
+			else if (ns->has_uuid && o->has_uuid && !memcmp(ns->uuid, o->uuid, 16))
+				ret = cfg_fail_key(c, "uuid", "duplicate UUID (also subsystems[%u].namespaces[%u])",
+						   s, n);
+			else if (ns->has_nguid && o->has_nguid && !memcmp(ns->nguid, o->nguid, 16))
+				ret = cfg_fail_key(c, "nguid", "duplicate NGUID (also subsystems[%u].namespaces[%u])",
+						   s, n);
+		}
+	}
+	cfg_path_pop(c, mark);
+	return ret;
+}
+
+/* uuid and nguid: optional; all zeroes means "not set", as the kernel shows
+ * a namespace that never had one. */
+static int parse_ns_ids(struct cfg_ctx *c, struct json_object *dev, struct cfg_namespace *ns)
+{
+	const char *s;
+
+	if (cfg_opt_str(c, dev, "uuid", &s))
+		return -EINVAL;
+	if (s) {
+		if (cfg_parse_uuid(s, ns->uuid))
+			return cfg_fail_key(c, "uuid", "\"%s\" is not a UUID (8-4-4-4-12 hex digits)", s);
+		ns->has_uuid = !cfg_all_zero(ns->uuid, 16);
+	}
+	if (cfg_opt_str(c, dev, "nguid", &s))
+		return -EINVAL;
+	if (s) {
+		if (cfg_parse_nguid(s, ns->nguid))
+			return cfg_fail_key(c, "nguid", "\"%s\" is not an NGUID (32 hex digits, dashes allowed)", s);
+		ns->has_nguid = !cfg_all_zero(ns->nguid, 16);
+	}
+	return 0;
+}
+
+static int parse_dev_pcie(struct cfg_ctx *c, struct json_object *dev,
+			  const char *bdf, struct cfg_namespace *ns)
+{
+	int64_t v;
+
+	if (cfg_parse_bdf(bdf, ns->pcie_bdf, sizeof(ns->pcie_bdf)))
+		return cfg_fail_key(c, "pcie", "\"%s\" is not a PCI address (DDDD:BB:DD.F or BB:DD.F)", bdf);
+	if (cfg_opt_int(c, dev, "nsid", 1, CFG_NSID_MAX, 1, &v))
+		return -EINVAL;
+	ns->pcie_nsid = (uint32_t)v;
+	if (!cfg_unset(cfg_member(dev, "block_size")))
+		return cfg_fail_key(c, "block_size",
+				    "only for path and mem devices; a PCIe namespace keeps the controller's LBA format");
+	ns->backend = CFG_BACKEND_PCIE;
+	return 0;
+}
+
+static int parse_block_size(struct cfg_ctx *c, struct json_object *dev,
+			    struct cfg_namespace *ns)
+{
+	int64_t v;
+
+	if (!cfg_unset(cfg_member(dev, "nsid")))
+		return cfg_fail_key(c, "nsid", "only with pcie (the namespace on that controller)");
+	if (cfg_opt_int(c, dev, "block_size", 512, 4096, 512, &v))
+		return -EINVAL;
+	if (v != 512 && v != 4096)
+		return cfg_fail_key(c, "block_size", "%lld is not supported; use 512 or 4096",
+				    (long long)v);
+	ns->block_size = (uint32_t)v;
+	return 0;
+}
+
+static int parse_dev_path(struct cfg_ctx *c, struct json_object *dev,
+			  const char *path, struct cfg_namespace *ns)
+{
+	if (path[0] != '/')
+		return cfg_fail_key(c, "path", "\"%s\" is not an absolute path", path);
+	if (strlen(path) >= sizeof(ns->path))
+		return cfg_fail_key(c, "path", "longer than %zu bytes", sizeof(ns->path) - 1);
+	memcpy(ns->path, path, strlen(path) + 1);
+	ns->backend = CFG_BACKEND_FILE;
+	return parse_block_size(c, dev, ns);
+}
+
+static int parse_dev_mem(struct cfg_ctx *c, struct json_object *dev,
+			 struct json_object *mem, struct cfg_namespace *ns)
+{
+	size_t mark = cfg_path_key(c, "mem");
+	int64_t n;
+	int ret = 0;
+
+	if (json_object_is_type(mem, json_type_string)) {
+		const char *s;
+
+		ret = cfg_read_string(c, mem, &s);
+		if (!ret && parse_size(s, &ns->mem_bytes))
+			ret = cfg_fail(c, "\"%s\" is not a size (e.g. \"256MiB\", \"1G\" or a number of bytes)", s);
+	} else if (!(ret = cfg_read_int(c, mem, 0, INT64_MAX, &n))) {
+		ns->mem_bytes = (uint64_t)n;
+	}
+	if (!ret && ns->mem_bytes == 0)
+		ret = cfg_fail(c, "the size must be greater than 0");
+	cfg_path_pop(c, mark);
+	if (ret)
+		return ret;
+	ns->backend = CFG_BACKEND_MEM;
+	ret = parse_block_size(c, dev, ns);
+	if (!ret && ns->mem_bytes % ns->block_size)
+		ret = cfg_fail_key(c, "mem", "%llu bytes is not a multiple of the block size %u",
+				   (unsigned long long)ns->mem_bytes, ns->block_size);
+	return ret;
+}
+
+static int parse_ns_device(struct cfg_ctx *c, struct json_object *dev,
+			   struct cfg_namespace *ns)
+{
+	static const char *const keys[] = {
+		"pcie", "nsid", "path", "mem", "block_size", "uuid", "nguid", "eui64", NULL
+	};
+	struct json_object *mem = cfg_member(dev, "mem");
+	const char *pcie, *path;
+	unsigned count;
+
+	if (cfg_expect_object(c, dev) || cfg_check_keys(c, dev, keys))
+		return -EINVAL;
+	if (cfg_opt_str(c, dev, "pcie", &pcie) || cfg_opt_str(c, dev, "path", &path))
+		return -EINVAL;
+	if (cfg_unset(mem))
+		mem = NULL;
+	count = !!pcie + !!path + !!mem;
+	if (count == 0)
+		return cfg_fail(c, "no backing device: set one of pcie, path or mem");
+	if (count == 3)
+		return cfg_fail(c, "pcie, path and mem are exclusive: set exactly one");
+	if (count == 2)
+		return cfg_fail(c, "%s and %s are exclusive: set exactly one of pcie, path or mem",
+				pcie ? "pcie" : "path", mem ? "mem" : "path");
+	if (parse_ns_ids(c, dev, ns))
+		return -EINVAL;
+	if (pcie)
+		return parse_dev_pcie(c, dev, pcie, ns);
+	if (path)
+		return parse_dev_path(c, dev, path, ns);
+	return parse_dev_mem(c, dev, mem, ns);
+}
+
+/* ANA: one group, 1, always optimized. 0 is what nvmetcli writes on a
+ * kernel without ANA and means the same. */
+static int check_ana_grpid(struct cfg_ctx *c, struct json_object *obj, const char *key)
+{
+	int64_t v;
+
+	if (cfg_opt_int(c, obj, key, 0, UINT32_MAX, 1, &v))
+		return -EINVAL;
+	if (v > 1)
+		return cfg_fail_key(c, key, "ANA group %lld is not supported; only group 1 (optimized) exists",
+				    (long long)v);
+	return 0;
+}
+
+static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj)
+{
+	static const char *const ana_keys[] = { "grpid", NULL };
+	static const char *const resv_keys[] = { "enable", NULL };
+	struct json_object *ana, *resv;
+	size_t mark;
+	int ret = 0;
+
+	if (check_ana_grpid(c, obj, "ana_grpid"))
+		return -EINVAL;
+	if (cfg_opt_object(c, obj, "ana", &ana) || cfg_opt_object(c, obj, "resv", &resv))
+		return -EINVAL;
+	if (ana) {
+		mark = cfg_path_key(c, "ana");
+		ret = cfg_check_keys(c, ana, ana_keys) ?: check_ana_grpid(c, ana, "grpid");
+		cfg_path_pop(c, mark);
+	}
+	if (!ret && resv) {
+		mark = cfg_path_key(c, "resv");
+		ret = cfg_check_keys(c, resv, resv_keys) ?:
+		      cfg_want_off(c, resv, "enable", "reservations are not supported");
+		cfg_path_pop(c, mark);
+	}
+	return ret;
+}
+
+static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
+			   unsigned si, unsigned ni)
+{
+	static const char *const keys[] = {
+		"nsid", "enable", "ana_grpid", "ana", "device", "resv", NULL
+	};
+	struct cfg_subsystem *s = &c->cfg->subsystems[si];
+	struct cfg_namespace *ns = &s->namespaces[ni];
+	struct json_object *dev = cfg_member(obj, "device");
+	size_t mark;
+	int64_t v;
+	unsigned j;
+	int ret;
+
+	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
+		return -EINVAL;
+	if (cfg_req_int(c, obj, "nsid", 1, CFG_NSID_MAX, &v))
+		return -EINVAL;
+	ns->nsid = (uint32_t)v;
+	for (j = 0; j < ni; j++) {
+		if (s->namespaces[j].nsid == ns->nsid)
+			return cfg_fail_key(c, "nsid", "duplicate NSID %u (also subsystems[%u].namespaces[%u])",
+					    ns->nsid, si, j);
+	}
+	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj))
+		return -EINVAL;
+	if (cfg_unset(dev))
+		return cfg_fail_key(c, "device", "missing (required): the backing device");
+	mark = cfg_path_key(c, "device");
+	ret = parse_ns_device(c, dev, ns);
+	cfg_path_pop(c, mark);
+	return ret ?: check_ns_conflicts(c, si, ni);
+}
+
+/* ---- subsystems ---- */
+
+static int parse_attr(struct cfg_ctx *c, struct json_object *attr, struct cfg_subsystem *s)
+{
+	/* version, qid_max, firmware and ieee_oui are nvmet's; accepted and
+	 * ignored (Identify Controller comes from the device). */
+	static const char *const keys[] = {
+		"allow_any_host", "serial", "model", "version", "cntlid_min",
+		"cntlid_max", "pi_enable", "qid_max", "firmware", "ieee_oui", NULL
+	};
+	int64_t lo, hi;
+
+	if (cfg_expect_object(c, attr) || cfg_check_keys(c, attr, keys))
+		return -EINVAL;
+	if (cfg_opt_bool(c, attr, "allow_any_host", false, &s->allow_any_host) ||
+	    cfg_opt_ascii(c, attr, "serial", sizeof(s->serial) - 1, s->serial, "") ||
+	    cfg_opt_ascii(c, attr, "model", sizeof(s->model) - 1, s->model, CFG_MODEL_DEFAULT) ||
+	    cfg_opt_int(c, attr, "cntlid_min", 1, CFG_CNTLID_MAX, 1, &lo) ||
+	    cfg_opt_int(c, attr, "cntlid_max", 1, CFG_CNTLID_MAX, CFG_CNTLID_MAX, &hi) ||
+	    cfg_want_off(c, attr, "pi_enable", "protection information is not supported"))
+		return -EINVAL;
+	if (lo > hi)
+		return cfg_fail_key(c, "cntlid_min", "%lld is greater than cntlid_max %lld",
+				    (long long)lo, (long long)hi);
+	s->cntlid_min = (uint16_t)lo;
+	s->cntlid_max = (uint16_t)hi;
+	if (!s->model[0])
+		memcpy(s->model, CFG_MODEL_DEFAULT, sizeof(CFG_MODEL_DEFAULT));
+	return 0;
+}
+
+static int parse_allowed_hosts(struct cfg_ctx *c, struct json_object *obj,
+			       struct cfg_subsystem *s, unsigned si)
+{
+	struct json_object *arr;
+	size_t n, i, mark;
+	int ret = 0;
+
+	if (cfg_opt_array(c, obj, "allowed_hosts", &arr, &n))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	s->allowed_hosts = calloc(n, sizeof(*s->allowed_hosts));
+	if (!s->allowed_hosts)
+		return cfg_no_memory(c);
+	s->nr_allowed_hosts = (unsigned)n;
+	mark = cfg_path_key(c, "allowed_hosts");
+	for (i = 0; i < n && !ret; i++) {
+		size_t m = cfg_path_index(c, i), j;
+
+		ret = cfg_read_nqn(c, json_object_array_get_idx(arr, i), CFG_NQN_HOST,
+				   s->allowed_hosts[i]);
+		for (j = 0; !ret && j < i; j++) {
+			if (!strcmp(s->allowed_hosts[j], s->allowed_hosts[i]))
+				ret = cfg_fail(c, "duplicate host NQN (also subsystems[%u].allowed_hosts[%zu])",
+					       si, j);
+		}
+		cfg_path_pop(c, m);
+	}
+	cfg_path_pop(c, mark);
+	return ret;
+}
+
+static int parse_passthru_one(struct cfg_ctx *c, struct json_object *pt)
+{
+	/* what nvmetcli dumps for the passthru directory that exists in
+	 * every subsystem of a kernel with CONFIG_NVME_TARGET_PASSTHRU */
+	static const char *const keys[] = {
+		"device", "enable", "clear_ids", "admin_timeout", "io_timeout", NULL
+	};
+
+	if (cfg_expect_object(c, pt) || cfg_check_keys(c, pt, keys))
+		return -EINVAL;
+	return cfg_want_off(c, pt, "enable",
+			    "passthru subsystems are not supported; export controller namespaces with device.pcie");
+}
+
+static int parse_passthru(struct cfg_ctx *c, struct json_object *obj)
+{
+	struct json_object *pt = cfg_member(obj, "passthru");
+	size_t mark, i, n;
+	int ret = 0;
+
+	if (!pt || json_object_is_type(pt, json_type_null))
+		return 0;
+	mark = cfg_path_key(c, "passthru");
+	if (json_object_is_type(pt, json_type_array)) {
+		n = json_object_array_length(pt);
+		for (i = 0; i < n && !ret; i++) {
+			size_t m = cfg_path_index(c, i);
+
+			ret = parse_passthru_one(c, json_object_array_get_idx(pt, i));
+			cfg_path_pop(c, m);
+		}
+	} else {
+		ret = parse_passthru_one(c, pt);
+	}
+	cfg_path_pop(c, mark);
+	return ret;
+}
+
+static int parse_namespaces(struct cfg_ctx *c, struct json_object *obj, unsigned si)
+{
+	struct cfg_subsystem *s = &c->cfg->subsystems[si];
+	struct json_object *arr;
+	size_t n, i, mark;
+	int ret = 0;
+
+	if (cfg_opt_array(c, obj, "namespaces", &arr, &n))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	s->namespaces = calloc(n, sizeof(*s->namespaces));
+	if (!s->namespaces)
+		return cfg_no_memory(c);
+	mark = cfg_path_key(c, "namespaces");
+	for (i = 0; i < n && !ret; i++) {
+		size_t m = cfg_path_index(c, i);
+
+		/* counted as parsed so that conflict checks see only real ones */
+		s->nr_namespaces = (unsigned)i + 1;
+		ret = parse_namespace(c, json_object_array_get_idx(arr, i), si, (unsigned)i);
+		cfg_path_pop(c, m);
+	}
+	cfg_path_pop(c, mark);
+	return ret;
+}
+
+int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
+{
+	static const char *const keys[] = {
+		"nqn", "attr", "allowed_hosts", "namespaces", "passthru", NULL
+	};
+	struct cfg_subsystem *s = &c->cfg->subsystems[si];
+	struct json_object *attr;
+	unsigned j;
+	size_t mark;
+	int ret;
+
+	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
+		return -EINVAL;
+	if (cfg_req_nqn(c, obj, "nqn", CFG_NQN_SUBSYSTEM, s->nqn))
+		return -EINVAL;
+	for (j = 0; j < si; j++) {
+		if (!strcmp(c->cfg->subsystems[j].nqn, s->nqn))
+			return cfg_fail_key(c, "nqn", "duplicate subsystem NQN (also subsystems[%u])", j);
+	}
+	s->cntlid_min = 1;
+	s->cntlid_max = CFG_CNTLID_MAX;
+	memcpy(s->model, CFG_MODEL_DEFAULT, sizeof(CFG_MODEL_DEFAULT));
+	if (cfg_opt_object(c, obj, "attr", &attr))
+		return -EINVAL;
+	if (attr) {
+		mark = cfg_path_key(c, "attr");
+		ret = parse_attr(c, attr, s);
+		cfg_path_pop(c, mark);
+		if (ret)
+			return ret;
+	}
+	if (parse_allowed_hosts(c, obj, s, si))
+		return -EINVAL;
+	/* nvmet refuses this pair too: the list would be silently moot */
+	if (s->allow_any_host && s->nr_allowed_hosts) {
+		mark = cfg_path_key(c, "attr");
+		ret = cfg_fail_key(c, "allow_any_host",
+				   "is 1 but allowed_hosts lists %u host(s); use one or the other",
+				   s->nr_allowed_hosts);
+		cfg_path_pop(c, mark);
+		return ret;
+	}
+	if (parse_passthru(c, obj))
+		return -EINVAL;
+	return parse_namespaces(c, obj, si);
+}
+
