@@ -3,6 +3,7 @@
 #   make check      all tests: unit (plain and ASan+UBSan), fake device, VM
 #   make demo       the VM demo
 #   make unit       unit + fake-device tests only (no VM)
+#   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan)
 #   make vm-check   VM tests only
 CC      ?= gcc
 BUILD   ?= build
@@ -31,7 +32,7 @@ TSUP_SAN_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/san/obj/%.o)
 UNIT_BINS     := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 UNIT_SAN_BINS := $(UNIT_TESTS:%=$(BUILD)/san/tests/%)
 
-.PHONY: all check unit unit-plain unit-san vm-check demo deps clean install
+.PHONY: all check unit unit-plain unit-san host-check vm-check demo deps clean install
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -53,6 +54,10 @@ $(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/libnvmfb.a
 
 $(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the daemon under AddressSanitizer and UndefinedBehaviorSanitizer, for the host tests
+$(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/san/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # the project's own NVMe/TCP test initiator (tests/support/tcp_host.c)
 $(BUILD)/nvmf-test-host: $(BUILD)/obj/tests/tcp_host_main.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
@@ -78,6 +83,11 @@ unit-san: $(UNIT_SAN_BINS)
 
 unit: unit-plain unit-san
 
+# the daemon on 127.0.0.1 driven by the project's own initiator, plain and sanitized
+host-check: all $(BUILD)/san/nvmf-bridged
+	$(Q)tests/host/run.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-test-host plain
+	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
+
 vm-check: all
 	$(Q)tests/vm/run.sh check
 
@@ -86,6 +96,7 @@ check:
 	$(Q)tests/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory host-check
 	$(Q)$(MAKE) --no-print-directory vm-check
 
 demo:

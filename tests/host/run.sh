@@ -1,0 +1,164 @@
+#!/bin/bash
+# Host end-to-end tests, no VM: nvmf-bridged with mem and file namespaces on
+# 127.0.0.1, driven by the project's own NVMe/TCP initiator (nvmf-test-host).
+# usage: run.sh DAEMON INITIATOR LABEL
+# Prints one line per test and "host[LABEL]: N passed, N failed".
+set -uo pipefail
+DAEMON=$1 HOST=$2 LABEL=$3
+W=$(mktemp -d /tmp/nvmfb-host.XXXXXX)
+PORT=$((24000 + RANDOM % 1000)) DPORT=$((25000 + RANDOM % 1000))
+OPEN=nqn.2024-01.io.nvmf-bridge:host-open
+RESTRICTED=nqn.2024-01.io.nvmf-bridge:host-restricted
+GOOD_HOST=nqn.2014-08.org.nvmexpress:uuid:6b1e6a52-0f5c-4c1e-9b7e-1c0ffee00001
+OTHER_HOST=nqn.2014-08.org.nvmexpress:uuid:6b1e6a52-0f5c-4c1e-9b7e-1c0ffee00002
+pass=0 fail=0 DPID=
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+cleanup() {
+	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); echo "ok   [host/$LABEL] $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL [host/$LABEL] $1"; shift; for f in "$@"; do [ -f "$f" ] && sed 's/^/    /' "$f" | tail -n 20; done; }
+h() { local cmd=$1; shift; timeout 60 "$HOST" "$cmd" -a 127.0.0.1 -s "$PORT" -t 5000 "$@"; }
+
+truncate -s 32M "$W/file.img"
+cat > "$W/config.json" <<EOC
+{
+  "bridge": { "discovery_port": $DPORT, "reactors": 2 },
+  "hosts": [ { "nqn": "$GOOD_HOST" } ],
+  "ports": [ { "portid": 1,
+               "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT" },
+               "param": { "inline_data_size": "16384" },
+               "subsystems": [ "$OPEN", "$RESTRICTED" ] } ],
+  "subsystems": [
+    { "nqn": "$OPEN",
+      "attr": { "allow_any_host": "1", "model": "host test model", "serial": "HOSTTEST0001" },
+      "namespaces": [ { "nsid": 1, "device": { "mem": "64MiB" } },
+                      { "nsid": 2, "device": { "path": "$W/file.img" } } ] },
+    { "nqn": "$RESTRICTED",
+      "attr": { "allow_any_host": "0" },
+      "allowed_hosts": [ "$GOOD_HOST" ],
+      "namespaces": [ { "nsid": 1, "device": { "mem": "16MiB", "block_size": 4096 } } ] }
+  ]
+}
+EOC
+
+# --- configuration refused before anything starts ---------------------------
+bad_cfg() {   # bad_cfg NAME JSON EXPECTED_PATH
+	printf '%s\n' "$2" > "$W/bad.json"
+	if timeout 10 "$DAEMON" --config "$W/bad.json" > "$W/bad.out" 2>&1; then
+		bad "config_refused_$1 (accepted)" "$W/bad.out"
+	elif ! grep -q "bad.json: $3" "$W/bad.out"; then
+		bad "config_refused_$1 (message does not name file and '$3')" "$W/bad.out"
+	else
+		ok "config_refused_$1: $(head -n 1 "$W/bad.out" | cut -c1-150)"
+	fi
+}
+bad_cfg nqn '{"subsystems":[{"nqn":"nqn.2024-13.io.x:bad","namespaces":[]}]}' 'subsystems\[0\].nqn'
+bad_cfg nsid_dup '{"subsystems":[{"nqn":"nqn.2024-01.io.x:a","namespaces":[{"nsid":1,"device":{"mem":"1MiB"}},{"nsid":1,"device":{"mem":"1MiB"}}]}]}' 'subsystems\[0\].namespaces\[1\].nsid'
+bad_cfg port '{"ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":"127.0.0.1","trsvcid":"70000"},"subsystems":[]}]}' 'ports\[0\].addr.trsvcid'
+bad_cfg unknown_key '{"subsystems":[{"nqn":"nqn.2024-01.io.x:a","bogus":1,"namespaces":[]}]}' 'subsystems\[0\].bogus'
+if timeout 10 "$DAEMON" --config "$W/config.json" --check > "$W/check.out" 2>&1; then
+	ok "config_check: $(cat "$W/check.out")"
+else
+	bad "config_check" "$W/check.out"
+fi
+
+# --- the daemon ----------------------------------------------------------------
+"$DAEMON" --config "$W/config.json" --verbose > "$W/daemon.log" 2>&1 &
+DPID=$!
+listening() { grep -qi ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
+for _ in $(seq 100); do listening "$PORT" && listening "$DPORT" && break; sleep 0.1; done
+if listening "$PORT" && listening "$DPORT"; then ok "listen on $PORT and discovery on $DPORT"; else bad listen "$W/daemon.log"; fi
+
+if h discover -s "$DPORT" --hostnqn "$GOOD_HOST" > "$W/disc.out" 2>&1 &&
+   grep -q "$OPEN" "$W/disc.out" && grep -q "$RESTRICTED" "$W/disc.out" && ! grep -q '0\.0\.0\.0' "$W/disc.out"; then
+	ok "discover (allowed host sees both subsystems)"
+else
+	bad discover "$W/disc.out"
+fi
+if h discover -s "$DPORT" --hostnqn "$OTHER_HOST" > "$W/disc2.out" 2>&1 &&
+   grep -q "$OPEN" "$W/disc2.out" && ! grep -q "$RESTRICTED" "$W/disc2.out"; then
+	ok "discover (other host does not see the restricted subsystem)"
+else
+	bad discover_filtered "$W/disc2.out"
+fi
+if h identify -n "$OPEN" > "$W/id.out" 2>&1 && grep -q 'host test model' "$W/id.out" && grep -q HOSTTEST0001 "$W/id.out"; then
+	ok "identify (model and serial from attr)"
+else
+	bad identify "$W/id.out"
+fi
+
+selftest() {   # selftest NAME ARGS...
+	local n=$1; shift
+	if h selftest "$@" > "$W/$n.out" 2>&1 && grep -q ' 0 mismatches' "$W/$n.out"; then
+		ok "$n: $(tail -n 1 "$W/$n.out")"
+	else
+		bad "$n" "$W/$n.out"
+	fi
+}
+selftest selftest_mem -n "$OPEN" --nsid 1
+selftest selftest_file -n "$OPEN" --nsid 2
+selftest selftest_digests -n "$OPEN" --nsid 1 -g -G
+selftest selftest_hdgst_only -n "$OPEN" --nsid 2 -g
+selftest selftest_dissqfc -n "$OPEN" --nsid 1 --dissqfc
+selftest selftest_no_inline -n "$OPEN" --nsid 1 --no-inline --r2t-small
+selftest selftest_hpda -n "$OPEN" --nsid 1 --hpda 3 -G
+selftest selftest_4k_blocks -n "$RESTRICTED" --hostnqn "$GOOD_HOST"
+
+if h selftest -n "$RESTRICTED" --hostnqn "$OTHER_HOST" > "$W/refused.out" 2>&1; then
+	bad "unknown_host_refused (connected)" "$W/refused.out"
+elif grep -qiE 'invalid host|0x184|status 0x4184|refused' "$W/refused.out"; then
+	ok "unknown_host_refused: $(grep -iE 'invalid host|0x184|refused' "$W/refused.out" | head -n 1 | cut -c1-120)"
+else
+	bad "unknown_host_refused (failed, but not with Invalid Host)" "$W/refused.out"
+fi
+
+# malformed PDUs end their own connection only: a healthy one keeps working
+h selftest -n "$OPEN" --nsid 1 --rounds 20 -Q 4 > "$W/healthy.out" 2>&1 &
+HPID=$!
+for c in "pfv 6" "icreq-plen 1" "icreq-hlen 1" "no-icreq 2" "second-icreq 2" "hdgst 3" "hlen 1" "h2cdata-ttag 1"; do
+	set -- $c
+	if h malformed -n "$OPEN" --case "$1" --expect-fes "$2" > "$W/mal-$1.out" 2>&1; then
+		ok "malformed_$1: C2HTermReq FES $2, connection closed"
+	else
+		bad "malformed_$1" "$W/mal-$1.out"
+	fi
+done
+if wait $HPID && grep -q ' 0 mismatches' "$W/healthy.out"; then
+	ok "healthy connection kept serving during the malformed ones: $(tail -n 1 "$W/healthy.out")"
+else
+	bad healthy_connection "$W/healthy.out"
+fi
+
+if "$HOST" --help 2>&1 | grep -q '^  kato-expiry'; then
+	if h kato-expiry -n "$OPEN" --kato 500 > "$W/kato.out" 2>&1; then
+		ok "keep-alive expiry: $(tail -n 1 "$W/kato.out")"
+	else
+		bad kato_expiry "$W/kato.out" "$W/daemon.log"
+	fi
+else
+	bad "kato_expiry (the initiator has no kato-expiry command)"
+fi
+
+if kill -0 "$DPID" 2>/dev/null; then ok "daemon alive after all of the above"; else bad "daemon died" "$W/daemon.log"; fi
+t0=$(date +%s%N)
+kill -TERM "$DPID"
+rc=0; wait "$DPID" || rc=$?
+DPID=
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ $rc = 0 ] && [ $ms -lt 10000 ] && grep -q 'stopped' "$W/daemon.log"; then
+	ok "SIGTERM: exit 0 in $ms ms"
+else
+	bad "SIGTERM (exit $rc after $ms ms)" "$W/daemon.log"
+fi
+if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log"; then
+	bad "sanitizer report in the daemon log" "$W/daemon.log"
+else
+	ok "no sanitizer report"
+fi
+echo "host[$LABEL]: $pass passed, $fail failed"
+[ $fail = 0 ]
