@@ -15,6 +15,13 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing -pthread
 LDLIBS   += -pthread -ljson-c
+# sd_notify through libsystemd when present (NO_SYSTEMD=1 builds the no-op stub)
+ifeq ($(NO_SYSTEMD),)
+ifneq ($(shell pkg-config --exists libsystemd 2>/dev/null && echo y),)
+CPPFLAGS += -DHAVE_LIBSYSTEMD
+LDLIBS   += $(shell pkg-config --libs libsystemd)
+endif
+endif
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # library code: every .c in these folders except the programs' main files

@@ -19,12 +19,14 @@
 
 #include "common/log.h"
 #include "common/reactor.h"
+#include "common/sd_notify.h"
 #include "config/config.h"
 #include "target/target.h"
 #include "transport/tcp.h"
 
 struct daemon {
 	struct nvmf_tgt tgt;
+	struct reactor_timer watchdog;
 	struct config *cfg;
 	struct reactor_fd sigfd;
 	int sig;
@@ -40,6 +42,7 @@ static void on_signal(void *arg, uint32_t events)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			log_notice("%s: shutting down", strsignal((int)si.ssi_signo));
 			d->sig = (int)si.ssi_signo;
+			sd_notify(0, "STOPPING=1");
 			/* stop accepting first, then every reactor drains */
 			nvmf_tcp_stop_listening(&d->tgt);
 			nvmf_tgt_stop(&d->tgt);
@@ -67,6 +70,37 @@ static int setup_signals(struct daemon *d)
 		return -errno;
 	d->sigfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = on_signal, .arg = d };
 	return reactor_add_fd(&d->tgt.reactors[0].r, &d->sigfd);
+}
+
+/* From the event loop itself: if reactor 0 hangs, systemd notices. */
+static void watchdog_ping(void *arg)
+{
+	(void)arg;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* READY=1 with a STATUS= line naming ports, subsystems and namespaces */
+static void notify_ready(struct daemon *d)
+{
+	const struct nvmf_tgt *t = &d->tgt;
+	char status[1024];
+	size_t n = 0;
+	uint64_t usec = 0;
+
+	n += (size_t)snprintf(status + n, sizeof(status) - n, "serving");
+	for (unsigned i = 0; i < t->nr_ports && n < sizeof(status); i++)
+		n += (size_t)snprintf(status + n, sizeof(status) - n, " tcp:%s:%s%s", t->ports[i]->addr.traddr,
+				      t->ports[i]->addr.trsvcid, t->ports[i]->discovery_only ? "(discovery)" : "");
+	for (unsigned i = 0; i < t->nr_subsys && n < sizeof(status); i++)
+		n += (size_t)snprintf(status + n, sizeof(status) - n, "; %s (%u ns)", t->subsys[i]->nqn,
+				      t->subsys[i]->nr_ns);
+	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec) {
+		uint64_t ms = usec / 2000 ? usec / 2000 : 1;
+
+		reactor_timer_start(&t->reactors[0].r, &d->watchdog, ms, ms, watchdog_ping, d);
+		log_info("watchdog on: pinging every %llu ms", (unsigned long long)ms);
+	}
 }
 
 static void usage(FILE *f)
@@ -182,7 +216,9 @@ int main(int argc, char **argv)
 		}
 	}
 	summary(&d);
+	notify_ready(&d);
 	rc = nvmf_tgt_run(&d.tgt);
+	reactor_timer_stop(&d.tgt.reactors[0].r, &d.watchdog);
 	nvmf_tcp_stop_listening(&d.tgt);
 fini_tgt:
 	for (unsigned i = 0; i < d.tgt.nr_reactors; i++)

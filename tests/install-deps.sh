@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
 	# build
-	gcc make libc6-dev pkg-config libcmocka-dev libjson-c-dev
+	gcc make libc6-dev pkg-config libcmocka-dev libjson-c-dev python3
 	libibverbs-dev librdmacm-dev libsystemd-dev
 	# VM harness: QEMU, Debian's kernel and modules, guest userland
 	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio

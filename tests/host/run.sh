@@ -155,7 +155,34 @@ if [ $rc = 0 ] && [ $ms -lt 10000 ] && grep -q 'stopped' "$W/daemon.log"; then
 else
 	bad "SIGTERM (exit $rc after $ms ms)" "$W/daemon.log"
 fi
-if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log"; then
+# sd_notify: READY=1 with a STATUS line once listening, WATCHDOG=1 from the
+# event loop while the watchdog is on, STOPPING=1 at SIGTERM
+python3 "$(dirname "$0")/notify_listen.py" "$W/notify.sock" "$W/notify.log" 30 &
+NPID=$!
+for _ in $(seq 50); do [ -S "$W/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$W/notify.sock WATCHDOG_USEC=200000 "$DAEMON" --config "$W/config.json" > "$W/daemon2.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do grep -q 'READY=1' "$W/notify.log" 2>/dev/null && break; sleep 0.1; done
+ready_ok=0; listening "$PORT" && grep -q 'READY=1' "$W/notify.log" && ready_ok=1
+for _ in $(seq 30); do [ "$(grep -c 'WATCHDOG=1' "$W/notify.log")" -ge 3 ] && break; sleep 0.1; done
+kill -TERM "$DPID"; rc=0; wait "$DPID" || rc=$?; DPID=
+wait $NPID
+status=$(grep -m1 'STATUS=' "$W/notify.log" | cut -d' ' -f2-)
+if [ $ready_ok = 1 ] && echo "$status" | grep -q "tcp:127.0.0.1:$PORT" && echo "$status" | grep -q "$OPEN (2 ns)"; then
+	ok "sd_notify READY=1 once listening, $status"
+else
+	bad "sd_notify READY/STATUS" "$W/notify.log" "$W/daemon2.log"
+fi
+wd=$(grep -c 'WATCHDOG=1' "$W/notify.log")
+if [ "$wd" -ge 3 ]; then ok "sd_notify WATCHDOG=1 pings ($wd within the run)"; else bad "sd_notify WATCHDOG ($wd pings)" "$W/notify.log"; fi
+if [ $rc = 0 ] && tail -n 3 "$W/notify.log" | grep -q 'STOPPING=1' &&
+   [ "$(grep -n 'READY=1' "$W/notify.log" | cut -d: -f1)" -lt "$(grep -n 'STOPPING=1' "$W/notify.log" | cut -d: -f1)" ]; then
+	ok "sd_notify STOPPING=1 at SIGTERM, after READY"
+else
+	bad "sd_notify STOPPING (exit $rc)" "$W/notify.log"
+fi
+
+if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log" "$W/daemon2.log"; then
 	bad "sanitizer report in the daemon log" "$W/daemon.log"
 else
 	ok "no sanitizer report"
