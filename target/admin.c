@@ -288,6 +288,13 @@ static void exec_features(struct nvmf_req *req, bool set)
 				complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 				return;
 			}
+			/* only before any I/O queue exists (NVMe 2.0 5.27.1.7) */
+			for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++) {
+				if (c->io[i]) {
+					complete_status(req, NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR);
+					return;
+				}
+			}
 			if (wantc < want)
 				want = wantc;
 			if (want > NVMF_MAX_IO_QUEUES)

@@ -604,10 +604,16 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	req->len = 0;
 	req->start_ns = reactor_now_ns();
 
-	if (dir == NVMF_XFER_NONE || (!sgl->length && !icd_len))
-		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
+	/* fused operations are not supported: they would need the pair
+	 * executed atomically (the kernel target refuses them too) */
+	if (req->cmd.flags & 0x3u)
+		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	/* fabrics commands describe data with SGLs only, even when they
+	 * carry none (the Linux host sets PSDT on every command) */
 	if ((req->cmd.flags & NVME_SQE_PSDT_MASK) != NVME_SQE_PSDT_SGL)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	if (dir == NVMF_XFER_NONE || (!sgl->length && !icd_len))
+		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
 	switch (sgl->type) {
 	case 0x01:      /* data block, offset: in-capsule data */
 		if (dir != NVMF_XFER_H2C)

@@ -136,6 +136,11 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 	struct nvmf_sq *sq = req->sq;
 	struct nvmf_ctrl *c;
 
+	if (s->type == NVMF_SUBSYS_DISCOVERY) {
+		/* a discovery controller has an admin queue only */
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVME_SC_QID_INVALID));
+		return;
+	}
 	for (c = s->ctrls; c; c = c->next)
 		if (c->cntlid == d->cntlid && !c->dying)
 			break;

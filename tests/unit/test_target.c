@@ -1,0 +1,2853 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The target core, driven through its transport interface by a fake
+ * transport (no sockets): a target built from JSON with mem namespaces,
+ * struct nvmf_sq objects made by hand and bound to a port, requests with
+ * data buffers from the target's pool, commands filled as the Linux host
+ * fills them (SGL descriptors, PSDT = SGL, Connect data in-capsule with an
+ * offset data block), nvmf_req_prepare then nvmf_req_execute, and the CQE
+ * checked field by field. The fake transport's complete() records the CQE;
+ * disconnect() records the call (a real transport closes later, then calls
+ * nvmf_sq_destroy; the tests do that themselves).
+ *
+ * The target owns its reactors; the test thread is reactor 0 (queues are
+ * bound to it, so are the controllers' keep-alive timers). Keep-alive tests
+ * run that reactor for a bounded time with a one-shot stop timer, so
+ * timers fire as they do in the daemon, and never sleep blindly.
+ *
+ * JSON is written with single quotes, turned into double quotes before
+ * parsing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/reactor.h"
+#include "config/config.h"
+#include "nvme/regs.h"
+#include "target/target.h"
+
+#define NQN1 "nqn.2024-01.org.example:ssd0"
+#define NQN2 "nqn.2024-01.org.example:ssd1"
+#define NQN_UNKNOWN "nqn.2024-01.org.example:nothere"
+#define DISC_NQN NVMF_DISCOVERY_NQN
+#define HOSTA "nqn.2014-08.org.nvmexpress:uuid:0f0e0d0c-0b0a-0908-0706-050403020100"
+#define HOSTB "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
+
+#define TCP(a, s) "'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '" a "', 'trsvcid': '" s "'"
+
+/*
+ * NQN1: any host, attr serial/model, CNTLIDs 5..7; namespaces 1 (1 MiB of
+ * 512-byte blocks), 3 (1 MiB of 4 KiB blocks), 5 (disabled).
+ * NQN2: only HOSTB; namespace 1.
+ * Port 1 127.0.0.1:4420 (inline 16 KiB, both subsystems, one referral),
+ * port 2 127.0.0.1:4421 (NQN2), port 3 0.0.0.0:4422 (NQN1). Discovery
+ * listeners on 8009 are added by the target (bridge default).
+ */
+static const char cfg_main[] =
+	"{'subsystems': ["
+	" {'nqn': '" NQN1 "',"
+	"  'attr': {'allow_any_host': '1', 'serial': 'SN0001', 'model': 'Bridge Test Model',"
+	"           'cntlid_min': '5', 'cntlid_max': '7'},"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}},"
+	"                 {'nsid': 3, 'device': {'mem': '1MiB', 'block_size': 4096}},"
+	"                 {'nsid': 5, 'enable': 0, 'device': {'mem': '1MiB'}}]},"
+	" {'nqn': '" NQN2 "', 'allowed_hosts': ['" HOSTB "'],"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]}],"
+	" 'ports': ["
+	" {'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'param': {'inline_data_size': '16384'},"
+	"  'subsystems': ['" NQN1 "', '" NQN2 "'],"
+	"  'referrals': [{'name': 'ref-b', 'enable': 1,"
+	"                 'addr': {" TCP("192.0.2.11", "8009") ", 'portid': '7'}}]},"
+	" {'portid': 2, 'addr': {" TCP("127.0.0.1", "4421") "}, 'subsystems': ['" NQN2 "']},"
+	" {'portid': 3, 'addr': {" TCP("0.0.0.0", "4422") "}, 'subsystems': ['" NQN1 "']}]}";
+
+static const uint8_t hostid_a[16] = { 0x0f, 0x0e, 0x0d, 0x0c, 0x0b, 0x0a, 0x09, 0x08,
+				      0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x00 };
+static const uint8_t hostid_b[16] = { 0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x33, 0x33,
+				      0x44, 0x44, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55 };
+
+#define ADMIN_ICD 8192u                 /* what the TCP transport accepts before/without Connect */
+#define CC_LINUX (NVME_CC_EN | NVME_CC_CSS(NVME_CC_CSS_NVM) | NVME_CC_MPS(0) | NVME_CC_AMS_RR | \
+		  NVME_CC_IOSQES(6) | NVME_CC_IOCQES(4))
+
+/* statuses as the core reports them (15-bit, no phase) */
+#define ST_OK 0
+static uint16_t gen(uint8_t sc)
+{
+	return nvmf_status_dnr(NVME_SCT_GENERIC, sc);
+}
+
+static uint16_t spec(uint8_t sc)
+{
+	return nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, sc);
+}
+
+/* ---- the fake transport ---- */
+
+struct tq {
+	struct nvmf_sq sq;              /* first: the core hands us &sq */
+	unsigned completions;
+	unsigned disconnects;
+	bool destroyed;
+	struct nvme_cqe last;
+	struct tq *next;
+};
+
+struct treq {
+	struct nvmf_req req;            /* first: the core hands us &req */
+	unsigned completions;
+	struct treq *next;
+};
+
+static struct {
+	struct config *cfg;
+	struct nvmf_tgt t;
+	bool tgt_up;
+	uint16_t cid;
+	struct tq *queues;
+	struct treq *reqs;
+	struct nvme_cqe last;           /* the CQE of the last xs() */
+	unsigned traffic, traffic_errors;       /* keep-alive traffic generator */
+} E;
+
+static void fake_complete(struct nvmf_req *req)
+{
+	struct treq *r = (struct treq *)req;
+	struct tq *q = (struct tq *)req->sq;
+
+	r->completions++;
+	q->completions++;
+	q->last = req->rsp;
+}
+
+static void fake_disconnect(struct nvmf_sq *sq)
+{
+	((struct tq *)sq)->disconnects++;
+}
+
+static const struct nvmf_transport_ops fake_ops = {
+	.name = "fake",
+	.complete = fake_complete,
+	.disconnect = fake_disconnect,
+};
+
+/* ---- environment ---- */
+
+static char *dq(const char *s)
+{
+	char *r = strdup(s);
+
+	assert_non_null(r);
+	for (char *p = r; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return r;
+}
+
+static void env_up(const char *json)
+{
+	char err[512] = "";
+	char *j = dq(json);
+	int rc;
+
+	rc = config_parse(j, "t.json", &E.cfg, err, sizeof(err));
+	free(j);
+	if (rc)
+		fail_msg("config_parse: %d %s", rc, err);
+	rc = nvmf_tgt_init(&E.t, E.cfg, err, sizeof(err));
+	if (rc)
+		fail_msg("nvmf_tgt_init: %d %s", rc, err);
+	E.tgt_up = true;
+}
+
+static void tq_destroy(struct tq *q)
+{
+	if (!q->destroyed) {
+		q->destroyed = true;
+		nvmf_sq_destroy(&q->sq);
+	}
+}
+
+static void put(struct treq *r)
+{
+	for (struct treq **pp = &E.reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	if (r->req.buf)
+		nvmf_buf_put(&E.t, r->req.buf);
+	free(r);
+}
+
+static int env_down(void **state)
+{
+	(void)state;
+	/* the transport closes every connection: I/O queues first here,
+	 * then the admin queues (either order must work) */
+	for (struct tq *q = E.queues; q; q = q->next)
+		if (q->sq.qid)
+			tq_destroy(q);
+	for (struct tq *q = E.queues; q; q = q->next)
+		tq_destroy(q);
+	/* requests the core still held (AERs) belong to the transport */
+	while (E.reqs)
+		put(E.reqs);
+	while (E.queues) {
+		struct tq *q = E.queues;
+
+		E.queues = q->next;
+		free(q);
+	}
+	if (E.tgt_up)
+		nvmf_tgt_fini(&E.t);
+	if (E.cfg)
+		config_free(E.cfg);
+	memset(&E, 0, sizeof(E));
+	return 0;
+}
+
+static struct nvmf_port *port_by_id(uint16_t portid)
+{
+	for (unsigned i = 0; i < E.t.nr_ports; i++)
+		if (E.t.ports[i]->cfg && E.t.ports[i]->portid == portid)
+			return E.t.ports[i];
+	fail_msg("no port %u", portid);
+	return NULL;
+}
+
+/* the discovery listener the target added for a configured address */
+static struct nvmf_port *disc_port(const char *traddr)
+{
+	for (unsigned i = 0; i < E.t.nr_ports; i++)
+		if (E.t.ports[i]->discovery_only && !strcmp(E.t.ports[i]->addr.traddr, traddr))
+			return E.t.ports[i];
+	fail_msg("no discovery port on %s", traddr);
+	return NULL;
+}
+
+static struct tq *tq_on(struct nvmf_port *p, const char *local)
+{
+	struct tq *q = calloc(1, sizeof(*q));
+
+	assert_non_null(q);
+	q->sq.port = p;
+	q->sq.ops = &fake_ops;
+	q->sq.tconn = q;
+	q->sq.reactor = &E.t.reactors[0];        /* the test thread runs reactor 0 */
+	snprintf(q->sq.local_addr, sizeof(q->sq.local_addr), "%s", local);
+	q->next = E.queues;
+	E.queues = q;
+	return q;
+}
+
+static struct tq *tq_new(uint16_t portid)
+{
+	return tq_on(port_by_id(portid), "127.0.0.1");
+}
+
+/* ---- commands ---- */
+
+static uint32_t max_icd(const struct tq *q)
+{
+	uint32_t inl = q->sq.port->inline_data_size;
+
+	if (q->sq.ctrl && q->sq.qid)
+		return inl;
+	return ADMIN_ICD > inl ? ADMIN_ICD : inl;
+}
+
+/* Receive a command as a transport does: a buffer when it carries data,
+ * in-capsule data copied in, prepare, then (data in buf for H2C) execute. */
+static struct treq *exec_raw(struct tq *q, const struct nvme_sqe *cmd, const void *icd, uint32_t icd_len,
+			     const void *h2c, uint32_t h2c_len)
+{
+	struct treq *r = calloc(1, sizeof(*r));
+	uint16_t st;
+
+	assert_non_null(r);
+	r->next = E.reqs;
+	E.reqs = r;
+	r->req.sq = &q->sq;
+	r->req.cmd = *cmd;
+	r->req.tpriv = r;
+	if (icd_len || cmd->dptr.sgl.length) {
+		r->req.buf = nvmf_buf_get(&E.t, &r->req.buf_iova);
+		assert_non_null(r->req.buf);
+		memset(r->req.buf, 0xa5, E.t.max_xfer);    /* poison: data must be written */
+	}
+	if (icd_len)
+		memcpy(r->req.buf, icd, icd_len);
+	st = nvmf_req_prepare(&r->req, icd_len, max_icd(q));
+	if (st) {
+		nvmf_req_complete(&r->req, st);
+		return r;
+	}
+	if (r->req.xfer == NVMF_XFER_H2C && !icd_len && h2c)
+		memcpy(r->req.buf, h2c, h2c_len < r->req.len ? h2c_len : r->req.len);
+	nvmf_req_execute(&r->req);
+	return r;
+}
+
+/* the command completed exactly once: its status */
+static uint16_t status_of(const struct treq *r)
+{
+	assert_int_equal(r->completions, 1);
+	assert_int_equal(r->req.rsp.cid, r->req.cmd.cid);
+	assert_int_equal(r->req.rsp.status & 1u, 0);
+	return NVME_CQE_STATUS(&r->req.rsp);
+}
+
+static struct nvme_sqe sqe(uint8_t opc, uint32_t nsid)
+{
+	struct nvme_sqe c;
+
+	memset(&c, 0, sizeof(c));
+	c.opc = opc;
+	c.flags = NVME_SQE_PSDT_SGL;
+	c.cid = ++E.cid;
+	c.nsid = nsid;
+	c.dptr.sgl.type = 0x5a;         /* Linux TCP host: null transport data block */
+	return c;
+}
+
+static void sgl_tdb(struct nvme_sqe *c, uint32_t len)
+{
+	c->dptr.sgl.addr = 0;
+	c->dptr.sgl.length = len;
+	c->dptr.sgl.type = 0x5a;        /* transport data block (R2T / C2HData) */
+}
+
+static void sgl_icd(struct nvme_sqe *c, uint32_t len)
+{
+	c->dptr.sgl.addr = 0;           /* ICDOFF 0 */
+	c->dptr.sgl.length = len;
+	c->dptr.sgl.type = 0x01;        /* data block, offset: in-capsule */
+}
+
+/* a command without data: its status; the CQE in E.last */
+static uint16_t xs(struct tq *q, struct nvme_sqe c)
+{
+	struct treq *r = exec_raw(q, &c, NULL, 0, NULL, 0);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	put(r);
+	return st;
+}
+
+/* a controller-to-host command with len bytes of data */
+static struct treq *exec_c2h(struct tq *q, struct nvme_sqe c, uint32_t len)
+{
+	sgl_tdb(&c, len);
+	return exec_raw(q, &c, NULL, 0, NULL, 0);
+}
+
+/* a host-to-controller command: in-capsule or through R2T */
+static struct treq *exec_h2c(struct tq *q, struct nvme_sqe c, const void *data, uint32_t len, bool inline_data)
+{
+	if (inline_data) {
+		sgl_icd(&c, len);
+		return exec_raw(q, &c, data, len, NULL, 0);
+	}
+	sgl_tdb(&c, len);
+	return exec_raw(q, &c, NULL, 0, data, len);
+}
+
+/* ---- fabrics ---- */
+
+struct conn_args {
+	uint16_t qid, sqsize, cntlid, recfmt;
+	uint8_t cattr;
+	uint32_t kato;
+	const char *subnqn, *hostnqn;
+	const uint8_t *hostid;
+	uint32_t data_len;
+};
+
+static const uint8_t *hostid_of(const char *hostnqn)
+{
+	return !strcmp(hostnqn, HOSTB) ? hostid_b : hostid_a;
+}
+
+/* an admin Connect as nvme-cli sends it: SQSIZE 31, CNTLID 0xFFFF, KATO 5 s */
+static struct conn_args conn_admin(const char *subnqn, const char *hostnqn)
+{
+	return (struct conn_args){ .qid = 0, .sqsize = 31, .cntlid = 0xffff, .kato = 5000,
+				   .subnqn = subnqn, .hostnqn = hostnqn, .hostid = hostid_of(hostnqn) };
+}
+
+/* an I/O Connect: SQSIZE 127, the admin queue's CNTLID, no KATO */
+static struct conn_args conn_io(const char *subnqn, const char *hostnqn, uint16_t cntlid, uint16_t qid)
+{
+	return (struct conn_args){ .qid = qid, .sqsize = 127, .cntlid = cntlid, .subnqn = subnqn,
+				   .hostnqn = hostnqn, .hostid = hostid_of(hostnqn) };
+}
+
+static struct treq *connect_raw(struct tq *q, const struct conn_args *a)
+{
+	struct nvme_sqe c = sqe(NVME_FABRICS_OPC, 0);
+	struct nvmf_connect_cmd *cc = (struct nvmf_connect_cmd *)&c;
+	struct nvmf_connect_data d;
+	uint32_t len = a->data_len ? a->data_len : sizeof(d);
+
+	memset(&d, 0, sizeof(d));
+	memcpy(d.hostid, a->hostid, sizeof(d.hostid));
+	d.cntlid = a->cntlid;
+	snprintf(d.subnqn, sizeof(d.subnqn), "%s", a->subnqn);
+	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", a->hostnqn);
+	cc->fctype = NVMF_FCTYPE_CONNECT;
+	cc->recfmt = a->recfmt;
+	cc->qid = a->qid;
+	cc->sqsize = a->sqsize;
+	cc->cattr = a->cattr;
+	cc->kato = a->kato;
+	sgl_icd(&c, len);
+	return exec_raw(q, &c, &d, len, NULL, 0);
+}
+
+/* Connect's status; its CQE in E.last */
+static uint16_t connect_st(struct tq *q, const struct conn_args *a)
+{
+	struct treq *r = connect_raw(q, a);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	put(r);
+	return st;
+}
+
+static uint16_t connect_ok(struct tq *q, const struct conn_args *a)
+{
+	assert_int_equal(connect_st(q, a), ST_OK);
+	assert_int_equal(E.last.sqid, a->qid);
+	assert_int_equal(E.last.dw0 >> 16, 0);          /* no authentication required */
+	assert_int_not_equal(E.last.dw0 & 0xffff, 0xffff);
+	return (uint16_t)E.last.dw0;
+}
+
+static struct treq *prop(struct tq *q, bool set, uint32_t ofst, bool wide, uint64_t val)
+{
+	struct nvme_sqe c = sqe(NVME_FABRICS_OPC, 0);
+	struct nvmf_property_cmd *p = (struct nvmf_property_cmd *)&c;
+
+	p->fctype = set ? NVMF_FCTYPE_PROPERTY_SET : NVMF_FCTYPE_PROPERTY_GET;
+	p->attrib = wide ? 1 : 0;
+	p->ofst = ofst;
+	p->value = set ? val : 0;
+	return exec_raw(q, &c, NULL, 0, NULL, 0);
+}
+
+static uint16_t prop_get(struct tq *q, uint32_t ofst, bool wide, uint64_t *val)
+{
+	struct treq *r = prop(q, false, ofst, wide, 0);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	if (val)
+		*val = r->req.rsp.dw0 | (uint64_t)r->req.rsp.dw1 << 32;
+	put(r);
+	return st;
+}
+
+static uint16_t prop_set(struct tq *q, uint32_t ofst, bool wide, uint64_t val)
+{
+	struct treq *r = prop(q, true, ofst, wide, val);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	put(r);
+	return st;
+}
+
+static uint32_t get32(struct tq *q, uint32_t ofst)
+{
+	uint64_t v = ~0ull;
+
+	assert_int_equal(prop_get(q, ofst, false, &v), ST_OK);
+	assert_int_equal(v >> 32, 0);
+	return (uint32_t)v;
+}
+
+static void enable(struct tq *q)
+{
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX), ST_OK);
+	assert_int_equal(get32(q, NVME_REG_CSTS) & (NVME_CSTS_RDY | NVME_CSTS_CFS), NVME_CSTS_RDY);
+}
+
+/* admin queue connected and enabled; *cntlid its controller */
+static struct tq *admin_up_kato(uint16_t portid, const char *subnqn, const char *hostnqn, uint32_t kato,
+				uint16_t *cntlid)
+{
+	struct tq *q = tq_new(portid);
+	struct conn_args a = conn_admin(subnqn, hostnqn);
+	uint16_t id;
+
+	a.kato = kato;
+	id = connect_ok(q, &a);
+	enable(q);
+	if (cntlid)
+		*cntlid = id;
+	return q;
+}
+
+static struct tq *admin_up(uint16_t portid, const char *subnqn, const char *hostnqn, uint16_t *cntlid)
+{
+	return admin_up_kato(portid, subnqn, hostnqn, 5000, cntlid);
+}
+
+static struct tq *io_up(uint16_t portid, const char *subnqn, const char *hostnqn, uint16_t cntlid, uint16_t qid)
+{
+	struct tq *q = tq_new(portid);
+	struct conn_args a = conn_io(subnqn, hostnqn, cntlid, qid);
+
+	assert_int_equal(connect_ok(q, &a), cntlid);
+	return q;
+}
+
+/* ---- admin ---- */
+
+static struct treq *identify(struct tq *q, uint8_t cns, uint32_t nsid)
+{
+	struct nvme_sqe c = sqe(NVME_ADM_IDENTIFY, nsid);
+
+	c.cdw10 = cns;
+	return exec_c2h(q, c, 4096);
+}
+
+static struct nvme_sqe feat(bool set, uint8_t fid, uint32_t cdw11)
+{
+	struct nvme_sqe c = sqe(set ? NVME_ADM_SET_FEATURES : NVME_ADM_GET_FEATURES, 0);
+
+	c.cdw10 = fid;
+	c.cdw11 = cdw11;
+	return c;
+}
+
+static struct treq *get_log(struct tq *q, uint8_t lid, uint64_t lpo, uint32_t len)
+{
+	struct nvme_sqe c = sqe(NVME_ADM_GET_LOG_PAGE, 0);
+	uint32_t numd = len / 4 - 1;    /* 0's based dwords */
+
+	c.cdw10 = lid | (numd & 0xffffu) << 16;
+	c.cdw11 = numd >> 16;
+	c.cdw12 = (uint32_t)lpo;
+	c.cdw13 = (uint32_t)(lpo >> 32);
+	return exec_c2h(q, c, len);
+}
+
+/* ---- I/O ---- */
+
+static struct nvme_sqe rw(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb)
+{
+	struct nvme_sqe c = sqe(opc, nsid);
+
+	c.cdw10 = (uint32_t)slba;
+	c.cdw11 = (uint32_t)(slba >> 32);
+	c.cdw12 = (nlb - 1) & 0xffffu;
+	return c;
+}
+
+/* a Write as the Linux TCP host sends it: in-capsule when it fits IOCCSZ */
+static uint16_t io_write(struct tq *q, uint32_t nsid, uint64_t slba, uint32_t nlb, const void *data, uint32_t len)
+{
+	bool inl = len <= q->sq.port->inline_data_size;
+	struct treq *r = exec_h2c(q, rw(NVME_CMD_WRITE, nsid, slba, nlb), data, len, inl);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	put(r);
+	return st;
+}
+
+static uint16_t io_read(struct tq *q, uint32_t nsid, uint64_t slba, uint32_t nlb, void *out, uint32_t len)
+{
+	struct treq *r = exec_c2h(q, rw(NVME_CMD_READ, nsid, slba, nlb), len);
+	uint16_t st = status_of(r);
+
+	E.last = r->req.rsp;
+	if (!st && out)
+		memcpy(out, r->req.buf, len);
+	put(r);
+	return st;
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (uint8_t)(x >> 16);
+	}
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* ---- reactor ---- */
+
+static void stop_cb(void *arg)
+{
+	reactor_stop(arg);
+}
+
+/* reactor 0 of the target: our queues live there, so do their
+ * controllers' keep-alive timers */
+static struct reactor *tgt_reactor(void)
+{
+	return &E.t.reactors[0].r;
+}
+
+/* Run the target's reactor for about ms milliseconds (a one-shot timer
+ * stops it); returns the time it ran in ns. */
+static uint64_t run_reactor_ns(unsigned ms)
+{
+	struct reactor *r = tgt_reactor();
+	struct reactor_timer stop = { 0 };
+	uint64_t t0 = reactor_now_ns();
+
+	r->stop = false;
+	reactor_timer_start(r, &stop, ms, 0, stop_cb, r);
+	assert_int_equal(reactor_run(r), 0);
+	reactor_timer_stop(r, &stop);
+	r->stop = false;
+	return reactor_now_ns() - t0;
+}
+
+/* run in 5 ms turns until q saw a disconnect or max_ms passed; returns
+ * the time it ran in ms */
+static uint64_t run_until_disconnect(struct tq *q, unsigned max_ms)
+{
+	uint64_t t0 = reactor_now_ns();
+
+	while (!q->disconnects && reactor_now_ns() - t0 < max_ms * 1000000ull)
+		run_reactor_ns(5);
+	return (reactor_now_ns() - t0) / 1000000u;
+}
+
+/* ======================================================================== */
+/* Connect: admin queue                                                      */
+/* ======================================================================== */
+
+static void test_connect_admin_ok(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	id = connect_ok(q, &a);
+	/* DW0 is the CNTLID from the subsystem's range (cntlid_min 5) */
+	assert_int_equal(E.last.dw0, id);
+	assert_in_range(id, 5, 7);
+	assert_int_equal(E.last.dw1, 0);
+	/* SQHD: the fabric queue's head after taking the Connect (entry 0) */
+	assert_int_equal(E.last.sqhd, 1);
+	assert_int_equal(E.last.sqid, 0);
+	assert_non_null(q->sq.ctrl);
+	assert_int_equal(q->sq.ctrl->cntlid, id);
+	assert_int_equal(q->sq.size, 32);
+	assert_int_equal(q->completions, 1);
+	/* the next command reports the next head */
+	assert_int_equal(prop_get(q, NVME_REG_VS, false, NULL), ST_OK);
+	assert_int_equal(E.last.sqhd, 2);
+	assert_int_equal(E.last.sqid, 0);
+}
+
+/* 4b.1: the dynamic controller model only: admin Connect must carry
+ * CNTLID 0xFFFF; SPDK and the kernel reject anything else (0xFFFE too)
+ * with Connect Invalid Parameters, IPO = 16 in the data (IATTR bit 0). */
+static void test_connect_admin_cntlid_not_ffff(void **state)
+{
+	static const uint16_t bad[] = { 0x0001, 0x0005, 0xfffe, 0x0000 };
+
+	(void)state;
+	env_up(cfg_main);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct tq *q = tq_new(1);
+		struct conn_args a = conn_admin(NQN1, HOSTA);
+
+		a.cntlid = bad[i];
+		assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+		assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+		assert_int_equal(E.last.sqid, 0);
+		assert_null(q->sq.ctrl);
+	}
+	assert_null(E.t.subsys[0]->ctrls);
+}
+
+static void test_connect_recfmt(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.recfmt = 1;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INCOMPATIBLE_FORMAT));
+	assert_null(q->sq.ctrl);
+	/* the queue may still connect properly */
+	a.recfmt = 0;
+	connect_ok(q, &a);
+}
+
+/* 4b.2: SQSIZE is 0's based, 0 is invalid: IPO 44 in the SQE (IATTR 0) */
+static void test_connect_sqsize_zero(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.sqsize = 0;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 44);
+	assert_null(q->sq.ctrl);
+}
+
+/* the admin queue holds at most 32 entries (Linux: NVME_AQ_DEPTH - 1 = 31) */
+static void test_connect_admin_sqsize_too_big(void **state)
+{
+	static const uint16_t bad[] = { 32, 127, 0xffff };
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		q = tq_new(1);
+		a = conn_admin(NQN1, HOSTA);
+		a.sqsize = bad[i];
+		assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+		assert_int_equal(E.last.dw0, 44);
+		assert_null(q->sq.ctrl);
+	}
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.sqsize = 31;
+	connect_ok(q, &a);
+	assert_int_equal(q->sq.size, 32);
+}
+
+static void test_connect_unknown_subsystem(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN_UNKNOWN, HOSTA);
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 256u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+}
+
+static void test_connect_host_not_allowed(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	/* NQN2 allows HOSTB only */
+	q = tq_new(1);
+	a = conn_admin(NQN2, HOSTA);
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_HOST));
+	assert_null(q->sq.ctrl);
+	assert_null(E.t.subsys[1]->ctrls);
+	q = tq_new(1);
+	a = conn_admin(NQN2, HOSTB);
+	connect_ok(q, &a);
+	/* and NQN1 allows any host */
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTB);
+	connect_ok(q, &a);
+}
+
+static void test_connect_port_without_subsystem(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	/* port 2 exports NQN2 only */
+	q = tq_new(2);
+	a = conn_admin(NQN1, HOSTA);
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 256u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+	/* a discovery listener exports no NVM subsystem */
+	q = tq_on(disc_port("127.0.0.1"), "127.0.0.1");
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 256u | NVMF_CONNECT_IATTR_DATA);
+	/* but the discovery subsystem answers on every port */
+	q = tq_new(2);
+	a = conn_admin(DISC_NQN, HOSTA);
+	connect_ok(q, &a);
+}
+
+/* Connect data are 1024 bytes; less is a data SGL length error */
+static void test_connect_short_data(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.data_len = 512;
+	assert_int_equal(connect_st(q, &a), gen(NVME_SC_SGL_INVALID_DATA));
+	assert_null(q->sq.ctrl);
+}
+
+static void test_connect_twice(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	id = connect_ok(q, &a);
+	assert_int_equal(connect_st(q, &a), gen(NVME_SC_CMD_SEQ_ERROR));
+	/* the association is untouched: one controller, still ours */
+	assert_non_null(q->sq.ctrl);
+	assert_int_equal(q->sq.ctrl->cntlid, id);
+	assert_null(E.t.subsys[0]->ctrls->next);
+	enable(q);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+}
+
+static void test_commands_before_connect(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), gen(NVME_SC_CMD_SEQ_ERROR));
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), gen(NVME_SC_CMD_SEQ_ERROR));
+	put(r);
+	assert_int_equal(prop_get(q, NVME_REG_CAP, true, NULL), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(xs(q, rw(NVME_CMD_FLUSH, 1, 0, 1)), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_null(q->sq.ctrl);
+	assert_null(E.t.subsys[0]->ctrls);
+}
+
+/* 4b.3: with CATTR.DISSQFC every CQE, the Connect response included,
+ * carries SQHD 0xFFFF */
+static void test_connect_dissqfc(void **state)
+{
+	struct tq *q, *io;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.cattr = NVMF_CATTR_DISSQFC;
+	id = connect_ok(q, &a);
+	assert_int_equal(E.last.sqhd, 0xffff);
+	enable(q);
+	assert_int_equal(E.last.sqhd, 0xffff);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+	assert_int_equal(E.last.sqhd, 0xffff);
+	assert_int_equal(xs(q, sqe(0x80, 0)), gen(NVME_SC_INVALID_OPCODE));
+	assert_int_equal(E.last.sqhd, 0xffff);
+	/* per queue: an I/O queue without the flag reports its head */
+	io = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	connect_ok(io, &a);
+	assert_int_equal(E.last.sqhd, 1);
+	io = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 2);
+	a.cattr = NVMF_CATTR_DISSQFC;
+	connect_ok(io, &a);
+	assert_int_equal(E.last.sqhd, 0xffff);
+	assert_int_equal(xs(io, rw(NVME_CMD_FLUSH, 1, 0, 1)), ST_OK);
+	assert_int_equal(E.last.sqhd, 0xffff);
+	assert_int_equal(E.last.sqid, 2);
+}
+
+/* 4b.1: CNTLIDs unique within the subsystem and inside cntlid_min..max */
+static void test_cntlid_unique_in_range(void **state)
+{
+	struct tq *q[3], *extra, *d1, *d2;
+	struct conn_args a;
+	uint16_t id[3], again;
+	unsigned seen = 0;
+
+	(void)state;
+	env_up(cfg_main);
+	for (unsigned i = 0; i < 3; i++) {
+		q[i] = tq_new(1);
+		a = conn_admin(NQN1, i == 1 ? HOSTB : HOSTA);
+		id[i] = connect_ok(q[i], &a);
+		assert_in_range(id[i], 5, 7);
+		assert_false(seen & (1u << id[i]));
+		seen |= 1u << id[i];
+	}
+	/* the range (5..7) is used up */
+	extra = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	assert_int_equal(connect_st(extra, &a) & 0x7ff, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
+	assert_null(extra->sq.ctrl);
+	/* a released CNTLID is available again, and only that one */
+	tq_destroy(q[1]);
+	extra = tq_new(1);
+	again = connect_ok(extra, &a);
+	assert_int_equal(again, id[1]);
+	/* another subsystem has its own CNTLIDs; the discovery subsystem too */
+	d1 = tq_new(1);
+	a = conn_admin(DISC_NQN, HOSTA);
+	a.kato = 0;
+	id[0] = connect_ok(d1, &a);
+	d2 = tq_new(2);
+	id[1] = connect_ok(d2, &a);
+	assert_int_not_equal(id[0], id[1]);
+	assert_in_range(id[0], 1, 0xffef);
+	assert_in_range(id[1], 1, 0xffef);
+}
+
+/* ======================================================================== */
+/* Connect: I/O queues                                                       */
+/* ======================================================================== */
+
+static void test_connect_io_ok(void **state)
+{
+	struct tq *admin, *io1, *io4;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	assert_int_equal(xs(admin, feat(true, NVME_FEAT_NUM_QUEUES, 3u | 3u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 3u | 3u << 16);
+	io1 = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	assert_int_equal(connect_ok(io1, &a), id);
+	assert_int_equal(E.last.dw0, id);
+	assert_int_equal(E.last.sqid, 1);
+	assert_int_equal(E.last.sqhd, 1);
+	assert_ptr_equal(io1->sq.ctrl, admin->sq.ctrl);
+	assert_int_equal(io1->sq.qid, 1);
+	assert_int_equal(io1->sq.size, 128);
+	io4 = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 4);
+	connect_ok(io4, &a);
+	assert_int_equal(E.last.sqid, 4);
+	assert_ptr_equal(admin->sq.ctrl->io[1], &io1->sq);
+	assert_ptr_equal(admin->sq.ctrl->io[4], &io4->sq);
+}
+
+/* 4b.1: the I/O queue joins the association of the same host: CNTLID,
+ * host NQN and host ID must match; otherwise IPO 16 in the data */
+static void test_connect_io_wrong_identity(void **state)
+{
+	static const uint8_t other_id[16] = { 1, 2, 3 };
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin_up(1, NQN1, HOSTA, &id);
+
+	q = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id == 5 ? 6 : 5, 1);          /* no such controller */
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+
+	a = conn_io(NQN1, HOSTB, id, 1);                         /* another host NQN */
+	a.hostid = hostid_a;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+
+	a = conn_io(NQN1, HOSTA, id, 1);                         /* another host ID */
+	a.hostid = other_id;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+
+	a = conn_io(NQN1, HOSTA, 0xffff, 1);                     /* the admin "dynamic" value */
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+
+	a = conn_io(NQN1, HOSTA, id, 1);
+	connect_ok(q, &a);
+}
+
+/* the controller is found in the subsystem named by SUBNQN only */
+static void test_connect_io_other_subsystem(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id1, id2;
+
+	(void)state;
+	env_up(cfg_main);
+	admin_up(1, NQN1, HOSTB, &id1);
+	admin_up(1, NQN2, HOSTB, &id2);
+	q = tq_new(1);
+	a = conn_io(NQN2, HOSTB, id1, 1);
+	if (id1 != id2) {
+		assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+		assert_int_equal(E.last.dw0, 16u | NVMF_CONNECT_IATTR_DATA);
+	}
+	a = conn_io(NQN2, HOSTB, id2, 1);
+	connect_ok(q, &a);
+	assert_ptr_equal(q->sq.ctrl->subsys, E.t.subsys[1]);
+}
+
+static void test_connect_io_qid_invalid(void **state)
+{
+	struct tq *admin, *q, *io2;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	/* Linux asks for as many queues as CPUs, 0's based */
+	assert_int_equal(xs(admin, feat(true, NVME_FEAT_NUM_QUEUES, 1u | 1u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 1u | 1u << 16);
+	q = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 3);                         /* beyond the 2 granted */
+	assert_int_equal(connect_st(q, &a), spec(NVME_SC_QID_INVALID));
+	assert_null(q->sq.ctrl);
+	a.qid = 0xffff;
+	assert_int_equal(connect_st(q, &a), spec(NVME_SC_QID_INVALID));
+	assert_null(q->sq.ctrl);
+	io2 = tq_new(1);
+	a.qid = 2;
+	connect_ok(io2, &a);
+	/* the same QID twice */
+	assert_int_equal(connect_st(q, &a), spec(NVME_SC_QID_INVALID));
+	assert_null(q->sq.ctrl);
+	assert_ptr_equal(io2->sq.ctrl->io[2], &io2->sq);
+	a.qid = 1;
+	connect_ok(q, &a);
+}
+
+static void test_connect_io_before_enable(void **state)
+{
+	struct tq *admin, *q;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	id = connect_ok(admin, &a);
+	q = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	assert_int_equal(connect_st(q, &a), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_null(q->sq.ctrl);
+	enable(admin);
+	connect_ok(q, &a);
+}
+
+/* 4b.2: I/O SQSIZE at most CAP.MQES (127) */
+static void test_connect_io_sqsize_too_big(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin_up(1, NQN1, HOSTA, &id);
+	q = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	a.sqsize = 128;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 44);
+	assert_null(q->sq.ctrl);
+	a.sqsize = 0;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, 44);
+	a.sqsize = 127;
+	connect_ok(q, &a);
+}
+
+/* A discovery controller has no I/O queues (NVMe-oF: a discovery
+ * controller supports the admin queue only). The kernel target sets
+ * max_qid 0 for the discovery subsystem and answers an I/O Connect with
+ * Invalid Queue Identifier (IPO = QID); SPDK with Connect Invalid
+ * Parameters, IPO 42 ("I/O connect not allowed on discovery controller").
+ * Either refusal will do; accepting it will not. */
+static void test_connect_io_to_discovery_refused(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+	uint16_t id, st;
+
+	(void)state;
+	env_up(cfg_main);
+	admin_up_kato(1, DISC_NQN, HOSTA, 0, &id);
+	q = tq_new(1);
+	a = conn_io(DISC_NQN, HOSTA, id, 1);
+	st = connect_st(q, &a);
+	if (st == spec(NVME_SC_QID_INVALID)) {
+		/* the kernel's answer (nvmet_execute_io_connect) */
+	} else {
+		/* SPDK's: Connect Invalid Parameters, IPO = QID in the SQE */
+		assert_int_equal(st, spec(NVMF_SC_CONNECT_INVALID_PARAM));
+		assert_int_equal(E.last.dw0, 42);
+	}
+	assert_null(q->sq.ctrl);
+}
+
+/* ======================================================================== */
+/* Property Get / Set                                                        */
+/* ======================================================================== */
+
+static void test_property_cap(void **state)
+{
+	struct tq *q;
+	uint64_t cap, lo, hi;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	{
+		struct conn_args a = conn_admin(NQN1, HOSTA);
+
+		connect_ok(q, &a);
+	}
+	/* the Linux host reads CAP with one 8-byte Get */
+	assert_int_equal(prop_get(q, NVME_REG_CAP, true, &cap), ST_OK);
+	assert_int_equal(NVME_CAP_MQES(cap), 127);
+	assert_int_equal(NVME_CAP_CQR(cap), 1);
+	assert_int_not_equal(NVME_CAP_TO(cap), 0);
+	assert_int_equal(NVME_CAP_CSS(cap) & NVME_CAP_CSS_NVM, NVME_CAP_CSS_NVM);
+	assert_int_equal(NVME_CAP_MPSMIN(cap), 0);      /* 4 KiB: the unit of MDTS */
+	assert_int_equal(NVME_CAP_DSTRD(cap), 0);
+	/* split 4-byte access (4b.5: supported here, as SPDK does) */
+	assert_int_equal(prop_get(q, NVME_REG_CAP, false, &lo), ST_OK);
+	assert_int_equal(lo, cap & 0xffffffffu);
+	assert_int_equal(prop_get(q, NVME_REG_CAP + 4, false, &hi), ST_OK);
+	assert_int_equal(hi, cap >> 32);
+	/* an 8-byte read starting in the middle of CAP */
+	assert_int_equal(prop_get(q, NVME_REG_CAP + 4, true, NULL), gen(NVME_SC_INVALID_FIELD));
+}
+
+static void test_property_vs(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	connect_ok(q, &a);
+	assert_int_equal(get32(q, NVME_REG_VS), 0x00010400);
+}
+
+static void test_property_cc_enable_disable(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	connect_ok(q, &a);
+	assert_int_equal(get32(q, NVME_REG_CC), 0);
+	assert_int_equal(get32(q, NVME_REG_CSTS), 0);
+	/* admin commands wait for CC.EN */
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX), ST_OK);
+	assert_int_equal(get32(q, NVME_REG_CC), CC_LINUX);
+	assert_int_equal(get32(q, NVME_REG_CSTS), NVME_CSTS_RDY);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+	/* EN 1 -> 0: a controller reset, RDY clears */
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX & ~NVME_CC_EN), ST_OK);
+	assert_int_equal(get32(q, NVME_REG_CSTS) & NVME_CSTS_RDY, 0);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), gen(NVME_SC_CMD_SEQ_ERROR));
+	/* and again */
+	enable(q);
+}
+
+static void test_property_cc_bad_entry_sizes(void **state)
+{
+	static const uint32_t bad[] = {
+		NVME_CC_EN | NVME_CC_IOSQES(5) | NVME_CC_IOCQES(4),
+		NVME_CC_EN | NVME_CC_IOSQES(6) | NVME_CC_IOCQES(5),
+		NVME_CC_EN | NVME_CC_IOSQES(0) | NVME_CC_IOCQES(0),
+	};
+
+	(void)state;
+	env_up(cfg_main);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct tq *q = tq_new(1);
+		struct conn_args a = conn_admin(NQN1, HOSTA);
+		uint32_t csts;
+
+		connect_ok(q, &a);
+		assert_int_equal(prop_set(q, NVME_REG_CC, false, bad[i]), ST_OK);
+		csts = get32(q, NVME_REG_CSTS);
+		assert_int_equal(csts & NVME_CSTS_CFS, NVME_CSTS_CFS);
+		assert_int_equal(csts & NVME_CSTS_RDY, 0);
+		assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), gen(NVME_SC_CMD_SEQ_ERROR));
+		tq_destroy(q);
+	}
+}
+
+static void test_property_shutdown(void **state)
+{
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	connect_ok(q, &a);
+	enable(q);
+	/* Linux nvme_disable_ctrl(shutdown): CC.SHN normal, poll CSTS.SHST */
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX | NVME_CC_SHN_NORMAL), ST_OK);
+	assert_int_equal(get32(q, NVME_REG_CSTS) & NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT);
+	assert_int_equal(get32(q, NVME_REG_CC) & NVME_CC_SHN_MASK, NVME_CC_SHN_NORMAL);
+
+	q = tq_new(1);
+	connect_ok(q, &a);
+	enable(q);
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX | NVME_CC_SHN_ABRUPT), ST_OK);
+	assert_int_equal(get32(q, NVME_REG_CSTS) & NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT);
+}
+
+static void test_property_invalid(void **state)
+{
+	static const uint32_t unknown[] = { NVME_REG_INTMS, NVME_REG_INTMC, 0x18, NVME_REG_NSSR, NVME_REG_AQA,
+					    NVME_REG_ASQ, NVME_REG_ACQ, NVME_REG_CMBLOC, 0x100, 0x1000,
+					    0xffffffffu };
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	connect_ok(q, &a);
+	enable(q);
+	for (unsigned i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		assert_int_equal(prop_get(q, unknown[i], false, NULL), gen(NVME_SC_INVALID_FIELD));
+	/* 8-byte access to 4-byte properties */
+	assert_int_equal(prop_get(q, NVME_REG_VS, true, NULL), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_get(q, NVME_REG_CC, true, NULL), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_get(q, NVME_REG_CSTS, true, NULL), gen(NVME_SC_INVALID_FIELD));
+	/* reserved sizes */
+	{
+		struct nvme_sqe c = sqe(NVME_FABRICS_OPC, 0);
+		struct nvmf_property_cmd *p = (struct nvmf_property_cmd *)&c;
+
+		p->fctype = NVMF_FCTYPE_PROPERTY_GET;
+		p->attrib = 2;
+		p->ofst = NVME_REG_VS;
+		assert_int_equal(xs(q, c), gen(NVME_SC_INVALID_FIELD));
+	}
+	/* Property Set of anything but CC, and CC as 8 bytes */
+	assert_int_equal(prop_set(q, NVME_REG_CAP, true, 0), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_set(q, NVME_REG_VS, false, 0), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_set(q, NVME_REG_CSTS, false, 0), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_set(q, NVME_REG_INTMS, false, 0), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(prop_set(q, NVME_REG_CC, true, CC_LINUX), gen(NVME_SC_INVALID_FIELD));
+	/* none of which touched CC */
+	assert_int_equal(get32(q, NVME_REG_CC), CC_LINUX);
+	assert_int_equal(get32(q, NVME_REG_CSTS), NVME_CSTS_RDY);
+}
+
+/* Property Get/Set belong to the admin queue */
+static void test_property_on_io_queue(void **state)
+{
+	struct tq *io;
+	uint16_t id, st;
+
+	(void)state;
+	env_up(cfg_main);
+	admin_up(1, NQN1, HOSTA, &id);
+	io = io_up(1, NQN1, HOSTA, id, 1);
+	st = prop_get(io, NVME_REG_CSTS, false, NULL);
+	assert_int_not_equal(st, ST_OK);
+	assert_true(st & NVME_STATUS_DNR);
+	st = prop_set(io, NVME_REG_CC, false, 0);
+	assert_int_not_equal(st, ST_OK);
+	assert_true(st & NVME_STATUS_DNR);
+	assert_int_equal(io->sq.ctrl->cc, CC_LINUX);
+}
+
+/* ======================================================================== */
+/* SQHD                                                                      */
+/* ======================================================================== */
+
+static void test_sqhd_increments_and_wraps(void **state)
+{
+	/* admin SQ of 4 entries: Connect took entry 0, the enable two more */
+	static const uint16_t want[] = { 0, 1, 2, 3, 0, 1, 2 };
+	struct tq *q, *io;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.sqsize = 3;
+	id = connect_ok(q, &a);
+	assert_int_equal(E.last.sqhd, 1);
+	assert_int_equal(prop_set(q, NVME_REG_CC, false, CC_LINUX), ST_OK);
+	assert_int_equal(E.last.sqhd, 2);
+	assert_int_equal(get32(q, NVME_REG_CSTS), NVME_CSTS_RDY);
+	assert_int_equal(E.last.sqhd, 3);
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		/* successes and failures alike take an entry off the queue */
+		assert_int_equal(xs(q, i & 1 ? sqe(NVME_ADM_KEEP_ALIVE, 0) : sqe(0x80, 0)),
+				 i & 1 ? ST_OK : gen(NVME_SC_INVALID_OPCODE));
+		assert_int_equal(E.last.sqhd, want[i]);
+		assert_int_equal(E.last.sqid, 0);
+	}
+	/* an I/O queue of 2 entries */
+	io = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	a.sqsize = 1;
+	connect_ok(io, &a);
+	assert_int_equal(E.last.sqhd, 1);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(xs(io, rw(NVME_CMD_FLUSH, 1, 0, 1)), ST_OK);
+		assert_int_equal(E.last.sqhd, i & 1 ? 1 : 0);
+		assert_int_equal(E.last.sqid, 1);
+	}
+}
+
+/* ======================================================================== */
+/* Identify                                                                  */
+/* ======================================================================== */
+
+static void assert_padded(const char *field, size_t n, const char *want)
+{
+	char buf[64];
+
+	assert_true(n <= sizeof(buf));
+	memset(buf, ' ', n);
+	memcpy(buf, want, strlen(want));
+	assert_memory_equal(field, buf, n);
+}
+
+static void test_identify_ctrl_nvm(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	const struct nvme_id_ctrl *id;
+	uint16_t cntlid;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, &cntlid);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_string_equal(id->subnqn, NQN1);
+	/* Linux nvme_check_ctrl_fabric_info: "Mismatching cntlid" otherwise */
+	assert_int_equal(id->cntlid, cntlid);
+	assert_padded(id->sn, sizeof(id->sn), "SN0001");
+	assert_padded(id->mn, sizeof(id->mn), "Bridge Test Model");
+	assert_int_not_equal(id->fr[0], 0);
+	assert_int_equal(id->ver, 0x00010400);
+	/* port 1 has 16 KiB of in-capsule data: (64 + 16384) / 16 */
+	assert_int_equal(id->ioccsz, (64 + 16384) / 16);
+	assert_int_equal(id->iorcsz, 1);
+	assert_int_equal(id->icdoff, 0);
+	assert_int_equal(id->sgls & 3u, 1);            /* SGLs, no alignment requirement */
+	assert_true(id->sgls & (1u << 20));             /* offsets in data block descriptors */
+	assert_int_equal(id->msdbd, 1);
+	assert_int_not_equal(id->kas, 0);               /* 4b.6: mandatory for fabrics */
+	assert_true(id->cmic & (1u << 1));              /* MCTRS: several controllers */
+	assert_int_equal(id->cntrltype, 1);             /* I/O controller */
+	assert_int_equal(id->sqes, 0x66);
+	assert_int_equal(id->cqes, 0x44);
+	assert_int_not_equal(id->nn, 0);
+	assert_int_equal(id->oncs & (NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES),
+			 NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES);
+	assert_int_equal(id->aerl + 1, NVMF_AERL);
+	/* MDTS in CAP.MPSMIN (4 KiB) units: the largest power of two the
+	 * target's data buffers hold, nonzero */
+	assert_int_not_equal(id->mdts, 0);
+	assert_true((4096ull << id->mdts) <= E.t.max_xfer);
+	assert_true((4096ull << (id->mdts + 1)) > E.t.max_xfer);
+	assert_true(id->maxcmd >= 128);
+	/* the rest of the 4 KiB page is ours too: nothing left unwritten */
+	assert_int_equal(r->req.len, 4096);
+	put(r);
+}
+
+/* IOCCSZ follows the port the controller was created on */
+static void test_identify_ctrl_default_inline(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	const struct nvme_id_ctrl *id;
+	uint16_t cntlid;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(2, NQN2, HOSTB, &cntlid);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_string_equal(id->subnqn, NQN2);
+	assert_int_equal(id->cntlid, cntlid);
+	assert_int_equal(id->ioccsz, (64 + 8192) / 16);
+	/* no serial/model configured: model "Linux", a generated serial */
+	assert_padded(id->mn, sizeof(id->mn), "Linux");
+	assert_int_not_equal(id->sn[0], ' ');
+	assert_int_not_equal(id->sn[0], 0);
+	put(r);
+}
+
+static void test_identify_ctrl_discovery(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	const struct nvme_id_ctrl *id;
+	uint16_t cntlid;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up_kato(1, DISC_NQN, HOSTA, 0, &cntlid);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_int_equal(id->cntrltype, 2);
+	assert_string_equal(id->subnqn, DISC_NQN);
+	assert_int_equal(id->cntlid, cntlid);
+	assert_int_not_equal(id->kas, 0);
+	assert_int_equal(id->iorcsz, 1);
+	assert_int_equal(id->ioccsz, 4);
+	put(r);
+	/* a discovery controller has no namespaces */
+	r = identify(q, NVME_ID_CNS_NS, 1);
+	assert_int_not_equal(status_of(r), ST_OK);
+	put(r);
+}
+
+static void test_identify_ns(void **state)
+{
+	struct tq *q, *q2;
+	struct treq *r;
+	struct nvme_id_ns ns1, ns3, other;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTB, NULL);
+	r = identify(q, NVME_ID_CNS_NS, 1);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&ns1, r->req.buf, sizeof(ns1));
+	put(r);
+	assert_int_equal(ns1.nsze, (1u << 20) / 512);
+	assert_int_equal(ns1.ncap, ns1.nsze);
+	assert_int_equal(ns1.lbaf[nvme_id_ns_flbas_index(&ns1)].lbads, 9);
+	assert_int_equal(ns1.lbaf[nvme_id_ns_flbas_index(&ns1)].ms, 0);
+	assert_int_equal(ns1.nmic & 1u, 1);             /* may be shared */
+	assert_false(all_zero(ns1.nguid, 16));
+	assert_true(all_zero(ns1.eui64, 8));            /* 4b.13: no copied IDs */
+	assert_int_equal(ns1.anagrpid, 0);
+
+	r = identify(q, NVME_ID_CNS_NS, 3);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&ns3, r->req.buf, sizeof(ns3));
+	put(r);
+	assert_int_equal(ns3.nsze, (1u << 20) / 4096);
+	assert_int_equal(ns3.lbaf[nvme_id_ns_flbas_index(&ns3)].lbads, 12);
+	assert_false(all_zero(ns3.nguid, 16));
+	assert_memory_not_equal(ns1.nguid, ns3.nguid, 16);
+
+	/* 4b.13: NSID 1 of another subsystem has another NGUID */
+	q2 = admin_up(1, NQN2, HOSTB, NULL);
+	r = identify(q2, NVME_ID_CNS_NS, 1);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&other, r->req.buf, sizeof(other));
+	put(r);
+	assert_false(all_zero(other.nguid, 16));
+	assert_memory_not_equal(ns1.nguid, other.nguid, 16);
+	assert_memory_not_equal(ns3.nguid, other.nguid, 16);
+
+	/* another controller of the same subsystem sees the same namespace */
+	q2 = admin_up(1, NQN1, HOSTA, NULL);
+	r = identify(q2, NVME_ID_CNS_NS, 1);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_equal(r->req.buf, &ns1, sizeof(ns1));
+	put(r);
+}
+
+static void test_identify_ns_inactive(void **state)
+{
+	static const uint32_t inactive[] = { 2, 4, 5 /* disabled */, 1024 };
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	/* an allocated-but-inactive (or unused) NSID reads as zeros */
+	for (unsigned i = 0; i < sizeof(inactive) / sizeof(inactive[0]); i++) {
+		r = identify(q, NVME_ID_CNS_NS, inactive[i]);
+		assert_int_equal(status_of(r), ST_OK);
+		assert_true(all_zero(r->req.buf, 4096));
+		put(r);
+	}
+	/* NSID 0 and beyond NN are invalid */
+	r = identify(q, NVME_ID_CNS_NS, 0);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_NS));
+	put(r);
+	r = identify(q, NVME_ID_CNS_NS, 0xfffffffeu);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_NS));
+	put(r);
+}
+
+static void check_ns_list(struct tq *q, uint32_t from, const uint32_t *want, unsigned n)
+{
+	struct treq *r = identify(q, NVME_ID_CNS_NS_ACTIVE_LIST, from);
+	const uint32_t *list;
+
+	assert_int_equal(status_of(r), ST_OK);
+	list = r->req.buf;
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(list[i], want[i]);
+	assert_true(all_zero(list + n, 4096 - n * 4));
+	put(r);
+}
+
+static void test_identify_active_ns_list(void **state)
+{
+	static const uint32_t all[] = { 1, 3 };
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	check_ns_list(q, 0, all, 2);            /* ascending; 5 is disabled */
+	check_ns_list(q, 1, all + 1, 1);        /* strictly greater than NSID */
+	check_ns_list(q, 2, all + 1, 1);
+	check_ns_list(q, 3, NULL, 0);
+	r = identify(q, NVME_ID_CNS_NS_ACTIVE_LIST, 0xfffffffeu);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_NS));
+	put(r);
+	r = identify(q, NVME_ID_CNS_NS_ACTIVE_LIST, 0xffffffffu);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_NS));
+	put(r);
+}
+
+static void test_identify_ns_desc_list(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	struct nvme_id_ns ns;
+	const uint8_t *p;
+	uint8_t uuid1[16];
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	r = identify(q, NVME_ID_CNS_NS, 1);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&ns, r->req.buf, sizeof(ns));
+	put(r);
+
+	r = identify(q, NVME_ID_CNS_NS_DESC_LIST, 1);
+	assert_int_equal(status_of(r), ST_OK);
+	p = r->req.buf;
+	/* NIDT 2 NGUID: the same as Identify Namespace */
+	assert_int_equal(p[0], 2);
+	assert_int_equal(p[1], 16);
+	assert_memory_equal(p + 4, ns.nguid, 16);
+	p += 20;
+	/* NIDT 3 UUID: not zero */
+	assert_int_equal(p[0], 3);
+	assert_int_equal(p[1], 16);
+	assert_false(all_zero(p + 4, 16));
+	memcpy(uuid1, p + 4, 16);
+	p += 20;
+	/* NIDT 4 CSI: NVM (0) */
+	assert_int_equal(p[0], 4);
+	assert_int_equal(p[1], 1);
+	assert_int_equal(p[4], 0);
+	p += 5;
+	/* then the end of the list */
+	assert_true(all_zero(p, 4096 - 45));
+	put(r);
+
+	r = identify(q, NVME_ID_CNS_NS_DESC_LIST, 3);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_not_equal((uint8_t *)r->req.buf + 24 + 4, uuid1, 16);
+	put(r);
+
+	/* an inactive NSID (admin.c: Invalid Namespace) */
+	r = identify(q, NVME_ID_CNS_NS_DESC_LIST, 2);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_NS));
+	put(r);
+}
+
+static void test_identify_unknown_cns(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	r = identify(q, 0x10, 0);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+}
+
+/* ======================================================================== */
+/* Features, Keep Alive, AER                                                 */
+/* ======================================================================== */
+
+static void test_features_num_queues(void **state)
+{
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	/* 0's based both ways: 4 asked, 4 granted */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 3u | 3u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 3u | 3u << 16);
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_NUM_QUEUES, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 3u | 3u << 16);
+	/* fabrics queues are pairs: the smaller of the two */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 7u | 1u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 1u | 1u << 16);
+	/* clamped to what the target has */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 999u | 999u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, (NVMF_MAX_IO_QUEUES - 1u) | (NVMF_MAX_IO_QUEUES - 1u) << 16);
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_NUM_QUEUES, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, (NVMF_MAX_IO_QUEUES - 1u) | (NVMF_MAX_IO_QUEUES - 1u) << 16);
+	/* 65535 (0's based 65536) is invalid */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 0xffffu)), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 0xffffu << 16)), gen(NVME_SC_INVALID_FIELD));
+}
+
+/* NVMe Base (Number of Queues feature): it "shall only be issued during
+ * initialization prior to creation of any I/O Submission and/or
+ * Completion Queues"; a Set Features issued afterwards aborts with Command
+ * Sequence Error. QEMU (nvme_set_feature_numqs: qs_created) and SPDK
+ * (nvmf_ctrlr_set_features_number_of_queues: "Queue pairs already
+ * active!") both answer so; the count granted must not shrink under live
+ * queues. */
+static void test_features_num_queues_after_io_queues(void **state)
+{
+	struct tq *q;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, &id);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 3u | 3u << 16)), ST_OK);
+	io_up(1, NQN1, HOSTA, id, 4);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 0)), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_NUM_QUEUES, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 3u | 3u << 16);
+}
+
+static void test_features_kato(void **state)
+{
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up_kato(1, NQN1, HOSTA, 5000, NULL);
+	/* milliseconds, as Connect gave it */
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_KATO, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 5000);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_KATO, 15000)), ST_OK);
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_KATO, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 15000);
+	assert_int_equal(q->sq.ctrl->kato_ms, 15000);
+	assert_true(q->sq.ctrl->ka_timer.armed);
+	/* 0 turns keep-alive off */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_KATO, 0)), ST_OK);
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_KATO, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 0);
+	assert_false(q->sq.ctrl->ka_timer.armed);
+}
+
+static void test_features_host_id(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTB, NULL);
+	/* EXHID: the 128-bit identifier given in Connect */
+	r = exec_c2h(q, feat(false, NVME_FEAT_HOST_ID, 1), 16);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_equal(r->req.buf, hostid_b, 16);
+	put(r);
+	/* the 64-bit form does not exist on fabrics */
+	r = exec_c2h(q, feat(false, NVME_FEAT_HOST_ID, 0), 16);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	/* fixed by Connect: Set Features Host Identifier is a sequence error */
+	r = exec_h2c(q, feat(true, NVME_FEAT_HOST_ID, 1), hostid_a, 16, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_CMD_SEQ_ERROR));
+	put(r);
+	r = exec_c2h(q, feat(false, NVME_FEAT_HOST_ID, 1), 16);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_equal(r->req.buf, hostid_b, 16);
+	put(r);
+}
+
+static void test_features_unknown_fid(void **state)
+{
+	static const uint8_t fids[] = { 0x00, 0x7f, 0x78, 0xff };
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	for (unsigned i = 0; i < sizeof(fids); i++) {
+		assert_int_equal(xs(q, feat(false, fids[i], 0)), gen(NVME_SC_INVALID_FIELD));
+		assert_int_equal(xs(q, feat(true, fids[i], 0)), gen(NVME_SC_INVALID_FIELD));
+	}
+	/* async event configuration round-trips */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 1u << 8)), ST_OK);
+	assert_int_equal(xs(q, feat(false, NVME_FEAT_ASYNC_EVENT, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 1u << 8);
+}
+
+static void test_keep_alive_cmd(void **state)
+{
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+	assert_int_equal(E.last.dw0, 0);
+	q = admin_up_kato(1, DISC_NQN, HOSTA, 0, NULL);
+	assert_int_equal(xs(q, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+}
+
+static void test_aer_limit(void **state)
+{
+	struct tq *q;
+	struct treq *aer[NVMF_AERL];
+	struct treq *r;
+	unsigned done = 0;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	for (unsigned i = 0; i < NVMF_AERL; i++) {
+		struct nvme_sqe c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+
+		aer[i] = exec_raw(q, &c, NULL, 0, NULL, 0);
+		assert_int_equal(aer[i]->completions, 0);       /* held */
+	}
+	{
+		struct nvme_sqe c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+
+		r = exec_raw(q, &c, NULL, 0, NULL, 0);
+		assert_int_equal(status_of(r), spec(NVME_SC_ASYNC_LIMIT));
+		put(r);
+	}
+	for (unsigned i = 0; i < NVMF_AERL; i++)
+		assert_int_equal(aer[i]->completions, 0);
+	/* an enabled event completes one of them: notice, NS attribute
+	 * changed, log page 04h */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 1u << 8)), ST_OK);
+	nvmf_ctrl_aen_ns_changed(q->sq.ctrl, 3);
+	for (unsigned i = 0; i < NVMF_AERL; i++) {
+		if (!aer[i]->completions)
+			continue;
+		done++;
+		assert_int_equal(status_of(aer[i]), ST_OK);
+		assert_int_equal(aer[i]->req.rsp.dw0, 0x2u | 0x04u << 16);
+		assert_int_equal(aer[i]->req.rsp.sqid, 0);
+		put(aer[i]);
+	}
+	assert_int_equal(done, 1);
+	/* the changed namespace list names it; reading clears it */
+	r = get_log(q, 0x04, 0, 4096);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(((uint32_t *)r->req.buf)[0], 3);
+	assert_int_equal(((uint32_t *)r->req.buf)[1], 0);
+	put(r);
+	r = get_log(q, 0x04, 0, 4096);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_true(all_zero(r->req.buf, 4096));
+	put(r);
+	/* with room again, one more AER is accepted and held */
+	{
+		struct nvme_sqe c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+
+		r = exec_raw(q, &c, NULL, 0, NULL, 0);
+		assert_int_equal(r->completions, 0);
+	}
+	/* the remaining AERs are freed by env_down, as a transport would */
+}
+
+/* an event without an outstanding AER waits for the next one */
+static void test_aen_pending(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	struct nvme_sqe c;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 1u << 8)), ST_OK);
+	nvmf_ctrl_aen_ns_changed(q->sq.ctrl, 1);
+	c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+	r = exec_raw(q, &c, NULL, 0, NULL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(r->req.rsp.dw0, 0x2u | 0x04u << 16);
+	put(r);
+	/* delivered once */
+	c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+	r = exec_raw(q, &c, NULL, 0, NULL, 0);
+	assert_int_equal(r->completions, 0);
+	/* events the host did not enable are not reported */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 0)), ST_OK);
+	nvmf_ctrl_aen_ns_changed(q->sq.ctrl, 3);
+	assert_int_equal(r->completions, 0);
+}
+
+/* ======================================================================== */
+/* Refused admin commands                                                    */
+/* ======================================================================== */
+
+static void test_refused_admin_opcodes(void **state)
+{
+	/* would change or bypass the exported device; fabrics controllers
+	 * have no queue management commands */
+	static const uint8_t none[] = { NVME_ADM_FORMAT_NVM, NVME_ADM_FW_COMMIT, NVME_ADM_SANITIZE,
+					NVME_ADM_DEV_SELF_TEST, NVME_ADM_DELETE_SQ, NVME_ADM_DELETE_CQ,
+					NVME_ADM_VIRT_MGMT, 0xc0 };
+	static const uint8_t h2c[] = { NVME_ADM_NS_MGMT, NVME_ADM_FW_DOWNLOAD, NVME_ADM_SECURITY_SEND,
+				       NVME_ADM_NS_ATTACH, NVME_ADM_CREATE_SQ, NVME_ADM_CREATE_CQ };
+	static const uint8_t c2h[] = { NVME_ADM_SECURITY_RECV, NVME_ADM_GET_LBA_STATUS };
+	uint8_t data[512];
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	memset(data, 0x5c, sizeof(data));
+	for (unsigned i = 0; i < sizeof(none); i++)
+		assert_int_equal(xs(q, sqe(none[i], 1)), gen(NVME_SC_INVALID_OPCODE));
+	for (unsigned i = 0; i < sizeof(h2c); i++) {
+		r = exec_h2c(q, sqe(h2c[i], 1), data, sizeof(data), true);
+		assert_int_equal(status_of(r), gen(NVME_SC_INVALID_OPCODE));
+		put(r);
+		r = exec_h2c(q, sqe(h2c[i], 1), data, sizeof(data), false);
+		assert_int_equal(status_of(r), gen(NVME_SC_INVALID_OPCODE));
+		put(r);
+	}
+	for (unsigned i = 0; i < sizeof(c2h); i++) {
+		r = exec_c2h(q, sqe(c2h[i], 1), sizeof(data));
+		assert_int_equal(status_of(r), gen(NVME_SC_INVALID_OPCODE));
+		put(r);
+	}
+	/* nothing happened to the namespace */
+	{
+		uint8_t back[512];
+		struct tq *io = io_up(1, NQN1, HOSTA, q->sq.ctrl->cntlid, 1);
+
+		assert_int_equal(io_read(io, 1, 0, 1, back, sizeof(back)), ST_OK);
+		assert_true(all_zero(back, sizeof(back)));
+	}
+}
+
+/* ======================================================================== */
+/* I/O                                                                       */
+/* ======================================================================== */
+
+/* an enabled controller of NQN1 (its admin queue in *admin) and one I/O queue */
+static struct tq *io_queue(struct tq **admin)
+{
+	struct tq *q;
+	uint16_t id;
+
+	q = admin_up(1, NQN1, HOSTA, &id);
+	if (admin)
+		*admin = q;
+	return io_up(1, NQN1, HOSTA, id, 1);
+}
+
+static void test_io_write_read(void **state)
+{
+	static const struct {
+		uint32_t nsid, bs, nlb;
+		uint64_t slba;
+	} cases[] = {
+		{ 1, 512, 1, 0 },
+		{ 1, 512, 8, 9 },               /* 4 KiB, in-capsule */
+		{ 1, 512, 32, 100 },            /* 16 KiB: exactly the inline size */
+		{ 1, 512, 33, 200 },            /* just over: through R2T */
+		{ 1, 512, 128, 300 },           /* 64 KiB */
+		{ 1, 512, 256, 2048 - 256 },    /* 128 KiB = MDTS, up to the last block */
+		{ 3, 4096, 1, 0 },
+		{ 3, 4096, 3, 17 },
+		{ 3, 4096, 32, 256 - 32 },      /* MDTS on 4 KiB blocks, the last blocks */
+	};
+	uint8_t *in = malloc(128 * 1024), *out = malloc(128 * 1024);
+	struct tq *io;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t len = cases[i].nlb * cases[i].bs;
+
+		pattern(in, len, i + 1);
+		assert_int_equal(io_write(io, cases[i].nsid, cases[i].slba, cases[i].nlb, in, len), ST_OK);
+		assert_int_equal(E.last.sqid, 1);
+		assert_int_equal(E.last.dw0, 0);
+		memset(out, 0, len);
+		assert_int_equal(io_read(io, cases[i].nsid, cases[i].slba, cases[i].nlb, out, len), ST_OK);
+		assert_memory_equal(in, out, len);
+	}
+	/* nothing spilled: the blocks between cases are still zero, and
+	 * every case reads back after all the others were written */
+	assert_int_equal(io_read(io, 1, 1, 8, out, 4096), ST_OK);
+	assert_true(all_zero(out, 4096));
+	assert_int_equal(io_read(io, 1, 17, 83, out, 83 * 512), ST_OK);
+	assert_true(all_zero(out, 83 * 512));
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t len = cases[i].nlb * cases[i].bs;
+
+		pattern(in, len, i + 1);
+		assert_int_equal(io_read(io, cases[i].nsid, cases[i].slba, cases[i].nlb, out, len), ST_OK);
+		assert_memory_equal(in, out, len);
+	}
+	/* the namespaces are separate: NQN2's namespace 1 is still empty */
+	{
+		struct tq *io2;
+		uint16_t id;
+
+		admin_up(1, NQN2, HOSTB, &id);
+		io2 = io_up(1, NQN2, HOSTB, id, 1);
+		assert_int_equal(io_read(io2, 1, 0, 1, out, 512), ST_OK);
+		assert_true(all_zero(out, 512));
+	}
+	free(in);
+	free(out);
+}
+
+static void test_io_invalid_namespace(void **state)
+{
+	static const uint32_t bad[] = { 0, 2, 4, 5 /* disabled */, 1024, 0xffffffffu };
+	uint8_t buf[512] = { 0 };
+	struct tq *io;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(io_read(io, bad[i], 0, 1, NULL, 512), gen(NVME_SC_INVALID_NS));
+		assert_int_equal(io_write(io, bad[i], 0, 1, buf, 512), gen(NVME_SC_INVALID_NS));
+	}
+}
+
+static void test_io_lba_range(void **state)
+{
+	uint8_t buf[1024] = { 0 };
+	struct tq *io;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	/* namespace 1: 2048 blocks */
+	assert_int_equal(io_read(io, 1, 2048, 1, NULL, 512), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 1, 2047, 2, NULL, 1024), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_write(io, 1, 2047, 2, buf, 1024), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 1, 1ull << 32, 1, NULL, 512), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 1, ~0ull, 1, NULL, 512), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 1, ~0ull - 1, 2, NULL, 1024), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(xs(io, rw(NVME_CMD_WRITE_ZEROES, 1, 2040, 9)), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 1, 2047, 1, NULL, 512), ST_OK);
+	/* namespace 3: 256 blocks of 4 KiB */
+	assert_int_equal(io_read(io, 3, 256, 1, NULL, 4096), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 3, 255, 1, NULL, 4096), ST_OK);
+}
+
+static void test_io_sgl_length_mismatch(void **state)
+{
+	uint8_t buf[2048] = { 0 };
+	struct tq *io;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	/* the SGL must describe exactly the blocks addressed (kernel
+	 * nvmet_check_transfer_len: Data SGL Length Invalid) */
+	assert_int_equal(io_read(io, 1, 0, 1, NULL, 1024), gen(NVME_SC_SGL_INVALID_DATA));
+	assert_int_equal(io_read(io, 1, 0, 2, NULL, 512), gen(NVME_SC_SGL_INVALID_DATA));
+	assert_int_equal(io_read(io, 3, 0, 1, NULL, 512), gen(NVME_SC_SGL_INVALID_DATA));
+	assert_int_equal(io_write(io, 1, 0, 2, buf, 512), gen(NVME_SC_SGL_INVALID_DATA));
+	assert_int_equal(io_write(io, 1, 0, 1, buf, 2048), gen(NVME_SC_SGL_INVALID_DATA));
+	/* no data at all */
+	assert_int_equal(xs(io, rw(NVME_CMD_READ, 1, 0, 1)), gen(NVME_SC_SGL_INVALID_DATA));
+	/* the wrong direction: a Read with host-to-controller data */
+	r = exec_h2c(io, rw(NVME_CMD_READ, 1, 0, 1), buf, 512, true);
+	assert_int_not_equal(status_of(r), ST_OK);
+	assert_true(NVME_CQE_STATUS(&r->req.rsp) & NVME_STATUS_DNR);
+	put(r);
+	/* nothing was written by the refused writes */
+	assert_int_equal(io_read(io, 1, 0, 1, buf, 512), ST_OK);
+	assert_true(all_zero(buf, 512));
+}
+
+static void test_io_mdts(void **state)
+{
+	uint8_t *buf = calloc(1, 136 * 1024);
+	struct tq *io;
+	struct treq *r;
+
+	(void)state;
+	assert_non_null(buf);
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	/* 257 blocks of 512 bytes: one block more than 128 KiB */
+	assert_int_equal(io_read(io, 1, 0, 257, NULL, 257 * 512), gen(NVME_SC_INVALID_FIELD));
+	assert_int_equal(io_write(io, 1, 0, 257, buf, 257 * 512), gen(NVME_SC_INVALID_FIELD));
+	/* even with an SGL that fits the buffer */
+	r = exec_c2h(io, rw(NVME_CMD_READ, 1, 0, 257), 128 * 1024);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	/* 4 KiB blocks: 33 */
+	assert_int_equal(io_read(io, 3, 0, 33, NULL, 33 * 4096), gen(NVME_SC_INVALID_FIELD));
+	r = exec_c2h(io, rw(NVME_CMD_READ, 3, 0, 33), 128 * 1024);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	assert_int_equal(io_read(io, 3, 0, 32, NULL, 32 * 4096), ST_OK);
+	free(buf);
+}
+
+static void test_io_write_zeroes(void **state)
+{
+	uint8_t in[16 * 512], out[16 * 512];
+	struct tq *io;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	pattern(in, sizeof(in), 7);
+	assert_int_equal(io_write(io, 1, 10, 16, in, sizeof(in)), ST_OK);
+	assert_int_equal(xs(io, rw(NVME_CMD_WRITE_ZEROES, 1, 14, 5)), ST_OK);
+	assert_int_equal(E.last.sqid, 1);
+	assert_int_equal(io_read(io, 1, 10, 16, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, 4 * 512);
+	assert_true(all_zero(out + 4 * 512, 5 * 512));
+	assert_memory_equal(out + 9 * 512, in + 9 * 512, 7 * 512);
+	/* 4 KiB blocks */
+	assert_int_equal(io_write(io, 3, 0, 2, in, 8192), ST_OK);
+	assert_int_equal(xs(io, rw(NVME_CMD_WRITE_ZEROES, 3, 1, 1)), ST_OK);
+	assert_int_equal(io_read(io, 3, 0, 2, out, 8192), ST_OK);
+	assert_memory_equal(out, in, 4096);
+	assert_true(all_zero(out + 4096, 4096));
+	/* Write Zeroes moves no data: MDTS does not limit it (no WZSL
+	 * reported), the whole namespace at once is fine */
+	assert_int_equal(io_write(io, 1, 2000, 8, in, 4096), ST_OK);
+	assert_int_equal(xs(io, rw(NVME_CMD_WRITE_ZEROES, 1, 0, 2048)), ST_OK);
+	assert_int_equal(io_read(io, 1, 2000, 8, out, 4096), ST_OK);
+	assert_true(all_zero(out, 4096));
+}
+
+static void test_io_compare(void **state)
+{
+	uint8_t in[4096], other[4096];
+	struct tq *io;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	pattern(in, sizeof(in), 3);
+	assert_int_equal(io_write(io, 1, 40, 8, in, sizeof(in)), ST_OK);
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 1, 40, 8), in, sizeof(in), true);
+	assert_int_equal(status_of(r), ST_OK);
+	put(r);
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 1, 40, 8), in, sizeof(in), false);
+	assert_int_equal(status_of(r), ST_OK);
+	put(r);
+	memcpy(other, in, sizeof(other));
+	other[4095] ^= 1;               /* the very last byte differs */
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 1, 40, 8), other, sizeof(other), true);
+	assert_int_equal(status_of(r), nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	put(r);
+	/* compare does not write */
+	assert_int_equal(io_read(io, 1, 40, 8, other, sizeof(other)), ST_OK);
+	assert_memory_equal(other, in, sizeof(in));
+	/* range and length checks apply */
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 1, 2047, 8), in, sizeof(in), true);
+	assert_int_equal(status_of(r), gen(NVME_SC_LBA_RANGE));
+	put(r);
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 1, 40, 8), in, 512, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_DATA));
+	put(r);
+}
+
+struct dsm_range {
+	uint32_t attributes;
+	uint32_t nlb;
+	uint64_t slba;
+} __attribute__((packed));
+
+static void test_io_dsm_deallocate(void **state)
+{
+	uint8_t in[16 * 512], out[16 * 512];
+	struct dsm_range ranges[2] = {
+		{ .nlb = 3, .slba = 102 },
+		{ .nlb = 1, .slba = 110 },
+	};
+	struct nvme_sqe c;
+	struct tq *io;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	pattern(in, sizeof(in), 11);
+	assert_int_equal(io_write(io, 1, 100, 16, in, sizeof(in)), ST_OK);
+	/* Linux nvme_setup_discard: NR 0's based, AD, ranges in-capsule */
+	c = sqe(NVME_CMD_DSM, 1);
+	c.cdw10 = 1;
+	c.cdw11 = 1u << 2;
+	r = exec_h2c(io, c, ranges, sizeof(ranges), true);
+	assert_int_equal(status_of(r), ST_OK);
+	put(r);
+	assert_int_equal(io_read(io, 1, 100, 16, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, 2 * 512);
+	assert_true(all_zero(out + 2 * 512, 3 * 512));          /* 102..104 */
+	assert_memory_equal(out + 5 * 512, in + 5 * 512, 5 * 512);
+	assert_true(all_zero(out + 10 * 512, 512));             /* 110 */
+	assert_memory_equal(out + 11 * 512, in + 11 * 512, 5 * 512);
+	/* a range beyond the namespace */
+	ranges[0] = (struct dsm_range){ .nlb = 2, .slba = 2047 };
+	c = sqe(NVME_CMD_DSM, 1);
+	c.cdw11 = 1u << 2;
+	r = exec_h2c(io, c, ranges, sizeof(ranges[0]), true);
+	assert_int_equal(status_of(r), gen(NVME_SC_LBA_RANGE));
+	put(r);
+	/* fewer ranges in the data than NR says */
+	c = sqe(NVME_CMD_DSM, 1);
+	c.cdw10 = 1;
+	c.cdw11 = 1u << 2;
+	r = exec_h2c(io, c, ranges, sizeof(ranges[0]), true);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_DATA));
+	put(r);
+}
+
+static void test_io_flush(void **state)
+{
+	struct tq *io;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	assert_int_equal(xs(io, sqe(NVME_CMD_FLUSH, 1)), ST_OK);
+	assert_int_equal(E.last.sqid, 1);
+	assert_int_equal(xs(io, sqe(NVME_CMD_FLUSH, 3)), ST_OK);
+	assert_int_equal(xs(io, sqe(NVME_CMD_FLUSH, 2)), gen(NVME_SC_INVALID_NS));
+}
+
+static void test_io_unknown_opcode(void **state)
+{
+	static const uint8_t opc[] = { NVME_CMD_WRITE_UNCOR, NVME_CMD_VERIFY, 0x0d /* reservation register */,
+				       0x7e, 0x80, NVME_ADM_IDENTIFY };
+	struct tq *io;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	for (unsigned i = 0; i < sizeof(opc); i++)
+		assert_int_equal(xs(io, sqe(opc[i], 1)), gen(NVME_SC_INVALID_OPCODE));
+}
+
+/* What nvmf_req_prepare accepts of a data descriptor (the Linux TCP host:
+ * PSDT = SGL, in-capsule data as a data block with offset 0, the rest as
+ * transport data blocks) and what it refuses before anything executes. */
+static void test_io_data_descriptors(void **state)
+{
+	uint8_t data[512], back[512];
+	struct nvme_sqe c;
+	struct tq *io;
+	struct treq *r;
+	uint8_t *big = calloc(1, 16384 + 512);
+
+	(void)state;
+	assert_non_null(big);
+	env_up(cfg_main);
+	io = io_queue(NULL);
+	pattern(data, sizeof(data), 5);
+	/* PRPs do not exist on fabrics (kernel nvmet_parse_io_cmd: Invalid
+	 * Field when PSDT is not "SGL, metadata buffer") */
+	c = rw(NVME_CMD_WRITE, 1, 0, 1);
+	c.flags = NVME_SQE_PSDT_PRP;
+	r = exec_h2c(io, c, data, sizeof(data), false);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	/* a keyed SGL (RDMA's) on this transport */
+	c = rw(NVME_CMD_READ, 1, 0, 1);
+	sgl_tdb(&c, 512);
+	c.dptr.sgl.type = 0x40;
+	r = exec_raw(io, &c, NULL, 0, NULL, 0);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_TYPE));
+	put(r);
+	/* in-capsule data at a nonzero offset (ICDOFF is 0) */
+	c = rw(NVME_CMD_WRITE, 1, 0, 1);
+	sgl_icd(&c, 512);
+	c.dptr.sgl.addr = 64;
+	r = exec_raw(io, &c, big, 1024, NULL, 0);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_OFFSET));
+	put(r);
+	/* more in-capsule data than the port's inline_data_size (kernel
+	 * nvmet_tcp_map_data: SGL Offset Invalid) */
+	c = rw(NVME_CMD_WRITE, 1, 0, 33);
+	r = exec_h2c(io, c, big, 16384 + 512, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_OFFSET));
+	put(r);
+	/* in-capsule data for a read */
+	r = exec_h2c(io, rw(NVME_CMD_READ, 1, 0, 1), data, sizeof(data), true);
+	assert_int_not_equal(status_of(r), ST_OK);
+	assert_true(NVME_CQE_STATUS(&r->req.rsp) & NVME_STATUS_DNR);
+	put(r);
+	/* nothing of it reached the namespace */
+	assert_int_equal(io_read(io, 1, 0, 1, back, sizeof(back)), ST_OK);
+	assert_true(all_zero(back, sizeof(back)));
+	/* a write that fits the inline size goes in-capsule and lands */
+	r = exec_h2c(io, rw(NVME_CMD_WRITE, 1, 0, 1), data, sizeof(data), true);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(r->req.xfer, NVMF_XFER_H2C);
+	assert_int_equal(r->req.len, 512);
+	put(r);
+	assert_int_equal(io_read(io, 1, 0, 1, back, sizeof(back)), ST_OK);
+	assert_memory_equal(back, data, sizeof(data));
+	free(big);
+}
+
+/* Identify Controller reports FUSES 0: fused operations are not
+ * supported, so a fused command must not run as two independent ones (a
+ * fused Compare and Write would lose its atomicity). The kernel target
+ * refuses FUSE != 0 on every command before parsing it (nvmet_req_init:
+ * "no support for fused commands yet", Invalid Field in Command, DNR). */
+static void test_io_fused_refused(void **state)
+{
+	uint8_t data[512], back[512];
+	struct nvme_sqe cmp, wr;
+	struct treq *r;
+	struct tq *io, *admin;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(&admin);
+	{
+		struct treq *id = identify(admin, NVME_ID_CNS_CTRL, 0);
+
+		assert_int_equal(status_of(id), ST_OK);
+		assert_int_equal(((const struct nvme_id_ctrl *)id->req.buf)->fuses, 0);
+		put(id);
+	}
+	pattern(data, sizeof(data), 9);
+	/* Compare (first) + Write (second) of block 0, which holds zeros */
+	cmp = rw(NVME_CMD_COMPARE, 1, 0, 1);
+	cmp.flags |= 0x1;               /* FUSE: first command */
+	r = exec_h2c(io, cmp, data, sizeof(data), true);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	wr = rw(NVME_CMD_WRITE, 1, 0, 1);
+	wr.flags |= 0x2;                /* FUSE: second command */
+	r = exec_h2c(io, wr, data, sizeof(data), true);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	assert_int_equal(io_read(io, 1, 0, 1, back, sizeof(back)), ST_OK);
+	assert_true(all_zero(back, sizeof(back)));
+}
+
+/* after CC.EN 1 -> 0 the I/O queues carry nothing (kernel
+ * nvmet_check_ctrl_status: Command Sequence Error) */
+static void test_io_after_disable(void **state)
+{
+	struct tq *admin, *io;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	io = io_up(1, NQN1, HOSTA, id, 1);
+	assert_int_equal(io_read(io, 1, 0, 1, NULL, 512), ST_OK);
+	assert_int_equal(prop_set(admin, NVME_REG_CC, false, 0), ST_OK);
+	assert_int_equal(io_read(io, 1, 0, 1, NULL, 512), gen(NVME_SC_CMD_SEQ_ERROR));
+}
+
+/* ======================================================================== */
+/* Discovery                                                                 */
+/* ======================================================================== */
+
+static void assert_field(const char *field, size_t n, const char *want)
+{
+	char buf[300];
+
+	assert_true(n < sizeof(buf));
+	memcpy(buf, field, n);
+	buf[n] = 0;
+	assert_string_equal(buf, want);
+	/* NUL padded */
+	assert_true(all_zero(field + strlen(want), n - strlen(want)));
+}
+
+static void check_entry(const struct nvmf_disc_log_entry *e, uint8_t subtype, uint16_t portid,
+			const char *traddr, const char *trsvcid, const char *subnqn)
+{
+	assert_int_equal(e->trtype, NVMF_TRTYPE_TCP);
+	assert_int_equal(e->adrfam, NVMF_ADRFAM_IPV4);
+	assert_int_equal(e->subtype, subtype);
+	/* "not specified" plus 4b.3: SQ flow control disable supported */
+	assert_int_equal(e->treq, NVMF_TREQ_NOT_SPECIFIED | NVMF_TREQ_DISABLE_SQFLOW);
+	assert_int_equal(e->portid, portid);
+	assert_int_equal(e->cntlid, 0xffff);
+	assert_int_equal(e->asqsz, NVMF_ADMIN_QUEUE_DEPTH);
+	assert_field(e->trsvcid, sizeof(e->trsvcid), trsvcid);
+	assert_field(e->subnqn, sizeof(e->subnqn), subnqn);
+	assert_field(e->traddr, sizeof(e->traddr), traddr);
+	assert_true(all_zero(e->tsas, sizeof(e->tsas)));
+}
+
+/* a discovery controller of host on a queue of port p, local address local */
+static struct tq *disc_up(struct nvmf_port *p, const char *local, const char *host)
+{
+	struct tq *q = tq_on(p, local);
+	struct conn_args a = conn_admin(DISC_NQN, host);
+
+	a.kato = 0;                     /* nvme discover: no KATO */
+	connect_ok(q, &a);
+	enable(q);
+	return q;
+}
+
+/* the whole log as nvme discover reads it: header, then everything */
+static uint8_t *read_disc_log(struct tq *q, uint64_t *numrec)
+{
+	struct treq *r = get_log(q, NVME_LOG_DISCOVERY, 0, 1024);
+	const struct nvmf_disc_log_hdr *h;
+	uint8_t *log;
+	uint32_t len;
+
+	assert_int_equal(status_of(r), ST_OK);
+	h = r->req.buf;
+	*numrec = h->numrec;
+	assert_int_equal(h->recfmt, 0);
+	assert_int_equal(h->genctr, E.t.genctr);
+	put(r);
+	len = (uint32_t)(1024 * (*numrec + 1));
+	r = get_log(q, NVME_LOG_DISCOVERY, 0, len);
+	assert_int_equal(status_of(r), ST_OK);
+	h = r->req.buf;
+	assert_int_equal(h->numrec, *numrec);
+	log = malloc(len);
+	assert_non_null(log);
+	memcpy(log, r->req.buf, len);
+	put(r);
+	return log;
+}
+
+static void test_discovery_log(void **state)
+{
+	const struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(port_by_id(1), "127.0.0.1", HOSTA);
+	log = read_disc_log(q, &n);
+	/* HOSTA may not see NQN2: port 1/NQN1, port 3/NQN1, the referral of
+	 * port 1, the current discovery subsystem */
+	assert_int_equal(n, 4);
+	e = (const void *)(log + 1024);
+	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
+	check_entry(&e[1], NVMF_SUBTYPE_NVME, 3, "127.0.0.1", "4422", NQN1);
+	check_entry(&e[2], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 7, "192.0.2.11", "8009", DISC_NQN);
+	check_entry(&e[3], NVMF_SUBTYPE_DISCOVERY_CURRENT, 1, "127.0.0.1", "4420", DISC_NQN);
+	free(log);
+}
+
+static void test_discovery_log_allowed_hosts(void **state)
+{
+	const struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(port_by_id(1), "127.0.0.1", HOSTB);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 6);
+	e = (const void *)(log + 1024);
+	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
+	check_entry(&e[1], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN2);
+	check_entry(&e[2], NVMF_SUBTYPE_NVME, 2, "127.0.0.1", "4421", NQN2);
+	check_entry(&e[3], NVMF_SUBTYPE_NVME, 3, "127.0.0.1", "4422", NQN1);
+	check_entry(&e[4], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 7, "192.0.2.11", "8009", DISC_NQN);
+	check_entry(&e[5], NVMF_SUBTYPE_DISCOVERY_CURRENT, 1, "127.0.0.1", "4420", DISC_NQN);
+	free(log);
+}
+
+/* 4b.12: never 0.0.0.0: an unspecified listen address becomes the local
+ * address of the host's connection (kernel nvmet disc_traddr) */
+static void test_discovery_log_wildcard_address(void **state)
+{
+	const struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(port_by_id(3), "10.1.2.3", HOSTA);
+	log = read_disc_log(q, &n);
+	/* no referrals on port 3 */
+	assert_int_equal(n, 3);
+	e = (const void *)(log + 1024);
+	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
+	check_entry(&e[1], NVMF_SUBTYPE_NVME, 3, "10.1.2.3", "4422", NQN1);
+	check_entry(&e[2], NVMF_SUBTYPE_DISCOVERY_CURRENT, 3, "10.1.2.3", "4422", DISC_NQN);
+	for (unsigned i = 0; i < n; i++)
+		assert_null(strstr(e[i].traddr, "0.0.0.0"));
+	free(log);
+}
+
+/* on the discovery listener the target added (8009) */
+static void test_discovery_log_on_discovery_port(void **state)
+{
+	const struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(disc_port("127.0.0.1"), "127.0.0.1", HOSTB);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 5);
+	e = (const void *)(log + 1024);
+	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
+	check_entry(&e[1], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN2);
+	check_entry(&e[2], NVMF_SUBTYPE_NVME, 2, "127.0.0.1", "4421", NQN2);
+	check_entry(&e[3], NVMF_SUBTYPE_NVME, 3, "127.0.0.1", "4422", NQN1);
+	assert_int_equal(e[4].subtype, NVMF_SUBTYPE_DISCOVERY_CURRENT);
+	assert_field(e[4].trsvcid, sizeof(e[4].trsvcid), "8009");
+	assert_field(e[4].traddr, sizeof(e[4].traddr), "127.0.0.1");
+	assert_field(e[4].subnqn, sizeof(e[4].subnqn), DISC_NQN);
+	assert_int_equal(e[4].cntlid, 0xffff);
+	assert_true(e[4].treq & NVMF_TREQ_DISABLE_SQFLOW);
+	free(log);
+	/* the wildcard discovery listener of port 3's address */
+	q = disc_up(disc_port("0.0.0.0"), "192.0.2.50", HOSTA);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 3);
+	e = (const void *)(log + 1024);
+	check_entry(&e[1], NVMF_SUBTYPE_NVME, 3, "192.0.2.50", "4422", NQN1);
+	assert_field(e[2].traddr, sizeof(e[2].traddr), "192.0.2.50");
+	assert_field(e[2].trsvcid, sizeof(e[2].trsvcid), "8009");
+	free(log);
+}
+
+static void test_discovery_log_offset(void **state)
+{
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(port_by_id(1), "127.0.0.1", HOSTB);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 6);
+	/* entries 2 and 3 by offset */
+	r = get_log(q, NVME_LOG_DISCOVERY, 1024 * 3, 2048);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_equal(r->req.buf, log + 1024 * 3, 2048);
+	put(r);
+	/* the last entry, asking for more than there is: the rest is zero */
+	r = get_log(q, NVME_LOG_DISCOVERY, 1024 * 6, 4096);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_memory_equal(r->req.buf, log + 1024 * 6, 1024);
+	assert_true(all_zero((uint8_t *)r->req.buf + 1024, 3072));
+	put(r);
+	/* a dword inside the header: numrec (offset 8) */
+	r = get_log(q, NVME_LOG_DISCOVERY, 8, 8);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(*(uint64_t *)r->req.buf, 6);
+	put(r);
+	/* LPO must be dword aligned */
+	r = get_log(q, NVME_LOG_DISCOVERY, 1026, 1024);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	/* more dwords than the data buffer */
+	{
+		struct nvme_sqe c = sqe(NVME_ADM_GET_LOG_PAGE, 0);
+
+		c.cdw10 = NVME_LOG_DISCOVERY | (2048u / 4 - 1) << 16;
+		r = exec_c2h(q, c, 1024);
+		assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+		put(r);
+	}
+	free(log);
+}
+
+static void test_discovery_other_logs(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	q = disc_up(port_by_id(1), "127.0.0.1", HOSTA);
+	r = get_log(q, 0x02, 0, 512);
+	assert_int_equal(status_of(r), spec(NVME_SC_INVALID_LOG_PAGE));
+	put(r);
+	/* and an NVM controller has no discovery log */
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	r = get_log(q, NVME_LOG_DISCOVERY, 0, 1024);
+	assert_int_equal(status_of(r), spec(NVME_SC_INVALID_LOG_PAGE));
+	put(r);
+}
+
+/* ======================================================================== */
+/* Keep-alive                                                                */
+/* ======================================================================== */
+
+static void traffic_cb(void *arg)
+{
+	struct tq *q = arg;
+	struct nvme_sqe c = q->sq.qid ? rw(NVME_CMD_FLUSH, 1, 0, 1) : sqe(NVME_ADM_KEEP_ALIVE, 0);
+	struct treq *r = exec_raw(q, &c, NULL, 0, NULL, 0);
+
+	/* no cmocka asserts inside the reactor */
+	if (r->completions != 1 || NVME_CQE_STATUS(&r->req.rsp))
+		E.traffic_errors++;
+	E.traffic++;
+	put(r);
+}
+
+static void test_keepalive_expiry(void **state)
+{
+	struct tq *admin, *io;
+	struct conn_args a;
+	uint64_t t0, ran;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up_kato(1, NQN1, HOSTA, 100, &id);
+	io = io_up(1, NQN1, HOSTA, id, 1);
+	t0 = reactor_now_ns();          /* the last traffic was just before */
+	/* a little while, well under KATO: nothing happens */
+	run_reactor_ns(20);
+	if (reactor_now_ns() - t0 < 95 * 1000000ull) {
+		assert_int_equal(admin->disconnects, 0);
+		assert_int_equal(io->disconnects, 0);
+	}
+	/* no traffic: torn down after KATO, within 1.5 KATO plus slack */
+	run_until_disconnect(admin, 800);
+	ran = (reactor_now_ns() - t0) / 1000000u;
+	assert_int_equal(admin->disconnects, 1);
+	assert_int_equal(io->disconnects, 1);
+	assert_true(ran >= 100);
+	assert_true(admin->sq.ctrl->dying);
+	/* the dying controller takes no new queue */
+	{
+		struct tq *q = tq_new(1);
+
+		a = conn_io(NQN1, HOSTA, id, 2);
+		assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+		assert_null(q->sq.ctrl);
+	}
+	/* the transport closes both connections */
+	tq_destroy(io);
+	assert_non_null(E.t.subsys[0]->ctrls);
+	tq_destroy(admin);
+	assert_null(E.t.subsys[0]->ctrls);
+	/* nothing more */
+	run_reactor_ns(20);
+	assert_int_equal(admin->disconnects, 1);
+	assert_int_equal(io->disconnects, 1);
+}
+
+static void test_keepalive_traffic(void **state)
+{
+	struct reactor_timer traffic = { 0 };
+	struct tq *admin, *io;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up_kato(1, NQN1, HOSTA, 150, &id);
+	io = io_up(1, NQN1, HOSTA, id, 1);
+	/* Keep Alive on the admin queue every 20 ms, for 2 KATO */
+	reactor_timer_start(tgt_reactor(), &traffic, 20, 20, traffic_cb, admin);
+	run_reactor_ns(300);
+	reactor_timer_stop(tgt_reactor(), &traffic);
+	assert_true(E.traffic >= 5);
+	assert_int_equal(E.traffic_errors, 0);
+	assert_int_equal(admin->disconnects, 0);
+	assert_int_equal(io->disconnects, 0);
+	/* any command counts: I/O on the I/O queue only */
+	E.traffic = 0;
+	reactor_timer_start(tgt_reactor(), &traffic, 20, 20, traffic_cb, io);
+	run_reactor_ns(300);
+	reactor_timer_stop(tgt_reactor(), &traffic);
+	assert_true(E.traffic >= 5);
+	assert_int_equal(E.traffic_errors, 0);
+	assert_int_equal(admin->disconnects, 0);
+	assert_int_equal(io->disconnects, 0);
+	/* then silence */
+	run_until_disconnect(admin, 800);
+	assert_int_equal(admin->disconnects, 1);
+	assert_int_equal(io->disconnects, 1);
+}
+
+/* KATO from Set Features arms the timer; KATO 0 means none */
+static void test_keepalive_set_features(void **state)
+{
+	struct tq *admin;
+	uint64_t ran;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up_kato(1, NQN1, HOSTA, 0, NULL);
+	ran = run_reactor_ns(200) / 1000000u;
+	assert_true(ran >= 199);
+	assert_int_equal(admin->disconnects, 0);
+	assert_int_equal(xs(admin, feat(true, NVME_FEAT_KATO, 100)), ST_OK);
+	run_until_disconnect(admin, 800);
+	assert_int_equal(admin->disconnects, 1);
+}
+
+/* ======================================================================== */
+/* Controller lifetime                                                       */
+/* ======================================================================== */
+
+static void test_admin_queue_gone_ends_association(void **state)
+{
+	struct tq *admin, *io1, *io2, *q;
+	struct treq *aer;
+	struct conn_args a;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	io1 = io_up(1, NQN1, HOSTA, id, 1);
+	io2 = io_up(1, NQN1, HOSTA, id, 2);
+	{
+		struct nvme_sqe c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+
+		aer = exec_raw(admin, &c, NULL, 0, NULL, 0);
+		assert_int_equal(aer->completions, 0);
+	}
+	/* the host's admin connection drops */
+	tq_destroy(admin);
+	assert_int_equal(io1->disconnects, 1);
+	assert_int_equal(io2->disconnects, 1);
+	assert_int_equal(admin->disconnects, 0);        /* already gone */
+	assert_null(admin->sq.ctrl);
+	/* the held AER is the transport's to free, never completed */
+	assert_int_equal(aer->completions, 0);
+	put(aer);
+	/* the controller lives until its last queue is gone */
+	assert_non_null(E.t.subsys[0]->ctrls);
+	q = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 3);
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	tq_destroy(io1);
+	assert_non_null(E.t.subsys[0]->ctrls);
+	tq_destroy(io2);
+	assert_null(E.t.subsys[0]->ctrls);
+	assert_int_equal(io1->disconnects, 1);
+	assert_int_equal(io2->disconnects, 1);
+	/* a new association gets a CNTLID again */
+	admin_up(1, NQN1, HOSTA, NULL);
+	assert_non_null(E.t.subsys[0]->ctrls);
+}
+
+static void test_io_queue_gone_detaches(void **state)
+{
+	struct tq *admin, *io1, *io2;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	io1 = io_up(1, NQN1, HOSTA, id, 1);
+	io2 = io_up(1, NQN1, HOSTA, id, 2);
+	tq_destroy(io1);
+	assert_null(admin->sq.ctrl->io[1]);
+	assert_ptr_equal(admin->sq.ctrl->io[2], &io2->sq);
+	assert_int_equal(admin->disconnects + io2->disconnects, 0);
+	assert_int_equal(xs(admin, sqe(NVME_ADM_KEEP_ALIVE, 0)), ST_OK);
+	assert_int_equal(xs(io2, sqe(NVME_CMD_FLUSH, 1)), ST_OK);
+	/* QID 1 may connect again */
+	io1 = io_up(1, NQN1, HOSTA, id, 1);
+	assert_int_equal(xs(io1, sqe(NVME_CMD_FLUSH, 1)), ST_OK);
+}
+
+static void test_ctrl_destroy(void **state)
+{
+	struct tq *admin, *io1;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_main);
+	admin = admin_up(1, NQN1, HOSTA, &id);
+	io1 = io_up(1, NQN1, HOSTA, id, 1);
+	nvmf_ctrl_destroy(admin->sq.ctrl);
+	assert_int_equal(admin->disconnects, 1);
+	assert_int_equal(io1->disconnects, 1);
+	/* idempotent while the transport closes */
+	nvmf_ctrl_destroy(admin->sq.ctrl);
+	assert_int_equal(admin->disconnects, 1);
+	assert_int_equal(io1->disconnects, 1);
+	tq_destroy(admin);
+	assert_non_null(E.t.subsys[0]->ctrls);
+	tq_destroy(io1);
+	assert_null(E.t.subsys[0]->ctrls);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_teardown(f, env_down)
+		T(test_connect_admin_ok),
+		T(test_connect_admin_cntlid_not_ffff),
+		T(test_connect_recfmt),
+		T(test_connect_sqsize_zero),
+		T(test_connect_admin_sqsize_too_big),
+		T(test_connect_unknown_subsystem),
+		T(test_connect_host_not_allowed),
+		T(test_connect_port_without_subsystem),
+		T(test_connect_short_data),
+		T(test_connect_twice),
+		T(test_commands_before_connect),
+		T(test_connect_dissqfc),
+		T(test_cntlid_unique_in_range),
+		T(test_connect_io_ok),
+		T(test_connect_io_wrong_identity),
+		T(test_connect_io_other_subsystem),
+		T(test_connect_io_qid_invalid),
+		T(test_connect_io_before_enable),
+		T(test_connect_io_sqsize_too_big),
+		T(test_connect_io_to_discovery_refused),
+		T(test_property_cap),
+		T(test_property_vs),
+		T(test_property_cc_enable_disable),
+		T(test_property_cc_bad_entry_sizes),
+		T(test_property_shutdown),
+		T(test_property_invalid),
+		T(test_property_on_io_queue),
+		T(test_sqhd_increments_and_wraps),
+		T(test_identify_ctrl_nvm),
+		T(test_identify_ctrl_default_inline),
+		T(test_identify_ctrl_discovery),
+		T(test_identify_ns),
+		T(test_identify_ns_inactive),
+		T(test_identify_active_ns_list),
+		T(test_identify_ns_desc_list),
+		T(test_identify_unknown_cns),
+		T(test_features_num_queues),
+		T(test_features_num_queues_after_io_queues),
+		T(test_features_kato),
+		T(test_features_host_id),
+		T(test_features_unknown_fid),
+		T(test_keep_alive_cmd),
+		T(test_aer_limit),
+		T(test_aen_pending),
+		T(test_refused_admin_opcodes),
+		T(test_io_write_read),
+		T(test_io_invalid_namespace),
+		T(test_io_lba_range),
+		T(test_io_sgl_length_mismatch),
+		T(test_io_mdts),
+		T(test_io_write_zeroes),
+		T(test_io_compare),
+		T(test_io_dsm_deallocate),
+		T(test_io_flush),
+		T(test_io_unknown_opcode),
+		T(test_io_data_descriptors),
+		T(test_io_fused_refused),
+		T(test_io_after_disable),
+		T(test_discovery_log),
+		T(test_discovery_log_allowed_hosts),
+		T(test_discovery_log_wildcard_address),
+		T(test_discovery_log_on_discovery_port),
+		T(test_discovery_log_offset),
+		T(test_discovery_other_logs),
+		T(test_keepalive_expiry),
+		T(test_keepalive_traffic),
+		T(test_keepalive_set_features),
+		T(test_admin_queue_gone_ends_association),
+		T(test_io_queue_gone_detaches),
+		T(test_ctrl_destroy),
+#undef T
+	};
+
+	log_set_level(LOG_LVL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
