@@ -4,13 +4,21 @@
 # script against the binaries in build/.
 #
 # usage: tests/vm/run.sh check|demo
-#   check  tests/vm/guest/pcie.sh: the userspace PCIe driver (make vm-check)
-#   demo   tests/vm/guest/demo.sh: identify + verify with a summary (make demo)
+#   check  tests/vm/guest/check.sh (make vm-check), in one boot:
+#          pcie.sh    the userspace PCIe driver (nvmf-pcie), then
+#          fabric.sh  the tcp_* tests: nvmf-bridged owns the controller and
+#                     the guest kernel's NVMe/TCP initiator, nvme-cli and fio
+#                     use it over 127.0.0.1
+#   demo   tests/vm/guest/demo.sh: the whole chain with a summary (make demo):
+#          nvmf-pcie identify, nvmf-bridged from config/example-pcie.json,
+#          nvme discover/connect over TCP, fio with verification, shutdown
 #
 # env:
 #   VM_TESTS=a,b,c        guest tests to run (default: all of the mode's);
+#                         in check mode tcp_* names go to fabric.sh, the rest
+#                         to pcie.sh (VM_TESTS=identify,tcp_start,tcp_fio);
 #                         VM_TESTS=none boots and powers off (harness check)
-#   VM_TIMEOUT=SECS       wall-clock limit for QEMU (default 420 check, 300 demo)
+#   VM_TIMEOUT=SECS       wall-clock limit for QEMU (default 480 check, 300 demo)
 #   VM_SCRIPT=NAME|PATH   run tests/vm/guest/NAME.sh (or the script file PATH,
 #                         which may source lib.sh) instead of the mode's
 #   VM_QUIET=1            do not stream the guest console (it is still saved)
@@ -24,7 +32,8 @@
 #
 # Output: build/vm/console.txt (serial console and QEMU's stderr),
 # build/vm/share/results/ (what the guest wrote: console.log, dmesg.txt, the
-# output of every nvmf-pcie run). Exit 0 only when everything passed.
+# output of every nvmf-pcie, nvme-cli and fio run, bridged.log: the daemon's
+# --verbose log, bridged.json: its config). Exit 0 only when everything passed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,17 +48,28 @@ T_START=$EPOCHREALTIME
 MODE=${1:-}
 case $MODE in
 check)
-	SCRIPT=pcie
+	SCRIPT=check
 	# Order matters for what it proves (and for how often the controller
 	# changes hands): identify/verify run first without hugepages (4 KiB DMA
 	# memory), kernel_write_read ends with nvmf-pcie holding the controller,
 	# so the *_hugepages pair finds it as our own shutdown left it and runs
 	# the 2 MiB hugepage DMA path.
-	DEFAULT_TESTS="controller not_bound identify verify write_kernel_read write_refused kernel_write_read identify_hugepages verify_hugepages"
-	TIMEOUT=${VM_TIMEOUT:-420} ;;
+	PCIE_TESTS="controller not_bound identify verify write_kernel_read write_refused kernel_write_read identify_hugepages verify_hugepages"
+	# The fabric tests share one daemon and build on each other: start,
+	# discovery, connect, data (fio regions later read back by the kernel),
+	# digests and connection churn, several hosts, then the daemon stops
+	# and the kernel driver reads what went over the fabric.
+	FABRIC_TESTS="tcp_start tcp_discover tcp_connect tcp_nvme_cli tcp_fio tcp_discard_zeroes tcp_digest tcp_cycles tcp_second_host tcp_host_refused tcp_readback"
+	# the project's test initiator against the kernel's nvmet-tcp: the
+	# reference the host tests use is itself checked against a real target
+	INIT_TESTS="initiator_hostcheck initiator_target initiator_discover initiator_selftest_plain initiator_selftest_digests initiator_selftest_r2t initiator_selftest_dissqfc initiator_malformed initiator_kato_expiry"
+	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $INIT_TESTS"
+	TIMEOUT=${VM_TIMEOUT:-480} ;;
 demo)
 	SCRIPT=demo
-	DEFAULT_TESTS="identify verify"
+	# demo.sh runs every step whatever VM_TESTS says; these are the RESULT
+	# lines it must print
+	DEFAULT_TESTS="identify bridged_start discover connect fio shutdown"
 	TIMEOUT=${VM_TIMEOUT:-300} ;;
 *)
 	echo "usage: $0 check|demo   (env VM_TESTS=a,b,c, see the header of $0)" >&2
@@ -129,6 +149,9 @@ fi
 rm -rf "$SHARE"
 mkdir -p "$SHARE/bin" "$SHARE/lib" "$SHARE/guest" "$SHARE/results"
 cp "$HERE"/guest/*.sh "$SHARE/guest/"
+# the example configurations (the demo runs the daemon from example-pcie.json)
+mkdir -p "$SHARE/config"
+cp "$REPO"/config/*.json "$SHARE/config/"
 if [ -n "${VM_SCRIPT:-}" ]; then   # another guest script (name, or path to a file)
 	case $VM_SCRIPT in
 	*/*) cp "$VM_SCRIPT" "$SHARE/guest/"; SCRIPT=$(basename "$VM_SCRIPT" .sh) ;;

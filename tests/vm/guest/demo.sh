@@ -1,71 +1,197 @@
 #!/bin/sh
-# Guest side of `tests/vm/run.sh demo`: hand QEMU's NVMe controller to
-# vfio-pci, drive it from userspace with nvmf-pcie (identify, verify) and
-# print a short summary. RESULT lines give run.sh its verdict.
+# Guest side of `tests/vm/run.sh demo` (make demo): the whole chain in one
+# VM. QEMU's NVMe controller goes to vfio-pci; nvmf-pcie identifies it;
+# nvmf-bridged takes it from config/example-pcie.json and exports its
+# namespace over NVMe/TCP on 127.0.0.1; the guest kernel's initiator
+# discovers and connects; fio writes and verifies; everything shuts down
+# cleanly. One RESULT line per step gives run.sh its verdict; a step after
+# a failed one fails with "skipped".
 set -u
 . "$(dirname "$0")/lib.sh"
 
+CONFIG_SRC=/share/config/example-pcie.json
+CONF=/tmp/example-pcie.json
+STEPS="identify bridged_start discover connect fio shutdown"
+
 banner() { echo; echo "==================== $* ===================="; }
-ok=1
+indent() { sed 's/^/    /'; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }   # microseconds -> "1.2 ms"
+broken=   # the step that failed; the later ones are skipped
 summary=
+step_fail() {   # step_fail NAME DETAILS
+	result "$1" FAIL "$2"
+	broken=${broken:-$1}
+}
+skip_rest() {   # FAIL every step from NAME on (nothing can run without the previous)
+	_on=0
+	for _s in $STEPS; do
+		[ "$_s" = "$1" ] && _on=1
+		[ "$_on" = 1 ] && result "$_s" FAIL "skipped: $broken failed"
+	done
+}
 
 find_controller
-banner "nvmf-bridge demo: userspace NVMe driver over VFIO"
+banner "nvmf-bridge demo: a PCIe NVMe namespace exported over NVMe/TCP"
 if [ -z "$BDF" ]; then
-	result identify FAIL "no NVMe controller (PCI class 0x010802) in the VM"
-	result verify FAIL "no NVMe controller"
+	broken="finding the controller"
+	echo "no NVMe controller (PCI class 0x010802) in the VM"
+	skip_rest identify
 	exit 0
 fi
 echo "NVMe controller $BDF ($(cat "$(dev_dir)/vendor"):$(cat "$(dev_dir)/device")), IOMMU group $(iommu_group)"
-if ! have_tool; then
-	result identify FAIL "nvmf-pcie is not in the share (build it: make)"
-	result verify FAIL "nvmf-pcie is not in the share"
-	exit 0
-fi
 
-banner "bind $BDF to vfio-pci"
+# --- 1. the userspace driver sees the controller -----------------------------
+banner "1. bind $BDF to vfio-pci; nvmf-pcie identify"
 echo "modprobe vfio-pci vfio_iommu_type1; echo vfio-pci > .../driver_override; echo $BDF > /sys/bus/pci/drivers_probe"
-if ! bind_to vfio-pci; then
-	result identify FAIL "could not bind $BDF to vfio-pci"
-	result verify FAIL "could not bind $BDF to vfio-pci"
-	exit 0
-fi
-echo "driver: $(driver_of), device node /dev/vfio/$(iommu_group)"
-
-banner "nvmf-pcie identify $BDF"
-run_pcie identify 60 identify "$BDF"
-model=$(sed -n 's/^ *model: *//p' "$RES/identify.out" | head -n 1)
-serial=$(sed -n 's/^ *serial: *//p' "$RES/identify.out" | head -n 1)
-if [ "$RC" = 0 ] && identify_geometry identify; then
-	result identify PASS "model '$model', serial $serial, ns 1: $NS_BLOCKS blocks x $BS bytes"
-	summary="$summary
-  controller: $model (serial $serial) at $BDF, owned by a userspace process through VFIO
+if ! have_tool; then
+	step_fail identify "nvmf-pcie is not in the share (build it: make)"
+elif ! bind_to vfio-pci; then
+	step_fail identify "could not bind $BDF to vfio-pci"
+else
+	run_pcie identify 60 identify "$BDF"
+	model=$(sed -n 's/^ *model: *//p' "$RES/identify.out" | head -n 1)
+	serial=$(sed -n 's/^ *serial: *//p' "$RES/identify.out" | head -n 1)
+	if [ "$RC" = 0 ] && identify_geometry identify; then
+		result identify PASS "model '$model', serial $serial, ns 1: $NS_BLOCKS blocks x $BS bytes"
+		summary="$summary
+  controller:  $model (serial $serial) at $BDF, driven from userspace through VFIO
   namespace 1: $NS_BLOCKS blocks of $BS bytes = $((NS_BLOCKS * BS / 1048576)) MiB"
+	else
+		step_fail identify "$(rc_text): $(err_line identify)"
+	fi
+fi
+[ -n "$broken" ] && { skip_rest bridged_start; exit 0; }
+
+# --- 2. the target -----------------------------------------------------------
+banner "2. nvmf-bridged --config config/example-pcie.json"
+if [ ! -x "$BRIDGED" ]; then
+	step_fail bridged_start "nvmf-bridged is not in the share (build it: make)"
+elif [ ! -r "$CONFIG_SRC" ]; then
+	step_fail bridged_start "$CONFIG_SRC is not in the share"
 else
-	ok=0
-	result identify FAIL "$(rc_text): $(err_line identify)"
+	cfg_bdf=$(sed -n 's/.*"pcie": *"\([^"]*\)".*/\1/p' "$CONFIG_SRC" | head -n 1)
+	if [ "$cfg_bdf" = "$BDF" ]; then
+		cp "$CONFIG_SRC" "$CONF"
+	else
+		echo "(the VM's controller is $BDF, the example names $cfg_bdf: using a copy with $BDF)"
+		sed "s/\"$cfg_bdf\"/\"$BDF\"/" "$CONFIG_SRC" > "$CONF"
+	fi
+	NQN=$(sed -n 's/.*"nqn": *"\([^"]*\)".*/\1/p' "$CONF" | head -n 1)
+	host_identity
+	echo "host NQN (/etc/nvme/hostnqn): $HOSTNQN"
+	indent < "$CONF"
+	if start_bridged "$CONF" "$TPORT" "$DISC_PORT"; then
+		grep -E 'ready|listening|blocks of' "$DLOG" | indent
+		result bridged_start PASS "pid $DPID, $NQN on $TADDR:$TPORT, discovery on $DISC_PORT"
+	else
+		step_fail bridged_start "$START_WHY"
+	fi
+fi
+[ -n "$broken" ] && { skip_rest discover; kill_leftovers; exit 0; }
+
+# --- 3. the kernel initiator -----------------------------------------------
+banner "3. nvme discover -t tcp -a $TADDR -s $DISC_PORT"
+modprobe nvme-tcp
+if nvme_cmd discover discover -t tcp -a "$TADDR" -s "$DISC_PORT"; then
+	indent < "$RES/discover.out"
+	if grep -q "^subnqn: *$NQN\$" "$RES/discover.out"; then
+		result discover PASS "the discovery log lists $NQN"
+	else
+		step_fail discover "the discovery log does not list $NQN"
+	fi
+else
+	indent < "$RES/discover.out"
+	step_fail discover "nvme discover exit $RC: $(out_line discover)"
 fi
 
-banner "nvmf-pcie verify $BDF --nsid 1"
-run_pcie verify 150 verify "$BDF" --nsid 1
-verify_parse verify
-if [ "$RC" = 0 ] && [ -n "$V_CMDS" ] && [ "$V_CMDS" -gt 0 ] && [ "$V_MISM" = 0 ] &&
-   [ -n "$V_IRQ" ] && [ "$V_IRQ" -gt 0 ]; then
-	result verify PASS "$V_CMDS commands, 0 mismatches, irq wakeups $V_IRQ"
-	summary="$summary
-  verify: $V_CMDS I/O commands written, read back and compared, 0 mismatches
-  interrupts: $V_IRQ MSI-X wakeups delivered through VFIO eventfds"
+banner "4. nvme connect -t tcp -a $TADDR -s $TPORT -n $NQN"
+if [ -n "$broken" ]; then
+	result connect FAIL "skipped: $broken failed"
+elif ! nvme_connect connect "$NQN"; then
+	step_fail connect "nvme connect exit $RC: $(out_line connect)"
+elif ! wait_until 30 ns_dev "$NQN"; then
+	step_fail connect "no block device for $NQN 30 s after nvme connect"
 else
-	ok=0
-	result verify FAIL "$(rc_text), commands=${V_CMDS:-?} mismatches=${V_MISM:-?} irq_wakeups=${V_IRQ:-?}: $(err_line verify)"
+	nvme_cmd list_subsys list-subsys && indent < "$RES/list_subsys.out"
+	ctrl=$(ctrls_of "$NQN" | head -n 1)
+	nvme_cmd id_ctrl id-ctrl "/dev/$ctrl" && grep -E '^(mn|sn|subnqn|cntlid) ' "$RES/id_ctrl.out" | indent
+	sectors=$(dev_sectors "$DEV")
+	echo "    $DEV: $sectors sectors of 512 bytes = $((sectors / 2048)) MiB"
+	if [ "$sectors" = $((NS_BLOCKS * BS / 512)) ]; then
+		result connect PASS "$DEV ($ctrl over TCP), $((sectors / 2048)) MiB: the PCIe namespace's size"
+		summary="$summary
+  fabric:      $NQN at $TADDR:$TPORT (NVMe/TCP) -> $DEV on the same VM's kernel"
+	else
+		step_fail connect "$DEV has $sectors sectors, the namespace $((NS_BLOCKS * BS / 512))"
+	fi
 fi
+
+# --- 5. data, verified ---------------------------------------------------
+banner "5. fio over NVMe/TCP with crc32c verification"
+if [ -n "$broken" ]; then
+	result fio FAIL "skipped: $broken failed"
+else
+	FIO_FORMAT=normal,terse
+	why= lines=
+	if run_fio fio_randrw 150 --filename="$DEV" --ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 \
+		--name=randrw-4k --rw=randrw --bs=4k --iodepth=32 --numjobs=2 --size=16M --offset_increment=16M; then
+		lines="  4 KiB random read/write, QD 32 x 2 jobs: write $FIO_WIOPS IOPS (mean latency $(ms "$FIO_WLAT")),
+               read $FIO_RIOPS IOPS incl. the verification pass (mean latency $(ms "$FIO_RLAT"))"
+	else
+		why="4k randrw: $FIO_WHY"
+	fi
+	grep -v '^3;' "$RES/fio_randrw.fio" | grep -E 'groupid|IOPS=| lat \(|err=' | indent
+	if run_fio fio_seq 150 --filename="$DEV" --ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 \
+		--name=write-1m --rw=write --bs=1M --iodepth=4 --size=64M --offset=128M; then
+		lines="$lines
+  1 MiB sequential write, QD 4: $((FIO_WBW / 1024)) MiB/s, $FIO_WIOPS IOPS (mean latency $(ms "$FIO_WLAT")),
+               read back for verification at $((FIO_RBW / 1024)) MiB/s"
+	else
+		why="${why:+$why; }1M write: $FIO_WHY"
+	fi
+	grep -v '^3;' "$RES/fio_seq.fio" | grep -E 'groupid|IOPS=| lat \(|err=' | indent
+	FIO_FORMAT=
+	if [ -z "$why" ]; then
+		result fio PASS "err=0, every block written was read back and matched its crc32c"
+		summary="$summary
+$lines
+  verification: every block written was read back over the fabric and matched (crc32c, err=0)"
+	else
+		step_fail fio "$why"
+	fi
+fi
+
+# --- 6. clean shutdown ---------------------------------------------------
+banner "6. nvme disconnect; SIGTERM nvmf-bridged"
+why=
+if [ -n "$(ctrls_of "$NQN")" ]; then
+	nvme_disconnect disconnect "$NQN" && indent < "$RES/disconnect.out" ||
+		why="nvme disconnect: $(out_line disconnect)"
+fi
+mark=$(wc -l < "$DLOG")
+stop_bridged 10
+case $STOP_RC in
+0) ;;
+timeout) why="${why:+$why; }nvmf-bridged did not exit within 10 s of SIGTERM" ;;
+*) why="${why:+$why; }nvmf-bridged exit $STOP_RC: $(log_tail 4)" ;;
+esac
+tail -n +$((mark + 1)) "$DLOG" | indent
+tail -n +$((mark + 1)) "$DLOG" | grep -q "$BDF: controller shut down" ||
+	why="${why:+$why; }the log does not say '$BDF: controller shut down'"
 kill_leftovers
+if [ -z "$why" ]; then
+	result shutdown PASS "host disconnected, daemon exit 0 in ${STOP_SECS}s, controller shut down (CC.SHN)"
+	summary="$summary
+  shutdown:    host disconnected, nvmf-bridged exit 0 after SIGTERM (${STOP_SECS}s), controller shut down"
+else
+	step_fail shutdown "$why"
+fi
 
 banner "summary"
-echo "  QEMU q35 VM, emulated Intel IOMMU, QEMU NVMe controller, Debian kernel $(uname -r)$summary"
-if [ "$ok" = 1 ]; then
-	echo "  => the userspace driver owns the controller and moves verified data through the IOMMU"
+echo "  QEMU q35 VM (TCG), emulated Intel IOMMU, QEMU NVMe controller, Debian kernel $(uname -r)$summary"
+if [ -z "$broken" ]; then
+	echo "  => a PCIe namespace owned by a userspace driver, served over NVMe/TCP to the stock Linux initiator, data verified"
 else
-	echo "  => something failed; see the output above"
+	echo "  => $broken failed; see the output above and $RES/"
 fi
 echo

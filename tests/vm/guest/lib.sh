@@ -203,3 +203,193 @@ verify_parse() {
 	V_CMDS=${1:-} V_MISM=${2:-}
 	V_IRQ=$(sed -n 's/^verify: irq wakeups \([0-9][0-9]*\).*/\1/p' "$RES/$_l.out" | tail -n 1)
 }
+
+# --- nvmf-bridged and the kernel's NVMe/TCP initiator ---------------------
+# (fabric.sh and demo.sh). The daemon runs in the background of the calling
+# shell, so `wait` can collect its exit status.
+BRIDGED=$BIN/nvmf-bridged
+DPID=                  # the daemon's pid while start_bridged's instance lives
+DLOG=$RES/bridged.log  # its stdout and stderr (--verbose)
+TADDR=127.0.0.1        # where it listens; the initiator runs in the same guest
+TPORT=4420
+DISC_PORT=8009
+T_NVME=30              # any single nvme-cli command
+
+# host_identity: /etc/nvme/hostnqn and hostid, made once from a random UUID
+# (QEMU's SMBIOS UUID is all zero: nvme gen-hostnqn would give every VM the
+# same NQN); sets HOSTNQN and HOSTID
+HOSTNQN= HOSTID=
+host_identity() {
+	if [ ! -s /etc/nvme/hostnqn ] || [ ! -s /etc/nvme/hostid ]; then
+		_u=$(cat /proc/sys/kernel/random/uuid)
+		mkdir -p /etc/nvme
+		echo "nqn.2014-08.org.nvmexpress:uuid:$_u" > /etc/nvme/hostnqn
+		echo "$_u" > /etc/nvme/hostid
+	fi
+	HOSTNQN=$(cat /etc/nvme/hostnqn) HOSTID=$(cat /etc/nvme/hostid)
+}
+
+# bridged_alive: the daemon we started is running (a zombie is not)
+bridged_alive() {
+	[ -n "$DPID" ] && [ -r "/proc/$DPID/stat" ] || return 1
+	read -r _ _ _st _ < "/proc/$DPID/stat" 2>/dev/null || return 1
+	[ "$_st" != Z ]
+}
+bridged_gone() { ! bridged_alive; }
+log_tail() { tail -n "${1:-8}" "$DLOG" 2>/dev/null | tr '\n' '|' | cut -c1-600; }
+
+# tcp_listening PORT: some socket listens on PORT (any address, v4 or v6)
+tcp_listening() {
+	_hex=$(printf '%04X' "$1")
+	grep -q "^ *[0-9]*: [0-9A-F]*:$_hex [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# all the given ports listen, or the daemon died (either ends the wait)
+listening_or_dead() {
+	bridged_alive || return 0
+	for _p; do tcp_listening "$_p" || return 1; done
+	return 0
+}
+
+# start_bridged CONFIG PORT...: start nvmf-bridged --verbose in the
+# background (log appended to $DLOG) and wait up to 60 s for its listeners.
+# Sets DPID; on failure returns 1 with the reason in START_WHY.
+START_WHY=
+start_bridged() {
+	_cfg=$1; shift
+	START_WHY=
+	modprobe nvme-tcp || { START_WHY="modprobe nvme-tcp failed"; return 1; }
+	log "\$ nvmf-bridged --config $_cfg --verbose >> $DLOG 2>&1 &"
+	echo "=== $(now) nvmf-bridged --config $_cfg --verbose" >> "$DLOG"
+	"$BRIDGED" --config "$_cfg" --verbose >> "$DLOG" 2>&1 &
+	DPID=$!
+	_t0=$(now)
+	if ! wait_until 60 listening_or_dead "$@"; then
+		START_WHY="no listener on port(s) $* after 60 s; log: $(log_tail 5)"
+		return 1
+	fi
+	if ! bridged_alive; then
+		wait "$DPID" 2>/dev/null
+		START_WHY="nvmf-bridged exited ($?) at start: $(log_tail 5)"
+		DPID=
+		return 1
+	fi
+	log "nvmf-bridged pid $DPID listening on $* after $(since "$_t0")s"
+	return 0
+}
+
+# stop_bridged SECS: SIGTERM, wait up to SECS for the exit; sets STOP_RC
+# (the exit status, or "timeout" after which it was killed) and STOP_SECS
+STOP_RC= STOP_SECS=
+stop_bridged() {
+	STOP_RC= STOP_SECS=
+	[ -n "$DPID" ] || { STOP_RC=none; return 1; }
+	_t0=$(now)
+	kill -TERM "$DPID" 2>/dev/null
+	if wait_until "$1" bridged_gone; then
+		wait "$DPID" 2>/dev/null
+		STOP_RC=$?
+	else
+		STOP_RC=timeout
+		kill -KILL "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	STOP_SECS=$(since "$_t0")
+	log "nvmf-bridged stopped: exit $STOP_RC after ${STOP_SECS}s"
+	DPID=
+	[ "$STOP_RC" = 0 ]
+}
+
+# nvme_cmd LABEL ARGS...: nvme-cli under a timeout; output (both streams)
+# in $RES/LABEL.out; RC
+nvme_cmd() {
+	_l=$1; shift
+	timeout -k 5 "$T_NVME" nvme "$@" > "$RES/$_l.out" 2>&1
+	RC=$?
+	return $RC
+}
+out_line() { grep -v '^$' "$RES/$1.out" 2>/dev/null | head -n 1 | cut -c1-200; }
+
+# nvme_connect LABEL NQN [ARGS]: connect over TCP to $TADDR:$TPORT. A lost
+# controller gives up after 20 s (ctrl-loss-tmo) instead of queueing I/O
+# for ten minutes: a dead daemon fails the test instead of hanging it.
+nvme_connect() {
+	_l=$1 _nqn=$2; shift 2
+	log "\$ nvme connect -t tcp -a $TADDR -s $TPORT -n $_nqn $*"
+	nvme_cmd "$_l" connect -t tcp -a "$TADDR" -s "$TPORT" -n "$_nqn" --ctrl-loss-tmo=20 --reconnect-delay=2 "$@"
+}
+
+# ctrls_of NQN: the fabrics controllers (nvmeN) of subsystem NQN
+ctrls_of() {
+	for _c in /sys/class/nvme/nvme*; do
+		[ -e "$_c/subsysnqn" ] || continue
+		[ "$(cat "$_c/transport" 2>/dev/null)" = tcp ] || continue
+		[ "$(cat "$_c/subsysnqn")" = "$1" ] && echo "${_c##*/}"
+	done
+	return 0
+}
+no_ctrl_of() { [ -z "$(ctrls_of "$1")" ]; }
+
+# ns_dev NQN: sets DEV=/dev/nvmeXnY, the block device (the multipath head;
+# the hidden per-path nvmeXcYnZ is skipped) of subsystem NQN, once it has a
+# device node and a size
+DEV=
+ns_dev() {
+	DEV=
+	for _b in /sys/block/nvme*n*; do
+		_n=${_b##*/}
+		case $_n in nvme*c*n*) continue ;; esac
+		[ "$(cat "$_b/device/subsysnqn" 2>/dev/null)" = "$1" ] || continue
+		[ -b "/dev/$_n" ] && [ "$(cat "$_b/size" 2>/dev/null || echo 0)" -gt 0 ] || continue
+		DEV=/dev/$_n
+		return 0
+	done
+	return 1
+}
+no_ns_dev() { ! ns_dev "$1"; }
+dev_sectors() { cat "/sys/block/${1##*/}/size"; }   # 512-byte sectors
+
+# nvme_disconnect LABEL NQN: disconnect every controller of NQN and wait
+# (bounded) until they and the block device are gone
+nvme_disconnect() {
+	nvme_cmd "$1" disconnect -n "$2"
+	wait_until 20 no_ctrl_of "$2" && wait_until 10 no_ns_dev "$2"
+}
+
+# run_fio LABEL SECS ARGS...: fio with terse output (FIO_FORMAT=normal,terse
+# for both) under a timeout, to $RES/LABEL.fio; sets
+# FIO_RC, FIO_ERR (the job's error field), FIO_RIOPS, FIO_WIOPS, FIO_RBW,
+# FIO_WBW (KiB/s), FIO_RKB, FIO_WKB (KiB moved), FIO_RLAT, FIO_WLAT (mean
+# total latency, us), FIO_VERR (verify complaints on
+# stderr) and FIO_WHY (empty when the run is clean)
+run_fio() {
+	_l=$1 _secs=$2; shift 2
+	log "\$ fio $*"
+	_t0=$(now)
+	timeout -k 5 "$_secs" fio --output-format="${FIO_FORMAT:-terse}" --terse-version=3 --group_reporting "$@" \
+		> "$RES/$_l.fio" 2> "$RES/$_l.fio.err"
+	FIO_RC=$?
+	_line=$(grep '^3;' "$RES/$_l.fio" | tail -n 1)
+	# terse v3: 5 error, 6 read KiB, 7 read KiB/s, 8 read IOPS, 40 read lat
+	# mean (us), 47 write KiB, 48 write KiB/s, 49 write IOPS, 81 write lat mean
+	set -- $(echo "$_line" | awk -F';' 'NF > 80 { printf "%s %s %s %s %s %s %s %s %s", $5, $8, $49, $40, $81, $7, $48, $6, $47 }')
+	FIO_ERR=${1:-?} FIO_RIOPS=${2:-?} FIO_WIOPS=${3:-?} FIO_RBW=${6:-0} FIO_WBW=${7:-0}
+	FIO_RKB=${8:-0} FIO_WKB=${9:-0}
+	FIO_RLAT=$(printf '%.0f' "${4:-0}" 2>/dev/null) FIO_WLAT=$(printf '%.0f' "${5:-0}" 2>/dev/null)
+	FIO_VERR=$(grep -v 'multiple writers' "$RES/$_l.fio.err" | grep -i -c 'verify\|bad magic\|crc32c\|checksum')
+	FIO_WHY=
+	[ "$FIO_RC" = 0 ] || FIO_WHY="fio exit $FIO_RC"
+	[ "$FIO_ERR" = 0 ] || FIO_WHY="$FIO_WHY; err=$FIO_ERR"
+	[ "$FIO_VERR" = 0 ] || FIO_WHY="$FIO_WHY; $FIO_VERR verify error line(s): $(grep -i -m1 'verify\|bad magic\|crc32c\|checksum' "$RES/$_l.fio.err" | cut -c1-160)"
+	# the jobs here all verify: everything written must have been read back
+	# (a write job's reads are its verification pass), and a verify_only
+	# job must have read something
+	[ -z "$_line" ] && FIO_WHY="$FIO_WHY; no terse result line"
+	if [ -n "$_line" ] && { [ "$FIO_RKB" -lt "$FIO_WKB" ] || [ "$FIO_RKB" = 0 ]; }; then
+		FIO_WHY="$FIO_WHY; read only $FIO_RKB KiB for $FIO_WKB KiB written: no full verification pass"
+	fi
+	[ -n "$FIO_WHY" ] && [ -s "$RES/$_l.fio.err" ] &&
+		FIO_WHY="$FIO_WHY; stderr: $(grep -v 'multiple writers' "$RES/$_l.fio.err" | head -n 2 | tr '\n' '|' | cut -c1-200)"
+	FIO_WHY=${FIO_WHY#; }
+	log "fio $_l: exit $FIO_RC err=$FIO_ERR read ${FIO_RIOPS} IOPS (${FIO_RLAT} us), write ${FIO_WIOPS} IOPS (${FIO_WLAT} us) after $(since "$_t0")s"
+	[ -z "$FIO_WHY" ]
+}
