@@ -106,6 +106,7 @@ struct cfg_bridge {
 	uint16_t discovery_port;      /* "discovery_port": TCP discovery listener, default 8009, 0 = off */
 	unsigned reactors;            /* "reactors": I/O threads, default 1 */
 	char rpc_socket[108];         /* "rpc_socket", default /run/nvmf-bridge/rpc.sock */
+	char rpc_group[64];           /* "rpc_group": group allowed on the socket; empty = root only */
 };
 
 struct config {
@@ -139,5 +140,18 @@ bool nqn_valid(const char *nqn, char *why, size_t whylen);
 int parse_size(const char *s, uint64_t *bytes);
 
 const struct cfg_subsystem *config_find_subsystem(const struct config *cfg, const char *nqn);
+
+/* The configuration back as JSON in the same schema (nvmetcli's string
+ * values, our extensions), parseable by config_parse to an equal config.
+ * Returns a malloc'd NUL-terminated string, NULL on allocation failure. */
+char *config_to_json(const struct config *cfg);
+
+/* Write config_to_json atomically: a temporary file in the same directory
+ * (mode 0600), fsync, rename over path, fsync the directory. Returns 0 or
+ * -errno with a one-line reason in err. */
+int config_write_file(const struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Deep equality of two configurations (what config_to_json would write). */
+bool config_equal(const struct config *a, const struct config *b);
 
 #endif
