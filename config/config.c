@@ -27,18 +27,50 @@
 #include "config/config_internal.h"
 #include "config/json_reader.h"
 
-/* far above any real configuration, low enough to refuse a wrong file
- * (a disk image, a log) before parsing it */
-#define CFG_MAX_FILE_SIZE (4u << 20)
-#define CFG_DISCOVERY_PORT_DEFAULT 8009
 #define CFG_REACTORS_MAX 64
-#define CFG_RPC_SOCKET_DEFAULT "/run/nvmf-bridge/rpc.sock"
 
 /* ---- bridge ---- */
 
+/*
+ * A group name from POSIX's portable set (letters, digits, '.', '_', '-'),
+ * not starting with '-', which would read as an option to the tools it is
+ * handed to. Whether the group exists is left to the daemon when it
+ * creates the socket: a file then reads the same on every machine, and
+ * the group may be created after the file is written.
+ */
+static int parse_rpc_group(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
+{
+	const char *g;
+	size_t i, len;
+
+	if (cfg_opt_str(c, obj, "rpc_group", &g))
+		return -EINVAL;
+	if (!g)
+		return 0;
+	len = strlen(g);
+	if (len >= sizeof(b->rpc_group))
+		return cfg_fail_key(c, "rpc_group", "%zu characters; a group name has at most %zu",
+				    len, sizeof(b->rpc_group) - 1);
+	if (g[0] == '-')
+		return cfg_fail_key(c, "rpc_group", "\"%s\" starts with '-'; a group name must not", g);
+	for (i = 0; i < len; i++) {
+		char ch = g[i];
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-')
+			continue;
+		return cfg_fail_key(c, "rpc_group",
+				    "\"%s\" is not a group name (letters, digits, '_', '.' and '-' only)", g);
+	}
+	memcpy(b->rpc_group, g, len + 1);
+	return 0;
+}
+
 static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 {
-	static const char *const keys[] = { "discovery_port", "reactors", "rpc_socket", NULL };
+	static const char *const keys[] = {
+		"discovery_port", "reactors", "rpc_socket", "rpc_group", NULL
+	};
 	struct cfg_bridge *b = &c->cfg->bridge;
 	const char *sock;
 	int64_t v;
@@ -48,7 +80,7 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 	if (cfg_opt_int(c, obj, "discovery_port", 0, 65535, CFG_DISCOVERY_PORT_DEFAULT, &v))
 		return -EINVAL;
 	b->discovery_port = (uint16_t)v;
-	if (cfg_opt_int(c, obj, "reactors", 1, CFG_REACTORS_MAX, 1, &v))
+	if (cfg_opt_int(c, obj, "reactors", 1, CFG_REACTORS_MAX, CFG_REACTORS_DEFAULT, &v))
 		return -EINVAL;
 	b->reactors = (unsigned)v;
 	if (cfg_opt_str(c, obj, "rpc_socket", &sock))
@@ -60,7 +92,7 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 					    strlen(sock), sizeof(b->rpc_socket));
 		memcpy(b->rpc_socket, sock, strlen(sock) + 1);
 	}
-	return 0;
+	return parse_rpc_group(c, obj, b);
 }
 
 /* ---- top level ---- */
@@ -137,7 +169,7 @@ static int parse_root(struct cfg_ctx *c, struct json_object *root)
 	if (cfg_expect_object(c, root) || cfg_check_keys(c, root, keys))
 		return -EINVAL;
 	cfg->bridge.discovery_port = CFG_DISCOVERY_PORT_DEFAULT;
-	cfg->bridge.reactors = 1;
+	cfg->bridge.reactors = CFG_REACTORS_DEFAULT;
 	memcpy(cfg->bridge.rpc_socket, CFG_RPC_SOCKET_DEFAULT, sizeof(CFG_RPC_SOCKET_DEFAULT));
 	/* nvmetcli's root "discovery" group (discovery_nqn): ours is fixed */
 	if (cfg_opt_object(c, root, "discovery", &disc) || cfg_opt_object(c, root, "bridge", &bridge))

@@ -13,6 +13,15 @@
 #define CFG_UUID_NQN_PREFIX "nqn.2014-08.org.nvmexpress:uuid:"
 #define CFG_NQN_MAX_LEN 223
 
+/* far above any real configuration, low enough to refuse a wrong file
+ * (a disk image, a log) before parsing it */
+#define CFG_MAX_FILE_SIZE (4u << 20)
+
+/* bridge defaults: the parser fills them in, the writer leaves them out */
+#define CFG_DISCOVERY_PORT_DEFAULT 8009
+#define CFG_REACTORS_DEFAULT 1
+#define CFG_RPC_SOCKET_DEFAULT "/run/nvmf-bridge/rpc.sock"
+
 /* Decimal integer, optional leading '-', nothing else (no spaces, no
  * "0x", no '+'). 0, -EINVAL or -ERANGE. */
 int cfg_parse_int64(const char *s, int64_t *out);

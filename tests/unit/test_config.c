@@ -2,6 +2,9 @@
 /* The configuration parser: every accepted spelling of every key, the
  * defaults, files as nvmetcli writes them, NQN rules, the value parsers,
  * and one case per refusal with the object path of the message checked.
+ * Every configuration accepted here, and every shipped example, also goes
+ * through config_to_json() and back (test_config_write.c tests the writer
+ * itself).
  *
  * JSON in this file is written with single quotes, turned into double
  * quotes before parsing, so that the cases stay readable. */
@@ -60,6 +63,28 @@ static char *dq(const char *s)
 	return r;
 }
 
+/* What config_to_json() makes of an accepted configuration must parse
+ * back to an equal one, and be written identically again: "save-config"
+ * followed by a restart must not change anything. */
+static void check_round_trip(const struct config *cfg)
+{
+	struct config *again = NULL;
+	char err[512] = "";
+	char *text = config_to_json(cfg), *text2;
+
+	assert_non_null(text);
+	if (config_parse(text, "round-trip.json", &again, err, sizeof(err)))
+		fail_msg("written text refused: %s\n%s", err, text);
+	if (!config_equal(cfg, again))
+		fail_msg("written text parses to another configuration:\n%s", text);
+	text2 = config_to_json(again);
+	assert_non_null(text2);
+	assert_string_equal(text, text2);
+	free(text2);
+	free(text);
+	config_free(again);
+}
+
 static struct config *parse_ok(const char *json)
 {
 	struct config *cfg = NULL;
@@ -71,6 +96,7 @@ static struct config *parse_ok(const char *json)
 	if (ret)
 		fail_msg("unexpected error %d: %s", ret, err);
 	assert_non_null(cfg);
+	check_round_trip(cfg);
 	return cfg;
 }
 
@@ -107,6 +133,7 @@ static void test_empty_object(void **state)
 	assert_int_equal(cfg->bridge.discovery_port, 8009);
 	assert_int_equal(cfg->bridge.reactors, 1);
 	assert_string_equal(cfg->bridge.rpc_socket, "/run/nvmf-bridge/rpc.sock");
+	assert_string_equal(cfg->bridge.rpc_group, "");
 	config_free(cfg);
 }
 
@@ -377,6 +404,37 @@ static void test_bridge(void **state)
 	config_free(cfg);
 }
 
+static void test_rpc_group(void **state)
+{
+	static const char *const good[] = {
+		"nvmf-admins", "a", "_x.y-z", "Storage.Ops_2", "0",
+		/* 63 characters, the most */
+		X10 X10 X10 X10 X10 X10 "xxx",
+	};
+	struct config *cfg;
+	char json[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		snprintf(json, sizeof(json), "{'bridge': {'rpc_group': '%s'}}", good[i]);
+		cfg = parse_ok(json);
+		assert_string_equal(cfg->bridge.rpc_group, good[i]);
+		config_free(cfg);
+	}
+	/* not checked against the group database: the daemon does that */
+	cfg = parse_ok("{'bridge': {'rpc_group': 'no-such-group-here'}}");
+	assert_string_equal(cfg->bridge.rpc_group, "no-such-group-here");
+	config_free(cfg);
+	/* "" and null are unset, like every other value: root only */
+	cfg = parse_ok("{'bridge': {'rpc_group': '', 'rpc_socket': null}}");
+	assert_string_equal(cfg->bridge.rpc_group, "");
+	config_free(cfg);
+	cfg = parse_ok("{'bridge': {'rpc_group': null}}");
+	assert_string_equal(cfg->bridge.rpc_group, "");
+	config_free(cfg);
+}
+
 static void test_pcie_forms(void **state)
 {
 	struct config *cfg = parse_ok(
@@ -629,6 +687,19 @@ static const struct err_case err_cases[] = {
 	  "shorter than 108" },
 	{ "bridge_rpc_socket_type", "{'bridge': {'rpc_socket': 5}}", "bridge.rpc_socket", "expected a string" },
 	{ "bridge_unknown_key", "{'bridge': {'reactor': 2}}", "bridge.reactor", "unknown key" },
+	{ "rpc_group_dash", "{'bridge': {'rpc_group': '-wheel'}}", "bridge.rpc_group",
+	  "\"-wheel\" starts with '-'" },
+	{ "rpc_group_space", "{'bridge': {'rpc_group': 'nvmf admins'}}", "bridge.rpc_group",
+	  "\"nvmf admins\" is not a group name" },
+	{ "rpc_group_slash", "{'bridge': {'rpc_group': '../etc'}}", "bridge.rpc_group", "not a group name" },
+	{ "rpc_group_colon", "{'bridge': {'rpc_group': 'a:b'}}", "bridge.rpc_group", "not a group name" },
+	{ "rpc_group_dollar", "{'bridge': {'rpc_group': 'host$'}}", "bridge.rpc_group", "not a group name" },
+	{ "rpc_group_utf8", "{'bridge': {'rpc_group': 'caf\\u00e9'}}", "bridge.rpc_group", "not a group name" },
+	{ "rpc_group_control", "{'bridge': {'rpc_group': 'a\\u0001'}}", "bridge.rpc_group", "not a group name" },
+	{ "rpc_group_long", "{'bridge': {'rpc_group': '" X10 X10 X10 X10 X10 X10 "xxxx'}}", "bridge.rpc_group",
+	  "64 characters; a group name has at most 63" },
+	{ "rpc_group_number", "{'bridge': {'rpc_group': 100}}", "bridge.rpc_group", "expected a string, got a number" },
+	{ "rpc_group_array", "{'bridge': {'rpc_group': ['a']}}", "bridge.rpc_group", "expected a string" },
 	{ "bridge_not_object", "{'bridge': []}", "bridge", "expected an object" },
 
 	/* hosts */
@@ -1176,6 +1247,7 @@ static void test_examples(void **state)
 			fail_msg("%s", err);
 		assert_true(cfg->nr_subsystems >= 1);
 		assert_true(cfg->nr_ports >= 1);
+		check_round_trip(cfg);
 		config_free(cfg);
 	}
 	globfree(&g);
@@ -1213,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_nvmetcli_file),
 		cmocka_unit_test(test_kernel_dump_extras),
 		cmocka_unit_test(test_bridge),
+		cmocka_unit_test(test_rpc_group),
 		cmocka_unit_test(test_pcie_forms),
 		cmocka_unit_test(test_file_and_mem),
 		cmocka_unit_test(test_uuid_nguid),
