@@ -93,8 +93,10 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	if (!disc) {
 		id->nn = NVMF_NN;
 		id->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
-		for (unsigned i = 0; i < s->nr_ns; i++)
-			vwc |= s->ns[i]->vwc;
+		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+		for (unsigned i = 0; i < nt->nr; i++)
+			vwc |= nt->ns[i]->vwc;
 		id->vwc = vwc ? 1 : 0;
 	}
 	/* SGLs supported (byte aligned), offset data blocks for in-capsule */
@@ -108,9 +110,11 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 
 static struct nvmf_ns *find_ns(const struct nvmf_subsys *s, uint32_t nsid)
 {
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		if (s->ns[i]->nsid == nsid)
-			return s->ns[i]->enabled ? s->ns[i] : NULL;
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+	for (unsigned i = 0; i < nt->nr; i++)
+		if (nt->ns[i]->nsid == nsid)
+			return nt->ns[i]->enabled ? nt->ns[i] : NULL;
 	return NULL;
 }
 
@@ -150,6 +154,7 @@ static void exec_identify(struct nvmf_req *req)
 		complete_data(req, ns ? (const void *)&ns->id : page, sizeof(page));
 		return;
 	case NVME_ID_CNS_NS_ACTIVE_LIST: {
+		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
 		uint32_t *list = (uint32_t *)page;
 		unsigned n = 0;
 
@@ -157,9 +162,9 @@ static void exec_identify(struct nvmf_req *req)
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
 			return;
 		}
-		for (unsigned i = 0; i < s->nr_ns && n < 1024; i++)
-			if (s->ns[i]->enabled && s->ns[i]->nsid > nsid)
-				list[n++] = s->ns[i]->nsid;
+		for (unsigned i = 0; i < nt->nr && n < 1024; i++)
+			if (nt->ns[i]->enabled && nt->ns[i]->nsid > nsid)
+				list[n++] = nt->ns[i]->nsid;
 		complete_data(req, page, sizeof(page));
 		return;
 	}
@@ -199,9 +204,11 @@ struct smart_log {
 
 static struct pcie_ctrl *subsys_pcie(const struct nvmf_subsys *s)
 {
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		if (s->ns[i]->pcie)
-			return s->ns[i]->pcie;
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+	for (unsigned i = 0; i < nt->nr; i++)
+		if (nt->ns[i]->pcie)
+			return nt->ns[i]->pcie;
 	return NULL;
 }
 
@@ -322,10 +329,11 @@ static void exec_features(struct nvmf_req *req, bool set)
 			return;
 		}
 		{
+			const struct nvmf_ns_table *nt = nvmf_subsys_ns(c->subsys);
 			bool vwc = false;
 
-			for (unsigned i = 0; i < c->subsys->nr_ns; i++)
-				vwc |= c->subsys->ns[i]->vwc;
+			for (unsigned i = 0; i < nt->nr; i++)
+				vwc |= nt->ns[i]->vwc;
 			req->rsp.dw0 = vwc;
 		}
 		break;

@@ -48,8 +48,6 @@ static void pcie_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
 		req->rsp.dw0 = cqe->dw0;
 		req->rsp.dw1 = cqe->dw1;
 	}
-	if (status && req->ns)
-		req->ns->errors++;
 	/* device status goes back as is; commands aborted by a controller
 	 * reset carry no DNR, so the host retries them */
 	nvmf_req_complete(req, status);
@@ -101,7 +99,7 @@ static int queue_io(struct nvmf_req *req)
 	struct nvme_sqe sqe = req->cmd;
 	int rc;
 
-	sqe.nsid = ns->cfg->pcie_nsid;
+	sqe.nsid = ns->dev_nsid;
 	sqe.flags = 0;          /* PRPs, no fused operation */
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
@@ -231,6 +229,7 @@ int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, 
 	if (!be_of(pc))
 		return -ENOMEM;
 	ns->id = pns->id;
+	ns->dev_nsid = pns->nsid;
 	ns->nsze = pns->nsze;
 	ns->lba_shift = pns->lba_shift;
 	ns->oncs = pc->id.oncs;

@@ -34,6 +34,16 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static void ctrl_free(struct nvmf_ctrl *c);
 
+static void subsys_free(struct nvmf_subsys *s)
+{
+	while (s->ctrls)
+		ctrl_free(s->ctrls);
+	for (unsigned j = 0; s->nst && j < s->nst->nr; j++)
+		nvmf_ns_free(s->nst->ns[j]);
+	free(s->nst);
+	free(s);
+}
+
 /* --- data buffers ------------------------------------------------------- */
 
 static struct nvmf_reactor *this_reactor(struct nvmf_tgt *t)
@@ -143,6 +153,10 @@ static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out
 			return 0;
 		}
 	}
+	if (t->nr_pcie == NVMF_MAX_PCIE) {
+		set_err(err, errlen, "%s: more than %u PCIe controllers", bdf, NVMF_MAX_PCIE);
+		return -ENOSPC;
+	}
 	rc = vfio_dev_open(bdf, (size_t)DATA_BUFS * DATA_BUF_SIZE + (64u << 20), &v, why, sizeof(why));
 	if (rc) {
 		set_err(err, errlen, "%s", why);
@@ -154,8 +168,9 @@ static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out
 		return -ENOMEM;
 	}
 	pcie_ctrl_opts_default(&o);
-	/* one I/O queue pair per reactor */
-	o.nr_io_queues = t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1;
+	/* one I/O queue pair per reactor (before the reactors exist: as many
+	 * as configured; the reactor count then follows what is granted) */
+	o.nr_io_queues = t->nr_reactors ? t->nr_reactors : (t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1);
 	o.io_queue_depth = 1024;
 	o.max_xfer = DATA_BUF_SIZE;
 	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
@@ -165,26 +180,45 @@ static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out
 		vfio_dev_close(v);
 		return rc;
 	}
-	t->pcie = realloc(t->pcie, (t->nr_pcie + 1) * sizeof(*t->pcie));
-	t->pcie_bdf = realloc(t->pcie_bdf, (t->nr_pcie + 1) * sizeof(*t->pcie_bdf));
+	if (t->nr_reactors && c->nr_ioq < t->nr_reactors) {
+		/* added while running: every reactor needs its own queue */
+		set_err(err, errlen, "%s grants %u I/O queue(s), the daemon runs %u reactors", bdf, c->nr_ioq,
+			t->nr_reactors);
+		pcie_ctrl_shutdown(c);
+		free(c);
+		vfio_dev_close(v);
+		return -ENOSPC;
+	}
 	t->pcie[t->nr_pcie] = c;
 	snprintf(t->pcie_bdf[t->nr_pcie], sizeof(t->pcie_bdf[0]), "%s", bdf);
-	t->nr_pcie++;
+	/* reactors poll t->pcie[0..nr_pcie): publish the entry first */
+	__atomic_store_n(&t->nr_pcie, t->nr_pcie + 1, __ATOMIC_RELEASE);
+	if (t->irq_fds)         /* added while running: its interrupts too */
+		nvmf_watch_pcie_irqs(t, c);
 	log_notice("%s: %.40s ready, %u namespace(s), max transfer %u bytes", bdf, c->id.mn, c->nr_ns,
 		   c->max_xfer);
 	*out = c;
 	return 0;
 }
 
-static int open_namespace(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
-			  unsigned si, unsigned ni, char *err, size_t errlen)
+/* Open a namespace's backend (opening its PCIe controller if needed).
+ * The namespace is not published: the caller puts it in a table. */
+int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
+		 struct nvmf_ns **out, char *err, size_t errlen)
 {
 	struct nvmf_ns *ns = calloc(1, sizeof(*ns));
+	unsigned nr = t->nr_reactors ? t->nr_reactors : 1;
 	char why[768] = "";
 	int rc;
 
 	if (!ns)
 		return -ENOMEM;
+	ns->stats = aligned_alloc(64, nr * sizeof(*ns->stats));
+	if (!ns->stats) {
+		free(ns);
+		return -ENOMEM;
+	}
+	memset(ns->stats, 0, nr * sizeof(*ns->stats));
 	ns->subsys = s;
 	ns->nsid = cn->nsid;
 	ns->cfg = cn;
@@ -210,7 +244,8 @@ static int open_namespace(struct nvmf_tgt *t, struct nvmf_subsys *s, const struc
 		snprintf(why, sizeof(why), "unknown backend");
 	}
 	if (rc) {
-		set_err(err, errlen, "%s: subsystems[%u].namespaces[%u]: %s", t->cfg->file, si, ni, why);
+		snprintf(err, errlen, "%s", why);
+		free(ns->stats);
 		free(ns);
 		return rc;
 	}
@@ -219,8 +254,16 @@ static int open_namespace(struct nvmf_tgt *t, struct nvmf_subsys *s, const struc
 	ns->id.anagrpid = 0;
 	memset(ns->id.eui64, 0, sizeof(ns->id.eui64));
 	memcpy(ns->id.nguid, ns->nguid, 16);
-	s->ns[s->nr_ns++] = ns;
+	*out = ns;
 	return 0;
+}
+
+void nvmf_ns_free(struct nvmf_ns *ns)
+{
+	if (ns->ops && ns->ops->close)
+		ns->ops->close(ns);
+	free(ns->stats);
+	free(ns);
 }
 
 static int ns_cmp(const void *a, const void *b)
@@ -230,49 +273,99 @@ static int ns_cmp(const void *a, const void *b)
 	return x->nsid < y->nsid ? -1 : x->nsid > y->nsid;
 }
 
-static int add_subsys(struct nvmf_tgt *t, const struct cfg_subsystem *cs, unsigned si, char *err, size_t errlen)
+struct nvmf_ns_table *nvmf_ns_table_new(unsigned nr)
 {
-	struct nvmf_subsys *s = calloc(1, sizeof(*s));
-	int rc;
+	struct nvmf_ns_table *nt = calloc(1, sizeof(*nt) + (nr ? nr : 1) * sizeof(nt->ns[0]));
 
-	if (!s)
-		return -ENOMEM;
-	s->tgt = t;
-	s->type = NVMF_SUBSYS_NVME;
+	return nt;
+}
+
+void nvmf_ns_table_sort(struct nvmf_ns_table *nt)
+{
+	qsort(nt->ns, nt->nr, sizeof(nt->ns[0]), ns_cmp);
+}
+
+/* The MDTS and device identity a subsystem reports follow its namespaces */
+void nvmf_subsys_update_limits(struct nvmf_subsys *s)
+{
+	const struct nvmf_ns_table *nt = s->nst;
+
+	s->max_xfer = s->tgt->max_xfer;
+	s->dev_id = NULL;
+	for (unsigned i = 0; nt && i < nt->nr; i++) {
+		struct pcie_ctrl *pc = nt->ns[i]->pcie;
+
+		if (!pc)
+			continue;
+		if (pc->max_xfer < s->max_xfer)
+			s->max_xfer = pc->max_xfer;
+		if (!s->dev_id)
+			s->dev_id = &pc->id;
+	}
+}
+
+void nvmf_subsys_set_attrs(struct nvmf_subsys *s, const struct cfg_subsystem *cs)
+{
 	s->cfg = cs;
-	snprintf(s->nqn, sizeof(s->nqn), "%s", cs->nqn);
 	snprintf(s->model, sizeof(s->model), "%s", cs->model[0] ? cs->model : "Linux");
 	if (cs->serial[0])
 		snprintf(s->serial, sizeof(s->serial), "%s", cs->serial);
 	else
 		default_serial(s);
+}
+
+struct nvmf_subsys *nvmf_subsys_new(struct nvmf_tgt *t, const struct cfg_subsystem *cs)
+{
+	struct nvmf_subsys *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->tgt = t;
+	s->type = NVMF_SUBSYS_NVME;
+	snprintf(s->nqn, sizeof(s->nqn), "%s", cs->nqn);
+	nvmf_subsys_set_attrs(s, cs);
 	s->next_cntlid = cs->cntlid_min ? cs->cntlid_min : 1;
-	s->max_xfer = t->max_xfer;
-	s->ns = calloc(cs->nr_namespaces ? cs->nr_namespaces : 1, sizeof(*s->ns));
-	t->subsys[t->nr_subsys++] = s;
-	if (!s->ns)
+	s->nst = nvmf_ns_table_new(0);
+	if (!s->nst) {
+		free(s);
+		return NULL;
+	}
+	nvmf_subsys_update_limits(s);
+	return s;
+}
+
+static int add_subsys(struct nvmf_tgt *t, const struct cfg_subsystem *cs, unsigned si, char *err, size_t errlen)
+{
+	struct nvmf_subsys *s = nvmf_subsys_new(t, cs);
+	struct nvmf_ns_table *nt;
+	char why[768];
+	int rc;
+
+	if (!s)
 		return -ENOMEM;
+	t->subsys[t->nr_subsys++] = s;
+	nt = nvmf_ns_table_new(cs->nr_namespaces);
+	if (!nt)
+		return -ENOMEM;
+	free(s->nst);
+	s->nst = nt;
 	for (unsigned i = 0; i < cs->nr_namespaces; i++) {
 		if (!cs->namespaces[i].enable)
 			continue;
-		rc = open_namespace(t, s, &cs->namespaces[i], si, i, err, errlen);
-		if (rc)
+		rc = nvmf_ns_open(t, s, &cs->namespaces[i], &nt->ns[nt->nr], why, sizeof(why));
+		if (rc) {
+			set_err(err, errlen, "%s: subsystems[%u].namespaces[%u]: %s", t->cfg->file, si, i, why);
 			return rc;
-		if (s->ns[s->nr_ns - 1]->pcie) {
-			struct pcie_ctrl *pc = s->ns[s->nr_ns - 1]->pcie;
-
-			if (pc->max_xfer < s->max_xfer)
-				s->max_xfer = pc->max_xfer;
-			if (!s->dev_id)
-				s->dev_id = &pc->id;
 		}
+		nt->nr++;
 	}
-	qsort(s->ns, s->nr_ns, sizeof(*s->ns), ns_cmp);
+	nvmf_ns_table_sort(nt);
+	nvmf_subsys_update_limits(s);
 	return 0;
 }
 
-static struct nvmf_port *new_port(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
-				  bool disc_only)
+struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
+			       bool disc_only)
 {
 	struct nvmf_port *p = calloc(1, sizeof(*p));
 
@@ -284,7 +377,8 @@ static struct nvmf_port *new_port(struct nvmf_tgt *t, const struct cfg_port *cp,
 	p->portid = cp ? cp->portid : 0;
 	p->discovery_only = disc_only;
 	p->inline_data_size = cp ? cp->inline_data_size : 0;
-	t->ports[t->nr_ports++] = p;
+	if (p->inline_data_size > t->max_xfer)
+		p->inline_data_size = t->max_xfer;
 	return p;
 }
 
@@ -314,8 +408,10 @@ static int add_discovery_ports(struct nvmf_tgt *t)
 		if (have)
 			continue;
 		snprintf(d.trsvcid, sizeof(d.trsvcid), "%s", svc);
-		if (!new_port(t, NULL, &d, true))
+		t->ports[t->nr_ports] = nvmf_port_new(t, NULL, &d, true);
+		if (!t->ports[t->nr_ports])
 			return -ENOMEM;
+		t->nr_ports++;
 	}
 	return 0;
 }
@@ -325,9 +421,10 @@ static int reactor_poll(void *arg)
 {
 	struct nvmf_reactor *nr = arg;
 	struct nvmf_tgt *t = nr->tgt;
+	unsigned n = __atomic_load_n(&t->nr_pcie, __ATOMIC_ACQUIRE);
 	int work = 0;
 
-	for (unsigned i = 0; i < t->nr_pcie; i++)
+	for (unsigned i = 0; i < n; i++)
 		work += nvmf_pcie_poll(t->pcie[i]);
 	return work;
 }
@@ -385,30 +482,30 @@ static int setup_pools(struct nvmf_tgt *t, char *err, size_t errlen)
 	return rc;
 }
 
-/* I/O queue k's interrupt wakes reactor k */
+/* I/O queue k's interrupt wakes reactor k (epoll_ctl is thread-safe, so
+ * this also works for a controller added while reactors run) */
+void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc)
+{
+	for (unsigned q = 0; q < pc->nr_ioq && q < t->nr_reactors; q++) {
+		struct pcie_queue *pq = &pc->ioq[q];
+		struct reactor_fd *f;
+
+		if (pq->irq_fd < 0 || t->nr_irq_fds >= NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES)
+			continue;
+		f = &t->irq_fds[t->nr_irq_fds];
+		*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
+		if (!reactor_add_fd(&t->reactors[q].r, f))
+			t->nr_irq_fds++;
+	}
+}
+
 static void watch_irqs(struct nvmf_tgt *t)
 {
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < t->nr_pcie; i++)
-		n += t->pcie[i]->nr_ioq;
-	t->irq_fds = calloc(n ? n : 1, sizeof(*t->irq_fds));
+	t->irq_fds = calloc(NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES, sizeof(*t->irq_fds));
 	if (!t->irq_fds)
 		return;
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		for (unsigned q = 0; q < t->pcie[i]->nr_ioq && q < t->nr_reactors; q++) {
-			struct pcie_queue *pq = &t->pcie[i]->ioq[q];
-			struct reactor_fd *f = &t->irq_fds[t->nr_irq_fds];
-
-			if (pq->irq_fd < 0)
-				continue;
-			*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
-			if (!reactor_add_fd(&t->reactors[q].r, f)) {
-				f->arg = pq;
-				t->nr_irq_fds++;
-			}
-		}
-	}
+	for (unsigned i = 0; i < t->nr_pcie; i++)
+		nvmf_watch_pcie_irqs(t, t->pcie[i]);
 }
 
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
@@ -475,8 +572,14 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	if (rc)
 		goto fail;
 
-	t->subsys = calloc(cfg->nr_subsystems ? cfg->nr_subsystems : 1, sizeof(*t->subsys));
-	t->ports = calloc(2 * cfg->nr_ports + 1, sizeof(*t->ports));
+	t->subsys = calloc(NVMF_MAX_SUBSYS, sizeof(*t->subsys));
+	if (cfg->nr_subsystems > NVMF_MAX_SUBSYS || 2 * cfg->nr_ports + 1 > NVMF_MAX_PORTS) {
+		set_err(err, errlen, "%s: more than %u subsystems or %u ports", cfg->file, NVMF_MAX_SUBSYS,
+			NVMF_MAX_PORTS / 2);
+		rc = -ENOSPC;
+		goto fail;
+	}
+	t->ports = calloc(NVMF_MAX_PORTS, sizeof(*t->ports));
 	t->disc = calloc(1, sizeof(*t->disc));
 	if (!t->subsys || !t->ports || !t->disc) {
 		rc = -ENOMEM;
@@ -489,6 +592,11 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	default_serial(t->disc);
 	t->disc->next_cntlid = 1;
 	t->disc->max_xfer = t->max_xfer;
+	t->disc->nst = nvmf_ns_table_new(0);
+	if (!t->disc->nst) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 
 	for (unsigned i = 0; i < cfg->nr_subsystems; i++) {
 		rc = add_subsys(t, &cfg->subsystems[i], i, err, errlen);
@@ -501,19 +609,21 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 			rc = -ENOTSUP;
 			goto fail;
 		}
-		if (!new_port(t, &cfg->ports[i], &cfg->ports[i].addr, false)) {
+		t->ports[t->nr_ports] = nvmf_port_new(t, &cfg->ports[i], &cfg->ports[i].addr, false);
+		if (!t->ports[t->nr_ports]) {
 			rc = -ENOMEM;
 			goto fail;
 		}
+		t->nr_ports++;
 	}
 	rc = add_discovery_ports(t);
 	if (rc)
 		goto fail;
 
-	if (t->nr_pcie) {
-		reactor_timer_start(&t->reactors[0].r, &t->health_timer, 1000, 1000, health_tick, t);
-		watch_irqs(t);
-	}
+	/* started even without controllers: one may be added while running */
+	reactor_timer_start(&t->reactors[0].r, &t->health_timer, 1000, 1000, health_tick, t);
+	watch_irqs(t);
+	t->start_ns = reactor_now_ns();
 	return 0;
 
 fail:
@@ -530,28 +640,27 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 				reactor_del_fd(&t->reactors[r].r, &t->irq_fds[i]);
 	}
 	free(t->irq_fds);
-	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++) {
-		struct nvmf_subsys *s = t->subsys[i];
-
-		while (s->ctrls)
-			ctrl_free(s->ctrls);
-		for (unsigned j = 0; j < s->nr_ns; j++) {
-			if (s->ns[j]->ops && s->ns[j]->ops->close)
-				s->ns[j]->ops->close(s->ns[j]);
-			free(s->ns[j]);
-		}
-		free(s->ns);
-		free(s);
-	}
+	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++)
+		subsys_free(t->subsys[i]);
 	free(t->subsys);
-	if (t->disc) {
-		while (t->disc->ctrls)
-			ctrl_free(t->disc->ctrls);
-		free(t->disc);
+	while (t->dead_subsys) {
+		struct nvmf_subsys *s = t->dead_subsys;
+
+		t->dead_subsys = s->next_dead;
+		subsys_free(s);
 	}
+	if (t->disc)
+		subsys_free(t->disc);
+	nvmf_tgt_reclaim(t, true);
 	for (unsigned i = 0; t->ports && i < t->nr_ports; i++)
 		free(t->ports[i]);
 	free(t->ports);
+	while (t->dead_ports) {
+		struct nvmf_port *p = t->dead_ports;
+
+		t->dead_ports = p->next_dead;
+		free(p);
+	}
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
 		if (t->reactors[i].pool.free)
 			dma_pool_destroy(&t->reactors[i].pool);
@@ -571,8 +680,6 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 		vfio_dev_close(dev);
 		free(t->pcie[i]);
 	}
-	free(t->pcie);
-	free(t->pcie_bdf);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
 }
@@ -637,9 +744,63 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	return 0;
 }
 
+/* --- latency histograms ------------------------------------------------------ */
+
+static unsigned lat_bucket(uint64_t us)
+{
+	unsigned e;
+
+	if (us < 8)
+		return (unsigned)us;
+	e = 63u - (unsigned)__builtin_clzll(us);            /* 2^e <= us */
+	return (e - 2) * 8 + (unsigned)((us >> (e - 3)) & 7u);
+}
+
+static uint64_t lat_bucket_top(unsigned b)
+{
+	unsigned e, m;
+
+	if (b < 8)
+		return b;
+	e = b / 8 + 2;
+	m = b % 8;
+	return ((uint64_t)(9 + m) << (e - 3)) - 1;
+}
+
+void nvmf_lat_add(struct nvmf_lat *l, uint64_t us)
+{
+	unsigned b = lat_bucket(us);
+
+	l->hist[b < NVMF_LAT_BUCKETS ? b : NVMF_LAT_BUCKETS - 1]++;
+	if (us > l->max_us)
+		l->max_us = us;
+}
+
+uint64_t nvmf_lat_pct(const struct nvmf_lat *const *l, unsigned n, double pct)
+{
+	uint64_t total = 0, need, seen = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned b = 0; b < NVMF_LAT_BUCKETS; b++)
+			total += l[i]->hist[b];
+	if (!total)
+		return 0;
+	need = (uint64_t)((double)total * pct / 100.0 + 0.5);
+	if (!need)
+		need = 1;
+	for (unsigned b = 0; b < NVMF_LAT_BUCKETS; b++) {
+		for (unsigned i = 0; i < n; i++)
+			seen += l[i]->hist[b];
+		if (seen >= need)
+			return lat_bucket_top(b);
+	}
+	return lat_bucket_top(NVMF_LAT_BUCKETS - 1);
+}
+
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 {
 	struct nvmf_sq *sq = req->sq;
+	uint64_t us = (reactor_now_ns() - req->start_ns) / 1000u;
 
 	req->rsp.cid = req->cmd.cid;
 	req->rsp.sqid = sq->qid;
@@ -647,6 +808,24 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 	req->rsp.status = (uint16_t)(status << 1);
 	if (status)
 		sq->errors++;
+	nvmf_lat_add(&sq->lat, us);
+	if (req->ns) {
+		/* this reactor's own slot: no atomics needed */
+		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
+
+		st->inflight--;
+		if (status)
+			st->errors++;
+		else if (req->cmd.opc == NVME_CMD_READ) {
+			st->reads++;
+			st->read_bytes += req->len;
+		} else if (req->cmd.opc == NVME_CMD_WRITE) {
+			st->writes++;
+			st->write_bytes += req->len;
+		}
+		nvmf_lat_add(&st->lat, us);
+		req->ns = NULL;
+	}
 	sq->ops->complete(req);
 }
 

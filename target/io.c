@@ -16,11 +16,15 @@ struct dsm_range {
 	uint64_t slba;
 } __attribute__((packed));
 
+/* No lock: the table is replaced, never changed in place, and an old one
+ * outlives every reactor's use of it (nvmf_tgt_retire). */
 static struct nvmf_ns *io_ns(const struct nvmf_subsys *s, uint32_t nsid)
 {
-	for (unsigned i = 0; i < s->nr_ns; i++)
-		if (s->ns[i]->nsid == nsid)
-			return s->ns[i]->enabled ? s->ns[i] : NULL;
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+	for (unsigned i = 0; i < nt->nr; i++)
+		if (nt->ns[i]->nsid == nsid)
+			return nt->ns[i]->enabled ? nt->ns[i] : NULL;
 	return NULL;
 }
 
@@ -87,16 +91,13 @@ void nvmf_exec_io(struct nvmf_req *req)
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_NS));
 		return;
 	}
+	/* counted from here to nvmf_req_complete, also for refused commands */
+	req->ns = ns;
+	ns->stats[req->sq->reactor ? req->sq->reactor->idx : 0].inflight++;
 	st = check_io(req, ns);
 	if (st) {
-		ns->errors++;
 		nvmf_req_complete(req, st);
 		return;
 	}
-	if (req->cmd.opc == NVME_CMD_READ)
-		ns->reads++;
-	else if (req->cmd.opc == NVME_CMD_WRITE)
-		ns->writes++;
-	req->ns = ns;
 	ns->ops->submit(ns, req);
 }

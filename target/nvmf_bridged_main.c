@@ -44,10 +44,17 @@ static void on_signal(void *arg, uint32_t events)
 			d->sig = (int)si.ssi_signo;
 			sd_notify(0, "STOPPING=1");
 			/* stop accepting first, then every reactor drains */
+			nvmf_rpc_stop(&d->tgt);
 			nvmf_tcp_stop_listening(&d->tgt);
 			nvmf_tgt_stop(&d->tgt);
-		} else if (si.ssi_signo == SIGHUP) {
-			log_notice("SIGHUP: live reconfiguration is not implemented yet; ignored");
+		} else if (si.ssi_signo == SIGHUP && !d->tgt.stopping) {
+			char err[1024];
+
+			log_notice("SIGHUP: reloading %s", d->tgt.cfg->file);
+			sd_notify(0, "RELOADING=1");
+			/* an invalid file is refused with its reason; nothing changes */
+			nvmf_tgt_reload(&d->tgt, err, sizeof(err));
+			sd_notify(0, "READY=1");
 		}
 	}
 }
@@ -93,7 +100,7 @@ static void notify_ready(struct daemon *d)
 				      t->ports[i]->addr.trsvcid, t->ports[i]->discovery_only ? "(discovery)" : "");
 	for (unsigned i = 0; i < t->nr_subsys && n < sizeof(status); i++)
 		n += (size_t)snprintf(status + n, sizeof(status) - n, "; %s (%u ns)", t->subsys[i]->nqn,
-				      t->subsys[i]->nr_ns);
+				      nvmf_subsys_ns(t->subsys[i])->nr);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec) {
 		uint64_t ms = usec / 2000 ? usec / 2000 : 1;
@@ -117,14 +124,16 @@ static void summary(const struct daemon *d)
 	unsigned nns = 0;
 
 	for (unsigned i = 0; i < t->nr_subsys; i++)
-		nns += t->subsys[i]->nr_ns;
+		nns += nvmf_subsys_ns(t->subsys[i])->nr;
 	log_notice("ready: %u port(s), %u subsystem(s), %u namespace(s), %u PCIe controller(s), %u reactor(s)",
 		   t->nr_ports, t->nr_subsys, nns, t->nr_pcie, t->nr_reactors);
 	for (unsigned i = 0; i < t->nr_subsys; i++) {
 		const struct nvmf_subsys *s = t->subsys[i];
 
-		for (unsigned j = 0; j < s->nr_ns; j++) {
-			const struct nvmf_ns *ns = s->ns[j];
+		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+		for (unsigned j = 0; j < nt->nr; j++) {
+			const struct nvmf_ns *ns = nt->ns[j];
 
 			log_notice("  %s nsid %u: %s, %llu blocks of %u bytes", s->nqn, ns->nsid, ns->ops->name,
 				   (unsigned long long)ns->nsze, 1u << ns->lba_shift);
@@ -215,10 +224,17 @@ int main(int argc, char **argv)
 			goto fini_tgt;
 		}
 	}
+	rc = nvmf_rpc_start(&d.tgt, err, sizeof(err));
+	if (rc) {
+		log_err("%s", err);
+		nvmf_tcp_stop_listening(&d.tgt);
+		goto fini_tgt;
+	}
 	summary(&d);
 	notify_ready(&d);
 	rc = nvmf_tgt_run(&d.tgt);
 	reactor_timer_stop(&d.tgt.reactors[0].r, &d.watchdog);
+	nvmf_rpc_stop(&d.tgt);
 	nvmf_tcp_stop_listening(&d.tgt);
 fini_tgt:
 	for (unsigned i = 0; i < d.tgt.nr_reactors; i++)
@@ -227,6 +243,9 @@ fini_tgt:
 		reactor_del_fd(&d.tgt.reactors[0].r, &d.sigfd);
 		close(d.sigfd.fd);
 	}
+	/* a reload replaced (and freed) the configuration we started with */
+	if (d.tgt.cfg)
+		d.cfg = d.tgt.cfg;
 	nvmf_tgt_fini(&d.tgt);
 free_cfg:
 	config_free(d.cfg);

@@ -36,6 +36,9 @@ struct pcie_ctrl;
 #define NVMF_AERL 4                   /* outstanding AERs (ACL/AERL 0's based: 3) */
 #define NVMF_DISC_KATO_MS 120000      /* discovery controllers without KATO */
 #define NVMF_KAS 10                   /* Identify KAS: 100 ms units -> 1 s granularity */
+#define NVMF_MAX_PCIE 32                  /* PCIe controllers one daemon owns */
+#define NVMF_MAX_SUBSYS 1024
+#define NVMF_MAX_PORTS 256
 
 /* --- reactors ----------------------------------------------------------------- */
 
@@ -63,6 +66,7 @@ struct nvmf_reactor {
 	int msg_fd;
 	struct reactor_fd msg_rfd;
 	struct reactor_poller poller;     /* this reactor's PCIe queues */
+	uint64_t seen_epoch;              /* reclamation epoch this reactor went through */
 	void *tcp;                        /* the TCP transport's per-reactor state */
 };
 
@@ -85,11 +89,33 @@ struct nvmf_backend_ops {
 	void (*close)(struct nvmf_ns *ns);
 };
 
+/* Latency histogram: buckets of 12.5 % width (8 per power of two, in µs) */
+#define NVMF_LAT_BUCKETS 256
+
+struct nvmf_lat {
+	uint32_t hist[NVMF_LAT_BUCKETS];
+	uint64_t max_us;
+};
+
+void nvmf_lat_add(struct nvmf_lat *l, uint64_t us);
+/* percentile (0 < pct < 100) over the sum of n histograms, in µs */
+uint64_t nvmf_lat_pct(const struct nvmf_lat *const *l, unsigned n, double pct);
+
+/* Per namespace and reactor: written only by that reactor, no lock and no
+ * atomic read-modify-write on the I/O path; read racily for statistics. */
+struct nvmf_ns_stats {
+	uint64_t inflight;            /* commands in the backend from this reactor */
+	uint64_t reads, writes, read_bytes, write_bytes, errors;
+	struct nvmf_lat lat;
+} __attribute__((aligned(64)));
+
 struct nvmf_ns {
 	struct nvmf_subsys *subsys;
 	uint32_t nsid;                /* as the host sees it */
 	bool enabled;
-	const struct cfg_namespace *cfg;
+	const struct cfg_namespace *cfg;  /* re-pointed on reconfiguration; not on the I/O path */
+	uint32_t dev_nsid;            /* pcie: the controller's namespace */
+	struct nvmf_ns_stats *stats;  /* [tgt->nr_reactors] */
 	uint64_t nsze;                /* blocks */
 	uint32_t lba_shift;
 	uint16_t oncs;                /* the backend's supported optional commands */
@@ -102,8 +128,14 @@ struct nvmf_ns {
 	void *priv;                   /* backend state */
 	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
 
-	/* statistics */
-	uint64_t reads, writes, errors;
+};
+
+/* A subsystem's namespaces, sorted by NSID. Published by pointer swap; a
+ * replaced table is freed only after every reactor went through a
+ * quiescent point (see nvmf_tgt_retire). */
+struct nvmf_ns_table {
+	unsigned nr;
+	struct nvmf_ns *ns[];
 };
 
 /* --- subsystems and ports ----------------------------------------------- */
@@ -116,17 +148,23 @@ enum nvmf_subsys_type {
 struct nvmf_subsys {
 	struct nvmf_tgt *tgt;
 	enum nvmf_subsys_type type;
-	const struct cfg_subsystem *cfg;  /* NULL for discovery */
+	const struct cfg_subsystem *cfg;  /* NULL for discovery and once removed */
 	char nqn[CFG_NQN_SIZE];
 	char serial[21];
 	char model[41];
-	struct nvmf_ns **ns;              /* sorted by nsid */
-	unsigned nr_ns;
+	struct nvmf_ns_table *nst;        /* read with nvmf_subsys_ns() */
+	bool removed;
 	uint16_t next_cntlid;
 	struct nvmf_ctrl *ctrls;          /* live controllers */
 	uint32_t max_xfer;                /* MDTS in bytes for this subsystem */
 	struct nvme_id_ctrl *dev_id;      /* identify page of the backing device, if any */
+	struct nvmf_subsys *next_dead;    /* removed, kept until shutdown for pointers still around */
 };
+
+static inline const struct nvmf_ns_table *nvmf_subsys_ns(const struct nvmf_subsys *s)
+{
+	return __atomic_load_n(&s->nst, __ATOMIC_ACQUIRE);
+}
 
 struct nvmf_listener;
 
@@ -138,6 +176,8 @@ struct nvmf_port {
 	bool discovery_only;
 	uint32_t inline_data_size;
 	struct nvmf_listener *listener;
+	bool removed;
+	struct nvmf_port *next_dead;
 };
 
 /* --- controllers and queues ------------------------------------------------- */
@@ -177,11 +217,13 @@ struct nvmf_sq {
 	uint16_t qid;
 	uint16_t size;                    /* entries (SQSIZE + 1) */
 	uint16_t sqhd;                    /* the fabric queue's own head */
+	struct nvmf_lat lat;              /* owned by the queue's reactor */
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */
 	char local_addr[64];              /* for discovery log traddr fix-up */
+	char peer[64];                    /* the host's address:port, for status */
 	uint64_t cmds, errors;
 };
 
@@ -231,15 +273,62 @@ struct nvmf_tgt {
 	unsigned nr_ports;
 	uint64_t genctr;
 	uint32_t max_xfer;                /* largest data buffer */
-	struct pcie_ctrl **pcie;          /* opened controllers */
-	char (*pcie_bdf)[16];
+	struct pcie_ctrl *pcie[NVMF_MAX_PCIE];  /* opened controllers; nr_pcie published last */
+	char pcie_bdf[NVMF_MAX_PCIE][16];
 	unsigned nr_pcie;
 	struct reactor_timer health_timer;
 	struct reactor_fd *irq_fds;
 	unsigned nr_irq_fds;
 	unsigned resets_pending;          /* reactors still aborting for a reset */
 	bool stopping;
+	uint64_t start_ns;
+	/* reconfiguration: what was removed but may still be referenced */
+	struct nvmf_subsys *dead_subsys;
+	struct nvmf_port *dead_ports;
+	struct nvmf_retired *retired;     /* freed once every reactor passed epoch */
+	uint64_t epoch;
+	struct reactor_timer reclaim_timer;
+	void *rpc;                        /* the control socket (rpc.c) */
 };
+
+struct nvmf_retired {
+	void *ptr;
+	bool is_ns;                       /* an nvmf_ns to close and free, else a table */
+	uint64_t epoch;
+	struct nvmf_retired *next;
+};
+
+/* Free ptr (a namespace table, or a namespace: closed first, once its
+ * commands in flight are done) after every reactor went through epoch. */
+void nvmf_tgt_retire(struct nvmf_tgt *t, void *ptr, bool is_ns);
+
+/* Building blocks shared by start-up and reconfiguration (core.c) */
+int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
+		 struct nvmf_ns **out, char *err, size_t errlen);
+void nvmf_ns_free(struct nvmf_ns *ns);
+struct nvmf_ns_table *nvmf_ns_table_new(unsigned nr);
+void nvmf_ns_table_sort(struct nvmf_ns_table *nt);
+struct nvmf_subsys *nvmf_subsys_new(struct nvmf_tgt *t, const struct cfg_subsystem *cs);
+void nvmf_subsys_set_attrs(struct nvmf_subsys *s, const struct cfg_subsystem *cs);
+void nvmf_subsys_update_limits(struct nvmf_subsys *s);
+struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
+			       bool disc_only);
+void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc);
+/* Free retired objects whose grace period is over (all: at shutdown). */
+void nvmf_tgt_reclaim(struct nvmf_tgt *t, bool all);
+
+/* The control socket (rpc.c), on reactor 0. */
+int nvmf_rpc_start(struct nvmf_tgt *t, char *err, size_t errlen);
+void nvmf_rpc_stop(struct nvmf_tgt *t);
+
+/* Re-read the configuration file and apply the difference (SIGHUP,
+ * reload). 0, or -errno with the reason in err and nothing changed. */
+int nvmf_tgt_reload(struct nvmf_tgt *t, char *err, size_t errlen);
+/* Apply a new, validated configuration; takes ownership of cfg on success
+ * (the old one is freed). changes receives one line per change applied.
+ * Caller: reactor 0, tgt->lock not held. */
+int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t changes_len,
+		   char *err, size_t errlen);
 
 /* Build the target from a validated configuration: open backends (PCIe
  * controllers first), allocate the data pool. Returns 0 or -errno with a

@@ -821,6 +821,7 @@ static void conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage 
 	c->sq.tconn = c;
 	c->sq.reactor = rs->nr;
 	format_peer(ss, c->peer, sizeof(c->peer));
+	snprintf(c->sq.peer, sizeof(c->sq.peer), "%s", c->peer);
 	local_addr(fd, c->sq.local_addr, sizeof(c->sq.local_addr));
 	/* MAXH2CDATA covers the largest R2T (one R2T per command, for all of
 	 * its data), so even hosts that ignore MAXH2CDATA stay within it */
@@ -1051,6 +1052,48 @@ void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
 	free(listeners);
 	listeners = NULL;
 	nr_listeners = 0;
+}
+
+void nvmf_tcp_unlisten(struct nvmf_port *p)
+{
+	struct tcp_listener *l = (struct tcp_listener *)p->listener;
+	struct nvmf_tgt *t = p->tgt;
+
+	if (!l)
+		return;
+	for (unsigned i = 0; i < nr_listeners; i++) {
+		if (listeners[i] != l)
+			continue;
+		listeners[i] = listeners[--nr_listeners];
+		break;
+	}
+	reactor_timer_stop(&t->reactors[0].r, &l->retry);
+	if (l->fd >= 0) {
+		reactor_del_fd(&t->reactors[0].r, &l->rfd);
+		close(l->fd);
+	}
+	log_notice("stopped listening on %s:%s (port %u)", p->addr.traddr, p->addr.trsvcid, p->portid);
+	p->listener = NULL;
+	free(l);
+}
+
+static void close_port_msg(void *arg)
+{
+	struct nvmf_port *p = arg;
+	struct tcp_rstate *rs = nvmf_this_reactor->tcp;
+
+	for (struct tcp_conn *c = rs ? rs->conns : NULL; c; c = c->next) {
+		if (c->sq.port == p && !c->closing) {
+			c->close_queued = true;
+			queue_work(c);
+		}
+	}
+}
+
+void nvmf_tcp_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
+{
+	for (unsigned i = 0; i < t->nr_reactors; i++)
+		nvmf_reactor_call(&t->reactors[i], close_port_msg, p);
 }
 
 unsigned nvmf_tcp_nr_conns(void)

@@ -16,6 +16,11 @@
  * Returns 0 or -errno with a reason in err. */
 int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen);
 
+/* Stop accepting on one port (reconfiguration). */
+void nvmf_tcp_unlisten(struct nvmf_port *p);
+/* Close every connection that came in on port p, on every reactor. */
+void nvmf_tcp_close_port(struct nvmf_tgt *t, struct nvmf_port *p);
+
 /* Stop accepting on every port (listeners closed). */
 void nvmf_tcp_stop_listening(struct nvmf_tgt *t);
 

@@ -27,7 +27,7 @@ h() { local cmd=$1; shift; timeout 60 "$HOST" "$cmd" -a 127.0.0.1 -s "$PORT" -t 
 truncate -s 32M "$W/file.img"
 cat > "$W/config.json" <<EOC
 {
-  "bridge": { "discovery_port": $DPORT, "reactors": 2 },
+  "bridge": { "discovery_port": $DPORT, "reactors": 2, "rpc_socket": "$W/rpc.sock" },
   "hosts": [ { "nqn": "$GOOD_HOST" } ],
   "ports": [ { "portid": 1,
                "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT" },
