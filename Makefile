@@ -5,6 +5,8 @@
 #   make unit       unit + fake-device tests only (no VM)
 #   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan)
 #   make vm-check   VM tests only
+#   make install    binaries, systemd unit, man pages, docs, examples
+#                   (PREFIX=/usr/local, DESTDIR honoured; see below)
 CC      ?= gcc
 BUILD   ?= build
 V       ?= 0
@@ -30,7 +32,7 @@ LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
+PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
@@ -39,7 +41,7 @@ TSUP_SAN_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/san/obj/%.o)
 UNIT_BINS     := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 UNIT_SAN_BINS := $(UNIT_TESTS:%=$(BUILD)/san/tests/%)
 
-.PHONY: all check unit unit-plain unit-san host-check vm-check demo deps clean install
+.PHONY: all check unit unit-plain unit-san host-check vm-check demo deps clean install uninstall
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -61,6 +63,13 @@ $(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/libnvmfb.a
 
 $(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the administrator's tool (ctl/): the control socket client and the device
+# setup helper; from the library it takes only config/ (setup --config), and
+# it does not link libsystemd
+CTL_SRCS := $(wildcard ctl/*.c)
+$(BUILD)/nvmf-bridgectl: $(CTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ -ljson-c
 
 # the daemon under AddressSanitizer and UndefinedBehaviorSanitizer, for the host tests
 $(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/san/libnvmfb.a
@@ -94,6 +103,8 @@ unit: unit-plain unit-san
 host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/run.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
+	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
+	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
 
 vm-check: all
 	$(Q)tests/vm/run.sh check
@@ -110,6 +121,48 @@ demo:
 	$(Q)tests/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/vm/run.sh demo
+
+# --- install ------------------------------------------------------------------
+# PREFIX=/usr is what a Debian package uses; the default /usr/local keeps a
+# hand install apart from dpkg's files. The unit goes where systemd looks for
+# it: /lib/systemd/system for PREFIX=/usr (Debian 12's systemdsystemunitdir,
+# `pkg-config --variable=systemdsystemunitdir systemd`; the same directory as
+# /usr/lib/systemd/system on a merged-/usr system), and otherwise
+# $(PREFIX)/lib/systemd/system, which systemd searches too
+# (/usr/local/lib/systemd/system is in its unit path for exactly this).
+# The configuration stays in /etc/nvmf-bridge whatever PREFIX is: the unit,
+# the docs and the daemon's examples all name /etc/nvmf-bridge/config.json.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/nvmf-bridge
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+INSTALL_PROGS := nvmf-bridged nvmf-bridgectl nvmf-pcie
+INSTALL_DOCS  := README.md $(wildcard docs/*.md)
+INSTALL_MAN8  := $(wildcard docs/*.8)
+
+install: $(INSTALL_PROGS:%=$(BUILD)/%)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man8
+	$(Q)$(INSTALL) -m 0755 $(INSTALL_PROGS:%=$(BUILD)/%) $(DESTDIR)$(SBINDIR)/
+	@# the unit names the binaries where this install puts them
+	$(Q)sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/nvmf-bridge|$(SYSCONFDIR)/nvmf-bridge|g' \
+		systemd/nvmf-bridge.service > $(DESTDIR)$(UNITDIR)/nvmf-bridge.service.tmp
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/nvmf-bridge.service.tmp
+	$(Q)mv $(DESTDIR)$(UNITDIR)/nvmf-bridge.service.tmp $(DESTDIR)$(UNITDIR)/nvmf-bridge.service
+	$(Q)$(INSTALL) -m 0644 $(INSTALL_MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	$(Q)$(INSTALL) -m 0644 config/example-*.json $(DESTDIR)$(DOCDIR)/examples/
+	@# the configuration directory (empty: the configuration is the administrator's)
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/nvmf-bridge
+	@echo "installed into $(DESTDIR)$(PREFIX) (unit: $(DESTDIR)$(UNITDIR)/nvmf-bridge.service)"
+
+uninstall:
+	rm -f $(INSTALL_PROGS:%=$(DESTDIR)$(SBINDIR)/%) $(DESTDIR)$(UNITDIR)/nvmf-bridge.service
+	rm -f $(patsubst %,$(DESTDIR)$(MANDIR)/man8/%,$(notdir $(INSTALL_MAN8)))
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(BUILD)

@@ -808,7 +808,9 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 	req->rsp.status = (uint16_t)(status << 1);
 	if (status)
 		sq->errors++;
-	nvmf_lat_add(&sq->lat, us);
+	/* an AER is held until an event happens: its time is not latency */
+	if (!(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
+		nvmf_lat_add(&sq->lat, us);
 	if (req->ns) {
 		/* this reactor's own slot: no atomics needed */
 		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];

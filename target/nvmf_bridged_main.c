@@ -8,6 +8,7 @@
 #define LOG_TAG "nvmf-bridged"
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = NULL;
+	char abs_path[PATH_MAX];
 	bool check_only = false;
 	struct daemon d = { .sigfd.fd = -1 };
 	char err[1024] = "";
@@ -183,6 +185,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* absolute, so that reload and save-config do not depend on where the
+	 * daemon happens to run */
+	if (!realpath(cfg_path, abs_path)) {
+		log_err("%s: %s", cfg_path, strerror(errno));
+		return 1;
+	}
+	cfg_path = abs_path;
 	/* everything is validated before any device is touched */
 	rc = config_load(cfg_path, &d.cfg, err, sizeof(err));
 	if (rc) {

@@ -646,7 +646,7 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 	t->cfg = cfg;
 	plan_free(t, &pl, false);
 	if (!ch.n)
-		change(&ch, "no change");
+		log_notice("configuration unchanged");
 	pthread_mutex_unlock(&t->lock);
 	config_free(old);
 	return 0;

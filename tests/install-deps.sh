@@ -6,6 +6,9 @@ PKGS=(
 	# build
 	gcc make libc6-dev pkg-config libcmocka-dev libjson-c-dev python3
 	libibverbs-dev librdmacm-dev libsystemd-dev
+	# systemd-analyze verify of the unit (installed on any Debian system that
+	# boots with systemd; containers may lack it)
+	systemd
 	# VM harness: QEMU, Debian's kernel and modules, guest userland
 	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio
 	nvme-cli fio ibverbs-utils ibverbs-providers rdmacm-utils iproute2

@@ -9,13 +9,16 @@
 #          fabric.sh  the tcp_* tests: nvmf-bridged owns the controller and
 #                     the guest kernel's NVMe/TCP initiator, nvme-cli and fio
 #                     use it over 127.0.0.1
+#          service.sh the svc_* tests: nvmf-bridgectl setup/release on the
+#                     controller (refused while in use, bound, released)
 #   demo   tests/vm/guest/demo.sh: the whole chain with a summary (make demo):
 #          nvmf-pcie identify, nvmf-bridged from config/example-pcie.json,
 #          nvme discover/connect over TCP, fio with verification, shutdown
 #
 # env:
 #   VM_TESTS=a,b,c        guest tests to run (default: all of the mode's);
-#                         in check mode tcp_* names go to fabric.sh, the rest
+#                         in check mode tcp_* names go to fabric.sh, svc_* to
+#                         service.sh, the rest
 #                         to pcie.sh (VM_TESTS=identify,tcp_start,tcp_fio);
 #                         VM_TESTS=none boots and powers off (harness check)
 #   VM_TIMEOUT=SECS       wall-clock limit for QEMU (default 480 check, 300 demo)
@@ -63,7 +66,13 @@ check)
 	# the project's test initiator against the kernel's nvmet-tcp: the
 	# reference the host tests use is itself checked against a real target
 	INIT_TESTS="initiator_hostcheck initiator_target initiator_discover initiator_selftest_plain initiator_selftest_digests initiator_selftest_r2t initiator_selftest_dissqfc initiator_malformed initiator_kato_expiry"
-	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $INIT_TESTS"
+	# live operation: a namespace added and removed under fio, SIGTERM during fio
+	LIVE_TESTS="live_namespace live_sigterm"
+	# the device setup helper: nvmf-bridgectl setup refuses a controller in
+	# use, binds it to vfio-pci, release refuses while it is held and gives
+	# it back to the kernel nvme driver (service.sh)
+	SVC_TESTS="svc_setup_refused svc_setup svc_release_busy svc_release"
+	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $LIVE_TESTS $SVC_TESTS $INIT_TESTS"
 	TIMEOUT=${VM_TIMEOUT:-480} ;;
 demo)
 	SCRIPT=demo

@@ -8,11 +8,13 @@
 # pcie first. Each script also runs on its own (VM_SCRIPT=pcie|fabric|host_selftest).
 set -u
 HERE=$(dirname "$0")
-PCIE_TESTS= FABRIC_TESTS= INIT_TESTS=
+PCIE_TESTS= FABRIC_TESTS= INIT_TESTS= LIVE_TESTS= SVC_TESTS=
 for t in $(echo "${TESTS:-}" | tr ',' ' '); do
 	case $t in
 	tcp_*) FABRIC_TESTS="$FABRIC_TESTS,$t" ;;
 	initiator_*) INIT_TESTS="$INIT_TESTS,${t#initiator_}" ;;
+	live_*) LIVE_TESTS="$LIVE_TESTS,$t" ;;
+	svc_*)  SVC_TESTS="$SVC_TESTS,$t" ;;
 	*)     PCIE_TESTS="$PCIE_TESTS,$t" ;;
 	esac
 done
@@ -22,6 +24,14 @@ if [ -n "$PCIE_TESTS" ]; then
 fi
 if [ -n "$FABRIC_TESTS" ]; then
 	TESTS=${FABRIC_TESTS#,} sh "$HERE/fabric.sh" || rc=$?
+fi
+if [ -n "$LIVE_TESTS" ]; then
+	TESTS=${LIVE_TESTS#,} sh "$HERE/live.sh" || rc=$?
+fi
+# the device setup helper (nvmf-bridgectl setup/release); it ends with the
+# controller on the kernel nvme driver, as live.sh leaves it
+if [ -n "$SVC_TESTS" ]; then
+	TESTS=${SVC_TESTS#,} sh "$HERE/service.sh" || rc=$?
 fi
 if [ -n "$INIT_TESTS" ]; then
 	# its RESULT names get the prefix run.sh asked for
