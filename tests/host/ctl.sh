@@ -14,7 +14,7 @@
 # usage: ctl.sh DAEMON CTL INITIATOR LABEL
 # Prints one line per test and "ctl[LABEL]: N passed, N failed".
 set -uo pipefail
-DAEMON=$1 CTL=$2 HOST=$3 LABEL=$4
+DAEMON=$(readlink -f "$1") CTL=$(readlink -f "$2") HOST=$(readlink -f "$3") LABEL=$4
 W=$(mktemp -d /tmp/nvmfb-ctl.XXXXXX)
 chmod 755 "$W"   # the socket's own mode is what the permission test checks
 PORT=$((26000 + RANDOM % 1000)) PORT2=$((27000 + RANDOM % 1000)) PORT3=$((28000 + RANDOM % 1000))

@@ -4,7 +4,7 @@
 # usage: run.sh DAEMON INITIATOR LABEL
 # Prints one line per test and "host[LABEL]: N passed, N failed".
 set -uo pipefail
-DAEMON=$1 HOST=$2 LABEL=$3
+DAEMON=$(readlink -f "$1") HOST=$(readlink -f "$2") LABEL=$3
 W=$(mktemp -d /tmp/nvmfb-host.XXXXXX)
 PORT=$((24000 + RANDOM % 1000)) DPORT=$((25000 + RANDOM % 1000))
 OPEN=nqn.2024-01.io.nvmf-bridge:host-open
