@@ -16,7 +16,7 @@ CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing -pthread
-LDLIBS   += -pthread -ljson-c
+LDLIBS   += -pthread -ljson-c -lrdmacm -libverbs
 # sd_notify through libsystemd when present (NO_SYSTEMD=1 builds the no-op stub)
 ifeq ($(NO_SYSTEMD),)
 ifneq ($(shell pkg-config --exists libsystemd 2>/dev/null && echo y),)
@@ -32,7 +32,7 @@ LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
+PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host) $(BUILD)/nvmf-bridge-perf
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
@@ -58,7 +58,7 @@ $(BUILD)/libnvmfb.a: $(LIB_OBJS)
 $(BUILD)/san/libnvmfb.a: $(LIB_SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/libnvmfb.a
+$(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/obj/perf/perf_stats.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb.a
@@ -77,6 +77,10 @@ $(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/
 
 # the project's own NVMe/TCP test initiator (tests/support/tcp_host.c)
 $(BUILD)/nvmf-test-host: $(BUILD)/obj/tests/tcp_host_main.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the load generator (perf/): the test initiator sets queues up, perf/perf_tcp.c runs the I/O
+$(BUILD)/nvmf-bridge-perf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard perf/*.c)) $(BUILD)/obj/tests/support/tcp_host.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a

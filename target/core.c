@@ -604,11 +604,6 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 			goto fail;
 	}
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
-		if (cfg->ports[i].addr.trtype != CFG_TRTYPE_TCP) {
-			set_err(err, errlen, "%s: ports[%u].addr.trtype: rdma is not supported yet", cfg->file, i);
-			rc = -ENOTSUP;
-			goto fail;
-		}
 		t->ports[t->nr_ports] = nvmf_port_new(t, &cfg->ports[i], &cfg->ports[i].addr, false);
 		if (!t->ports[t->nr_ports]) {
 			rc = -ENOMEM;
@@ -697,12 +692,24 @@ static enum nvmf_xfer cmd_xfer(const struct nvme_sqe *c)
 	return bits == 1 ? NVMF_XFER_H2C : bits == 2 ? NVMF_XFER_C2H : NVMF_XFER_NONE;
 }
 
+/* The data length an SGL1 describes: keyed descriptors (RDMA) have a
+ * 24-bit length followed by the key, the others a 32-bit length. */
+static uint32_t sgl_length(const struct nvme_sqe *cmd)
+{
+	const struct nvme_keyed_sgl_desc *k = &cmd->dptr.ksgl;
+
+	if ((k->type & 0xf0) == 0x40)
+		return (uint32_t)k->length[0] | (uint32_t)k->length[1] << 8 | (uint32_t)k->length[2] << 16;
+	return cmd->dptr.sgl.length;
+}
+
 uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd)
 {
 	const struct nvme_sgl_desc *sgl = &req->cmd.dptr.sgl;
 	struct nvmf_sq *sq = req->sq;
 	uint32_t max = sq->port->tgt->max_xfer;
 	enum nvmf_xfer dir = cmd_xfer(&req->cmd);
+	uint32_t len = sgl_length(&req->cmd);
 
 	/* the fabric SQ head moves as each command is taken off the queue */
 	sq->sqhd = (uint16_t)(sq->sqhd + 1 == sq->size ? 0 : sq->sqhd + 1);
@@ -719,28 +726,37 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	 * carry none (the Linux host sets PSDT on every command) */
 	if ((req->cmd.flags & NVME_SQE_PSDT_MASK) != NVME_SQE_PSDT_SGL)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	if (dir == NVMF_XFER_NONE || (!sgl->length && !icd_len))
+	if (dir == NVMF_XFER_NONE || (!len && !icd_len))
 		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
 	switch (sgl->type) {
 	case 0x01:      /* data block, offset: in-capsule data */
 		if (dir != NVMF_XFER_H2C)
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (sgl->addr > icd_len || sgl->length > icd_len - sgl->addr || icd_len > max_icd)
+		if (sgl->addr > icd_len || len > icd_len - sgl->addr || icd_len > max_icd)
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
 		if (sgl->addr)  /* ICDOFF is 0 and we do not move data around */
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
 		break;
-	case 0x5a:      /* transport data block, transport specific */
+	case 0x5a:      /* transport data block, transport specific (TCP) */
+		if (sq->keyed_sgl)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
+		if (icd_len)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
+		break;
+	case 0x40:      /* keyed data block, address (RDMA) */
+	case 0x4f:      /* keyed data block, invalidate key (RDMA) */
+		if (!sq->keyed_sgl)
+			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
 		if (icd_len)
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
 		break;
 	default:
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
 	}
-	if (sgl->length > max)
+	if (len > max)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 	req->xfer = dir;
-	req->len = sgl->length;
+	req->len = len;
 	return 0;
 }
 

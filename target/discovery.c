@@ -42,7 +42,13 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c,
 	copy_field(e->subnqn, sizeof(e->subnqn), nqn);
 	copy_field(e->traddr, sizeof(e->traddr),
 		   addr_unspecified(a) && c->traddr[0] ? c->traddr : a->traddr);
-	/* TSAS for TCP: sectype 0 (no security); all zero */
+	/* TSAS: TCP sectype 0 (no security) is all zero; RDMA: reliable
+	 * connected QPs, no particular provider, connection through RDMA_CM */
+	if (a->trtype == CFG_TRTYPE_RDMA) {
+		e->tsas[0] = 1;         /* RDMA_QPTYPE: reliable connected */
+		e->tsas[1] = 1;         /* RDMA_PRTYPE: not specified */
+		e->tsas[2] = 1;         /* RDMA_CMS: RDMA_CM */
+	}
 }
 
 /* Build the whole log into a newly allocated buffer; returns its size. */

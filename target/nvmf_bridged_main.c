@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "target/target.h"
 #include "transport/tcp.h"
+#include "transport/transport.h"
 
 struct daemon {
 	struct nvmf_tgt tgt;
@@ -46,7 +47,7 @@ static void on_signal(void *arg, uint32_t events)
 			sd_notify(0, "STOPPING=1");
 			/* stop accepting first, then every reactor drains */
 			nvmf_rpc_stop(&d->tgt);
-			nvmf_tcp_stop_listening(&d->tgt);
+			nvmf_transports_stop_listening(&d->tgt);
 			nvmf_tgt_stop(&d->tgt);
 		} else if (si.ssi_signo == SIGHUP && !d->tgt.stopping) {
 			char err[1024];
@@ -97,7 +98,8 @@ static void notify_ready(struct daemon *d)
 
 	n += (size_t)snprintf(status + n, sizeof(status) - n, "serving");
 	for (unsigned i = 0; i < t->nr_ports && n < sizeof(status); i++)
-		n += (size_t)snprintf(status + n, sizeof(status) - n, " tcp:%s:%s%s", t->ports[i]->addr.traddr,
+		n += (size_t)snprintf(status + n, sizeof(status) - n, " %s:%s:%s%s",
+				      t->ports[i]->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp", t->ports[i]->addr.traddr,
 				      t->ports[i]->addr.trsvcid, t->ports[i]->discovery_only ? "(discovery)" : "");
 	for (unsigned i = 0; i < t->nr_subsys && n < sizeof(status); i++)
 		n += (size_t)snprintf(status + n, sizeof(status) - n, "; %s (%u ns)", t->subsys[i]->nqn,
@@ -226,17 +228,17 @@ int main(int argc, char **argv)
 		goto fini_tgt;
 	}
 	for (unsigned i = 0; i < d.tgt.nr_ports; i++) {
-		rc = nvmf_tcp_listen(d.tgt.ports[i], err, sizeof(err));
+		rc = nvmf_port_listen(d.tgt.ports[i], err, sizeof(err));
 		if (rc) {
 			log_err("cannot listen: %s", err);
-			nvmf_tcp_stop_listening(&d.tgt);
+			nvmf_transports_stop_listening(&d.tgt);
 			goto fini_tgt;
 		}
 	}
 	rc = nvmf_rpc_start(&d.tgt, err, sizeof(err));
 	if (rc) {
 		log_err("%s", err);
-		nvmf_tcp_stop_listening(&d.tgt);
+		nvmf_transports_stop_listening(&d.tgt);
 		goto fini_tgt;
 	}
 	summary(&d);
@@ -244,10 +246,12 @@ int main(int argc, char **argv)
 	rc = nvmf_tgt_run(&d.tgt);
 	reactor_timer_stop(&d.tgt.reactors[0].r, &d.watchdog);
 	nvmf_rpc_stop(&d.tgt);
-	nvmf_tcp_stop_listening(&d.tgt);
+	nvmf_transports_stop_listening(&d.tgt);
 fini_tgt:
 	for (unsigned i = 0; i < d.tgt.nr_reactors; i++)
-		nvmf_tcp_reactor_fini(&d.tgt.reactors[i]);
+		nvmf_transports_reactor_fini(&d.tgt.reactors[i]);
+	/* memory registrations go before the pools they cover */
+	nvmf_transports_fini();
 	if (d.sigfd.fd >= 0) {
 		reactor_del_fd(&d.tgt.reactors[0].r, &d.sigfd);
 		close(d.sigfd.fd);

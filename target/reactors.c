@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "pcie/pcie.h"
 #include "target/target.h"
+#include "transport/transport.h"
 
 __thread struct nvmf_reactor *nvmf_this_reactor;
 
@@ -184,7 +185,7 @@ static void drain_start(void *arg)
 {
 	struct nvmf_reactor *nr = arg;
 
-	nvmf_tcp_reactor_drain(nr);
+	nvmf_transports_drain(nr);
 	drain_poll_stop(nr);
 }
 
@@ -194,7 +195,7 @@ static void drain_poll_stop(void *arg)
 	static __thread struct reactor_timer t;
 	static __thread unsigned waited_ms;
 
-	if (nvmf_tcp_reactor_idle(nr) || waited_ms >= 5000) {
+	if (nvmf_transports_idle(nr) || waited_ms >= 5000) {
 		if (waited_ms >= 5000)
 			log_warn("reactor %u: commands still in flight after 5 s", nr->idx);
 		reactor_stop(&nr->r);
@@ -224,7 +225,7 @@ int nvmf_tgt_run(struct nvmf_tgt *t)
 		if (t->reactors[i].thread_started)
 			nvmf_reactor_call(&t->reactors[i], drain_start, &t->reactors[i]);
 	t->reactors[0].r.stop = false;
-	nvmf_tcp_reactor_drain(&t->reactors[0]);
+	nvmf_transports_drain(&t->reactors[0]);
 	drain_poll_stop(&t->reactors[0]);
 	reactor_run(&t->reactors[0].r);
 	for (unsigned i = 1; i < t->nr_reactors; i++) {

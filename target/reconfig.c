@@ -27,7 +27,7 @@
 #include "common/log.h"
 #include "pcie/pcie.h"
 #include "target/target.h"
-#include "transport/tcp.h"
+#include "transport/transport.h"
 
 /* --- retirement ---------------------------------------------------------------- */
 
@@ -277,7 +277,7 @@ static void plan_free(struct nvmf_tgt *t, struct plan *pl, bool rollback)
 	}
 	for (unsigned i = 0; rollback && i < pl->nr_pp; i++) {
 		if (pl->pp[i].is_new && pl->pp[i].p) {
-			nvmf_tcp_unlisten(pl->pp[i].p);
+			nvmf_port_unlisten(pl->pp[i].p);
 			free(pl->pp[i].p);
 		}
 	}
@@ -357,15 +357,11 @@ static int prepare_port(struct nvmf_tgt *t, struct port_plan *pp, const struct c
 	pp->p = live_port(t, cp, a);
 	if (pp->p)
 		return 0;
-	if (a->trtype != CFG_TRTYPE_TCP) {
-		snprintf(err, errlen, "%s: port %u: rdma is not supported yet", t->cfg->file, cp ? cp->portid : 0);
-		return -ENOTSUP;
-	}
 	pp->p = nvmf_port_new(t, cp, a, !cp);
 	if (!pp->p)
 		return -ENOMEM;
 	pp->is_new = true;
-	rc = nvmf_tcp_listen(pp->p, why, sizeof(why));
+	rc = nvmf_port_listen(pp->p, why, sizeof(why));
 	if (rc) {
 		snprintf(err, errlen, "cannot listen on %s:%s: %s", a->traddr, a->trsvcid, why);
 		free(pp->p);
@@ -545,10 +541,10 @@ static bool commit_ports(struct nvmf_tgt *t, struct plan *pl, struct changes *ch
 		}
 		change(ch, "removed port %u (%s:%s%s)", p->portid, p->addr.traddr, p->addr.trsvcid,
 		       p->discovery_only ? ", discovery" : "");
-		nvmf_tcp_unlisten(p);
+		nvmf_port_unlisten(p);
 		p->removed = true;
 		p->cfg = NULL;
-		nvmf_tcp_close_port(t, p);
+		nvmf_port_close_conns(t, p);
 		t->ports[i] = t->ports[--t->nr_ports];
 		p->next_dead = t->dead_ports;
 		t->dead_ports = p;

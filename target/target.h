@@ -68,6 +68,7 @@ struct nvmf_reactor {
 	struct reactor_poller poller;     /* this reactor's PCIe queues */
 	uint64_t seen_epoch;              /* reclamation epoch this reactor went through */
 	void *tcp;                        /* the TCP transport's per-reactor state */
+	void *rdma;                       /* the RDMA transport's per-reactor state */
 };
 
 /* The reactor the calling thread runs (NULL outside reactors). */
@@ -219,6 +220,7 @@ struct nvmf_sq {
 	uint16_t sqhd;                    /* the fabric queue's own head */
 	struct nvmf_lat lat;              /* owned by the queue's reactor */
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
+	bool keyed_sgl;                   /* RDMA: data by keyed SGL; TCP: transport SGL */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */

@@ -145,7 +145,7 @@ echo "root:x:0:" > "$ROOT/etc/group"
 MODS="nvme nvme-core nvme-fabrics nvme-tcp nvme-rdma nvmet nvmet-tcp nvmet-rdma
       rdma_rxe ib_core ib_uverbs ib_umad rdma_cm rdma_ucm ib_cm iw_cm
       vfio vfio-pci vfio_iommu_type1 uio_pci_generic veth dummy null_blk
-      crc32c_generic crc32c-intel libcrc32c configfs
+      crc32c_generic crc32c-intel crc32_generic crc32-pclmul libcrc32c configfs
       virtio_pci 9p 9pnet_virtio"
 mkdir -p "$ROOT$MODDIR"
 kos=()

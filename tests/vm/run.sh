@@ -14,6 +14,9 @@
 #   demo   tests/vm/guest/demo.sh: the whole chain with a summary (make demo):
 #          nvmf-pcie identify, nvmf-bridged from config/example-pcie.json,
 #          nvme discover/connect over TCP, fio with verification, shutdown
+#   bench  tests/vm/guest/bench.sh (the VM part of make bench, bench/bench.sh):
+#          the kernel stack and ours side by side on a null-backed controller;
+#          raw results in build/vm/share/results/bench/
 #
 # env:
 #   VM_TESTS=a,b,c        guest tests to run (default: all of the mode's);
@@ -32,6 +35,10 @@
 #   NVMF_ALLOW_VM_SKIP=1  exit 0 when QEMU or a kernel is unavailable (the SKIP
 #                         banner is printed regardless)
 #   BUILD=dir             build tree (default <repo>/build)
+#   VM_DRIVE=img|null     the controller's backing: a fresh sparse 1 GiB image
+#                         (default) or QEMU's null-co driver reading zeroes
+#                         (default in bench mode: the disk is not measured)
+#   VM_GUEST_ENV=FILE     copied to the guest as /share/guest/env.sh (bench knobs)
 #
 # Output: build/vm/console.txt (serial console and QEMU's stderr),
 # build/vm/share/results/ (what the guest wrote: console.log, dmesg.txt, the
@@ -72,16 +79,24 @@ check)
 	# use, binds it to vfio-pci, release refuses while it is held and gives
 	# it back to the kernel nvme driver (service.sh)
 	SVC_TESTS="svc_setup_refused svc_setup svc_release_busy svc_release"
-	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $LIVE_TESTS $SVC_TESTS $INIT_TESTS"
+	# NVMe/RDMA over soft-RoCE (veth pair inside the guest), incl. real packets over the veth
+	RDMA_TESTS="rdma_start rdma_discover rdma_connect rdma_fio rdma_cycles rdma_mixed rdma_wire rdma_readback"
+	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $RDMA_TESTS $LIVE_TESTS $SVC_TESTS $INIT_TESTS"
 	TIMEOUT=${VM_TIMEOUT:-480} ;;
 demo)
 	SCRIPT=demo
 	# demo.sh runs every step whatever VM_TESTS says; these are the RESULT
 	# lines it must print
-	DEFAULT_TESTS="identify bridged_start discover connect fio shutdown"
+	DEFAULT_TESTS="identify bridged_start discover connect fio rdma shutdown"
 	TIMEOUT=${VM_TIMEOUT:-300} ;;
+bench)
+	SCRIPT=bench
+	# one RESULT line per comparison; numbers go to share/results/bench/
+	DEFAULT_TESTS="bench_pcie bench_tcp bench_rdma"
+	VM_DRIVE=${VM_DRIVE:-null}
+	TIMEOUT=${VM_TIMEOUT:-900} ;;
 *)
-	echo "usage: $0 check|demo   (env VM_TESTS=a,b,c, see the header of $0)" >&2
+	echo "usage: $0 check|demo|bench   (env VM_TESTS=a,b,c, see the header of $0)" >&2
 	exit 2 ;;
 esac
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
@@ -158,6 +173,7 @@ fi
 rm -rf "$SHARE"
 mkdir -p "$SHARE/bin" "$SHARE/lib" "$SHARE/guest" "$SHARE/results"
 cp "$HERE"/guest/*.sh "$SHARE/guest/"
+[ -n "${VM_GUEST_ENV:-}" ] && cp "$VM_GUEST_ENV" "$SHARE/guest/env.sh"
 # the example configurations (the demo runs the daemon from example-pcie.json)
 mkdir -p "$SHARE/config"
 cp "$REPO"/config/*.json "$SHARE/config/"
@@ -191,9 +207,15 @@ if [ -n "$TESTS" ] && [ ! -x "$SHARE/bin/nvmf-pcie" ]; then
 	exit 1
 fi
 
-# a fresh, sparse 1 GiB disk for the controller on every run
+# a fresh, sparse 1 GiB disk for the controller on every run, or QEMU's
+# null block driver (reads return zeroes, writes are dropped)
 rm -f "$VMDIR/nvme.img"
-truncate -s 1G "$VMDIR/nvme.img"
+case ${VM_DRIVE:-img} in
+img) truncate -s 1G "$VMDIR/nvme.img"
+     DRIVE="file=$VMDIR/nvme.img,if=none,id=nv0,format=raw,cache=unsafe" ;;
+null) DRIVE="driver=null-co,size=1G,read-zeroes=on,if=none,id=nv0" ;;
+*) echo "vm: VM_DRIVE must be img or null" >&2; exit 2 ;;
+esac
 
 case ${VM_ACCEL:-tcg} in
 tcg) ACCEL=(-accel tcg,thread=multi -cpu max) ;;   # -cpu max: SSE4.2, PCLMUL (crc32c)
@@ -208,7 +230,7 @@ APPEND+=" vmscript=$SCRIPT vmtests=$(echo "$TESTS" | tr ' ' ',')"
 QEMU=(qemu-system-x86_64
 	-M q35,kernel-irqchip=split "${ACCEL[@]}" -smp 2 -m 2G
 	-device intel-iommu,intremap=on,caching-mode=on
-	-drive "file=$VMDIR/nvme.img,if=none,id=nv0,format=raw,cache=unsafe"
+	-drive "$DRIVE"
 	-device nvme,serial=nvmetest,drive=nv0
 	-virtfs "local,path=$SHARE,mount_tag=share,security_model=none,id=share"
 	-kernel "$KERNEL" -initrd "$VMDIR/initramfs.cpio.gz"

@@ -8,12 +8,13 @@
 # pcie first. Each script also runs on its own (VM_SCRIPT=pcie|fabric|host_selftest).
 set -u
 HERE=$(dirname "$0")
-PCIE_TESTS= FABRIC_TESTS= INIT_TESTS= LIVE_TESTS= SVC_TESTS=
+PCIE_TESTS= FABRIC_TESTS= INIT_TESTS= LIVE_TESTS= RDMA_TESTS= SVC_TESTS=
 for t in $(echo "${TESTS:-}" | tr ',' ' '); do
 	case $t in
 	tcp_*) FABRIC_TESTS="$FABRIC_TESTS,$t" ;;
 	initiator_*) INIT_TESTS="$INIT_TESTS,${t#initiator_}" ;;
 	live_*) LIVE_TESTS="$LIVE_TESTS,$t" ;;
+	rdma_*) RDMA_TESTS="$RDMA_TESTS,$t" ;;
 	svc_*)  SVC_TESTS="$SVC_TESTS,$t" ;;
 	*)     PCIE_TESTS="$PCIE_TESTS,$t" ;;
 	esac
@@ -24,6 +25,9 @@ if [ -n "$PCIE_TESTS" ]; then
 fi
 if [ -n "$FABRIC_TESTS" ]; then
 	TESTS=${FABRIC_TESTS#,} sh "$HERE/fabric.sh" || rc=$?
+fi
+if [ -n "$RDMA_TESTS" ]; then
+	TESTS=${RDMA_TESTS#,} sh "$HERE/rdma.sh" || rc=$?
 fi
 if [ -n "$LIVE_TESTS" ]; then
 	TESTS=${LIVE_TESTS#,} sh "$HERE/live.sh" || rc=$?
