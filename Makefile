@@ -5,7 +5,6 @@
 #   make unit       unit + fake-device tests only (no VM)
 #   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan)
 #   make vm-check   VM tests only
-#   make bench      the benchmark: bench/results/<date>.json and .md (docs/performance.md)
 #   make install    binaries, systemd unit, man pages, docs, examples
 #                   (PREFIX=/usr/local, DESTDIR honoured; see below)
 CC      ?= gcc
@@ -106,7 +105,6 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
-	$(Q)tests/host/bench_smoke.sh $(BUILD)
 
 vm-check: all
 	$(Q)tests/vm/run.sh check
@@ -118,13 +116,6 @@ check:
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory host-check
 	$(Q)$(MAKE) --no-print-directory vm-check
-
-# the side-by-side benchmark (host loopback, then the VM): bench/results/<date>.json and .md
-.PHONY: bench
-bench:
-	$(Q)tests/install-deps.sh
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)BUILD=$(BUILD) bench/bench.sh
 
 demo:
 	$(Q)tests/install-deps.sh
