@@ -82,7 +82,7 @@ check)
 	# NVMe/RDMA over soft-RoCE (veth pair inside the guest), incl. real packets over the veth
 	RDMA_TESTS="rdma_start rdma_discover rdma_connect rdma_fio rdma_cycles rdma_mixed rdma_wire rdma_readback"
 	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $RDMA_TESTS $LIVE_TESTS $SVC_TESTS $INIT_TESTS"
-	TIMEOUT=${VM_TIMEOUT:-480} ;;
+	TIMEOUT=${VM_TIMEOUT:-900} ;;
 demo)
 	SCRIPT=demo
 	# demo.sh runs every step whatever VM_TESTS says; these are the RESULT
