@@ -29,6 +29,10 @@
 #define CONN_REQS (NVMF_MAX_QUEUE_DEPTH + NVMF_AERL)
 #define RX_BUDGET 64                    /* PDUs per readiness event, for fairness */
 #define TX_IOV_MAX 64
+/* Receive staging: one recv() brings many capsules and their headers;
+ * payload still outstanding in bulk goes straight into its DMA buffer. */
+#define RX_BUF_SIZE (64u * 1024)
+#define RX_DIRECT_MIN (16u * 1024)
 #define ADMIN_ICD TCP_PDU_FABRICS_ICD
 
 enum rx_state {
@@ -111,6 +115,8 @@ struct tcp_conn {
 	uint32_t ddgst_have;
 	struct tcp_req *rx_req;         /* request receiving data */
 	bool rx_stalled;                /* waiting for a data buffer */
+	uint8_t *rbuf;                  /* RX_BUF_SIZE staging, read by rx_take */
+	uint32_t rb_off, rb_len;
 
 	/* send */
 	struct tx_unit *tx_head, *tx_tail;
@@ -604,10 +610,45 @@ static ssize_t rx_some(struct tcp_conn *c, void *dst, size_t len)
 	return -1;
 }
 
+/*
+ * Take up to len bytes of the stream: from the staging buffer while it has
+ * any, else (direct and len large) straight from the socket into dst, else
+ * by refilling the staging buffer with one recv(). dst NULL: skip the bytes.
+ * Returns bytes taken, 0 when the socket has nothing (EAGAIN), -1 closed.
+ */
+static ssize_t rx_take(struct tcp_conn *c, void *dst, size_t len, bool direct)
+{
+	size_t k;
+	ssize_t n;
+
+	if (c->rb_off == c->rb_len) {
+		if (direct && dst && len >= RX_DIRECT_MIN)
+			return rx_some(c, dst, len);
+		if (!c->rbuf) {
+			c->rbuf = malloc(RX_BUF_SIZE);
+			if (!c->rbuf) {
+				conn_close(c, "out of memory");
+				return -1;
+			}
+		}
+		n = rx_some(c, c->rbuf, RX_BUF_SIZE);
+		if (n <= 0)
+			return n;
+		c->rb_off = 0;
+		c->rb_len = (uint32_t)n;
+	}
+	k = c->rb_len - c->rb_off;
+	if (k > len)
+		k = len;
+	if (dst)
+		memcpy(dst, c->rbuf + c->rb_off, k);
+	c->rb_off += (uint32_t)k;
+	return (ssize_t)k;
+}
+
 /* Advance the receive state machine as far as the socket allows. */
 static void conn_rx(struct tcp_conn *c)
 {
-	uint8_t scratch[4096];
 	unsigned pdus = 0;
 
 	while (!c->closing && !c->close_after_tx && !c->rx_stalled && pdus < RX_BUDGET) {
@@ -616,7 +657,7 @@ static void conn_rx(struct tcp_conn *c)
 		switch (c->rx) {
 		case RX_CH:
 		case RX_HDR:
-			n = rx_some(c, c->hdr + c->hdr_have, c->hdr_need - c->hdr_have);
+			n = rx_take(c, c->hdr + c->hdr_have, c->hdr_need - c->hdr_have, false);
 			if (n <= 0)
 				return;
 			c->hdr_have += (uint32_t)n;
@@ -644,7 +685,7 @@ static void conn_rx(struct tcp_conn *c)
 			}
 			break;
 		case RX_PAD:
-			n = rx_some(c, scratch, c->pad_left < sizeof(scratch) ? c->pad_left : sizeof(scratch));
+			n = rx_take(c, NULL, c->pad_left, false);
 			if (n <= 0)
 				return;
 			c->pad_left -= (uint32_t)n;
@@ -652,17 +693,32 @@ static void conn_rx(struct tcp_conn *c)
 				c->rx = RX_DATA;
 			break;
 		case RX_DATA: {
-			uint8_t *dst = c->data_dst ? c->data_dst : scratch;
-			size_t want = c->data_dst ? c->data_left
-						  : (c->data_left < sizeof(scratch) ? c->data_left : sizeof(scratch));
+			uint8_t *dst = c->data_dst;
 
-			n = rx_some(c, dst, want);
-			if (n <= 0)
-				return;
-			if (c->ctx.ddgst)
-				c->ddgst = tcp_ddgst_update(c->ddgst, dst, (size_t)n);
-			if (c->data_dst)
+			if (!dst) {
+				/* data of a refused command: skip it, digest included */
+				size_t k = c->rb_len - c->rb_off;
+
+				if (!k) {
+					n = rx_take(c, NULL, 0, false);
+					if (n < 0 || (n == 0 && c->rb_off == c->rb_len))
+						return;
+					k = c->rb_len - c->rb_off;
+				}
+				if (k > c->data_left)
+					k = c->data_left;
+				if (c->ctx.ddgst)
+					c->ddgst = tcp_ddgst_update(c->ddgst, c->rbuf + c->rb_off, k);
+				c->rb_off += (uint32_t)k;
+				n = (ssize_t)k;
+			} else {
+				n = rx_take(c, dst, c->data_left, true);
+				if (n <= 0)
+					return;
+				if (c->ctx.ddgst)
+					c->ddgst = tcp_ddgst_update(c->ddgst, dst, (size_t)n);
 				c->data_dst += n;
+			}
 			c->data_left -= (uint32_t)n;
 			if (!c->data_left) {
 				if (tcp_pdu_has_ddgst((const void *)c->hdr))
@@ -677,7 +733,7 @@ static void conn_rx(struct tcp_conn *c)
 				data_done(c, true);
 				break;
 			}
-			n = rx_some(c, c->ddgst_wire + c->ddgst_have, 4 - c->ddgst_have);
+			n = rx_take(c, c->ddgst_wire + c->ddgst_have, 4 - c->ddgst_have, false);
 			if (n <= 0)
 				return;
 			c->ddgst_have += (uint32_t)n;
@@ -686,8 +742,10 @@ static void conn_rx(struct tcp_conn *c)
 			break;
 		}
 	}
-	if (pdus >= RX_BUDGET)
-		queue_work(c);          /* more may be waiting: come back next turn */
+	/* budget spent, or bytes left in the staging buffer that no socket
+	 * event will announce again: come back next turn */
+	if (pdus >= RX_BUDGET || (c->rb_off < c->rb_len && !c->closing && !c->close_after_tx))
+		queue_work(c);
 }
 
 static void conn_event(void *arg, uint32_t events)
@@ -722,6 +780,7 @@ static void conn_free(struct tcp_conn *c)
 		}
 	}
 	__atomic_sub_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
+	free(c->rbuf);
 	free(c);
 }
 
@@ -1132,6 +1191,7 @@ void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr)
 
 		log_warn("%s: %u command(s) still in flight at shutdown", c->peer, c->busy);
 		rs->conns = c->next;
+		free(c->rbuf);
 		free(c);
 	}
 	reactor_del_poller(&nr->r, &rs->poller);
