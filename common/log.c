@@ -41,3 +41,14 @@ void log_msg(enum log_level lvl, const char *tag, const char *fmt, ...)
 	else
 		fprintf(stderr, "%s: %s\n", tag, line);
 }
+
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -9,6 +9,7 @@
 #define COMMON_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #ifndef LOG_TAG
 #define LOG_TAG "nvmf"
@@ -27,6 +28,10 @@ void log_set_journal(bool on);
 bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Put a one-line reason in err (may be NULL) for the caller to report:
+ * setup functions return -errno and say why through this. */
+void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_err(...)    log_msg(LOG_LVL_ERR, LOG_TAG, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_LVL_WARNING, LOG_TAG, __VA_ARGS__)

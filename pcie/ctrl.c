@@ -48,20 +48,6 @@ void pcie_ctrl_opts_default(struct pcie_ctrl_opts *o)
 	};
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 const char *nvme_status_str(uint16_t status)
 {
 	unsigned sct = NVME_STATUS_SCT(status), sc = NVME_STATUS_SC(status);

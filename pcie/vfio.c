@@ -60,20 +60,6 @@ struct vfio_dev {
 	bool in_container;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* --- IOVA allocation (pure) ------------------------------------------ */
 
 void iova_alloc_init(struct iova_alloc *a, const struct iova_range *r, unsigned nr, uint64_t min_iova)

@@ -20,18 +20,6 @@
 #define DATA_BUF_SIZE (128u * 1024)    /* largest data transfer per command (MDTS) */
 #define DATA_BUFS 512
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void ctrl_free(struct nvmf_ctrl *c);
 
 static void subsys_free(struct nvmf_subsys *s)
