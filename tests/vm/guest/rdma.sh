@@ -54,17 +54,10 @@ rdma_up() {   # soft-RoCE on both ends of a veth pair
 	RDMA_UP=1
 }
 
-# the block device of our subsystem reached over TRANSPORT (tcp|rdma)
-dev_over() {
-	for b in /sys/block/nvme*n*; do
-		case ${b##*/} in *c*) continue ;; esac
-		[ "$(cat "$b/device/subsysnqn" 2>/dev/null)" = "$NQN" ] || continue
-		[ -b "/dev/${b##*/}" ] && echo "/dev/${b##*/}" && return 0
-	done
-	return 1
-}
-have_dev() { dev_over > /dev/null; }
-no_dev() { ! dev_over > /dev/null; }
+# the block device of our subsystem (lib.sh's ns_dev: the multipath head)
+dev_over() { ns_dev "$NQN" && echo "$DEV"; }
+have_dev() { ns_dev "$NQN"; }
+no_dev() { ! ns_dev "$NQN"; }
 ctrl_transports() { for c in /sys/class/nvme/nvme*; do [ "$(cat $c/subsysnqn 2>/dev/null)" = "$NQN" ] && cat $c/transport; done | sort | tr '\n' ' '; }
 
 rconnect() {  # rconnect LABEL ADDR [ARGS]
