@@ -5,6 +5,7 @@
 #   make unit       unit + fake-device tests only (no VM)
 #   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan)
 #   make vm-check   VM tests only
+#   make bench      the benchmark: bench/results/<date>.json and .md (docs/performance.md)
 #   make install    binaries, systemd unit, man pages, docs, examples
 #                   (PREFIX=/usr/local, DESTDIR honoured; see below)
 CC      ?= gcc
@@ -32,7 +33,7 @@ LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host)
+PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host) $(BUILD)/nvmf-bridge-perf
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
@@ -58,7 +59,7 @@ $(BUILD)/libnvmfb.a: $(LIB_OBJS)
 $(BUILD)/san/libnvmfb.a: $(LIB_SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/libnvmfb.a
+$(BUILD)/nvmf-pcie: $(BUILD)/obj/pcie/nvmf_pcie_main.o $(BUILD)/obj/perf/perf_stats.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb.a
@@ -77,6 +78,10 @@ $(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/
 
 # the project's own NVMe/TCP test initiator (tests/support/tcp_host.c)
 $(BUILD)/nvmf-test-host: $(BUILD)/obj/tests/tcp_host_main.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the load generator (perf/): the test initiator sets queues up, perf/perf_tcp.c runs the I/O
+$(BUILD)/nvmf-bridge-perf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard perf/*.c)) $(BUILD)/obj/tests/support/tcp_host.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
@@ -105,6 +110,7 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
+	$(Q)tests/host/bench_smoke.sh $(BUILD)
 
 vm-check: all
 	$(Q)tests/vm/run.sh check
@@ -116,6 +122,13 @@ check:
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory host-check
 	$(Q)$(MAKE) --no-print-directory vm-check
+
+# the side-by-side benchmark (host loopback, then the VM): bench/results/<date>.json and .md
+.PHONY: bench
+bench:
+	$(Q)tests/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) bench/bench.sh
 
 demo:
 	$(Q)tests/install-deps.sh

@@ -19,6 +19,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "pcie/pcie.h"
+#include "perf/perf_stats.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -67,6 +68,9 @@ static void usage(FILE *f)
 		"       nvmf-pcie read   BDF --nsid N --lba L --count C --file F\n"
 		"       nvmf-pcie write  BDF --nsid N --lba L --file F\n"
 		"       nvmf-pcie verify BDF --nsid N [--queues N] [--depth D] [--seed S]\n"
+		"       nvmf-pcie perf   BDF -q DEPTH -o SIZE -w PATTERN -t SECONDS [--nsid N]\n"
+		"                        [--queues N] [--irq] [--warmup S] [--verify] [--json]\n"
+		"                        (PATTERN: randread|randwrite|read|write|randrw)\n"
 		"BDF is the controller's PCI address (0000:00:02.0), bound to vfio-pci.\n"
 		"--count is in blocks (1-based); a written file must be a multiple of the block size.\n");
 }
@@ -702,6 +706,435 @@ static int cmd_verify(struct tool *t)
 	return x.st.mismatches ? 1 : 0;
 }
 
+/* --- perf: the driver's own baseline, no fabric ------------------------- */
+
+static int parse_u64(const char *s, const char *opt, uint64_t *out);
+
+struct perf_opts {
+	unsigned qd;                /* commands in flight per queue */
+	uint64_t io_size;
+	enum perf_workload wl;
+	unsigned rwmixread;
+	double secs, warmup;
+	bool irq;                   /* sleep on MSI-X when nothing completed */
+	bool verify;
+	bool json_only;
+};
+
+struct perf_q;
+
+struct perf_slot {
+	struct perf_q *pq;
+	uint8_t *buf;
+	uint64_t iova;
+	uint64_t lba;
+	uint64_t t_submit;
+	bool read;
+};
+
+struct perf_q {
+	struct pcie_queue *q;
+	struct perf_slot *slots;
+	unsigned *free;
+	unsigned nfree;
+	unsigned inflight;
+	uint64_t part_start, part_blocks, seq_next;
+	uint64_t left;              /* a verify pass: commands still to issue */
+	uint64_t rng;
+};
+
+struct perf_run {
+	const struct perf_opts *po;
+	const struct pcie_ns *ns;
+	uint32_t nlb;
+	uint64_t region_blocks;     /* a whole number of commands */
+	uint64_t seed;
+	enum perf_workload wl;      /* of the current pass */
+	bool check;
+	uint64_t win_start, win_end;
+	uint64_t reads, writes, bytes, errors, mismatches, verified;
+	uint16_t first_status;
+	struct lat_hist lat;
+};
+
+static struct perf_run prun;
+
+static void perf_done(void *arg, uint16_t status, const struct nvme_cqe *cqe)
+{
+	struct perf_slot *s = arg;
+	struct perf_q *pq = s->pq;
+	uint64_t now = perf_now_ns();
+
+	(void)cqe;
+	if (status) {
+		if (!prun.errors)
+			prun.first_status = status;
+		prun.errors++;
+	} else if (s->read && prun.check) {
+		prun.mismatches += pattern_check(s->buf, s->lba, prun.nlb, prun.ns->lba_size, prun.seed);
+		prun.verified += prun.nlb;
+	}
+	if (now >= prun.win_start && now <= prun.win_end) {
+		if (s->read)
+			prun.reads++;
+		else
+			prun.writes++;
+		prun.bytes += (uint64_t)prun.nlb * prun.ns->lba_size;
+		lat_add(&prun.lat, now - s->t_submit);
+	}
+	pq->free[pq->nfree++] = (unsigned)(s - pq->slots);
+	pq->inflight--;
+}
+
+static int perf_submit(struct perf_q *pq, uint64_t now)
+{
+	struct perf_slot *s = &pq->slots[pq->free[pq->nfree - 1]];
+	uint32_t bs = prun.ns->lba_size;
+	struct nvme_sqe sqe;
+	bool random;
+	int rc;
+
+	switch (prun.wl) {
+	case WL_RANDREAD: s->read = true; random = true; break;
+	case WL_READ: s->read = true; random = false; break;
+	case WL_RANDWRITE: s->read = false; random = true; break;
+	case WL_WRITE: s->read = false; random = false; break;
+	default:
+		s->read = perf_rand(&pq->rng) % 100 < prun.po->rwmixread;
+		random = true;
+		break;
+	}
+	if (random) {
+		s->lba = (perf_rand(&pq->rng) % (prun.region_blocks / prun.nlb)) * prun.nlb;
+	} else {
+		s->lba = pq->seq_next;
+		pq->seq_next += prun.nlb;
+		if (pq->seq_next + prun.nlb > pq->part_start + pq->part_blocks)
+			pq->seq_next = pq->part_start;
+	}
+	if (!s->read && prun.po->verify)
+		pattern_fill(s->buf, s->lba, prun.nlb, bs, prun.seed);
+	nvme_sqe_rw(&sqe, s->read ? NVME_CMD_READ : NVME_CMD_WRITE, prun.ns->nsid, s->lba, prun.nlb);
+	s->t_submit = now;
+	rc = pcie_queue_submit(pq->q, &sqe, s->iova, (size_t)prun.nlb * bs, perf_done, s);
+	if (rc)
+		return rc;
+	pq->nfree--;
+	pq->inflight++;
+	return 0;
+}
+
+/* One pass: every queue through its own part once (ios != 0: a verify
+ * pass), or until end_ns (the timed run); then drain. */
+static int perf_pass(struct tool *t, struct perf_q *pqs, unsigned nq, enum perf_workload wl,
+		     bool once, uint64_t end_ns, uint64_t *u_us, uint64_t *s_us)
+{
+	struct pcie_ctrl *c = &t->ctrl;
+	uint64_t issued = 0, last_check = perf_now_ns(), u0 = 0, s0 = 0;
+	uint64_t ios = 0;
+	bool stopping = false, in_window = false;
+	unsigned inflight;
+
+	prun.wl = wl;
+	for (unsigned i = 0; i < nq; i++) {
+		pqs[i].seq_next = pqs[i].part_start;
+		pqs[i].left = once ? pqs[i].part_blocks / prun.nlb : UINT64_MAX;
+		ios += once ? pqs[i].left : 0;
+	}
+	do {
+		uint64_t now = perf_now_ns();
+		unsigned got = 0;
+
+		if (end_ns && !in_window && now >= prun.win_start) {
+			in_window = true;
+			cpu_self_us(&u0, &s0);
+		}
+		if (!stopping && ((end_ns && now >= end_ns) || (ios && issued >= ios) || stop_requested)) {
+			stopping = true;
+			if (in_window) {
+				uint64_t u1, s1;
+
+				cpu_self_us(&u1, &s1);
+				*u_us += u1 - u0;
+				*s_us += s1 - s0;
+				in_window = false;
+			}
+		}
+		inflight = 0;
+		for (unsigned i = 0; i < nq; i++) {
+			struct perf_q *pq = &pqs[i];
+			int rc;
+
+			while (!stopping && pq->nfree && pq->left) {
+				rc = perf_submit(pq, now);
+				if (rc == -EAGAIN)
+					break;
+				if (rc) {
+					fprintf(stderr, "nvmf-pcie: perf: submit on qid %u: %s\n", pq->q->qid,
+						strerror(-rc));
+					return rc;
+				}
+				issued++;
+				if (once)
+					pq->left--;
+			}
+			/* one doorbell write for everything queued this turn */
+			pcie_queue_ring(pq->q);
+		}
+		for (unsigned i = 0; i < nq; i++) {
+			struct pcie_queue *q = pqs[i].q;
+
+			if (prun.po->irq && pqs[i].inflight && !pcie_queue_has_cqe(q) && q->irq_fd >= 0)
+				pcie_queue_wait(q, 100);
+			got += pcie_queue_process(q, q->depth);
+			inflight += pqs[i].inflight;
+		}
+		(void)got;
+		if (now - last_check > 100000000ull) {
+			last_check = now;
+			if (pcie_ctrl_check(c) < 0)
+				return -EIO;
+		}
+	} while (!stopping || inflight);
+	if (in_window) {
+		uint64_t u1, s1;
+
+		cpu_self_us(&u1, &s1);
+		*u_us += u1 - u0;
+		*s_us += s1 - s0;
+	}
+	return stop_requested ? -EINTR : 0;
+}
+
+static int cmd_perf(struct tool *t, const struct perf_opts *po)
+{
+	struct perf_result r = { .tool = "nvmf-pcie perf", .target_cpu_us = -1 };
+	struct perf_q *pqs = NULL;
+	unsigned nq, depth;
+	uint64_t units, per_q;
+	int rc = 0;
+
+	t->depth = po->qd;
+	if (tool_open(t, po->qd * t->queues))
+		return 1;
+	prun.po = po;
+	prun.ns = find_data_ns(t);
+	if (!prun.ns) {
+		tool_close(t);
+		return 1;
+	}
+	if (po->io_size % prun.ns->lba_size || po->io_size > t->ctrl.max_xfer) {
+		fail("-o %" PRIu64 ": not a multiple of the %u-byte block size or above the maximum transfer (%u bytes)",
+		     po->io_size, prun.ns->lba_size, t->ctrl.max_xfer);
+		tool_close(t);
+		return 2;
+	}
+	nq = t->ctrl.nr_ioq;
+	depth = t->ctrl.ioq[0].nr_cids < po->qd ? t->ctrl.ioq[0].nr_cids : po->qd;
+	prun.nlb = (uint32_t)(po->io_size / prun.ns->lba_size);
+	prun.seed = t->seed ? t->seed : perf_now_ns();
+	prun.region_blocks = prun.ns->nsze;
+	if (po->verify && prun.region_blocks > (64ull << 20) / prun.ns->lba_size)
+		prun.region_blocks = (64ull << 20) / prun.ns->lba_size;
+	units = prun.region_blocks / prun.nlb;
+	per_q = units / nq;
+	prun.region_blocks = per_q * nq * prun.nlb;
+	pqs = calloc(nq, sizeof(*pqs));
+	if (!pqs || !per_q) {
+		tool_close(t);
+		free(pqs);
+		return fail("perf: no memory or namespace too small");
+	}
+	for (unsigned i = 0; i < nq; i++) {
+		struct perf_q *pq = &pqs[i];
+
+		pq->q = &t->ctrl.ioq[i];
+		pq->slots = calloc(depth, sizeof(*pq->slots));
+		pq->free = calloc(depth, sizeof(*pq->free));
+		pq->part_start = (uint64_t)i * per_q * prun.nlb;
+		pq->part_blocks = per_q * prun.nlb;
+		pq->rng = prun.seed * 0x9e3779b97f4a7c15ull + i + 1;
+		if (!pq->slots || !pq->free) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (unsigned k = 0; k < depth; k++) {
+			struct perf_slot *s = &pq->slots[k];
+
+			s->pq = pq;
+			s->buf = dma_pool_get(&t->pool);
+			if (!s->buf) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			s->iova = dma_pool_iova(&t->pool, s->buf);
+			if (!po->verify)
+				memset(s->buf, 0x5a ^ (int)k, po->io_size);
+			pq->free[pq->nfree++] = k;
+		}
+	}
+	lat_reset(&prun.lat);
+	prun.win_start = prun.win_end = 0;
+	if (po->verify) {
+		uint64_t u = 0, sy = 0;
+
+		if (!po->json_only)
+			printf("nvmf-pcie perf: verify: writing the pattern over %" PRIu64 " MiB\n",
+			       prun.region_blocks * prun.ns->lba_size >> 20);
+		prun.check = false;
+		rc = perf_pass(t, pqs, nq, WL_WRITE, true, 0, &u, &sy);
+		if (rc)
+			goto out;
+		prun.check = true;
+	}
+	prun.win_start = perf_now_ns() + (uint64_t)(po->warmup * 1e9);
+	prun.win_end = prun.win_start + (uint64_t)(po->secs * 1e9);
+	rc = perf_pass(t, pqs, nq, po->wl, false, prun.win_end, &r.cpu_user_us, &r.cpu_sys_us);
+	if (!rc && po->verify) {
+		uint64_t u = 0, sy = 0;
+
+		prun.win_start = prun.win_end = 0;
+		rc = perf_pass(t, pqs, nq, WL_READ, true, 0, &u, &sy);
+	}
+out:
+	r.secs = po->secs;
+	r.reads = prun.reads;
+	r.writes = prun.writes;
+	r.bytes = prun.bytes;
+	r.errors = prun.errors;
+	r.mismatches = prun.mismatches;
+	r.verified = prun.verified;
+	r.verify = po->verify;
+	r.lat = prun.lat;
+	r.json_only = po->json_only;
+	snprintf(r.params, sizeof(r.params),
+		 "\"transport\":\"pcie\",\"bdf\":\"%s\",\"nsid\":%u,\"workload\":\"%s\",\"bs\":%" PRIu64
+		 ",\"qd\":%u,\"queues\":%u,\"rwmixread\":%u,\"time_s\":%.3f,\"warmup_s\":%.3f,"
+		 "\"mode\":\"%s\",\"region_bytes\":%" PRIu64,
+		 t->bdf, prun.ns->nsid, perf_workload_name(po->wl), po->io_size, depth, nq,
+		 po->rwmixread, po->secs, po->warmup, po->irq ? "irq" : "poll",
+		 prun.region_blocks * prun.ns->lba_size);
+	snprintf(r.title, sizeof(r.title), "%s %" PRIu64 " B, QD %u x %u queue(s), %s, %s namespace %u%s",
+		 perf_workload_name(po->wl), po->io_size, depth, nq,
+		 po->irq ? "MSI-X wakeups" : "polling", t->bdf, prun.ns->nsid,
+		 po->verify ? ", verified" : "");
+	if (rc == 0 || rc == -EINTR)
+		perf_report(stdout, &r);
+	for (unsigned i = 0; pqs && i < nq; i++) {
+		for (unsigned k = 0; pqs[i].slots && k < depth; k++)
+			if (pqs[i].slots[k].buf)
+				dma_pool_put(&t->pool, pqs[i].slots[k].buf);
+		free(pqs[i].slots);
+		free(pqs[i].free);
+	}
+	free(pqs);
+	if (tool_close(t))
+		rc = rc ? rc : -EIO;
+	if (rc)
+		return fail("perf: %s", rc == -EINTR ? "interrupted" : strerror(-rc));
+	if (prun.errors)
+		return fail("perf: %" PRIu64 " command(s) failed, the first with %s", prun.errors,
+			    nvme_status_str(prun.first_status));
+	if (prun.mismatches)
+		return fail("perf: %" PRIu64 " block(s) did not verify", prun.mismatches);
+	return 0;
+}
+
+static int main_perf(int argc, char **argv, struct tool *t)
+{
+	static const struct option lo[] = {
+		{ "qd", required_argument, NULL, 'q' },
+		{ "size", required_argument, NULL, 'o' },
+		{ "workload", required_argument, NULL, 'w' },
+		{ "time", required_argument, NULL, 't' },
+		{ "rwmixread", required_argument, NULL, 'M' },
+		{ "nsid", required_argument, NULL, 'n' },
+		{ "queues", required_argument, NULL, 'Q' },
+		{ "irq", no_argument, NULL, 'i' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct perf_opts po = { .qd = 1, .io_size = 4096, .wl = WL_RANDREAD, .rwmixread = 50, .secs = 10 };
+	uint64_t v;
+	char *end;
+	int opt;
+
+	t->queues = 1;
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "q:o:w:t:M:n:v", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			if (parse_u64(optarg, "-q", &v))
+				return 2;
+			if (!v || v > 4095)
+				return fail("-q must be 1..4095"), 2;
+			po.qd = (unsigned)v;
+			break;
+		case 'o':
+			if (perf_parse_size(optarg, &po.io_size) || po.io_size < 512)
+				return fail("-o: bad size '%s'", optarg), 2;
+			break;
+		case 'w':
+			if (perf_workload_parse(optarg, &po.wl))
+				return fail("-w: unknown pattern '%s'", optarg), 2;
+			break;
+		case 't':
+		case 'W': {
+			double d = strtod(optarg, &end);
+
+			if (end == optarg || *end || d < 0 || d > 86400)
+				return fail("%s: bad number of seconds '%s'", opt == 't' ? "-t" : "--warmup", optarg), 2;
+			if (opt == 't')
+				po.secs = d;
+			else
+				po.warmup = d;
+			break;
+		}
+		case 'M':
+			if (parse_u64(optarg, "--rwmixread", &v) || v > 100)
+				return fail("--rwmixread must be 0..100"), 2;
+			po.rwmixread = (unsigned)v;
+			break;
+		case 'n':
+			if (parse_u64(optarg, "--nsid", &v))
+				return 2;
+			if (!v || v > 0xfffffffeu)
+				return fail("--nsid must be 1..4294967294"), 2;
+			t->nsid = (uint32_t)v;
+			break;
+		case 'Q':
+			if (parse_u64(optarg, "--queues", &v))
+				return 2;
+			if (!v || v > 64)
+				return fail("--queues must be 1..64"), 2;
+			t->queues = (unsigned)v;
+			break;
+		case 'i': po.irq = true; break;
+		case 'V': po.verify = true; break;
+		case 'j': po.json_only = true; break;
+		case 's':
+			if (parse_u64(optarg, "--seed", &t->seed))
+				return 2;
+			break;
+		case 'v': t->verbose = true; break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	t->bdf = argv[optind];
+	log_set_level(t->verbose ? LOG_LVL_DEBUG : LOG_LVL_WARNING);
+	return cmd_perf(t, &po);
+}
+
 /* --- main --------------------------------------------------------------- */
 
 static int parse_u64(const char *s, const char *opt, uint64_t *out)
@@ -741,6 +1174,12 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	cmd = argv[1];
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* perf has its own options (-q is the queue depth there, as in the
+	 * other load generators) */
+	if (!strcmp(cmd, "perf"))
+		return main_perf(argc, argv, &t);
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "n:l:c:f:q:d:s:vh", longopts, NULL)) != -1) {
 		switch (opt) {

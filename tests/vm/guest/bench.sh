@@ -78,7 +78,9 @@ fio_job() {
 		--output-format=json --output="$B/$_n.json" > "$B/$_n.err" 2>&1
 	RC=$?
 	wait "$_sp" 2>/dev/null
-	log "fio $_n: exit $RC, $(grep -m1 -o '"iops" : [0-9.]*' "$B/$_n.json" 2>/dev/null; [ "$_rw" = randwrite ] && grep -o '"iops" : [0-9.]*' "$B/$_n.json" 2>/dev/null | sed -n 2p)"
+	# fio's JSON lists read, then write: the first "iops" is the reads'
+	_i=1; [ "$_rw" = randwrite ] && _i=2
+	log "fio $_n: exit $RC, $(grep -o '"iops" : [0-9.]*' "$B/$_n.json" 2>/dev/null | sed -n "${_i}p")"
 }
 
 # --- the controller on either driver ---------------------------------------------
@@ -151,12 +153,16 @@ ours_config() {   # ours_config TRANSPORT ADDR FILE
 	EOF
 	cp "$3" "$B/"
 }
-log_listening() { grep -q "listening on $1:$PORT_O" "$DLOG" 2>/dev/null || ! bridged_alive; }
+# the daemon started last says it listens (only its own lines of $DLOG)
+new_log() { tail -n +$((LOG_FROM + 1)) "$DLOG" 2>/dev/null; }
+says_listening() { new_log | grep -q "listening on $1:$PORT_O"; }
+log_listening() { says_listening "$1" || ! bridged_alive; }
 ours_up() {   # ours_up TRANSPORT ADDR: nvmf-bridged on vfio-pci; sets START_WHY
 	START_WHY=
 	bind_to vfio-pci || { START_WHY="bind vfio-pci failed"; return 1; }
 	ours_config "$1" "$2" "/tmp/bench-$1.json"
 	echo "=== $(now) nvmf-bridged --config /tmp/bench-$1.json" >> "$DLOG"
+	LOG_FROM=$(wc -l < "$DLOG")
 	"$BRIDGED" --config "/tmp/bench-$1.json" >> "$DLOG" 2>&1 &
 	DPID=$!
 	wait_until 60 log_listening "$2"
@@ -166,8 +172,17 @@ ours_up() {   # ours_up TRANSPORT ADDR: nvmf-bridged on vfio-pci; sets START_WHY
 		DPID=
 		return 1
 	fi
-	grep -q "listening on $2:$PORT_O" "$DLOG" || { START_WHY="no listener on $2:$PORT_O: $(log_tail 3)"; stop_bridged 10; return 1; }
+	says_listening "$2" || { START_WHY="no listener on $2:$PORT_O: $(log_tail 3)"; stop_bridged 10; return 1; }
+	# RDMA: the listening cm_id, as the kernel sees it
+	if [ "$1" = rdma ] && ! wait_until 10 rdma_listening "$2:$PORT_O"; then
+		rdma resource show cm_id > "$B/cm_id.txt" 2>&1
+		START_WHY="no RDMA listener on $2:$PORT_O in rdma resource show cm_id"
+		stop_bridged 10
+		return 1
+	fi
+	return 0
 }
+rdma_listening() { rdma resource show cm_id 2>/dev/null | grep -q "LISTEN.*src-addr $1"; }
 
 connect_dev() {   # connect_dev TRANSPORT ADDR PORT NQN: sets DEV
 	DEV=

@@ -1,0 +1,164 @@
+#!/bin/bash
+# make bench: nvmf-bridge measured against what a user would pick instead,
+# on this machine, in one run. Prints a table and writes
+# bench/results/<date>.json and .md (see docs/performance.md).
+#
+# 1. Host, no VM: nvmf-bridged with a mem namespace on 127.0.0.1, pinned to
+#    one CPU, driven by nvmf-bridge-perf pinned to another: 4 KiB random read
+#    and write at QD 1, 32, 128 and 128 KiB sequential read; the target's
+#    CPU time per command from /proc/PID/stat over each measured window; the
+#    target's CPU use over BENCH_IDLE_SECS with a host connected and idle.
+# 2. VM (tests/vm/run.sh bench, tests/vm/guest/bench.sh): the kernel nvme
+#    driver + fio vs nvmf-pcie perf; the kernel's nvmet over TCP vs
+#    nvmf-bridged, both driven by the kernel initiator with the same fio jobs;
+#    NVMe/RDMA the same once nvmf-bridged serves it.
+#
+# env: BUILD (build tree, default build), BENCH_SECS (host seconds per
+#      workload, 10), BENCH_WARMUP (1), BENCH_IDLE_SECS (10), BENCH_VM (1;
+#      0 = host part only), BENCH_VM_SECS (10), BENCH_ROUNDS (2),
+#      BENCH_TARGET_CPU (0), BENCH_PERF_CPU (1), BENCH_OUT (bench/results),
+#      BENCH_NAME (file name, default the UTC date and time),
+#      BENCH_VM_TESTS (bench_pcie,bench_tcp,bench_rdma), BENCH_VERIFY (1: also a
+#      --verify run on the host; the smoke test sets it)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+SECS=${BENCH_SECS:-10}
+WARMUP=${BENCH_WARMUP:-1}
+IDLE_SECS=${BENCH_IDLE_SECS:-10}
+VM=${BENCH_VM:-1}
+VM_SECS=${BENCH_VM_SECS:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+TCPU=${BENCH_TARGET_CPU:-0}
+PCPU=${BENCH_PERF_CPU:-1}
+OUT=${BENCH_OUT:-$REPO/bench/results}
+NAME=${BENCH_NAME:-$(date -u +%Y-%m-%d-%H%M%S)}
+DAEMON=$BUILD/nvmf-bridged
+PERF=$BUILD/nvmf-bridge-perf
+NQN=nqn.2024-01.io.nvmf-bridge:bench-mem
+T_START=$SECONDS
+
+for p in "$DAEMON" "$PERF"; do
+	[ -x "$p" ] || { echo "bench: $p is missing: build first (make BUILD=$BUILD all)" >&2; exit 2; }
+done
+command -v python3 >/dev/null || { echo "bench: python3 is needed for the report (tests/install-deps.sh)" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "bench: taskset is needed (util-linux)" >&2; exit 2; }
+
+W=$(mktemp -d /tmp/nvmfb-bench.XXXXXX)
+DPID=
+cleanup() {
+	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# --- the machine and the commit -----------------------------------------------
+{
+	echo "cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+	echo "cpus=$(nproc)"
+	echo "kernel=$(uname -r)"
+	echo "hypervisor=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)"
+	echo "commit=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+	echo "dirty=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | wc -l)"
+	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+	# other VMs on this machine skew every number: say so in the report
+	echo "other_qemu_start=$(pgrep -c qemu-system || true)"
+	echo "qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"
+	echo "host_secs=$SECS"
+	echo "host_warmup=$WARMUP"
+	echo "idle_secs=$IDLE_SECS"
+	echo "target_cpu=$TCPU"
+	echo "perf_cpu=$PCPU"
+	echo "vm=$VM"
+	echo "vm_secs=$VM_SECS"
+	echo "rounds=$ROUNDS"
+} > "$W/machine.txt"
+
+# --- 1. host: nvmf-bridged on 127.0.0.1 with a mem namespace ---------------------
+PORT=$((26000 + RANDOM % 1000)) DPORT=$((27000 + RANDOM % 1000))
+cat > "$W/config.json" <<EOF
+{
+  "bridge": { "reactors": 1, "discovery_port": $DPORT, "rpc_socket": "$W/rpc.sock" },
+  "ports": [ { "portid": 1,
+               "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT" },
+               "subsystems": [ "$NQN" ] } ],
+  "subsystems": [ { "nqn": "$NQN", "attr": { "allow_any_host": "1", "model": "nvmf-bridge bench" },
+                    "namespaces": [ { "nsid": 1, "device": { "mem": "512MiB", "block_size": 4096 } } ] } ]
+}
+EOF
+echo "bench: host: nvmf-bridged (mem namespace, 1 reactor) on CPU $TCPU, nvmf-bridge-perf on CPU $PCPU, ${SECS}s per workload"
+taskset -c "$TCPU" "$DAEMON" --config "$W/config.json" > "$W/daemon.log" 2>&1 &
+DPID=$!
+listening() { grep -qi ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
+for _ in $(seq 100); do listening "$PORT" && break; sleep 0.1; done
+listening "$PORT" || { echo "bench: nvmf-bridged did not start:" >&2; cat "$W/daemon.log" >&2; exit 1; }
+echo "target_pid=$DPID" >> "$W/machine.txt"
+
+perf() {   # perf NAME ARGS...: one run; its JSON line in $W/host_NAME.json
+	local name=$1; shift
+	if ! taskset -c "$PCPU" "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --cpu "$PCPU" \
+		--target-pid "$DPID" "$@" > "$W/host_$name.out" 2> "$W/host_$name.err"; then
+		echo "bench: nvmf-bridge-perf $name failed:" >&2
+		cat "$W/host_$name.out" "$W/host_$name.err" >&2
+		return 1
+	fi
+	tail -n 1 "$W/host_$name.out" > "$W/host_$name.json"
+	python3 - "$W/host_$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+per = r.get("target_cpu_us_per_cmd")
+print("bench: host %-18s %10.0f IOPS %8.1f MiB/s  lat us mean %7.1f p99 %7.1f  target %s  perf %.2f us/cmd" % (
+    r["workload"] + (" QD%d" % r["qd"] if r["workload"] != "idle" else ""), r["iops"], r["mib_s"],
+    r["lat_us_mean"], r["lat_us_p99"],
+    ("%.2f us/cmd" % per) if per is not None else ("%.2f %% of a core" % r.get("target_cpu_pct", -1)),
+    r["cpu_us_per_cmd"]))
+PY
+}
+
+# the namespace written once, so reads do not hit never-touched memory
+perf prefill -w write -o 128k -q 32 -t 0 --prefill --quiet > /dev/null
+rm -f "$W/host_prefill.json"
+perf randread_qd1 -w randread -o 4k -q 1 -t "$SECS" --warmup "$WARMUP" --quiet
+perf randread_qd32 -w randread -o 4k -q 32 -t "$SECS" --warmup "$WARMUP" --quiet
+perf randread_qd128 -w randread -o 4k -q 128 -t "$SECS" --warmup "$WARMUP" --quiet
+perf randwrite_qd1 -w randwrite -o 4k -q 1 -t "$SECS" --warmup "$WARMUP" --quiet
+perf randwrite_qd32 -w randwrite -o 4k -q 32 -t "$SECS" --warmup "$WARMUP" --quiet
+perf randwrite_qd128 -w randwrite -o 4k -q 128 -t "$SECS" --warmup "$WARMUP" --quiet
+perf read128k_qd32 -w read -o 128k -q 32 -t "$SECS" --warmup "$WARMUP" --quiet
+# idle: a host connected (admin + one I/O queue), nothing but keep-alives
+perf idle --idle "$IDLE_SECS" --quiet
+if [ -n "${BENCH_VERIFY:-}" ]; then
+	perf verify -w randrw -o 4k -q 16 -c 2 -t "$SECS" --verify --region 32M --quiet
+fi
+kill -TERM "$DPID"
+wait "$DPID" || echo "bench: nvmf-bridged exited $? on SIGTERM" >&2
+DPID=
+echo "loadavg_host_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$W/machine.txt"
+
+# --- 2. VM ------------------------------------------------------------------------
+VMRES=
+if [ "$VM" = 1 ]; then
+	echo "bench: VM: tests/vm/run.sh bench (QEMU TCG, null-backed NVMe controller, ${VM_SECS}s per run, $ROUNDS rounds)"
+	cat > "$W/env.sh" <<EOF
+BENCH_SECS=$VM_SECS
+BENCH_ROUNDS=$ROUNDS
+EOF
+	echo "other_qemu_vm_start=$(pgrep -c qemu-system || true)" >> "$W/machine.txt"
+	vm_rc=0
+	BUILD=$BUILD VM_GUEST_ENV=$W/env.sh VM_QUIET=${VM_QUIET:-1} VM_TESTS=${BENCH_VM_TESTS:-} \
+		"$REPO/tests/vm/run.sh" bench > "$W/vm.log" 2>&1 || vm_rc=$?
+	grep -E '^(RESULT|vm:)' "$W/vm.log" | sed 's/^/bench: /' || true
+	echo "vm_rc=$vm_rc" >> "$W/machine.txt"
+	VMRES=$BUILD/vm/share/results/bench
+	[ "$vm_rc" = 0 ] || echo "bench: the VM part failed (exit $vm_rc); see $BUILD/vm/console.txt" >&2
+fi
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$W/machine.txt"
+echo "wall_s=$((SECONDS - T_START))" >> "$W/machine.txt"
+
+mkdir -p "$OUT"
+python3 "$HERE/report.py" --host "$W" ${VMRES:+--vm "$VMRES"} --out "$OUT/$NAME"
+echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.md ($((SECONDS - T_START)) s)"
+[ "$VM" != 1 ] || [ "${vm_rc:-0}" = 0 ]
