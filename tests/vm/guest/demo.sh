@@ -31,7 +31,7 @@ skip_rest() {   # FAIL every step from NAME on (nothing can run without the prev
 }
 
 find_controller
-banner "nvmf-bridge demo: a PCIe NVMe namespace exported over NVMe/TCP"
+banner "nvmf-bridge demo: a PCIe NVMe namespace exported over NVMe/TCP and NVMe/RDMA"
 if [ -z "$BDF" ]; then
 	broken="finding the controller"
 	echo "no NVMe controller (PCI class 0x010802) in the VM"
