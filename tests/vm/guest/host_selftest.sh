@@ -37,24 +37,9 @@ T_SELF=240
 T_RW=60
 T_BAD=30
 
-# run_host LABEL SECS ARGS...: nvmf-test-host under a timeout, stdout to
-# $RES/LABEL.out, stderr to $RES/LABEL.err, both echoed. Sets RC, TIMED_OUT.
+# run_host LABEL SECS ARGS...: run_timed (lib.sh) for nvmf-test-host.
 run_host() {
-	_label=$1 _secs=$2; shift 2
-	log "\$ nvmf-test-host $*"
-	_t0=$(now)
-	timeout -k 5 "$_secs" "$HOST" "$@" > "$RES/$_label.out" 2> "$RES/$_label.err"
-	RC=$?
-	_el=$(since "$_t0")
-	TIMED_OUT=$(awk -v e="$_el" -v s="$_secs" 'BEGIN { print (e >= s) ? 1 : 0 }')
-	head -n 80 "$RES/$_label.out" | sed 's/^/    /'
-	head -n 20 "$RES/$_label.err" | sed 's/^/    stderr: /'
-	if [ "$TIMED_OUT" = 1 ]; then
-		log "nvmf-test-host TIMED OUT after ${_el}s (limit ${_secs}s), exit $RC"
-		kill_leftovers
-	else
-		log "nvmf-test-host exit $RC after ${_el}s"
-	fi
+	run_timed nvmf-test-host "$HOST" 80 "$@"
 }
 
 have_host() {

@@ -156,27 +156,34 @@ hugepages() {
 }
 hugepages_free() { awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo; }
 
-# --- running nvmf-pcie ----------------------------------------------------
-# run_pcie LABEL SECS ARGS...: runs nvmf-pcie ARGS under a timeout (a hang
-# fails the test instead of blocking the VM), stdout to $RES/LABEL.out,
-# stderr to $RES/LABEL.err, both echoed indented. Sets RC and TIMED_OUT.
+# --- running the project's binaries under a timeout -------------------------
+# run_timed NAME BIN LINES LABEL SECS ARGS...: runs BIN ARGS under a
+# timeout (a hang fails the test instead of blocking the VM), stdout to
+# $RES/LABEL.out, stderr to $RES/LABEL.err, both echoed indented (the first
+# LINES lines of stdout). NAME is how the log calls BIN. Sets RC and
+# TIMED_OUT.
 RC=0 TIMED_OUT=0
-run_pcie() {
-	_label=$1 _secs=$2; shift 2
-	log "\$ nvmf-pcie $*"
+run_timed() {
+	_rt_name=$1 _rt_bin=$2 _rt_lines=$3 _label=$4 _secs=$5; shift 5
+	log "\$ $_rt_name $*"
 	_t0=$(now)
-	timeout -k 5 "$_secs" "$NVMF_PCIE" "$@" > "$RES/$_label.out" 2> "$RES/$_label.err"
+	timeout -k 5 "$_secs" "$_rt_bin" "$@" > "$RES/$_label.out" 2> "$RES/$_label.err"
 	RC=$?
 	_el=$(since "$_t0")
 	TIMED_OUT=$(awk -v e="$_el" -v s="$_secs" 'BEGIN { print (e >= s) ? 1 : 0 }')
-	head -n 60 "$RES/$_label.out" | sed 's/^/    /'
+	head -n "$_rt_lines" "$RES/$_label.out" | sed 's/^/    /'
 	head -n 20 "$RES/$_label.err" | sed 's/^/    stderr: /'
 	if [ "$TIMED_OUT" = 1 ]; then
-		log "nvmf-pcie TIMED OUT after ${_el}s (limit ${_secs}s), exit $RC"
+		log "$_rt_name TIMED OUT after ${_el}s (limit ${_secs}s), exit $RC"
 		kill_leftovers
 	else
-		log "nvmf-pcie exit $RC after ${_el}s"
+		log "$_rt_name exit $RC after ${_el}s"
 	fi
+}
+
+# run_pcie LABEL SECS ARGS...: run_timed for nvmf-pcie.
+run_pcie() {
+	run_timed nvmf-pcie "$NVMF_PCIE" 60 "$@"
 }
 rc_text() { if [ "$TIMED_OUT" = 1 ]; then echo "timed out (exit $RC)"; else echo "exit $RC"; fi; }
 # first line of LABEL's stderr, for result details
