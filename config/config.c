@@ -66,10 +66,92 @@ static int parse_rpc_group(struct cfg_ctx *c, struct json_object *obj, struct cf
 	return 0;
 }
 
+/*
+ * A directory for rpc_namespace_dirs / rpc_save_dir: absolute, shorter
+ * than CFG_DIR_SIZE, normalised (no "//", "/./", "/../", no trailing
+ * slash), and not "/" itself, which would allow everything.
+ */
+static int check_dir(struct cfg_ctx *c, const char *d, char *out)
+{
+	size_t len = strlen(d);
+
+	if (d[0] != '/')
+		return cfg_fail(c, "\"%s\" is not an absolute path", d);
+	if (len >= CFG_DIR_SIZE)
+		return cfg_fail(c, "%zu characters; at most %u", len, CFG_DIR_SIZE - 1);
+	if (!strcmp(d, "/"))
+		return cfg_fail(c, "\"/\" would allow every file; name a directory for this purpose");
+	if (d[len - 1] == '/' || strstr(d, "//") || strstr(d, "/./") || strstr(d, "/../") ||
+	    (len >= 2 && !strcmp(d + len - 2, "/.")) || (len >= 3 && !strcmp(d + len - 3, "/..")))
+		return cfg_fail(c, "\"%s\" is not a normalised path (no \"//\", \".\", \"..\" or trailing '/')", d);
+	memcpy(out, d, len + 1);
+	return 0;
+}
+
+static int parse_rpc_dirs(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
+{
+	struct json_object *arr;
+	const char *d;
+	size_t mark, n = 0;
+	int ret = 0;
+
+	if (cfg_opt_array(c, obj, "rpc_namespace_dirs", &arr, &n))
+		return -EINVAL;
+	if (arr) {
+		if (n > CFG_MAX_DIRS)
+			return cfg_fail_key(c, "rpc_namespace_dirs", "%zu directories; at most %u", n, CFG_MAX_DIRS);
+		mark = cfg_path_key(c, "rpc_namespace_dirs");
+		for (size_t i = 0; i < n && !ret; i++) {
+			size_t m = cfg_path_index(c, (unsigned)i);
+
+			ret = cfg_read_string(c, json_object_array_get_idx(arr, i), &d) ?:
+			      check_dir(c, d, b->rpc_namespace_dirs[i]);
+			cfg_path_pop(c, m);
+			b->nr_rpc_namespace_dirs = (unsigned)i + 1;
+		}
+		cfg_path_pop(c, mark);
+		if (ret)
+			return ret;
+	}
+	if (cfg_opt_str(c, obj, "rpc_save_dir", &d))
+		return -EINVAL;
+	if (d) {
+		mark = cfg_path_key(c, "rpc_save_dir");
+		ret = check_dir(c, d, b->rpc_save_dir);
+		cfg_path_pop(c, mark);
+	}
+	return ret;
+}
+
+static int parse_limits(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
+{
+	int64_t v;
+
+	if (cfg_opt_int(c, obj, "icreq_timeout_ms", 100, 600000, CFG_ICREQ_TIMEOUT_MS_DEFAULT, &v))
+		return -EINVAL;
+	b->icreq_timeout_ms = (uint32_t)v;
+	if (cfg_opt_int(c, obj, "connect_timeout_ms", 100, 600000, CFG_CONNECT_TIMEOUT_MS_DEFAULT, &v))
+		return -EINVAL;
+	b->connect_timeout_ms = (uint32_t)v;
+	if (cfg_opt_int(c, obj, "max_connections_per_port", 1, 1000000, CFG_MAX_CONNS_PER_PORT_DEFAULT, &v))
+		return -EINVAL;
+	b->max_conns_per_port = (uint32_t)v;
+	if (cfg_opt_int(c, obj, "max_connections_per_address", 1, 1000000, CFG_MAX_CONNS_PER_ADDR_DEFAULT, &v))
+		return -EINVAL;
+	b->max_conns_per_addr = (uint32_t)v;
+	if (cfg_opt_int(c, obj, "max_controllers_per_host", 1, 65535, CFG_MAX_CTRLS_PER_HOST_DEFAULT, &v))
+		return -EINVAL;
+	b->max_ctrls_per_host = (uint32_t)v;
+	return 0;
+}
+
 static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 {
 	static const char *const keys[] = {
-		"discovery_port", "reactors", "rpc_socket", "rpc_group", NULL
+		"discovery_port", "reactors", "rpc_socket", "rpc_group",
+		"icreq_timeout_ms", "connect_timeout_ms", "max_connections_per_port",
+		"max_connections_per_address", "max_controllers_per_host",
+		"rpc_namespace_dirs", "rpc_save_dir", NULL
 	};
 	struct cfg_bridge *b = &c->cfg->bridge;
 	const char *sock;
@@ -92,7 +174,7 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 					    strlen(sock), sizeof(b->rpc_socket));
 		memcpy(b->rpc_socket, sock, strlen(sock) + 1);
 	}
-	return parse_rpc_group(c, obj, b);
+	return parse_rpc_group(c, obj, b) ?: parse_limits(c, obj, b) ?: parse_rpc_dirs(c, obj, b);
 }
 
 /* ---- top level ---- */
@@ -171,6 +253,11 @@ static int parse_root(struct cfg_ctx *c, struct json_object *root)
 	cfg->bridge.discovery_port = CFG_DISCOVERY_PORT_DEFAULT;
 	cfg->bridge.reactors = CFG_REACTORS_DEFAULT;
 	memcpy(cfg->bridge.rpc_socket, CFG_RPC_SOCKET_DEFAULT, sizeof(CFG_RPC_SOCKET_DEFAULT));
+	cfg->bridge.icreq_timeout_ms = CFG_ICREQ_TIMEOUT_MS_DEFAULT;
+	cfg->bridge.connect_timeout_ms = CFG_CONNECT_TIMEOUT_MS_DEFAULT;
+	cfg->bridge.max_conns_per_port = CFG_MAX_CONNS_PER_PORT_DEFAULT;
+	cfg->bridge.max_conns_per_addr = CFG_MAX_CONNS_PER_ADDR_DEFAULT;
+	cfg->bridge.max_ctrls_per_host = CFG_MAX_CTRLS_PER_HOST_DEFAULT;
 	/* nvmetcli's root "discovery" group (discovery_nqn): ours is fixed */
 	if (cfg_opt_object(c, root, "discovery", &disc) || cfg_opt_object(c, root, "bridge", &bridge))
 		return -EINVAL;

@@ -21,6 +21,10 @@
 #define CFG_NQN_SIZE 224              /* 223 bytes + NUL */
 #define CFG_ADDR_SIZE 64
 #define CFG_SVCID_SIZE 32
+#define CFG_MAX_DIRS 8
+#define CFG_DIR_SIZE 256
+/* Identify Controller NN: the highest NSID a namespace may have */
+#define CFG_MAX_NSID 1024
 
 enum cfg_trtype {
 	CFG_TRTYPE_TCP = 3,           /* values match the discovery log TRTYPE */
@@ -107,6 +111,16 @@ struct cfg_bridge {
 	unsigned reactors;            /* "reactors": I/O threads, default 1 */
 	char rpc_socket[108];         /* "rpc_socket", default /run/nvmf-bridge/rpc.sock */
 	char rpc_group[64];           /* "rpc_group": group allowed on the socket; empty = root only */
+	/* Hostile-network limits (docs/security.md); every one has a default */
+	uint32_t icreq_timeout_ms;    /* "icreq_timeout_ms": TCP ICReq due after accept, default 10000 */
+	uint32_t connect_timeout_ms;  /* "connect_timeout_ms": Fabrics Connect due after accept, default 10000 */
+	uint32_t max_conns_per_port;  /* "max_connections_per_port", default 4096 */
+	uint32_t max_conns_per_addr;  /* "max_connections_per_address": per host IP address, default 1024 */
+	uint32_t max_ctrls_per_host;  /* "max_controllers_per_host": per host NQN, default 128 */
+	/* Least privilege for control-socket clients that are not root */
+	char rpc_namespace_dirs[CFG_MAX_DIRS][CFG_DIR_SIZE];  /* "rpc_namespace_dirs": absolute */
+	unsigned nr_rpc_namespace_dirs;
+	char rpc_save_dir[CFG_DIR_SIZE];  /* "rpc_save_dir": absolute; empty = own file only */
 };
 
 struct config {

@@ -21,6 +21,11 @@
 #define CFG_DISCOVERY_PORT_DEFAULT 8009
 #define CFG_REACTORS_DEFAULT 1
 #define CFG_RPC_SOCKET_DEFAULT "/run/nvmf-bridge/rpc.sock"
+#define CFG_ICREQ_TIMEOUT_MS_DEFAULT 10000
+#define CFG_CONNECT_TIMEOUT_MS_DEFAULT 10000
+#define CFG_MAX_CONNS_PER_PORT_DEFAULT 4096
+#define CFG_MAX_CONNS_PER_ADDR_DEFAULT 1024
+#define CFG_MAX_CTRLS_PER_HOST_DEFAULT 128
 
 /* Decimal integer, optional leading '-', nothing else (no spaces, no
  * "0x", no '+'). 0, -EINVAL or -ERANGE. */
@@ -42,7 +47,8 @@ int cfg_parse_bdf(const char *s, char *out, size_t outlen);
  * would let "allow_any_host": "0" ... "allow_any_host": "1" pass unseen).
  * Returns 1 with path ("subsystems[0].attr.serial") and the byte offset of
  * the second occurrence, 0 when there is none, or -ENOMEM. Keys are
- * compared as written: "a" and "\u0061" are not recognised as equal. */
+ * compared by what they decode to: "a" and "\u0061" are the same key (as
+ * json-c sees them); the path shows keys decoded, escaped for printing. */
 int cfg_json_find_dup_key(const char *text, size_t len, char *path,
 			  size_t pathlen, size_t *offset);
 

@@ -375,8 +375,14 @@ static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 	bool reactors = b->reactors != CFG_REACTORS_DEFAULT;
 	bool group = b->rpc_group[0] != '\0';
 	bool sock = strcmp(b->rpc_socket, CFG_RPC_SOCKET_DEFAULT) != 0;
+	bool limits = b->icreq_timeout_ms != CFG_ICREQ_TIMEOUT_MS_DEFAULT ||
+		      b->connect_timeout_ms != CFG_CONNECT_TIMEOUT_MS_DEFAULT ||
+		      b->max_conns_per_port != CFG_MAX_CONNS_PER_PORT_DEFAULT ||
+		      b->max_conns_per_addr != CFG_MAX_CONNS_PER_ADDR_DEFAULT ||
+		      b->max_ctrls_per_host != CFG_MAX_CTRLS_PER_HOST_DEFAULT;
+	bool dirs = b->nr_rpc_namespace_dirs || b->rpc_save_dir[0];
 
-	if (!port && !reactors && !group && !sock)
+	if (!port && !reactors && !group && !sock && !limits && !dirs)
 		return;
 	jw_open(w, "bridge", '{');
 	if (port)
@@ -387,6 +393,24 @@ static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 		jw_str(w, "rpc_group", b->rpc_group);
 	if (sock)
 		jw_str(w, "rpc_socket", b->rpc_socket);
+	if (b->icreq_timeout_ms != CFG_ICREQ_TIMEOUT_MS_DEFAULT)
+		jw_num(w, "icreq_timeout_ms", b->icreq_timeout_ms);
+	if (b->connect_timeout_ms != CFG_CONNECT_TIMEOUT_MS_DEFAULT)
+		jw_num(w, "connect_timeout_ms", b->connect_timeout_ms);
+	if (b->max_conns_per_port != CFG_MAX_CONNS_PER_PORT_DEFAULT)
+		jw_num(w, "max_connections_per_port", b->max_conns_per_port);
+	if (b->max_conns_per_addr != CFG_MAX_CONNS_PER_ADDR_DEFAULT)
+		jw_num(w, "max_connections_per_address", b->max_conns_per_addr);
+	if (b->max_ctrls_per_host != CFG_MAX_CTRLS_PER_HOST_DEFAULT)
+		jw_num(w, "max_controllers_per_host", b->max_ctrls_per_host);
+	if (b->nr_rpc_namespace_dirs) {
+		jw_open(w, "rpc_namespace_dirs", '[');
+		for (unsigned i = 0; i < b->nr_rpc_namespace_dirs; i++)
+			jw_str(w, NULL, b->rpc_namespace_dirs[i]);
+		jw_close(w, ']');
+	}
+	if (b->rpc_save_dir[0])
+		jw_str(w, "rpc_save_dir", b->rpc_save_dir);
 	jw_close(w, '}');
 }
 
@@ -637,8 +661,16 @@ static bool port_equal(const struct cfg_port *a, const struct cfg_port *b)
 
 static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 {
+	if (a->nr_rpc_namespace_dirs != b->nr_rpc_namespace_dirs)
+		return false;
+	for (unsigned i = 0; i < a->nr_rpc_namespace_dirs; i++)
+		if (strcmp(a->rpc_namespace_dirs[i], b->rpc_namespace_dirs[i]))
+			return false;
 	return a->discovery_port == b->discovery_port && a->reactors == b->reactors &&
-	       !strcmp(a->rpc_socket, b->rpc_socket) && !strcmp(a->rpc_group, b->rpc_group);
+	       !strcmp(a->rpc_socket, b->rpc_socket) && !strcmp(a->rpc_group, b->rpc_group) &&
+	       a->icreq_timeout_ms == b->icreq_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
+	       a->max_conns_per_port == b->max_conns_per_port && a->max_conns_per_addr == b->max_conns_per_addr &&
+	       a->max_ctrls_per_host == b->max_ctrls_per_host && !strcmp(a->rpc_save_dir, b->rpc_save_dir);
 }
 
 /* Order counts everywhere: it is written, and it is the order in which

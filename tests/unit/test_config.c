@@ -442,7 +442,7 @@ static void test_pcie_forms(void **state)
 		SUBSYS(NQN1, "", "{'nsid': 1, 'device': {'pcie': '0A:1F.7'}},"
 				 "{'nsid': 2, 'device': {'pcie': '0000:0a:1f.7', 'nsid': 2}}") ","
 		SUBSYS(NQN2, "", "{'nsid': 1, 'device': {'pcie': 'ABCD:EF:00.0', 'nsid': 4294967294}},"
-				 "{'nsid': 4294967294, 'device': {'pcie': '0000:0A:1F.7', 'nsid': 3}}")
+				 "{'nsid': 1024, 'device': {'pcie': '0000:0A:1F.7', 'nsid': 3}}")
 		"]}");
 	const struct cfg_subsystem *s = cfg->subsystems;
 
@@ -454,7 +454,7 @@ static void test_pcie_forms(void **state)
 	assert_int_equal(s[0].namespaces[1].pcie_nsid, 2);
 	assert_string_equal(s[1].namespaces[0].pcie_bdf, "abcd:ef:00.0");
 	assert_int_equal(s[1].namespaces[0].pcie_nsid, 0xfffffffe);
-	assert_int_equal(s[1].namespaces[1].nsid, 0xfffffffe);
+	assert_int_equal(s[1].namespaces[1].nsid, 1024);
 	assert_int_equal(s[1].namespaces[1].pcie_nsid, 3);
 	config_free(cfg);
 }
@@ -766,7 +766,11 @@ static const struct err_case err_cases[] = {
 	{ "ns_not_object", ONE_NS("1"), "subsystems[0].namespaces[0]", "expected an object" },
 	{ "ns_nsid_missing", ONE_NS("{'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid", "missing" },
 	{ "ns_nsid_0", ONE_NS("{'nsid': 0, 'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid",
-	  "out of range (1..4294967294)" },
+	  "out of range (1..1024: Identify Controller NN" },
+	/* a host looks no further than NN: a namespace above it would be
+	 * listed active and then answered "invalid namespace" */
+	{ "ns_nsid_above_nn", ONE_NS("{'nsid': 1025, 'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid",
+	  "1025 is out of range (1..1024: Identify Controller NN, the highest NSID this target reports)" },
 	{ "ns_nsid_broadcast", ONE_NS("{'nsid': '4294967295', 'device': {'mem': '1M'}}"),
 	  "subsystems[0].namespaces[0].nsid", "out of range" },
 	{ "ns_nsid_bool", ONE_NS("{'nsid': true, 'device': {'mem': '1M'}}"),
