@@ -223,6 +223,14 @@ int reactor_run(struct reactor *r)
 	return 0;
 }
 
+int reactor_run_once(struct reactor *r, int timeout_ms)
+{
+	int work = run_timers(r, reactor_now_ns()) + run_pollers(r);
+	int n = dispatch(r, work ? 0 : timeout_ms);
+
+	return n < 0 ? n : work + n;
+}
+
 void reactor_stop(struct reactor *r)
 {
 	r->stop = true;

@@ -74,6 +74,11 @@ void reactor_timer_stop(struct reactor *r, struct reactor_timer *t);
 /* Run until reactor_stop. Returns 0 or -errno on an epoll failure. */
 int reactor_run(struct reactor *r);
 void reactor_stop(struct reactor *r);
+/* One turn: due timers, pollers, then ready fds (waiting up to timeout_ms
+ * only if timers and pollers did nothing). Returns the work done (0 =
+ * nothing happened) or -errno. For tests and fuzzers that step a reactor
+ * themselves. */
+int reactor_run_once(struct reactor *r, int timeout_ms);
 /* Interrupt a sleeping reactor from another thread or a signal handler. */
 void reactor_wake(struct reactor *r);
 

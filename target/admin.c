@@ -14,8 +14,6 @@
 #include "pcie/pcie.h"
 #include "target/target.h"
 
-#define NVMF_NN 1024
-
 static void complete_status(struct nvmf_req *req, uint8_t sct, uint8_t sc)
 {
 	nvmf_req_complete(req, nvmf_status_dnr(sct, sc));
@@ -90,13 +88,23 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	id->sqes = 0x66;
 	id->cqes = 0x44;
 	id->maxcmd = disc ? NVMF_ADMIN_QUEUE_DEPTH : NVMF_MAX_QUEUE_DEPTH;
+	/* the 128-bit Host Identifier; any command counts as keep-alive
+	 * traffic (ka_check looks at the last command, not at Keep Alive) */
+	id->ctratt = NVME_CTRATT_HID_128 | NVME_CTRATT_TBKAS;
 	if (!disc) {
-		id->nn = NVMF_NN;
-		id->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
 
-		for (unsigned i = 0; i < nt->nr; i++)
+		/* ONCS is per controller: offer an optional command only when
+		 * every namespace has it (the Linux host enables discard and
+		 * write zeroes for all namespaces from it), while a volatile
+		 * write cache on any namespace makes Flush worth sending */
+		for (unsigned i = 0; i < nt->nr; i++) {
+			oncs &= nt->ns[i]->oncs;
 			vwc |= nt->ns[i]->vwc;
+		}
+		id->nn = NVMF_NN;
+		id->oncs = oncs;
 		id->vwc = vwc ? 1 : 0;
 	}
 	/* SGLs supported (byte aligned), offset data blocks for in-capsule;

@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -237,6 +239,41 @@ static const struct nvmf_backend_ops file_ops = {
 	.close = file_close,
 };
 
+/*
+ * A path under one of bridge.rpc_namespace_dirs may have been named by a
+ * control socket user who is not root: open it without following any
+ * symlink below that directory (openat2 RESOLVE_BENEATH|NO_SYMLINKS), so
+ * that replacing the file with a link after the daemon checked it (or
+ * before a restart) cannot make root open something else.
+ */
+static int open_path(const struct nvmf_ns *ns, const char *path)
+{
+	const struct cfg_bridge *b = &ns->subsys->tgt->cfg->bridge;
+	int fd = -1;
+
+	for (unsigned i = 0; i < b->nr_rpc_namespace_dirs; i++) {
+		const char *dir = b->rpc_namespace_dirs[i];
+		size_t n = strlen(dir);
+		struct open_how how = {
+			.flags = O_RDWR | O_CLOEXEC,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int dfd, e;
+
+		if (strncmp(path, dir, n) || path[n] != '/')
+			continue;
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -1;
+		fd = (int)syscall(SYS_openat2, dfd, path + n + 1, &how, sizeof(how));
+		e = errno;
+		close(dfd);
+		errno = e;
+		return fd;
+	}
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
 int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
@@ -245,7 +282,7 @@ int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen)
 
 	if (!f)
 		return -ENOMEM;
-	f->fd = open(ns->cfg->path, O_RDWR | O_CLOEXEC);
+	f->fd = open_path(ns, ns->cfg->path);
 	if (f->fd < 0 || fstat(f->fd, &st)) {
 		int e = errno;
 

@@ -55,6 +55,126 @@ void nvmf_buf_put(struct nvmf_tgt *t, void *buf)
 		dma_pool_put(&this_reactor(t)->pool, buf);
 }
 
+/* --- data buffers under quotas ------------------------------------------- */
+
+static void waiter_add(struct nvmf_reactor *nr, struct nvmf_buf_wait *w)
+{
+	struct nvmf_buf_wait *head = &nr->buf_waiters;
+
+	if (w->queued)
+		return;
+	if (!head->next)                /* first use: an empty circular list */
+		head->next = head->prev = head;
+	w->prev = head->prev;
+	w->next = head;
+	head->prev->next = w;
+	head->prev = w;
+	w->queued = true;
+}
+
+static void waiter_del(struct nvmf_buf_wait *w)
+{
+	if (!w->queued)
+		return;
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->queued = false;
+}
+
+static bool buf_allowed(const struct nvmf_sq *sq, const struct dma_pool *p, unsigned ridx)
+{
+	unsigned quota_sq = p->nbufs / NVMF_BUF_QUOTA_SQ_DIV;
+
+	if (!quota_sq)
+		quota_sq = 1;
+	/* before Connect only the Connect itself: one command */
+	if (!sq->ctrl)
+		return sq->bufs == 0;
+	if (sq->size && quota_sq > sq->size)
+		quota_sq = sq->size;
+	if (sq->bufs >= quota_sq)
+		return false;
+	if (sq->ctrl->bufs[ridx] >= p->nbufs / NVMF_BUF_QUOTA_CTRL_DIV && sq->bufs >= NVMF_BUF_MIN_SQ)
+		return false;
+	/* the reserve keeps every queue able to progress */
+	return p->nfree > p->nbufs / NVMF_BUF_RESERVE_DIV || sq->bufs < NVMF_BUF_MIN_SQ;
+}
+
+void *nvmf_sq_buf_get(struct nvmf_sq *sq, uint64_t *iova)
+{
+	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
+	struct dma_pool *p = &nr->pool;
+	void *b = NULL;
+
+	if (buf_allowed(sq, p, nr->idx))
+		b = dma_pool_get(p);
+	if (!b) {
+		waiter_add(nr, &sq->buf_wait);
+		return NULL;
+	}
+	sq->bufs++;
+	if (sq->ctrl)
+		sq->ctrl->bufs[nr->idx]++;
+	if (iova)
+		*iova = dma_pool_iova(p, b);
+	return b;
+}
+
+void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf)
+{
+	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
+
+	if (!buf)
+		return;
+	dma_pool_put(&nr->pool, buf);
+	sq->bufs--;
+	if (sq->ctrl)
+		sq->ctrl->bufs[nr->idx]--;
+	if (nr->buf_waiters.next && nr->buf_waiters.next != &nr->buf_waiters)
+		nr->buf_kick = true;
+}
+
+void nvmf_sq_buf_cancel(struct nvmf_sq *sq)
+{
+	waiter_del(&sq->buf_wait);
+}
+
+/* Each waiter present now gets one try, in order; those still without a
+ * buffer queue themselves again (behind the rest) through nvmf_sq_buf_get. */
+int nvmf_buf_run_waiters(struct nvmf_reactor *nr)
+{
+	struct nvmf_buf_wait *head = &nr->buf_waiters, *last;
+	int work = 0;
+
+	if (!nr->buf_kick)
+		return 0;
+	nr->buf_kick = false;
+	if (!head->next || head->next == head)
+		return 0;
+	last = head->prev;
+	for (;;) {
+		struct nvmf_buf_wait *w = head->next;
+		struct nvmf_sq *sq = (struct nvmf_sq *)((char *)w - offsetof(struct nvmf_sq, buf_wait));
+		bool end = w == last;
+
+		waiter_del(w);
+		if (sq->ops->buf_available)
+			sq->ops->buf_available(sq);
+		work++;
+		if (end || head->next == head)
+			break;
+	}
+	return work;
+}
+
+void nvmf_sq_fini(struct nvmf_sq *sq)
+{
+	waiter_del(&sq->buf_wait);
+	free(sq->lat);
+	sq->lat = NULL;
+}
+
 /* --- lookups --------------------------------------------------------------- */
 
 struct nvmf_subsys *nvmf_tgt_find_subsys(struct nvmf_tgt *t, const char *nqn)
@@ -414,10 +534,8 @@ static int reactor_poll(void *arg)
 
 	for (unsigned i = 0; i < n; i++)
 		work += nvmf_pcie_poll(t->pcie[i]);
-	return work;
+	return work + nvmf_buf_run_waiters(nr);
 }
-
-void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 static void health_tick(void *arg)
 {
@@ -537,6 +655,12 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	t->cfg = cfg;
 	t->genctr = 1;
 	pthread_mutex_init(&t->lock, NULL);
+	nvmf_tgt_set_limits(t, cfg);
+	rc = nvmf_addr_table_init(t);
+	if (rc) {
+		set_err(err, errlen, "out of memory");
+		goto fail;
+	}
 
 	/* PCIe controllers first: how many queues they grant decides the
 	 * number of reactors, and the data pools are mapped for them */
@@ -623,6 +747,8 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 				reactor_del_fd(&t->reactors[r].r, &t->irq_fds[i]);
 	}
 	free(t->irq_fds);
+	/* retired namespaces first: they still point at their subsystems */
+	nvmf_tgt_reclaim(t, true);
 	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++)
 		subsys_free(t->subsys[i]);
 	free(t->subsys);
@@ -634,7 +760,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	}
 	if (t->disc)
 		subsys_free(t->disc);
-	nvmf_tgt_reclaim(t, true);
+	nvmf_addr_table_fini(t);
 	for (unsigned i = 0; t->ports && i < t->nr_ports; i++)
 		free(t->ports[i]);
 	free(t->ports);
@@ -813,8 +939,8 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 	if (status)
 		sq->errors++;
 	/* an AER is held until an event happens: its time is not latency */
-	if (!(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
-		nvmf_lat_add(&sq->lat, us);
+	if (sq->lat && !(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
+		nvmf_lat_add(sq->lat, us);
 	if (req->ns) {
 		/* this reactor's own slot: no atomics needed */
 		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
@@ -911,6 +1037,10 @@ static void sq_destroy_locked(struct nvmf_sq *sq)
 
 	if (!c)
 		return;
+	/* buffers still held by its requests stop counting for the
+	 * controller (which may go before they come back); this runs on the
+	 * queue's own reactor, the only writer of its slot */
+	c->bufs[sq->reactor ? sq->reactor->idx : 0] -= sq->bufs;
 	sq->ctrl = NULL;
 	if (sq->qid == 0) {
 		c->admin = NULL;

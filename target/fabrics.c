@@ -81,11 +81,38 @@ static int alloc_cntlid(struct nvmf_subsys *s)
 	return -1;
 }
 
+/* Live controllers of one host NQN, in every subsystem (tgt->lock held) */
+static unsigned ctrls_of_host(const struct nvmf_tgt *t, const char *hostnqn)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i <= t->nr_subsys; i++) {
+		const struct nvmf_subsys *s = i < t->nr_subsys ? t->subsys[i] : t->disc;
+
+		for (const struct nvmf_ctrl *c = s->ctrls; c; c = c->next)
+			n += !c->dying && !strcmp(c->hostnqn, hostnqn);
+	}
+	return n;
+}
+
+/* The queue joins its controller: what a connected queue needs, then the
+ * transport's own allocation. 0, or the status that refuses the Connect. */
+static uint16_t queue_attach(struct nvmf_sq *sq)
+{
+	if (!sq->lat)
+		sq->lat = calloc(1, sizeof(*sq->lat));
+	if (!sq->lat || (sq->ops->queue_connected && sq->ops->queue_connected(sq)))
+		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY);
+	return 0;
+}
+
 static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const struct nvmf_connect_data *d,
 			  const struct nvmf_connect_cmd *cmd)
 {
 	struct nvmf_sq *sq = req->sq;
+	struct nvmf_tgt *t = s->tgt;
 	struct nvmf_ctrl *c;
+	uint16_t st;
 	int id;
 
 	if (d->cntlid != 0xffff) {
@@ -97,8 +124,14 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
+	if (ctrls_of_host(t, d->hostnqn) >= t->limits.max_ctrls_per_host) {
+		log_peer_notice(sq->peer_ip, "host %s already has %u controllers (max_controllers_per_host): "
+			       "Connect to %s refused", d->hostnqn, t->limits.max_ctrls_per_host, s->nqn);
+		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
+		return;
+	}
 	id = alloc_cntlid(s);
-	c = calloc(1, sizeof(*c));
+	c = calloc(1, sizeof(*c) + t->nr_reactors * sizeof(c->bufs[0]));
 	if (id < 0 || !c) {
 		free(c);
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
@@ -117,15 +150,23 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	c->reactor = sq->reactor ? sq->reactor : &s->tgt->reactors[0];
 	c->last_ka_ns = reactor_now_ns();
 	snprintf(c->traddr, sizeof(c->traddr), "%s", sq->local_addr);
-	c->next = s->ctrls;
-	s->ctrls = c;
 	sq->ctrl = c;
 	sq->qid = 0;
 	sq->size = (uint16_t)(cmd->sqsize + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	st = queue_attach(sq);
+	if (st) {
+		sq->ctrl = NULL;
+		free(c);
+		nvmf_req_complete(req, st);
+		return;
+	}
+	c->next = s->ctrls;
+	s->ctrls = c;
 	if (c->kato_ms)
 		nvmf_ctrl_arm_keepalive(c, c->kato_ms / 2 ? c->kato_ms / 2 : 1);
-	log_info("controller %u of %s for host %s (kato %u ms)", c->cntlid, s->nqn, c->hostnqn, c->kato_ms);
+	log_peer_info(sq->peer_ip, "controller %u of %s for host %s (kato %u ms)", c->cntlid, s->nqn, c->hostnqn,
+		      c->kato_ms);
 	req->rsp.dw0 = c->cntlid;
 	nvmf_req_complete(req, 0);
 }
@@ -135,6 +176,7 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 {
 	struct nvmf_sq *sq = req->sq;
 	struct nvmf_ctrl *c;
+	uint16_t st;
 
 	if (s->type == NVMF_SUBSYS_DISCOVERY) {
 		/* a discovery controller has an admin queue only */
@@ -162,11 +204,17 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
-	c->io[cmd->qid] = sq;
 	sq->ctrl = c;
 	sq->qid = cmd->qid;
 	sq->size = (uint16_t)(cmd->sqsize + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	st = queue_attach(sq);
+	if (st) {
+		sq->ctrl = NULL;
+		nvmf_req_complete(req, st);
+		return;
+	}
+	c->io[cmd->qid] = sq;
 	req->rsp.dw0 = c->cntlid;
 	nvmf_req_complete(req, 0);
 }
@@ -199,15 +247,22 @@ static void exec_connect(struct nvmf_req *req)
 	/* NQNs must be NUL-terminated inside their 256-byte fields */
 	d->subnqn[NVMF_NQN_FIELD_LEN - 1] = 0;
 	d->hostnqn[NVMF_NQN_FIELD_LEN - 1] = 0;
+	/* the Host Identifier is mandatory on fabrics (NVMe-oF 1.1 3.3.1;
+	 * nvmet refuses a null one too) */
+	if (!memcmp(d->hostid, (const uint8_t[16]){ 0 }, sizeof(d->hostid))) {
+		log_peer_notice(sq->peer_ip, "connect from %.223s with a null Host Identifier refused", d->hostnqn);
+		connect_invalid(req, true, offsetof(struct nvmf_connect_data, hostid));
+		return;
+	}
 	s = nvmf_tgt_find_subsys(sq->port->tgt, d->subnqn);
 	if (!s || !nvmf_port_has_subsys(sq->port, s)) {
-		log_notice("connect from %s to unknown subsystem %.223s on port %u", d->hostnqn, d->subnqn,
-			   sq->port->portid);
+		log_peer_notice(sq->peer_ip, "connect from %.223s to unknown subsystem %.223s on port %u", d->hostnqn,
+				d->subnqn, sq->port->portid);
 		connect_invalid(req, true, offsetof(struct nvmf_connect_data, subnqn));
 		return;
 	}
 	if (!nvmf_subsys_host_allowed(s, d->hostnqn)) {
-		log_notice("host %.223s not allowed on %s", d->hostnqn, s->nqn);
+		log_peer_notice(sq->peer_ip, "host %.223s not allowed on %s", d->hostnqn, s->nqn);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -113,6 +114,22 @@ static void notify_ready(struct daemon *d)
 	}
 }
 
+/* Connections are fds: take every one the hard limit allows (systemd's
+ * default soft limit is 1024 for select()'s sake; we use epoll). The
+ * per-port and per-address caps, not the fd limit, bound what peers get;
+ * accept() failing with EMFILE anyway pauses the listener. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot raise the open file limit to %llu: %s", (unsigned long long)rl.rlim_max,
+			 strerror(errno));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmf-bridged --config FILE [--systemd] [--verbose] [--check]\n"
@@ -205,6 +222,7 @@ int main(int argc, char **argv)
 		config_free(d.cfg);
 		return 0;
 	}
+	raise_fd_limit();
 	/* signals are blocked before any reactor thread exists, so that
 	 * every thread inherits the mask and only the signalfd sees them */
 	{

@@ -34,21 +34,21 @@ static void msgs_run(void *arg, uint32_t events)
 	pthread_mutex_unlock(&nr->msg_lock);
 	while (m) {
 		struct nvmf_msg *next = m->next;
+		bool heap = m->heap;
 
+		/* a caller-owned message may be reused by fn: read it first */
 		m->fn(m->arg);
-		free(m);
+		if (heap)
+			free(m);
 		m = next;
 	}
 }
 
-int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
+void nvmf_reactor_post(struct nvmf_reactor *to, struct nvmf_msg *m)
 {
-	struct nvmf_msg *m = malloc(sizeof(*m));
 	uint64_t one = 1;
 
-	if (!m)
-		return -ENOMEM;
-	*m = (struct nvmf_msg){ .fn = fn, .arg = arg };
+	m->next = NULL;
 	pthread_mutex_lock(&to->msg_lock);
 	if (to->msg_tail)
 		to->msg_tail->next = m;
@@ -56,8 +56,26 @@ int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
 		to->msg_head = m;
 	to->msg_tail = m;
 	pthread_mutex_unlock(&to->msg_lock);
+	/* an eventfd write fails only when the counter would overflow, and
+	 * then the reactor is already due to wake: the message is queued */
 	if (write(to->msg_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return -errno;
+		log_warn("reactor %u: message eventfd: %s", to->idx, strerror(errno));
+}
+
+unsigned nvmf_test_fail_reactor_calls;
+
+int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
+{
+	struct nvmf_msg *m;
+
+	if (__atomic_load_n(&nvmf_test_fail_reactor_calls, __ATOMIC_RELAXED) &&
+	    __atomic_sub_fetch(&nvmf_test_fail_reactor_calls, 1, __ATOMIC_RELAXED) + 1)
+		return -ENOMEM;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*m = (struct nvmf_msg){ .fn = fn, .arg = arg, .heap = true };
+	nvmf_reactor_post(to, m);
 	return 0;
 }
 
@@ -108,9 +126,18 @@ void nvmf_reactor_fini(struct nvmf_reactor *nr)
 
 /* --- coordinated reset of a PCIe controller ------------------------------ */
 
+/* One message to each reactor and one back from each: allocated with the
+ * reset, so no step can be lost to a failed allocation (a lost step would
+ * leave resets_pending non-zero and block every later reset). */
+struct reset_step {
+	struct reset_ctx *rc;
+	struct nvmf_msg to, back;
+};
+
 struct reset_ctx {
 	struct nvmf_tgt *t;
 	struct pcie_ctrl *pc;
+	struct reset_step steps[];
 };
 
 static void reset_finish(void *arg)
@@ -129,20 +156,19 @@ static void reset_finish(void *arg)
 
 static void reset_abort_own(void *arg)
 {
-	struct reset_ctx *rc = arg;
+	struct reset_step *st = arg;
 
-	nvmf_pcie_abort_own_queue(rc->pc);
-	nvmf_reactor_call(&rc->t->reactors[0], reset_finish, rc);
+	nvmf_pcie_abort_own_queue(st->rc->pc);
+	st->back = (struct nvmf_msg){ .fn = reset_finish, .arg = st->rc };
+	nvmf_reactor_post(&st->rc->t->reactors[0], &st->back);
 }
 
 /* On reactor 0: disable, let each reactor complete its own commands with
  * an abort status (their callbacks must run on their own thread), then
  * re-enable. Commands submitted meanwhile wait in the backend. */
-void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
-
 void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 {
-	struct reset_ctx *rc = malloc(sizeof(*rc));
+	struct reset_ctx *rc = malloc(sizeof(*rc) + t->nr_reactors * sizeof(rc->steps[0]));
 	int err;
 
 	if (!rc || t->resets_pending) {
@@ -161,10 +187,16 @@ void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 		/* cannot disable: fail it, but still complete what is in flight */
 		pc->state = PCIE_CTRL_FAILED;
 	}
-	*rc = (struct reset_ctx){ .t = t, .pc = pc };
+	rc->t = t;
+	rc->pc = pc;
 	t->resets_pending = t->nr_reactors;
-	for (unsigned i = 0; i < t->nr_reactors; i++)
-		nvmf_reactor_call(&t->reactors[i], reset_abort_own, rc);
+	for (unsigned i = 0; i < t->nr_reactors; i++) {
+		struct reset_step *st = &rc->steps[i];
+
+		st->rc = rc;
+		st->to = (struct nvmf_msg){ .fn = reset_abort_own, .arg = st };
+		nvmf_reactor_post(&t->reactors[i], &st->to);
+	}
 }
 
 /* --- run and stop ------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #define LOG_TAG "reconfig"
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,8 @@ void nvmf_tgt_retire(struct nvmf_tgt *t, void *ptr, bool is_ns)
 	struct nvmf_retired *r = calloc(1, sizeof(*r));
 	uint64_t e = ++t->epoch;
 
+	if (is_ns)
+		((struct nvmf_ns *)ptr)->cfg = NULL;
 	if (!r) {
 		/* better to keep it than to free it under a reader */
 		log_err("out of memory: a retired object is leaked");
@@ -619,6 +622,17 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 		change(&ch, "bridge.reactors changes only at the next start (running %u)", t->nr_reactors);
 	if (strcmp(cfg->bridge.rpc_socket, old->bridge.rpc_socket) || strcmp(cfg->bridge.rpc_group, old->bridge.rpc_group))
 		change(&ch, "bridge.rpc_socket and rpc_group change only at the next start");
+	if (memcmp(&cfg->bridge.icreq_timeout_ms, &old->bridge.icreq_timeout_ms,
+		   offsetof(struct cfg_bridge, rpc_namespace_dirs) - offsetof(struct cfg_bridge, icreq_timeout_ms))) {
+		nvmf_tgt_set_limits(t, cfg);
+		change(&ch, "bridge limits: icreq %u ms, connect %u ms, %u connections per port, %u per address, "
+			    "%u controllers per host", cfg->bridge.icreq_timeout_ms, cfg->bridge.connect_timeout_ms,
+		       cfg->bridge.max_conns_per_port, cfg->bridge.max_conns_per_addr, cfg->bridge.max_ctrls_per_host);
+	}
+	if (memcmp(cfg->bridge.rpc_namespace_dirs, old->bridge.rpc_namespace_dirs, sizeof(cfg->bridge.rpc_namespace_dirs)) ||
+	    cfg->bridge.nr_rpc_namespace_dirs != old->bridge.nr_rpc_namespace_dirs ||
+	    strcmp(cfg->bridge.rpc_save_dir, old->bridge.rpc_save_dir))
+		change(&ch, "bridge.rpc_namespace_dirs and rpc_save_dir apply to the next control request");
 	for (unsigned i = 0; i < t->nr_subsys;) {
 		bool wanted = false;
 

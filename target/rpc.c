@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <json-c/json.h>
 #include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +25,31 @@
 
 #include "common/log.h"
 #include "pcie/pcie.h"
+#include "target/rpc_proto.h"
 #include "target/target.h"
 #include "transport/tcp.h"
 
-#define RPC_MAX_REQUEST (1u << 20)
 #define NVMF_BRIDGE_VERSION "0.3"
+/* Reactor 0 also carries I/O: nothing here may block it. Clients are
+ * served with non-blocking sockets and bounded buffers; one that does not
+ * read its answers is dropped. */
+#define RPC_MAX_CLIENTS 64
+#define RPC_MAX_OUT (16u << 20)       /* answers waiting for a slow reader */
+#define RPC_STALL_MS 10000            /* an answer not taken for this long drops the client */
+#define RPC_LINES_PER_TURN 8          /* then the reactor's other work comes first */
 
 struct rpc_client {
 	struct rpc_server *srv;
 	struct reactor_fd rfd;
-	char *buf;
+	char *buf;                    /* input not yet handled */
 	size_t len, cap;
+	char *out;                    /* answers not yet sent */
+	size_t out_off, out_len, out_cap;
+	struct reactor_timer stall;
+	struct reactor_timer more;    /* lines left over from a turn */
+	uint32_t events;
+	uid_t uid;                    /* SO_PEERCRED */
+	pid_t pid;
 	struct rpc_client *next;
 };
 
@@ -43,14 +58,7 @@ struct rpc_server {
 	struct reactor_fd rfd;
 	char path[108];
 	struct rpc_client *clients;
-};
-
-enum {
-	RPC_PARSE = -32700,
-	RPC_INVALID = -32600,
-	RPC_NO_METHOD = -32601,
-	RPC_BAD_PARAMS = -32602,
-	RPC_REFUSED = -32000,
+	unsigned nr_clients;
 };
 
 /* --- helpers ----------------------------------------------------------------------- */
@@ -222,7 +230,8 @@ static json_object *m_list(struct nvmf_tgt *t)
 static void add_queue_stats(json_object *arr, const struct nvmf_subsys *s, const struct nvmf_ctrl *c,
 			    const struct nvmf_sq *sq)
 {
-	const struct nvmf_lat *l = &sq->lat;
+	static const struct nvmf_lat none;
+	const struct nvmf_lat *l = sq->lat ? sq->lat : &none;
 	json_object *q = json_object_new_object();
 
 	json_object_object_add(q, "subsystem", jstr(s->nqn));
@@ -287,204 +296,9 @@ static json_object *m_stats(struct nvmf_tgt *t)
 
 /* --- changes: edit a JSON copy of the running configuration ----------------------------------- */
 
-struct edit {
-	json_object *params;
-	json_object *result;
-	char msg[1024];
-};
-
-typedef int (*edit_fn)(json_object *root, struct edit *e);
-
-static json_object *array_of(json_object *root, const char *key)
-{
-	json_object *a;
-
-	if (!json_object_object_get_ex(root, key, &a) || !json_object_is_type(a, json_type_array)) {
-		a = json_object_new_array();
-		json_object_object_add(root, key, a);
-	}
-	return a;
-}
-
-static const char *param_str(struct edit *e, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(e->params, key, &v) || !json_object_is_type(v, json_type_string)) {
-		snprintf(e->msg, sizeof(e->msg), "missing or non-string parameter \"%s\"", key);
-		return NULL;
-	}
-	return json_object_get_string(v);
-}
-
-static int64_t param_int(struct edit *e, const char *key, bool *ok)
-{
-	json_object *v;
-
-	*ok = json_object_object_get_ex(e->params, key, &v) &&
-	      (json_object_is_type(v, json_type_int) ||
-	       (json_object_is_type(v, json_type_string) && *json_object_get_string(v)));
-	if (!*ok) {
-		snprintf(e->msg, sizeof(e->msg), "missing or non-integer parameter \"%s\"", key);
-		return 0;
-	}
-	return json_object_get_int64(v);
-}
-
-static json_object *find_subsys_json(json_object *root, const char *nqn, struct edit *e)
-{
-	json_object *subs = array_of(root, "subsystems");
-
-	for (size_t i = 0; i < json_object_array_length(subs); i++) {
-		json_object *s = json_object_array_get_idx(subs, i), *n;
-
-		if (json_object_object_get_ex(s, "nqn", &n) && !strcmp(json_object_get_string(n), nqn))
-			return s;
-	}
-	snprintf(e->msg, sizeof(e->msg), "no subsystem %s", nqn);
-	return NULL;
-}
-
-static int64_t json_int(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
-}
-
-static int e_add_namespace(json_object *root, struct edit *e)
-{
-	const char *nqn = param_str(e, "subsystem");
-	json_object *s, *ns, *list, *nsid;
-	int64_t id;
-
-	if (!nqn || !(s = find_subsys_json(root, nqn, e)))
-		return RPC_BAD_PARAMS;
-	if (!json_object_object_get_ex(e->params, "namespace", &ns) || !json_object_is_type(ns, json_type_object)) {
-		snprintf(e->msg, sizeof(e->msg), "missing parameter \"namespace\" (an object like the configuration's)");
-		return RPC_BAD_PARAMS;
-	}
-	list = array_of(s, "namespaces");
-	if (!json_object_object_get_ex(ns, "nsid", &nsid)) {
-		/* the lowest free NSID */
-		for (id = 1;; id++) {
-			bool used = false;
-
-			for (size_t i = 0; i < json_object_array_length(list); i++)
-				used |= json_int(json_object_array_get_idx(list, i), "nsid") == id;
-			if (!used)
-				break;
-		}
-		json_object_object_add(ns, "nsid", json_object_new_int64(id));
-	} else {
-		id = json_object_get_int64(nsid);
-	}
-	json_object_array_add(list, json_object_get(ns));
-	e->result = json_object_new_object();
-	json_object_object_add(e->result, "nsid", json_object_new_int64(id));
-	return 0;
-}
-
-static int remove_where(json_object *list, const char *key, int64_t ival, const char *sval)
-{
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *o = json_object_array_get_idx(list, i), *v;
-		bool match;
-
-		if (sval)
-			match = json_object_is_type(o, json_type_string) ? !strcmp(json_object_get_string(o), sval)
-									    : false;
-		else
-			match = json_object_object_get_ex(o, key, &v) && json_object_get_int64(v) == ival;
-		if (match) {
-			json_object_array_del_idx(list, i, 1);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int e_remove_namespace(json_object *root, struct edit *e)
-{
-	const char *nqn = param_str(e, "subsystem");
-	json_object *s;
-	bool ok;
-	int64_t nsid;
-
-	if (!nqn || !(s = find_subsys_json(root, nqn, e)))
-		return RPC_BAD_PARAMS;
-	nsid = param_int(e, "nsid", &ok);
-	if (!ok)
-		return RPC_BAD_PARAMS;
-	if (remove_where(array_of(s, "namespaces"), "nsid", nsid, NULL)) {
-		snprintf(e->msg, sizeof(e->msg), "%s has no namespace %lld", nqn, (long long)nsid);
-		return RPC_REFUSED;
-	}
-	return 0;
-}
-
-static int e_host(json_object *root, struct edit *e, bool add)
-{
-	const char *nqn = param_str(e, "subsystem"), *host;
-	json_object *s, *list;
-
-	if (!nqn || !(s = find_subsys_json(root, nqn, e)))
-		return RPC_BAD_PARAMS;
-	host = param_str(e, "host");
-	if (!host)
-		return RPC_BAD_PARAMS;
-	list = array_of(s, "allowed_hosts");
-	if (!add) {
-		if (remove_where(list, NULL, 0, host)) {
-			snprintf(e->msg, sizeof(e->msg), "%s is not an allowed host of %s", host, nqn);
-			return RPC_REFUSED;
-		}
-		return 0;
-	}
-	json_object_array_add(list, jstr(host));
-	return 0;
-}
-
-static int e_add_host(json_object *root, struct edit *e)
-{
-	return e_host(root, e, true);
-}
-
-static int e_remove_host(json_object *root, struct edit *e)
-{
-	return e_host(root, e, false);
-}
-
-static int e_add_port(json_object *root, struct edit *e)
-{
-	json_object *p;
-
-	if (!json_object_object_get_ex(e->params, "port", &p) || !json_object_is_type(p, json_type_object)) {
-		snprintf(e->msg, sizeof(e->msg), "missing parameter \"port\" (an object like the configuration's)");
-		return RPC_BAD_PARAMS;
-	}
-	json_object_array_add(array_of(root, "ports"), json_object_get(p));
-	e->result = json_object_new_object();
-	json_object_object_add(e->result, "portid", json_object_new_int64(json_int(p, "portid")));
-	return 0;
-}
-
-static int e_remove_port(json_object *root, struct edit *e)
-{
-	bool ok;
-	int64_t id = param_int(e, "portid", &ok);
-
-	if (!ok)
-		return RPC_BAD_PARAMS;
-	if (remove_where(array_of(root, "ports"), "portid", id, NULL)) {
-		snprintf(e->msg, sizeof(e->msg), "no port %lld", (long long)id);
-		return RPC_REFUSED;
-	}
-	return 0;
-}
-
 /* Edit a copy, validate it like a file, apply the difference. */
-static int edit_config(struct nvmf_tgt *t, edit_fn fn, struct edit *e)
+static int edit_config(struct nvmf_tgt *t, rpc_edit_fn fn, json_object *params, json_object **result, char *msg,
+		       size_t msglen)
 {
 	char *js = config_to_json(t->cfg);
 	json_object *root = js ? json_tokener_parse(js) : NULL;
@@ -494,21 +308,101 @@ static int edit_config(struct nvmf_tgt *t, edit_fn fn, struct edit *e)
 
 	free(js);
 	if (!root) {
-		snprintf(e->msg, sizeof(e->msg), "cannot serialise the running configuration");
+		snprintf(msg, msglen, "cannot serialise the running configuration");
 		return RPC_REFUSED;
 	}
-	rc = fn(root, e);
+	rc = fn(root, params, result, msg, msglen);
 	if (!rc && config_parse(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), t->cfg->file, &cfg,
-				e->msg, sizeof(e->msg)))
+				msg, msglen))
 		rc = RPC_REFUSED;
 	json_object_put(root);
 	if (rc)
 		return rc;
-	if (nvmf_tgt_apply(t, cfg, changes, sizeof(changes), e->msg, sizeof(e->msg))) {
+	if (nvmf_tgt_apply(t, cfg, changes, sizeof(changes), msg, msglen)) {
 		config_free(cfg);
 		return RPC_REFUSED;
 	}
 	return 0;
+}
+
+/* --- least privilege for clients that are not root ---------------------------------------------- */
+
+/* path (absolute, normalised) lies strictly inside dir */
+static bool path_inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n && !strncmp(path, dir, n) && path[n] == '/' && path[n + 1];
+}
+
+/*
+ * A member of bridge.rpc_group is not root: the daemon must not become
+ * its way to read or write what root alone may (docs/security.md). It may
+ * export memory, and files under bridge.rpc_namespace_dirs (the path is
+ * resolved here and stored resolved; the file backend opens paths under
+ * those directories without following symlinks, so a swap after this
+ * check gains nothing); never a PCIe device or another file.
+ */
+static int check_namespace_param(struct nvmf_tgt *t, json_object *params, char *msg, size_t msglen)
+{
+	const struct cfg_bridge *b = &t->cfg->bridge;
+	json_object *ns, *dev, *v;
+	char real[PATH_MAX];
+
+	if (!params || !json_object_object_get_ex(params, "namespace", &ns) ||
+	    !json_object_object_get_ex(ns, "device", &dev) || !json_object_is_type(dev, json_type_object))
+		return 0;       /* the validator names what is missing */
+	if (json_object_object_get_ex(dev, "pcie", &v)) {
+		snprintf(msg, msglen, "only root may export a PCIe device over the control socket");
+		return RPC_REFUSED;
+	}
+	if (!json_object_object_get_ex(dev, "path", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(msg, msglen, "device.path must be a string");
+		return RPC_BAD_PARAMS;
+	}
+	if (!b->nr_rpc_namespace_dirs) {
+		snprintf(msg, msglen, "only root may export a file: bridge.rpc_namespace_dirs names no directory "
+				      "for other control socket users");
+		return RPC_REFUSED;
+	}
+	if (!realpath(json_object_get_string(v), real)) {
+		snprintf(msg, msglen, "device.path %.200s: %s", json_object_get_string(v), strerror(errno));
+		return RPC_REFUSED;
+	}
+	for (unsigned i = 0; i < b->nr_rpc_namespace_dirs; i++) {
+		if (path_inside(real, b->rpc_namespace_dirs[i])) {
+			json_object_object_add(dev, "path", json_object_new_string(real));
+			return 0;
+		}
+	}
+	snprintf(msg, msglen, "device.path %.200s is not under bridge.rpc_namespace_dirs: only root may export it",
+		 real);
+	return RPC_REFUSED;
+}
+
+/* save-config by a client that is not root: the daemon's own file, or a
+ * file directly in bridge.rpc_save_dir */
+static int check_save_path(struct nvmf_tgt *t, const char *path, char *msg, size_t msglen)
+{
+	const char *dir = t->cfg->bridge.rpc_save_dir;
+	char tmp[PATH_MAX], real[PATH_MAX], *slash;
+
+	if (!strcmp(path, t->cfg->file))
+		return 0;
+	if (dir[0] && path[0] == '/' && strlen(path) < sizeof(tmp)) {
+		/* the directory part resolved, the name itself plain */
+		snprintf(tmp, sizeof(tmp), "%s", path);
+		slash = strrchr(tmp, '/');
+		*slash = 0;
+		if (realpath(tmp[0] ? tmp : "/", real) && !strcmp(real, dir) && slash[1] && strcmp(slash + 1, ".") &&
+		    strcmp(slash + 1, ".."))
+			return 0;
+	}
+	snprintf(msg, msglen, "only root may save the configuration to %.200s: other users may write %s%s%s", path,
+		 t->cfg->file, dir[0] ? " or a file in " : "", dir);
+	return RPC_REFUSED;
 }
 
 static json_object *changes_json(const char *changes)
@@ -528,30 +422,13 @@ static json_object *changes_json(const char *changes)
 
 /* --- dispatch --------------------------------------------------------------------------------- */
 
-static json_object *error_obj(int code, const char *msg)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "code", json_object_new_int(code));
-	json_object_object_add(o, "message", jstr(msg));
-	return o;
-}
-
-static json_object *dispatch(struct nvmf_tgt *t, const char *method, json_object *params, int *code, char *msg,
+static json_object *dispatch(struct rpc_client *cl, const char *method, json_object *params, int *code, char *msg,
 			     size_t msglen)
 {
-	static const struct {
-		const char *name;
-		edit_fn fn;
-	} edits[] = {
-		{ "add-namespace", e_add_namespace },
-		{ "remove-namespace", e_remove_namespace },
-		{ "add-host", e_add_host },
-		{ "remove-host", e_remove_host },
-		{ "add-port", e_add_port },
-		{ "remove-port", e_remove_port },
-	};
+	struct nvmf_tgt *t = cl->srv->t;
+	bool root = cl->uid == 0;
 	json_object *res = NULL;
+	rpc_edit_fn edit;
 
 	*code = 0;
 	if (!strcmp(method, "status") || !strcmp(method, "list") || !strcmp(method, "stats")) {
@@ -586,8 +463,11 @@ static json_object *dispatch(struct nvmf_tgt *t, const char *method, json_object
 		json_object *p;
 		const char *path = t->cfg->file;
 
-		if (params && json_object_object_get_ex(params, "path", &p) && json_object_is_type(p, json_type_string))
+		if (params && json_object_is_type(params, json_type_object) &&
+		    json_object_object_get_ex(params, "path", &p) && json_object_is_type(p, json_type_string))
 			path = json_object_get_string(p);
+		if (!root && (*code = check_save_path(t, path, msg, msglen)))
+			return NULL;
 		pthread_mutex_lock(&t->lock);
 		*code = config_write_file(t->cfg, path, msg, msglen) ? RPC_REFUSED : 0;
 		pthread_mutex_unlock(&t->lock);
@@ -595,145 +475,228 @@ static json_object *dispatch(struct nvmf_tgt *t, const char *method, json_object
 			return NULL;
 		res = json_object_new_object();
 		json_object_object_add(res, "path", jstr(path));
-		log_notice("configuration saved to %s", path);
+		log_notice("configuration saved to %s (uid %u)", path, (unsigned)cl->uid);
 		return res;
 	}
-	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-		struct edit e = { .params = params };
-
-		if (strcmp(method, edits[i].name))
-			continue;
+	edit = rpc_find_edit(method);
+	if (edit) {
 		if (!params || !json_object_is_type(params, json_type_object)) {
 			*code = RPC_BAD_PARAMS;
 			snprintf(msg, msglen, "%s needs an object of parameters", method);
 			return NULL;
 		}
-		*code = edit_config(t, edits[i].fn, &e);
+		if (!root && edit == rpc_find_edit("add-namespace") && (*code = check_namespace_param(t, params, msg, msglen)))
+			return NULL;
+		*code = edit_config(t, edit, params, &res, msg, msglen);
 		if (*code) {
-			snprintf(msg, msglen, "%s", e.msg);
-			json_object_put(e.result);
+			json_object_put(res);
 			return NULL;
 		}
-		log_notice("%s done", method);
-		return e.result ? e.result : json_object_new_object();
+		log_notice("%s done (uid %u)", method, (unsigned)cl->uid);
+		return res ? res : json_object_new_object();
 	}
 	*code = RPC_NO_METHOD;
-	snprintf(msg, msglen, "unknown method \"%s\"", method);
+	snprintf(msg, msglen, "unknown method \"%.64s\"", method);
 	return NULL;
 }
 
-static void send_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+/* --- clients: non-blocking, bounded, never a blocked reactor --------------------------------- */
 
-		if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			if (poll(&pfd, 1, 1000) <= 0)
-				return;         /* a client that does not read loses its answer */
-			continue;
-		}
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-static void handle_line(struct rpc_client *cl, const char *line)
-{
-	json_object *req = json_tokener_parse(line), *resp = json_object_new_object();
-	json_object *id = NULL, *method = NULL, *params = NULL, *result = NULL;
-	char msg[1024] = "";
-	int code = 0;
-	const char *out;
-
-	if (!req) {
-		code = RPC_PARSE;
-		snprintf(msg, sizeof(msg), "not JSON");
-	} else if (!json_object_is_type(req, json_type_object) ||
-		   !json_object_object_get_ex(req, "method", &method) ||
-		   !json_object_is_type(method, json_type_string)) {
-		code = RPC_INVALID;
-		snprintf(msg, sizeof(msg), "a request needs a string \"method\"");
-	} else {
-		json_object_object_get_ex(req, "id", &id);
-		json_object_object_get_ex(req, "params", &params);
-		result = dispatch(cl->srv->t, json_object_get_string(method), params, &code, msg, sizeof(msg));
-	}
-	json_object_object_add(resp, "jsonrpc", jstr("2.0"));
-	json_object_object_add(resp, "id", id ? json_object_get(id) : NULL);
-	if (code)
-		json_object_object_add(resp, "error", error_obj(code, msg));
-	else
-		json_object_object_add(resp, "result", result ? result : json_object_new_object());
-	out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-	send_all(cl->rfd.fd, out, strlen(out));
-	send_all(cl->rfd.fd, "\n", 1);
-	json_object_put(resp);
-	json_object_put(req);
-}
-
-static void client_close(struct rpc_client *cl)
+static void client_close(struct rpc_client *cl, const char *why)
 {
 	struct rpc_server *srv = cl->srv;
 
+	if (why)
+		log_notice("control client pid %d uid %u dropped: %s", (int)cl->pid, (unsigned)cl->uid, why);
 	for (struct rpc_client **pp = &srv->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == cl) {
 			*pp = cl->next;
 			break;
 		}
 	}
+	srv->nr_clients--;
+	reactor_timer_stop(&srv->t->reactors[0].r, &cl->stall);
+	reactor_timer_stop(&srv->t->reactors[0].r, &cl->more);
 	reactor_del_fd(&srv->t->reactors[0].r, &cl->rfd);
 	close(cl->rfd.fd);
 	free(cl->buf);
+	free(cl->out);
 	free(cl);
+}
+
+static void client_stalled(void *arg)
+{
+	client_close(arg, "it did not read its answers for 10 s");
+}
+
+static void client_watch(struct rpc_client *cl, uint32_t ev)
+{
+	if (ev == cl->events)
+		return;
+	cl->events = ev;
+	reactor_mod_fd(&cl->srv->t->reactors[0].r, &cl->rfd, ev);
+}
+
+/* Queue one answer line. false: the client is over its output bound. */
+static bool out_append(struct rpc_client *cl, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	if (cl->out_off && cl->out_off == cl->out_len)
+		cl->out_off = cl->out_len = 0;
+	if (cl->out_len + n > cl->out_cap) {
+		size_t cap = cl->out_cap ? cl->out_cap : 4096;
+		char *o;
+
+		while (cap < cl->out_len + n)
+			cap *= 2;
+		if (cap > RPC_MAX_OUT)
+			return false;
+		o = realloc(cl->out, cap);
+		if (!o)
+			return false;
+		cl->out = o;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, s, n - 1);
+	cl->out[cl->out_len + n - 1] = '\n';
+	cl->out_len += n;
+	return true;
+}
+
+/* Send what the socket takes. 0 all sent, 1 more pending, -1 dropped. */
+static int out_flush(struct rpc_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t w = send(cl->rfd.fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!cl->stall.armed)
+				reactor_timer_start(&cl->srv->t->reactors[0].r, &cl->stall, RPC_STALL_MS, 0,
+						    client_stalled, cl);
+			client_watch(cl, EPOLLOUT);
+			return 1;
+		}
+		if (w <= 0) {
+			client_close(cl, NULL);
+			return -1;
+		}
+		cl->out_off += (size_t)w;
+		/* progress: the client reads */
+		if (cl->stall.armed)
+			reactor_timer_start(&cl->srv->t->reactors[0].r, &cl->stall, RPC_STALL_MS, 0, client_stalled,
+					    cl);
+	}
+	cl->out_off = cl->out_len = 0;
+	reactor_timer_stop(&cl->srv->t->reactors[0].r, &cl->stall);
+	client_watch(cl, EPOLLIN);
+	return 0;
+}
+
+static bool handle_line(struct rpc_client *cl, const char *line, size_t len)
+{
+	struct rpc_request req;
+	json_object *result = NULL;
+	char msg[1024] = "";
+	char *out;
+	int code;
+	bool ok;
+
+	code = rpc_parse_request(line, len, &req, msg, sizeof(msg));
+	if (!code)
+		result = dispatch(cl, req.method, req.params, &code, msg, sizeof(msg));
+	out = rpc_format_response(req.id, code, msg, result);
+	ok = out && out_append(cl, out);
+	free(out);
+	rpc_request_free(&req);
+	return ok;
+}
+
+/* Handle complete lines while no answer is waiting: a client that sends
+ * requests without reading answers gets nothing more done until it reads.
+ * -1: the client was dropped (freed). */
+static void more_input(void *arg);
+
+static int handle_input(struct rpc_client *cl)
+{
+	unsigned lines = 0;
+	char *nl;
+
+	while (cl->out_len == 0 && cl->len && (nl = memchr(cl->buf, '\n', cl->len))) {
+		size_t n = (size_t)(nl - cl->buf);
+
+		if (lines++ == RPC_LINES_PER_TURN) {
+			reactor_timer_start(&cl->srv->t->reactors[0].r, &cl->more, 0, 0, more_input, cl);
+			break;
+		}
+		if (n && !handle_line(cl, cl->buf, n)) {
+			client_close(cl, "its answers exceed the output bound");
+			return -1;
+		}
+		cl->len -= n + 1;
+		memmove(cl->buf, nl + 1, cl->len);
+		if (cl->out_len && out_flush(cl) < 0)
+			return -1;
+	}
+	if (cl->len > RPC_MAX_REQUEST && !memchr(cl->buf, '\n', cl->len)) {
+		client_close(cl, "a request over 1 MiB");
+		return -1;
+	}
+	client_watch(cl, cl->out_len ? EPOLLOUT : EPOLLIN);
+	return 0;
+}
+
+static void more_input(void *arg)
+{
+	handle_input(arg);
 }
 
 static void client_event(void *arg, uint32_t events)
 {
 	struct rpc_client *cl = arg;
-	char *nl;
 
-	(void)events;
-	for (;;) {
+	if (cl->out_len) {
+		if (out_flush(cl))
+			return;         /* still pending, or dropped */
+		handle_input(cl);       /* lines that waited for the answer to go */
+		return;
+	}
+	if (!(events & EPOLLIN)) {
+		if (events & (EPOLLERR | EPOLLHUP))
+			client_close(cl, NULL);
+		return;
+	}
+	for (int i = 0; i < 16 && !cl->out_len; i++) {
 		ssize_t n;
 
 		if (cl->cap - cl->len < 4096) {
 			size_t ncap = cl->cap ? cl->cap * 2 : 8192;
 			char *nb;
 
-			if (ncap > RPC_MAX_REQUEST + 1) {
-				log_warn("control request over %u bytes: closing", RPC_MAX_REQUEST);
-				client_close(cl);
+			if (ncap > 2 * (size_t)RPC_MAX_REQUEST + 8192) {
+				client_close(cl, "a request over 1 MiB");
 				return;
 			}
 			nb = realloc(cl->buf, ncap);
 			if (!nb) {
-				client_close(cl);
+				client_close(cl, "out of memory");
 				return;
 			}
 			cl->buf = nb;
 			cl->cap = ncap;
 		}
-		n = recv(cl->rfd.fd, cl->buf + cl->len, cl->cap - cl->len - 1, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			client_close(cl);
+		n = recv(cl->rfd.fd, cl->buf + cl->len, cl->cap - cl->len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			client_close(cl, NULL);
 			return;
 		}
 		if (n < 0)
 			break;
 		cl->len += (size_t)n;
-		cl->buf[cl->len] = 0;
-		while ((nl = memchr(cl->buf, '\n', cl->len))) {
-			*nl = 0;
-			if (nl != cl->buf)
-				handle_line(cl, cl->buf);
-			cl->len -= (size_t)(nl + 1 - cl->buf);
-			memmove(cl->buf, nl + 1, cl->len);
-			cl->buf[cl->len] = 0;
-		}
+		if (handle_input(cl) < 0)
+			return;         /* dropped */
 	}
 }
 
@@ -742,26 +705,39 @@ static void server_event(void *arg, uint32_t events)
 	struct rpc_server *srv = arg;
 
 	(void)events;
-	for (;;) {
+	for (int i = 0; i < 16; i++) {
 		int fd = accept4(srv->rfd.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t cl_len = sizeof(cred);
 		struct rpc_client *cl;
 
 		if (fd < 0)
 			return;
-		cl = calloc(1, sizeof(*cl));
-		if (!cl) {
+		if (srv->nr_clients >= RPC_MAX_CLIENTS) {
+			log_peer_warn("rpc", "control socket: %u clients already connected; refusing another",
+				      RPC_MAX_CLIENTS);
 			close(fd);
-			return;
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len)) {
+			free(cl);
+			close(fd);
+			continue;
 		}
 		cl->srv = srv;
+		cl->uid = cred.uid;
+		cl->pid = cred.pid;
+		cl->events = EPOLLIN;
 		cl->rfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = client_event, .arg = cl };
 		if (reactor_add_fd(&srv->t->reactors[0].r, &cl->rfd)) {
 			close(fd);
 			free(cl);
-			return;
+			continue;
 		}
 		cl->next = srv->clients;
 		srv->clients = cl;
+		srv->nr_clients++;
 	}
 }
 
@@ -869,7 +845,7 @@ void nvmf_rpc_stop(struct nvmf_tgt *t)
 	if (!srv)
 		return;
 	while (srv->clients)
-		client_close(srv->clients);
+		client_close(srv->clients, NULL);
 	reactor_del_fd(&t->reactors[0].r, &srv->rfd);
 	close(srv->rfd.fd);
 	unlink(srv->path);

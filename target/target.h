@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "common/dma.h"
@@ -39,6 +40,12 @@ struct pcie_ctrl;
 #define NVMF_MAX_PCIE 32                  /* PCIe controllers one daemon owns */
 #define NVMF_MAX_SUBSYS 1024
 #define NVMF_MAX_PORTS 256
+#define NVMF_NN CFG_MAX_NSID              /* Identify Controller NN: highest NSID */
+/* data buffer quotas per reactor pool (see nvmf_sq_buf_get) */
+#define NVMF_BUF_QUOTA_SQ_DIV 4           /* a queue: at most pool / 4 */
+#define NVMF_BUF_QUOTA_CTRL_DIV 2         /* a controller: at most pool / 2 */
+#define NVMF_BUF_RESERVE_DIV 8            /* the last pool / 8 ... */
+#define NVMF_BUF_MIN_SQ 2                 /* ... only for queues holding fewer than this */
 
 /* --- reactors ----------------------------------------------------------------- */
 
@@ -52,6 +59,14 @@ struct nvmf_msg {
 	void (*fn)(void *arg);
 	void *arg;
 	struct nvmf_msg *next;
+	bool heap;                        /* allocated by nvmf_reactor_call: freed after it ran */
+};
+
+/* A queue waiting for a data buffer of its reactor's pool (nvmf_sq_buf_get
+ * returned NULL). Woken, in order, when buffers come back. */
+struct nvmf_buf_wait {
+	struct nvmf_buf_wait *prev, *next;
+	bool queued;
 };
 
 struct nvmf_reactor {
@@ -67,6 +82,8 @@ struct nvmf_reactor {
 	struct reactor_fd msg_rfd;
 	struct reactor_poller poller;     /* this reactor's PCIe queues */
 	uint64_t seen_epoch;              /* reclamation epoch this reactor went through */
+	struct nvmf_buf_wait buf_waiters; /* list head: queues waiting for a data buffer */
+	bool buf_kick;                    /* a buffer came back while some queue waited */
 	void *tcp;                        /* the TCP transport's per-reactor state */
 	void *rdma;                       /* the RDMA transport's per-reactor state */
 };
@@ -74,8 +91,18 @@ struct nvmf_reactor {
 /* The reactor the calling thread runs (NULL outside reactors). */
 extern __thread struct nvmf_reactor *nvmf_this_reactor;
 
-/* Run fn(arg) on reactor `to` (asynchronously, in order of sending). */
+/* Run fn(arg) on reactor `to` (asynchronously, in order of sending).
+ * Allocates the message: -ENOMEM is possible. */
 int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg);
+/* The same with a message the caller owns (m->fn and m->arg set; m must
+ * stay valid until fn ran): cannot fail. For work that must not be lost,
+ * such as the steps of a controller reset. */
+void nvmf_reactor_post(struct nvmf_reactor *to, struct nvmf_msg *m);
+/* Tests only: the next N nvmf_reactor_call fail as if out of memory. */
+extern unsigned nvmf_test_fail_reactor_calls;
+/* Reset a PCIe controller (reactor 0): disable, each reactor aborts its
+ * own queue's commands, re-enable. Its steps never allocate. */
+void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* --- backends ------------------------------------------------------------ */
 
@@ -176,6 +203,7 @@ struct nvmf_port {
 	uint16_t portid;
 	bool discovery_only;
 	uint32_t inline_data_size;
+	unsigned nr_conns;                /* connections admitted (atomic; nvmf_conn_admit) */
 	struct nvmf_listener *listener;
 	bool removed;
 	struct nvmf_port *next_dead;
@@ -207,6 +235,9 @@ struct nvmf_ctrl {
 	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
 	struct nvmf_ctrl *next;
+	/* data buffers its queues hold, per reactor: [r] is written only by
+	 * reactor r (nvmf_sq_buf_get/put), so no lock */
+	unsigned bufs[];
 };
 
 struct nvmf_transport_ops;
@@ -218,7 +249,7 @@ struct nvmf_sq {
 	uint16_t qid;
 	uint16_t size;                    /* entries (SQSIZE + 1) */
 	uint16_t sqhd;                    /* the fabric queue's own head */
-	struct nvmf_lat lat;              /* owned by the queue's reactor */
+	struct nvmf_lat *lat;             /* from Connect on; owned by the queue's reactor */
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
 	bool keyed_sgl;                   /* RDMA: data by keyed SGL; TCP: transport SGL */
 	const struct nvmf_transport_ops *ops;
@@ -226,7 +257,10 @@ struct nvmf_sq {
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */
 	char local_addr[64];              /* for discovery log traddr fix-up */
 	char peer[64];                    /* the host's address:port, for status */
+	char peer_ip[48];                 /* the host's address alone: log rate limits */
 	uint64_t cmds, errors;
+	unsigned bufs;                    /* data buffers its requests hold */
+	struct nvmf_buf_wait buf_wait;    /* on the reactor's waiters while out of buffers */
 };
 
 /* --- requests ------------------------------------------------------------------ */
@@ -259,6 +293,14 @@ struct nvmf_transport_ops {
 	void (*complete)(struct nvmf_req *req);
 	/* End the connection (keep-alive expiry, controller teardown). */
 	void (*disconnect)(struct nvmf_sq *sq);
+	/* Optional. A Connect on this queue is about to succeed (sq->ctrl,
+	 * qid and size are set; tgt->lock held): allocate what a connected
+	 * queue needs. Non-zero refuses the Connect (controller busy). */
+	int (*queue_connected)(struct nvmf_sq *sq);
+	/* Optional. Data buffers came back to the queue's reactor while it
+	 * waited for one (nvmf_sq_buf_get returned NULL): try again. Runs
+	 * from the reactor's poller, never inside a buffer release. */
+	void (*buf_available)(struct nvmf_sq *sq);
 };
 
 /* --- the target -------------------------------------------------------------- */
@@ -284,6 +326,13 @@ struct nvmf_tgt {
 	unsigned resets_pending;          /* reactors still aborting for a reset */
 	bool stopping;
 	uint64_t start_ns;
+	/* hostile-network limits from the configuration's bridge object
+	 * (re-read on reload; plain loads on other reactors are fine) */
+	struct nvmf_limits {
+		uint32_t icreq_timeout_ms, connect_timeout_ms;
+		uint32_t max_conns_per_port, max_conns_per_addr, max_ctrls_per_host;
+	} limits;
+	struct nvmf_addr_table *addrs;    /* connections per host address (limits.c) */
 	/* reconfiguration: what was removed but may still be referenced */
 	struct nvmf_subsys *dead_subsys;
 	struct nvmf_port *dead_ports;
@@ -347,9 +396,47 @@ bool nvmf_port_has_subsys(const struct nvmf_port *p, const struct nvmf_subsys *s
 bool nvmf_subsys_host_allowed(const struct nvmf_subsys *s, const char *hostnqn);
 
 /* Data buffers for requests, from the calling reactor's pool (NULL when
- * it is exhausted). Always returned on the reactor that took them. */
+ * it is exhausted). Always returned on the reactor that took them.
+ * Unaccounted: transports use nvmf_sq_buf_get/put. */
 void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova);
 void nvmf_buf_put(struct nvmf_tgt *t, void *buf);
+
+/*
+ * A data buffer for a request of sq, within the quotas that keep one host
+ * from starving the others (docs/security.md): a queue holds at most
+ * NVMF_BUF_QUOTA_SQ buffers (and never more than its depth), a controller
+ * at most NVMF_BUF_QUOTA_CTRL of one reactor's pool, and the last
+ * NVMF_BUF_RESERVE buffers of the pool go only to queues holding fewer
+ * than NVMF_BUF_MIN_SQ, so every queue can make progress. NULL: over
+ * quota or none free; sq is then queued and its transport's
+ * buf_available() runs once buffers came back. On the sq's reactor.
+ */
+void *nvmf_sq_buf_get(struct nvmf_sq *sq, uint64_t *iova);
+void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf);
+/* Stop waiting for a buffer (the connection is going away). */
+void nvmf_sq_buf_cancel(struct nvmf_sq *sq);
+/* Wake the queues waiting for buffers on this reactor (its poller). */
+int nvmf_buf_run_waiters(struct nvmf_reactor *nr);
+/* The transport is freeing a queue's connection: what the core attached
+ * to the queue (latency histogram) goes. After nvmf_sq_destroy and once no
+ * request of the queue is in the core any more. */
+void nvmf_sq_fini(struct nvmf_sq *sq);
+
+/* --- admission of connections (limits.c) ------------------------------------- */
+
+/* A new connection from ss arrives on port p: within the port's and the
+ * address's caps? 0, or -EBUSY with *why naming the cap. Admitted
+ * connections are released with nvmf_conn_release, on any thread. */
+int nvmf_conn_admit(struct nvmf_port *p, const uint8_t addr[16], const char **why);
+void nvmf_conn_release(struct nvmf_port *p, const uint8_t addr[16]);
+/* The address of ss as the 16-byte key the caps count by (IPv4 mapped) */
+void nvmf_addr_key(const struct sockaddr_storage *ss, uint8_t key[16]);
+/* "192.0.2.7" / "2001:db8::1" (no port) into out (>= 48 bytes) */
+void nvmf_addr_str(const struct sockaddr_storage *ss, char *out, size_t len);
+int nvmf_addr_table_init(struct nvmf_tgt *t);
+void nvmf_addr_table_fini(struct nvmf_tgt *t);
+/* The limits of a configuration into t->limits. */
+void nvmf_tgt_set_limits(struct nvmf_tgt *t, const struct config *cfg);
 
 /* --- request execution (core.c) -------------------------------------------- */
 

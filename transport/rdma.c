@@ -131,6 +131,8 @@ struct rdma_conn {
 	bool established;
 	bool freed;
 	char peer[64];
+	uint8_t addr[16];               /* the peer's address, as admitted */
+	struct reactor_timer connect_timer;  /* Fabrics Connect due */
 	struct rdma_conn *next;
 };
 
@@ -287,7 +289,7 @@ static void req_release(struct rdma_req *r)
 	struct rdma_conn *c = r->conn;
 
 	if (r->req.buf) {
-		nvmf_buf_put(c->tgt, r->req.buf);
+		nvmf_sq_buf_put(&c->sq, r->req.buf);
 		r->req.buf = NULL;
 	}
 	if (r->held_recv) {
@@ -360,7 +362,7 @@ static int run_waiters(struct rdma_conn *c)
 		struct rdma_req *r = c->wait_head;
 
 		if (r->state == RQ_WAIT_BUF) {
-			r->req.buf = nvmf_buf_get(c->tgt, &r->req.buf_iova);
+			r->req.buf = nvmf_sq_buf_get(&c->sq, &r->req.buf_iova);
 			if (!r->req.buf)
 				break;
 			if (r->held_recv) {
@@ -567,6 +569,9 @@ static void conn_destroy(struct rdma_conn *c)
 		ibv_dereg_mr(c->rsp_mr);
 	if (c->id)
 		rdma_destroy_id(c->id);
+	reactor_timer_stop(&rs->nr->r, &c->connect_timer);
+	nvmf_sq_fini(&c->sq);
+	nvmf_conn_release(c->sq.port, c->addr);
 	free(c->recv_area);
 	free(c->rsp_area);
 	free(c->recvs);
@@ -590,7 +595,9 @@ static void conn_close(struct rdma_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	log_info("%s: connection closed (%s)%s", c->peer, why, c->sq.ctrl ? "" : " before Connect");
+	log_peer_info(c->sq.peer_ip, "%s: connection closed (%s)%s", c->peer, why, c->sq.ctrl ? "" : " before Connect");
+	reactor_timer_stop(&c->rs->nr->r, &c->connect_timer);
+	nvmf_sq_buf_cancel(&c->sq);
 	rdma_disconnect(c->id);
 	/* every posted work request completes now, flushed */
 	if (c->id->qp)
@@ -634,11 +641,29 @@ static void rdma_disconnect_sq(struct nvmf_sq *sq)
 		__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
 }
 
+/* nvmf_transport_ops.queue_connected: the Connect deadline is met */
+static int rdma_queue_connected(struct nvmf_sq *sq)
+{
+	struct rdma_conn *c = sq->tconn;
+
+	reactor_timer_stop(&c->rs->nr->r, &c->connect_timer);
+	return 0;
+}
+
 static const struct nvmf_transport_ops rdma_ops = {
 	.name = "rdma",
 	.complete = rdma_complete,
 	.disconnect = rdma_disconnect_sq,
+	.queue_connected = rdma_queue_connected,
 };
+
+static void connect_overdue(void *arg)
+{
+	struct rdma_conn *c = arg;
+
+	conn_close(c, "no Connect in time");
+	conn_maybe_free(c);
+}
 
 static int rdma_poll(void *arg)
 {
@@ -664,6 +689,7 @@ static int rdma_poll(void *arg)
 struct conn_request {
 	struct nvmf_port *port;
 	struct rdma_cm_id *id;
+	uint8_t addr[16];
 	uint8_t pd[64];
 	uint8_t pd_len;
 	uint8_t initiator_depth;
@@ -675,7 +701,7 @@ static void reject(struct rdma_cm_id *id, int status, const char *why)
 	struct nvme_rdma_cm_rej rej;
 
 	rdma_fill_reject(&rej, status);
-	log_notice("connection request refused: %s (NVMe/RDMA status %d)", why, status);
+	log_peer_notice("rdma", "connection request refused: %s (NVMe/RDMA status %d)", why, status);
 	rdma_reject(id, &rej, sizeof(rej));
 	rdma_destroy_id(id);
 }
@@ -755,6 +781,14 @@ static struct rdma_conn *conn_create(struct rdma_rstate *rs, struct conn_request
 	}
 	*st = NVME_RDMA_CM_NO_RSC;
 	peer_name(id, c->peer, sizeof(c->peer));
+	memcpy(c->addr, cr->addr, sizeof(c->addr));
+	{
+		struct sockaddr *sa = rdma_get_peer_addr(id);
+		struct sockaddr_storage ss = { 0 };
+
+		memcpy(&ss, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		nvmf_addr_str(&ss, c->sq.peer_ip, sizeof(c->sq.peer_ip));
+	}
 	c->tgt = p->tgt;
 	c->rs = rs;
 	c->id = id;
@@ -811,12 +845,14 @@ static void conn_setup(void *arg)
 
 	if (!rs || rdma_migrate_id(cr->id, rs->ec)) {
 		reject(cr->id, NVME_RDMA_CM_NO_RSC, "cannot take the connection on its reactor");
+		nvmf_conn_release(cr->port, cr->addr);
 		goto out;
 	}
 	c = conn_create(rs, cr, &st);
 	if (!c) {
 		reject(cr->id, st, st == NVME_RDMA_CM_NO_RSC ? "no resources for the queue"
 							      : "invalid connection request");
+		nvmf_conn_release(cr->port, cr->addr);
 		goto out;
 	}
 	rdma_fill_accept(&rep, c->params.queue_size);
@@ -828,6 +864,10 @@ static void conn_setup(void *arg)
 	param.flow_control = 1;
 	c->next = rs->conns;
 	rs->conns = c;
+	/* accepted, but nothing is served before a Connect: bound the wait */
+	reactor_timer_start(&rs->nr->r, &c->connect_timer,
+			    __atomic_load_n(&cr->port->tgt->limits.connect_timeout_ms, __ATOMIC_RELAXED), 0,
+			    connect_overdue, c);
 	if (rdma_accept(cr->id, &param)) {
 		log_warn("%s: rdma_accept: %s", c->peer, strerror(errno));
 		conn_close(c, "accept failed");
@@ -840,16 +880,31 @@ out:
 	free(cr);
 }
 
-static void handle_connect_request(struct nvmf_port *p, struct rdma_cm_event *ev)
+/* Returns true when the refused id must be destroyed once the event is
+ * acknowledged (rdma_destroy_id waits for that: never before). */
+static bool handle_connect_request(struct nvmf_port *p, struct rdma_cm_event *ev)
 {
 	struct nvmf_tgt *t = p->tgt;
 	struct conn_request *cr = calloc(1, sizeof(*cr));
 	unsigned k = next_reactor++ % t->nr_reactors;
+	struct sockaddr *sa = rdma_get_peer_addr(ev->id);
+	struct sockaddr_storage ss = { 0 };
+	const char *why;
 
 	if (!cr) {
 		rdma_reject(ev->id, NULL, 0);
-		rdma_destroy_id(ev->id);
-		return;
+		return true;
+	}
+	memcpy(&ss, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	nvmf_addr_key(&ss, cr->addr);
+	if (nvmf_conn_admit(p, cr->addr, &why)) {
+		char ip[48];
+
+		nvmf_addr_str(&ss, ip, sizeof(ip));
+		log_peer_notice(ip, "rdma %s: connection refused on port %u: %s reached", ip, p->portid, why);
+		rdma_reject(ev->id, NULL, 0);
+		free(cr);
+		return true;
 	}
 	cr->port = p;
 	cr->id = ev->id;
@@ -863,8 +918,11 @@ static void handle_connect_request(struct nvmf_port *p, struct rdma_cm_event *ev
 	 * (conn_setup runs later, also on this reactor when k is 0) */
 	if (nvmf_reactor_call(&t->reactors[k], conn_setup, cr)) {
 		rdma_reject(ev->id, NULL, 0);
+		nvmf_conn_release(p, cr->addr);
 		free(cr);
+		return true;
 	}
+	return false;
 }
 
 /* CM events on a reactor's channel (listeners on reactor 0, connections on
@@ -879,9 +937,12 @@ static void process_cm(struct rdma_event_channel *ec, struct nvmf_port *listener
 
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST) {
 			struct nvmf_port *p = listener_port ? listener_port : ev->listen_id->context;
+			struct rdma_cm_id *id = ev->id;
+			bool refused = handle_connect_request(p, ev);
 
-			handle_connect_request(p, ev);
 			rdma_ack_cm_event(ev);
+			if (refused)
+				rdma_destroy_id(id);
 			continue;
 		}
 		rdma_ack_cm_event(ev);

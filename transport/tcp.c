@@ -6,6 +6,28 @@
  * queue of PDU units flushed with one sendmsg per reactor turn, data sent
  * straight from the DMA buffer. The pure PDU checks and builders are in
  * tcp_pdu.c.
+ *
+ * Every byte from the network is hostile until Connect (docs/security.md):
+ * a connection starts as a few hundred bytes with nothing else behind it,
+ * reads exactly the bytes of the PDU it expects (no staging buffer), may
+ * send ICReq and then one Connect capsule with its data in-capsule (at
+ * most 8 KiB, received into a buffer of that size), nothing else, and has
+ * a deadline for each. Only a successful Connect gives it its request
+ * slots (as many as its queue has entries), a receive staging buffer and
+ * access to the DMA pool, and even then the core's quotas bound what it
+ * may hold. A connection that breaks the rules gets a C2HTermReq and is
+ * closed; one that then does not take its C2HTermReq is closed anyway.
+ *
+ * Liveness rules that keep a reactor from hanging or spinning:
+ *  - bytes already taken from the socket are processed whatever else
+ *    happens: a connection with bytes in its staging buffer or with its
+ *    PDU budget spent is "rx_pending" and the poller comes back to it;
+ *  - a connection that must not read (waiting for a buffer, or closing
+ *    after a C2HTermReq) drops EPOLLIN, so level-triggered readiness does
+ *    not fire again and again for nothing;
+ *  - a transmit unit is on the send queue at most once;
+ *  - a closed connection is freed by the poller once no request of it is
+ *    left in the core, whatever state the requests were in.
  */
 #define LOG_TAG "tcp"
 #include <arpa/inet.h>
@@ -17,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,14 +50,21 @@
 #include "transport/tcp.h"
 #include "transport/tcp_pdu.h"
 
-#define CONN_REQS (NVMF_MAX_QUEUE_DEPTH + NVMF_AERL)
-#define RX_BUDGET 64                    /* PDUs per readiness event, for fairness */
+#define RX_BUDGET 64                    /* PDUs per turn and connection, for fairness */
 #define TX_IOV_MAX 64
-/* Receive staging: one recv() brings many capsules and their headers;
- * payload still outstanding in bulk goes straight into its DMA buffer. */
+/* Receive staging once connected: one recv() brings many capsules and
+ * their headers; payload still outstanding in bulk goes straight into
+ * its DMA buffer. */
 #define RX_BUF_SIZE (64u * 1024)
 #define RX_DIRECT_MIN (16u * 1024)
 #define ADMIN_ICD TCP_PDU_FABRICS_ICD
+/* how long a connection being closed for a protocol error (or a refused
+ * Connect) may take to read what we still send it */
+#define LINGER_MS 2000
+/* deadlines are checked with this granularity at most */
+#define DEADLINE_SLACK_MS 20
+/* accept() failing for lack of fds or memory: wait this long */
+#define ACCEPT_PAUSE_MS 100
 
 enum rx_state {
 	RX_CH,
@@ -54,6 +85,7 @@ enum treq_state {
 struct tx_unit {
 	struct iovec iov[4];
 	int cnt;
+	bool queued;
 	size_t off;                     /* bytes of this unit already sent */
 	struct tcp_req *release;        /* released once fully sent */
 	struct tx_unit *next;
@@ -76,32 +108,46 @@ struct tcp_req {
 	uint8_t data_hdr[TCP_PDU_BUF_MAX];
 	uint8_t rsp_hdr[32];
 	uint8_t ddgst[4];
+	uint8_t icd[];                  /* the Connect request only: its data */
+};
+
+/* An ICResp or a C2HTermReq, allocated when one is needed: a connection
+ * that never sends an ICReq costs none */
+struct tx_ctl {
+	struct tx_unit unit;
+	uint8_t buf[TCP_PDU_BUF_MAX];
 };
 
 struct tcp_listener {
 	struct nvmf_port *port;
 	struct reactor_fd rfd;
-	struct reactor_timer retry;
+	struct reactor_timer retry;     /* address not there yet */
+	struct reactor_timer resume;    /* accept() paused (EMFILE...) */
+	uint64_t paused;                /* times accept() was paused */
 	int fd;
 };
 
 /* The transport's state on one reactor */
 struct tcp_rstate {
 	struct nvmf_reactor *nr;
-	struct tcp_conn *conns;
-	struct tcp_conn *work_list;     /* flush / close / stalled */
+	struct tcp_conn *conns;         /* all, doubly linked */
+	struct tcp_conn *work_list;     /* flush / close / receive pending */
+	struct tcp_conn *deadlines;     /* connections with a deadline, doubly linked */
+	struct reactor_timer deadline_timer;
 	struct reactor_poller poller;
 };
 
 struct tcp_conn {
 	struct nvmf_sq sq;
-	struct nvmf_tgt *tgt;
 	struct tcp_rstate *rs;
+	int fd;
 	unsigned pending_msgs;          /* disconnect messages from other reactors in flight */
 	struct reactor_fd rfd;
-	int fd;
-	char peer[64];
+	uint8_t addr[16];               /* the peer's address, as admitted */
 	struct tcp_pdu_ctx ctx;
+	uint64_t accept_ns;
+	uint64_t deadline_ns;
+	const char *deadline_why;
 
 	/* receive */
 	enum rx_state rx;
@@ -114,26 +160,34 @@ struct tcp_conn {
 	uint8_t ddgst_wire[4];
 	uint32_t ddgst_have;
 	struct tcp_req *rx_req;         /* request receiving data */
-	bool rx_stalled;                /* waiting for a data buffer */
-	uint8_t *rbuf;                  /* RX_BUF_SIZE staging, read by rx_take */
+	uint8_t *rbuf;                  /* RX_BUF_SIZE staging once connected */
 	uint32_t rb_off, rb_len;
 
 	/* send */
 	struct tx_unit *tx_head, *tx_tail;
-	struct tx_unit ctrl_unit;       /* ICResp or C2HTermReq */
-	uint8_t ctrl_buf[TCP_PDU_BUF_MAX];
-	bool want_out;
+	struct tx_ctl *icresp;
+	struct tx_ctl *term;
+	uint32_t events;                /* what epoll watches */
 
-	struct tcp_req reqs[CONN_REQS];
+	/* requests: none before Connect but the Connect itself */
+	struct tcp_req *reqs;
+	unsigned nr_reqs;
 	struct tcp_req *free_reqs;
+	struct tcp_req *creq;           /* the Connect, before the queue is connected */
 	unsigned busy;                  /* requests not free */
 
+	bool rx_pending;                /* bytes taken or budget spent: read on */
+	bool rx_stalled;                /* waiting for a data buffer: header kept */
+	bool rx_retry;                  /* a buffer may be there now */
 	bool closing;
-	bool close_after_tx;
+	bool close_after_tx;            /* send what is queued, read nothing more */
+	bool draining;                  /* all sent, write side shut: discard input until EOF */
 	bool close_queued;
-	struct tcp_conn *next;          /* all connections */
-	struct tcp_conn *next_work;     /* flush / close / stalled lists */
 	bool on_work;
+	bool on_deadline;
+	struct tcp_conn *prev, *next;   /* all connections of the reactor */
+	struct tcp_conn *next_work;
+	struct tcp_conn *dl_prev, *dl_next;
 };
 
 static struct tcp_listener **listeners;
@@ -144,6 +198,7 @@ static unsigned nr_conns;               /* all reactors; atomic */
 static const struct nvmf_transport_ops tcp_ops;
 static void conn_close(struct tcp_conn *c, const char *why);
 static int tcp_poll(void *arg);
+static void conn_fatal(struct tcp_conn *c, const struct tcp_pdu_err *err);
 
 static struct tcp_rstate *rs_of(struct nvmf_reactor *nr)
 {
@@ -176,6 +231,88 @@ static void queue_work(struct tcp_conn *c)
 	c->rs->work_list = c;
 }
 
+/* Watch the socket for what the connection can use now: reading only
+ * while it may read, writing only while a send is blocked. */
+static void update_events(struct tcp_conn *c, bool want_out)
+{
+	bool reading = c->draining || (!c->rx_stalled && !c->close_after_tx);
+	uint32_t ev = (reading ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
+
+	if (c->closing || ev == c->events)
+		return;
+	c->events = ev;
+	reactor_mod_fd(conn_reactor(c), &c->rfd, ev);
+}
+
+/* --- deadlines: ICReq, Connect, linger after a C2HTermReq ---------------------- */
+
+static void deadline_tick(void *arg);
+
+static void deadline_arm(struct tcp_rstate *rs, uint64_t when_ns)
+{
+	uint64_t now = reactor_now_ns();
+	uint64_t ms = when_ns > now ? (when_ns - now + 999999u) / 1000000u : 0;
+
+	if (rs->deadline_timer.armed && rs->deadline_timer.deadline_ns <= when_ns)
+		return;
+	reactor_timer_start(&rs->nr->r, &rs->deadline_timer, ms < DEADLINE_SLACK_MS ? DEADLINE_SLACK_MS : ms, 0,
+			    deadline_tick, rs);
+}
+
+static void deadline_clear(struct tcp_conn *c)
+{
+	struct tcp_rstate *rs = c->rs;
+
+	if (!c->on_deadline)
+		return;
+	if (c->dl_prev)
+		c->dl_prev->dl_next = c->dl_next;
+	else
+		rs->deadlines = c->dl_next;
+	if (c->dl_next)
+		c->dl_next->dl_prev = c->dl_prev;
+	c->dl_prev = c->dl_next = NULL;
+	c->on_deadline = false;
+}
+
+static void deadline_set(struct tcp_conn *c, uint64_t when_ns, const char *why)
+{
+	struct tcp_rstate *rs = c->rs;
+
+	c->deadline_ns = when_ns;
+	c->deadline_why = why;
+	if (!c->on_deadline) {
+		c->dl_prev = NULL;
+		c->dl_next = rs->deadlines;
+		if (rs->deadlines)
+			rs->deadlines->dl_prev = c;
+		rs->deadlines = c;
+		c->on_deadline = true;
+	}
+	deadline_arm(rs, when_ns);
+}
+
+static void deadline_tick(void *arg)
+{
+	struct tcp_rstate *rs = arg;
+	uint64_t now = reactor_now_ns(), next = UINT64_MAX;
+
+	for (struct tcp_conn *c = rs->deadlines, *n; c; c = n) {
+		n = c->dl_next;
+		if (c->deadline_ns <= now)
+			conn_close(c, c->deadline_why);         /* takes it off the list */
+		else if (c->deadline_ns < next)
+			next = c->deadline_ns;
+	}
+	if (next != UINT64_MAX)
+		deadline_arm(rs, next);
+}
+
+static uint64_t ms_after(uint64_t from_ns, uint32_t ms)
+{
+	return from_ns + (uint64_t)ms * 1000000u;
+}
+
 /* --- requests ----------------------------------------------------------------- */
 
 static struct tcp_req *req_get(struct tcp_conn *c)
@@ -198,13 +335,19 @@ static void req_put(struct tcp_req *r)
 {
 	struct tcp_conn *c = r->conn;
 
-	if (r->req.buf) {
-		nvmf_buf_put(c->tgt, r->req.buf);
-		r->req.buf = NULL;
+	if (r == c->creq) {
+		/* the Connect's data lives in the request itself */
+		c->creq = NULL;
+		free(r);
+	} else {
+		if (r->req.buf) {
+			nvmf_sq_buf_put(&c->sq, r->req.buf);
+			r->req.buf = NULL;
+		}
+		r->state = TREQ_FREE;
+		r->next_free = c->free_reqs;
+		c->free_reqs = r;
 	}
-	r->state = TREQ_FREE;
-	r->next_free = c->free_reqs;
-	c->free_reqs = r;
 	c->busy--;
 	if (c->closing && !c->busy)
 		queue_work(c);          /* freed by the poller, never under a caller */
@@ -214,6 +357,9 @@ static void req_put(struct tcp_req *r)
 
 static void tx_queue(struct tcp_conn *c, struct tx_unit *u)
 {
+	if (u->queued)          /* a unit sits on the queue once (a loop otherwise) */
+		return;
+	u->queued = true;
 	u->next = NULL;
 	u->off = 0;
 	if (c->tx_tail)
@@ -233,15 +379,18 @@ static size_t unit_len(const struct tx_unit *u)
 	return n;
 }
 
-static void set_out_interest(struct tcp_conn *c, bool on)
+static void tx_retire(struct tcp_conn *c, struct tx_unit *u)
 {
-	if (c->want_out == on || c->closing)
-		return;
-	c->want_out = on;
-	reactor_mod_fd(conn_reactor(c), &c->rfd, EPOLLIN | (on ? EPOLLOUT : 0));
+	c->tx_head = u->next;
+	if (!c->tx_head)
+		c->tx_tail = NULL;
+	u->queued = false;
+	u->next = NULL;
+	if (u->release)
+		req_put(u->release);
 }
 
-/* Send as much of the queue as the socket takes, in one sendmsg. */
+/* Send as much of the queue as the socket takes, one sendmsg per batch. */
 static void tx_flush(struct tcp_conn *c)
 {
 	while (c->tx_head && !c->closing) {
@@ -269,7 +418,7 @@ static void tx_flush(struct tcp_conn *c)
 		n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				set_out_interest(c, true);
+				update_events(c, true);
 				return;
 			}
 			if (errno == EINTR)
@@ -287,42 +436,81 @@ static void tx_flush(struct tcp_conn *c)
 				break;
 			}
 			n -= (ssize_t)left;
-			c->tx_head = u->next;
-			if (!c->tx_head)
-				c->tx_tail = NULL;
-			if (u->release)
-				req_put(u->release);
+			tx_retire(c, u);
 		}
 	}
-	if (!c->closing) {
-		set_out_interest(c, false);
-		if (c->close_after_tx && !c->tx_head)
-			conn_close(c, "after C2HTermReq");
+	if (c->closing)
+		return;
+	if (c->close_after_tx && !c->draining) {
+		/* All is out. Closing now with unread input would send a
+		 * reset that can destroy our last PDUs before the peer reads
+		 * them: shut our side and discard its input until it closes
+		 * (the linger deadline bounds how long). */
+		c->draining = true;
+		if (shutdown(c->fd, SHUT_WR)) {
+			conn_close(c, c->term ? "after C2HTermReq" : "Connect refused");
+			return;
+		}
+	}
+	update_events(c, false);
+}
+
+static void drain_input(struct tcp_conn *c)
+{
+	uint8_t scratch[4096];
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		conn_close(c, c->term ? "after C2HTermReq" : "Connect refused");
+		return;
 	}
 }
 
-/* Protocol error: C2HTermReq with the offending header, then close; no
- * further PDUs are read from this connection. */
+/* Stop reading; send what is queued, then close (at most LINGER_MS). */
+static void conn_finish(struct tcp_conn *c)
+{
+	c->close_after_tx = true;
+	update_events(c, false);
+	deadline_set(c, ms_after(reactor_now_ns(), LINGER_MS), "peer did not take our last PDUs");
+	queue_work(c);
+}
+
+/* Protocol error: C2HTermReq with the offending header after whatever is
+ * queued (an ICResp first, say), then close; nothing more is read. */
 static void conn_fatal(struct tcp_conn *c, const struct tcp_pdu_err *err)
 {
 	int n;
 
-	log_warn("%s: protocol error: %s (FES %u %s, FEI %u); closing the connection", c->peer,
-		 err->msg ? err->msg : "", err->fes, tcp_pdu_fes_str(err->fes), err->fei);
+	if (c->closing || c->close_after_tx)
+		return;
+	log_peer_warn(c->sq.peer_ip, "%s: protocol error: %s (FES %u %s, FEI %u); closing the connection", c->sq.peer,
+		      err->msg ? err->msg : "", err->fes, tcp_pdu_fes_str(err->fes), err->fei);
 	if (err->silent) {
 		conn_close(c, "H2CTermReq");
 		return;
 	}
-	n = tcp_build_c2h_term(c->ctrl_buf, err->fes, err->fei, c->hdr, c->hdr_have);
+	c->term = calloc(1, sizeof(*c->term));
+	n = c->term ? tcp_build_c2h_term(c->term->buf, err->fes, err->fei, c->hdr, c->hdr_have) : -ENOMEM;
 	if (n < 0) {
 		conn_close(c, "protocol error");
 		return;
 	}
-	c->ctrl_unit = (struct tx_unit){ .iov = { { c->ctrl_buf, (size_t)n } }, .cnt = 1 };
-	tx_queue(c, &c->ctrl_unit);
-	c->close_after_tx = true;
-	c->rx = RX_CH;
-	c->hdr_have = 0;
+	c->term->unit = (struct tx_unit){ .iov = { { c->term->buf, (size_t)n } }, .cnt = 1 };
+	tx_queue(c, &c->term->unit);
+	conn_finish(c);
+}
+
+static void fatal(struct tcp_conn *c, uint16_t fes, uint32_t fei, const char *msg)
+{
+	struct tcp_pdu_err err;
+
+	tcp_pdu_set_err(&err, fes, fei, msg);
+	conn_fatal(c, &err);
 }
 
 /* nvmf_transport_ops.complete */
@@ -398,10 +586,60 @@ static void tcp_disconnect(struct nvmf_sq *sq)
 		__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
 }
 
+/* nvmf_transport_ops.queue_connected: the Connect is about to succeed
+ * (on this connection's reactor, tgt->lock held). A request slot per
+ * queue entry, so a host can never have more commands in flight than its
+ * SQSIZE allows, and the staging buffer. */
+static int tcp_queue_connected(struct nvmf_sq *sq)
+{
+	struct tcp_conn *c = sq->tconn;
+	unsigned n = sq->size;
+	struct tcp_req *reqs = calloc(n, sizeof(*reqs));
+	uint8_t *rbuf = malloc(RX_BUF_SIZE);
+
+	if (!reqs || !rbuf) {
+		free(reqs);
+		free(rbuf);
+		return -ENOMEM;
+	}
+	c->reqs = reqs;
+	c->nr_reqs = n;
+	c->rbuf = rbuf;
+	c->rb_off = c->rb_len = 0;
+	for (unsigned i = n; i-- > 0;) {
+		struct tcp_req *r = &reqs[i];
+
+		r->conn = c;
+		r->ttag = (uint16_t)(i + 1);
+		r->next_free = c->free_reqs;
+		c->free_reqs = r;
+	}
+	c->ctx.max_icd = sq->qid ? sq->port->inline_data_size : ADMIN_ICD;
+	deadline_clear(c);
+	if (c->icresp && !c->icresp->unit.queued) {
+		free(c->icresp);
+		c->icresp = NULL;
+	}
+	return 0;
+}
+
+/* nvmf_transport_ops.buf_available: retry the capsule that waits */
+static void tcp_buf_available(struct nvmf_sq *sq)
+{
+	struct tcp_conn *c = sq->tconn;
+
+	if (c->rx_stalled && !c->closing) {
+		c->rx_retry = true;
+		queue_work(c);
+	}
+}
+
 static const struct nvmf_transport_ops tcp_ops = {
 	.name = "tcp",
 	.complete = tcp_complete,
 	.disconnect = tcp_disconnect,
+	.queue_connected = tcp_queue_connected,
+	.buf_available = tcp_buf_available,
 };
 
 static void send_r2t(struct tcp_conn *c, struct tcp_req *r)
@@ -417,16 +655,17 @@ static void send_r2t(struct tcp_conn *c, struct tcp_req *r)
 
 static void start_exec(struct tcp_conn *c, struct tcp_req *r)
 {
-	(void)c;
+	bool is_connect = r == c->creq;
+
 	r->state = TREQ_EXEC;
-	if (r->status) {
+	if (r->status)
 		nvmf_req_complete(&r->req, r->status);
-		return;
-	}
-	nvmf_req_execute(&r->req);
-	/* a Connect just told us which queue this is */
-	if (c->sq.ctrl && !c->closing)
-		c->ctx.max_icd = c->sq.qid ? c->sq.port->inline_data_size : ADMIN_ICD;
+	else
+		nvmf_req_execute(&r->req);
+	/* a refused Connect ends the connection once its answer is out
+	 * (the Connect completes synchronously) */
+	if (is_connect && !c->sq.ctrl && !c->closing)
+		conn_finish(c);
 }
 
 static void expect_ch(struct tcp_conn *c)
@@ -452,27 +691,64 @@ static void expect_data(struct tcp_conn *c, struct tcp_req *r, uint8_t *dst)
 	c->rx = c->pad_left ? RX_PAD : RX_DATA;
 }
 
+/* Before Connect: the Connect capsule and nothing else, its data
+ * in-capsule, into a buffer of exactly its size. */
+static int handle_connect_capsule(struct tcp_conn *c, uint32_t icd)
+{
+	const struct nvme_tcp_cmd_pdu *pdu = (const void *)c->hdr;
+	const struct nvmf_connect_cmd *cmd = (const void *)&pdu->cmd;
+	struct tcp_req *r;
+
+	if (pdu->cmd.opc != NVME_FABRICS_OPC || cmd->fctype != NVMF_FCTYPE_CONNECT || c->creq) {
+		fatal(c, NVME_TCP_FES_PDU_SEQ_ERR, 0,
+		      c->creq ? "a second command before Connect completed" : "a command other than Connect before Connect");
+		return -EPROTO;
+	}
+	if (!icd) {
+		/* an R2T before Connect would let anyone pin a data buffer */
+		fatal(c, NVME_TCP_FES_UNSUPPORTED_PARAM, 0, "Connect without in-capsule data");
+		return -EPROTO;
+	}
+	r = calloc(1, sizeof(*r) + icd);
+	if (!r) {
+		conn_close(c, "out of memory");
+		return -ENOMEM;
+	}
+	r->conn = c;
+	r->req.sq = &c->sq;
+	r->req.tpriv = r;
+	r->req.buf = r->icd;
+	r->req.cmd = pdu->cmd;
+	c->creq = r;
+	c->busy++;
+	r->status = nvmf_req_prepare(&r->req, icd, tcp_pdu_icd_limit(&c->ctx, &pdu->cmd));
+	r->state = TREQ_RECV;
+	expect_data(c, r, r->status ? NULL : r->icd);
+	return 0;
+}
+
 static int handle_capsule(struct tcp_conn *c)
 {
 	const struct nvme_tcp_cmd_pdu *pdu = (const void *)c->hdr;
 	uint32_t icd = tcp_pdu_data_len(&c->ctx, &pdu->hdr);
-	struct tcp_pdu_err err;
 	struct tcp_req *r;
 	uint64_t iova = 0;
 	void *buf = NULL;
 
+	if (!c->sq.ctrl)
+		return handle_connect_capsule(c, icd);
 	if (!c->free_reqs) {
 		/* more commands than the queue has entries */
-		tcp_pdu_set_err(&err, NVME_TCP_FES_INVALID_HEADER, 0, "queue overrun");
-		conn_fatal(c, &err);
+		fatal(c, NVME_TCP_FES_PDU_SEQ_ERR, 0, "more commands in flight than the queue's SQSIZE");
 		return -EPROTO;
 	}
 	if (icd || pdu->cmd.dptr.sgl.length) {
-		buf = nvmf_buf_get(c->tgt, &iova);
+		buf = nvmf_sq_buf_get(&c->sq, &iova);
 		if (!buf) {
-			/* no buffer now: keep the header, retry next turn */
+			/* over quota or none free: keep the header, stop
+			 * reading, wait for buf_available */
 			c->rx_stalled = true;
-			queue_work(c);
+			update_events(c, false);
 			return -EAGAIN;
 		}
 	}
@@ -504,7 +780,8 @@ static int handle_h2c_data(struct tcp_conn *c)
 	struct tcp_pdu_err err;
 	struct tcp_req *r;
 
-	if (tcp_pdu_check_ttag(d->ttag, 1, CONN_REQS, &err))
+	/* no slots before Connect: no TTAG is valid then */
+	if (tcp_pdu_check_ttag(d->ttag, 1, (uint16_t)c->nr_reqs, &err))
 		goto fatal;
 	r = &c->reqs[d->ttag - 1];
 	if (r->state != TREQ_WAIT_H2C) {
@@ -525,27 +802,41 @@ fatal:
 	return -EPROTO;
 }
 
+static int handle_icreq(struct tcp_conn *c)
+{
+	struct tcp_pdu_err err = { 0 };
+	int n;
+
+	if (tcp_pdu_accept_icreq(&c->ctx, (const void *)c->hdr, &err)) {
+		conn_fatal(c, &err);
+		return -EPROTO;
+	}
+	log_peer_info(c->sq.peer_ip, "%s: ICReq: header digest %s, data digest %s, HPDA %u", c->sq.peer,
+		      c->ctx.hdgst ? "on" : "off", c->ctx.ddgst ? "on" : "off", c->ctx.hpda);
+	c->icresp = calloc(1, sizeof(*c->icresp));
+	if (!c->icresp) {
+		conn_close(c, "out of memory");
+		return -ENOMEM;
+	}
+	n = tcp_build_icresp(c->icresp->buf, &c->ctx);
+	if (n < 0) {
+		fatal(c, NVME_TCP_FES_UNSUPPORTED_PARAM, 0, "cannot build ICResp");
+		return -EPROTO;
+	}
+	c->icresp->unit = (struct tx_unit){ .iov = { { c->icresp->buf, (size_t)n } }, .cnt = 1 };
+	tx_queue(c, &c->icresp->unit);
+	deadline_set(c, ms_after(c->accept_ns, c->sq.port->tgt->limits.connect_timeout_ms), "no Connect in time");
+	expect_ch(c);
+	return 0;
+}
+
 static int handle_header(struct tcp_conn *c)
 {
 	const struct nvme_tcp_hdr *ch = (const void *)c->hdr;
 	struct tcp_pdu_err err = { 0 };
-	int n;
 
-	if (ch->type == NVME_TCP_ICREQ) {
-		if (tcp_pdu_accept_icreq(&c->ctx, (const void *)c->hdr, &err))
-			goto fatal;
-		log_info("%s: ICReq: header digest %s, data digest %s, HPDA %u", c->peer,
-			 c->ctx.hdgst ? "on" : "off", c->ctx.ddgst ? "on" : "off", c->ctx.hpda);
-		n = tcp_build_icresp(c->ctrl_buf, &c->ctx);
-		if (n < 0) {
-			tcp_pdu_set_err(&err, NVME_TCP_FES_UNSUPPORTED_PARAM, 0, "cannot build ICResp");
-			goto fatal;
-		}
-		c->ctrl_unit = (struct tx_unit){ .iov = { { c->ctrl_buf, (size_t)n } }, .cnt = 1 };
-		tx_queue(c, &c->ctrl_unit);
-		expect_ch(c);
-		return 0;
-	}
+	if (ch->type == NVME_TCP_ICREQ)
+		return handle_icreq(c);
 	if (tcp_pdu_check_hdr(&c->ctx, c->hdr, &err))
 		goto fatal;
 	switch (ch->type) {
@@ -556,7 +847,8 @@ static int handle_header(struct tcp_conn *c)
 	case NVME_TCP_H2C_TERM: {
 		const struct nvme_tcp_term_pdu *t = (const void *)c->hdr;
 
-		log_notice("%s: host terminated the connection: %s", c->peer, tcp_pdu_fes_str(t->fes));
+		log_peer_notice(c->sq.peer_ip, "%s: host terminated the connection: %s", c->sq.peer,
+				tcp_pdu_fes_str(t->fes));
 		conn_close(c, "H2CTermReq");
 		return -EPROTO;
 	}
@@ -565,6 +857,13 @@ static int handle_header(struct tcp_conn *c)
 fatal:
 	conn_fatal(c, &err);
 	return -EPROTO;
+}
+
+/* A header was handled: a PDU without data (and digest) is complete. */
+static void after_header(struct tcp_conn *c)
+{
+	if ((c->rx == RX_PAD || c->rx == RX_DATA) && !c->pad_left && !c->data_left)
+		c->rx = RX_DDGST;
 }
 
 /* All data of the current PDU is in (and the digest checked). */
@@ -578,9 +877,10 @@ static void data_done(struct tcp_conn *c, bool digest_ok)
 	if (!r)
 		return;
 	if (!digest_ok && !r->status) {
-		/* reported on the command (not DNR: a retry may succeed) */
-		log_warn("%s: data digest mismatch on cid %u", c->peer, r->req.cmd.cid);
-		r->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_XFER_ERROR);
+		/* reported on the command as a transient transport error: the
+		 * data was damaged on the way, a retry may well succeed */
+		log_peer_warn(c->sq.peer_ip, "%s: data digest mismatch on cid %u", c->sq.peer, r->req.cmd.cid);
+		r->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_TRANSIENT_TRANSPORT);
 	}
 	if (ch->type == NVME_TCP_H2C_DATA) {
 		r->r2t_off += len;
@@ -611,9 +911,11 @@ static ssize_t rx_some(struct tcp_conn *c, void *dst, size_t len)
 }
 
 /*
- * Take up to len bytes of the stream: from the staging buffer while it has
- * any, else (direct and len large) straight from the socket into dst, else
- * by refilling the staging buffer with one recv(). dst NULL: skip the bytes.
+ * Take up to len bytes of the stream. Before Connect (no staging buffer):
+ * exactly from the socket, never more than asked, into dst (or a scratch
+ * buffer when skipping). Once connected: from the staging buffer while it
+ * has any, else (direct and len large) straight from the socket into dst,
+ * else by refilling the staging buffer with one recv(). dst NULL: skip.
  * Returns bytes taken, 0 when the socket has nothing (EAGAIN), -1 closed.
  */
 static ssize_t rx_take(struct tcp_conn *c, void *dst, size_t len, bool direct)
@@ -621,16 +923,16 @@ static ssize_t rx_take(struct tcp_conn *c, void *dst, size_t len, bool direct)
 	size_t k;
 	ssize_t n;
 
+	if (!c->rbuf) {
+		uint8_t scratch[64];
+
+		if (dst)
+			return rx_some(c, dst, len);
+		return rx_some(c, scratch, len < sizeof(scratch) ? len : sizeof(scratch));
+	}
 	if (c->rb_off == c->rb_len) {
 		if (direct && dst && len >= RX_DIRECT_MIN)
 			return rx_some(c, dst, len);
-		if (!c->rbuf) {
-			c->rbuf = malloc(RX_BUF_SIZE);
-			if (!c->rbuf) {
-				conn_close(c, "out of memory");
-				return -1;
-			}
-		}
 		n = rx_some(c, c->rbuf, RX_BUF_SIZE);
 		if (n <= 0)
 			return n;
@@ -646,142 +948,199 @@ static ssize_t rx_take(struct tcp_conn *c, void *dst, size_t len, bool direct)
 	return (ssize_t)k;
 }
 
-/* Advance the receive state machine as far as the socket allows. */
+/* Data of a command refused while receiving: skipped, digest included.
+ * Only once connected (before Connect no data is ever refused: such a
+ * capsule ends the connection), so the staging buffer exists. */
+static ssize_t rx_skip_data(struct tcp_conn *c)
+{
+	size_t k = c->rb_len - c->rb_off;
+
+	if (!c->rbuf) {
+		fatal(c, NVME_TCP_FES_INVALID_HEADER, 0, "data that cannot be received");
+		return -1;
+	}
+	if (!k) {
+		ssize_t n = rx_take(c, NULL, 0, false);
+
+		if (n < 0)
+			return -1;
+		k = c->rb_len - c->rb_off;
+		if (!k)
+			return 0;
+	}
+	if (k > c->data_left)
+		k = c->data_left;
+	if (c->ctx.ddgst)
+		c->ddgst = tcp_ddgst_update(c->ddgst, c->rbuf + c->rb_off, k);
+	c->rb_off += (uint32_t)k;
+	return (ssize_t)k;
+}
+
+/* One step of the receive state machine. Returns > 0 to go on, 0 when
+ * the socket has nothing more now, < 0 when reading must stop. */
+static int rx_step(struct tcp_conn *c, unsigned *pdus)
+{
+	ssize_t n;
+
+	switch (c->rx) {
+	case RX_CH:
+	case RX_HDR:
+		n = rx_take(c, c->hdr + c->hdr_have, c->hdr_need - c->hdr_have, false);
+		if (n <= 0)
+			return (int)n;
+		c->hdr_have += (uint32_t)n;
+		if (c->hdr_have < c->hdr_need)
+			return 1;
+		if (c->rx == RX_CH) {
+			struct tcp_pdu_err err = { 0 };
+
+			if (tcp_pdu_check_ch(&c->ctx, (const void *)c->hdr, &err)) {
+				conn_fatal(c, &err);
+				return -1;
+			}
+			c->hdr_need = tcp_pdu_hdr_total(&c->ctx, (const void *)c->hdr);
+			c->rx = RX_HDR;
+			if (c->hdr_have < c->hdr_need)
+				return 1;
+		}
+		(*pdus)++;
+		if (handle_header(c) < 0)
+			return -1;
+		after_header(c);
+		return 1;
+	case RX_PAD:
+		n = rx_take(c, NULL, c->pad_left, false);
+		if (n <= 0)
+			return (int)n;
+		c->pad_left -= (uint32_t)n;
+		if (!c->pad_left)
+			c->rx = RX_DATA;
+		return 1;
+	case RX_DATA:
+		if (!c->data_left) {
+			c->rx = RX_DDGST;
+			return 1;
+		}
+		if (!c->data_dst) {
+			n = rx_skip_data(c);
+		} else {
+			n = rx_take(c, c->data_dst, c->data_left, true);
+			if (n > 0 && c->ctx.ddgst)
+				c->ddgst = tcp_ddgst_update(c->ddgst, c->data_dst, (size_t)n);
+			if (n > 0)
+				c->data_dst += n;
+		}
+		if (n <= 0)
+			return (int)n;
+		c->data_left -= (uint32_t)n;
+		if (!c->data_left) {
+			if (tcp_pdu_has_ddgst((const void *)c->hdr))
+				c->rx = RX_DDGST;
+			else
+				data_done(c, true);
+		}
+		return 1;
+	case RX_DDGST:
+		if (!tcp_pdu_has_ddgst((const void *)c->hdr)) {
+			data_done(c, true);
+			return 1;
+		}
+		n = rx_take(c, c->ddgst_wire + c->ddgst_have, 4 - c->ddgst_have, false);
+		if (n <= 0)
+			return (int)n;
+		c->ddgst_have += (uint32_t)n;
+		if (c->ddgst_have == 4)
+			data_done(c, tcp_dgst_get(c->ddgst_wire) == tcp_ddgst_final(c->ddgst));
+		return 1;
+	}
+	return -1;
+}
+
+static bool can_read(const struct tcp_conn *c)
+{
+	return !c->closing && !c->close_after_tx && !c->rx_stalled;
+}
+
+/* Advance the receive state machine as far as the socket and the budget
+ * allow. Bytes taken from the socket are never left without a way back:
+ * with the budget spent, or bytes in the staging buffer (which no socket
+ * event will announce again), the connection is marked rx_pending and the
+ * poller continues on its next turn. */
 static void conn_rx(struct tcp_conn *c)
 {
 	unsigned pdus = 0;
+	int rc = 1;
 
-	while (!c->closing && !c->close_after_tx && !c->rx_stalled && pdus < RX_BUDGET) {
-		ssize_t n;
-
-		switch (c->rx) {
-		case RX_CH:
-		case RX_HDR:
-			n = rx_take(c, c->hdr + c->hdr_have, c->hdr_need - c->hdr_have, false);
-			if (n <= 0)
-				return;
-			c->hdr_have += (uint32_t)n;
-			if (c->hdr_have < c->hdr_need)
-				break;
-			if (c->rx == RX_CH) {
-				struct tcp_pdu_err err = { 0 };
-
-				if (tcp_pdu_check_ch(&c->ctx, (const void *)c->hdr, &err)) {
-					conn_fatal(c, &err);
-					return;
-				}
-				c->hdr_need = tcp_pdu_hdr_total(&c->ctx, (const void *)c->hdr);
-				c->rx = RX_HDR;
-				if (c->hdr_have < c->hdr_need)
-					break;
-			}
-			pdus++;
-			if (handle_header(c) < 0)
-				return;
-			/* a PDU without data is complete */
-			if (c->rx == RX_PAD || c->rx == RX_DATA) {
-				if (!c->pad_left && !c->data_left)
-					c->rx = RX_DDGST;
-			}
+	c->rx_pending = false;
+	while (can_read(c) && pdus < RX_BUDGET) {
+		rc = rx_step(c, &pdus);
+		if (rc <= 0)
 			break;
-		case RX_PAD:
-			n = rx_take(c, NULL, c->pad_left, false);
-			if (n <= 0)
-				return;
-			c->pad_left -= (uint32_t)n;
-			if (!c->pad_left)
-				c->rx = RX_DATA;
-			break;
-		case RX_DATA: {
-			uint8_t *dst = c->data_dst;
-
-			if (!dst) {
-				/* data of a refused command: skip it, digest included */
-				size_t k = c->rb_len - c->rb_off;
-
-				if (!k) {
-					n = rx_take(c, NULL, 0, false);
-					if (n < 0 || (n == 0 && c->rb_off == c->rb_len))
-						return;
-					k = c->rb_len - c->rb_off;
-				}
-				if (k > c->data_left)
-					k = c->data_left;
-				if (c->ctx.ddgst)
-					c->ddgst = tcp_ddgst_update(c->ddgst, c->rbuf + c->rb_off, k);
-				c->rb_off += (uint32_t)k;
-				n = (ssize_t)k;
-			} else {
-				n = rx_take(c, dst, c->data_left, true);
-				if (n <= 0)
-					return;
-				if (c->ctx.ddgst)
-					c->ddgst = tcp_ddgst_update(c->ddgst, dst, (size_t)n);
-				c->data_dst += n;
-			}
-			c->data_left -= (uint32_t)n;
-			if (!c->data_left) {
-				if (tcp_pdu_has_ddgst((const void *)c->hdr))
-					c->rx = RX_DDGST;
-				else
-					data_done(c, true);
-			}
-			break;
-		}
-		case RX_DDGST:
-			if (!tcp_pdu_has_ddgst((const void *)c->hdr)) {
-				data_done(c, true);
-				break;
-			}
-			n = rx_take(c, c->ddgst_wire + c->ddgst_have, 4 - c->ddgst_have, false);
-			if (n <= 0)
-				return;
-			c->ddgst_have += (uint32_t)n;
-			if (c->ddgst_have == 4)
-				data_done(c, tcp_dgst_get(c->ddgst_wire) == tcp_ddgst_final(c->ddgst));
-			break;
-		}
 	}
-	/* budget spent, or bytes left in the staging buffer that no socket
-	 * event will announce again: come back next turn */
-	if (pdus >= RX_BUDGET || (c->rb_off < c->rb_len && !c->closing && !c->close_after_tx))
+	if (can_read(c) && (pdus >= RX_BUDGET || c->rb_off < c->rb_len)) {
+		c->rx_pending = true;
 		queue_work(c);
+	}
 }
 
 static void conn_event(void *arg, uint32_t events)
 {
 	struct tcp_conn *c = arg;
 
-	if (events & EPOLLIN)
+	if ((events & EPOLLIN) && c->draining)
+		drain_input(c);
+	else if (events & EPOLLIN)
 		conn_rx(c);
 	if (!c->closing && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
-		conn_close(c, "socket error");
+		conn_close(c, "socket error or hang-up");
 	if (!c->closing && c->tx_head)
 		tx_flush(c);
 }
 
 /* --- connection lifetime --------------------------------------------------------------- */
 
-static void conn_free(struct tcp_conn *c)
+static void conn_unlink(struct tcp_conn *c)
 {
 	struct tcp_rstate *rs = c->rs;
 
-	for (struct tcp_conn **pp = &rs->conns; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	/* it may still be on the work list: remove it */
-	for (struct tcp_conn **pp = &rs->work_list; *pp; pp = &(*pp)->next_work) {
-		if (*pp == c) {
-			*pp = c->next_work;
-			break;
-		}
-	}
-	__atomic_sub_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		rs->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_release_memory(struct tcp_conn *c)
+{
+	nvmf_sq_fini(&c->sq);
+	free(c->reqs);
 	free(c->rbuf);
+	free(c->icresp);
+	free(c->term);
+	free(c->creq);
 	free(c);
+}
+
+/* Only from the poller, with the connection just taken off the work list */
+static void conn_free(struct tcp_conn *c)
+{
+	conn_unlink(c);
+	__atomic_sub_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
+	conn_release_memory(c);
+}
+
+/* Data the peer never took would keep the kernel's socket (and its
+ * buffers) alive after close, retrying at a peer that does not read:
+ * reset the connection instead. */
+static void abort_if_unsent(struct tcp_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int unsent = 0;
+
+	if (c->tx_head || (!ioctl(c->fd, SIOCOUTQ, &unsent) && unsent > 0))
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 static void conn_close(struct tcp_conn *c, const char *why)
@@ -789,34 +1148,36 @@ static void conn_close(struct tcp_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	log_info("%s: connection closed (%s)%s", c->peer, why, c->sq.ctrl ? "" : " before Connect");
+	log_peer_info(c->sq.peer_ip, "%s: connection closed (%s)%s", c->sq.peer, why,
+		      c->sq.ctrl ? "" : " before Connect");
+	deadline_clear(c);
+	nvmf_sq_buf_cancel(&c->sq);
+	c->rx_stalled = c->rx_pending = c->rx_retry = false;
 	reactor_del_fd(conn_reactor(c), &c->rfd);
+	abort_if_unsent(c);
 	close(c->fd);
 	c->fd = -1;
+	nvmf_conn_release(c->sq.port, c->addr);
+	c->busy++;                      /* hold the connection during the sweep */
 	/* requests queued for sending will never be sent */
-	while (c->tx_head) {
-		struct tx_unit *u = c->tx_head;
-
-		c->tx_head = u->next;
-		if (u->release)
-			req_put(u->release);
-	}
-	c->tx_tail = NULL;
+	while (c->tx_head)
+		tx_retire(c, c->tx_head);
 	/* requests still receiving or waiting for data are dropped; those in
 	 * a backend come back through tcp_complete and are released there */
-	c->busy++;                      /* hold the connection during the sweep */
-	for (unsigned i = 0; i < CONN_REQS; i++) {
+	if (c->creq && c->creq->state == TREQ_RECV)
+		req_put(c->creq);
+	for (unsigned i = 0; i < c->nr_reqs; i++) {
 		struct tcp_req *r = &c->reqs[i];
 
 		if (r->state == TREQ_RECV || r->state == TREQ_WAIT_H2C)
 			req_put(r);
 	}
-	nvmf_sq_destroy(&c->sq);        /* may free AER requests' owner: ours */
-	/* AERs and other requests held by the core without a backend */
-	for (unsigned i = 0; i < CONN_REQS; i++) {
+	nvmf_sq_destroy(&c->sq);        /* the controller lets go of our AERs */
+	/* AERs held by the core without a backend are ours to release */
+	for (unsigned i = 0; i < c->nr_reqs; i++) {
 		struct tcp_req *r = &c->reqs[i];
 
-		if (r->state == TREQ_EXEC && r->req.cmd.opc == NVME_ADM_ASYNC_EVENT && r->req.sq->qid == 0)
+		if (r->state == TREQ_EXEC && r->req.cmd.opc == NVME_ADM_ASYNC_EVENT && c->sq.qid == 0)
 			req_put(r);
 	}
 	c->busy--;
@@ -825,20 +1186,14 @@ static void conn_close(struct tcp_conn *c, const char *why)
 
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
+	char host[INET6_ADDRSTRLEN];
 	unsigned port = 0;
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		port = ntohs(s->sin6_port);
-	}
+	nvmf_addr_str(ss, host, sizeof(host));
+	if (ss->ss_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	else if (ss->ss_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 	snprintf(out, len, "%s:%u", host, port);
 }
 
@@ -846,105 +1201,117 @@ static void local_addr(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char buf[64];
 
 	out[0] = 0;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
 		return;
-	format_peer(&ss, buf, sizeof(buf));
-	/* strip the port: the discovery log wants the address */
-	char *colon = strrchr(buf, ':');
-
-	if (colon)
-		*colon = 0;
-	snprintf(out, len, "%s", buf);
+	/* the address alone: the discovery log wants it */
+	nvmf_addr_str(&ss, out, len);
 }
 
-/* On the reactor that will own the connection. */
-static void conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss)
+/* On the reactor that will own the connection, already admitted (port and
+ * address caps): the caller's admission is ours to release. */
+static int conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss, const uint8_t addr[16])
 {
 	struct tcp_rstate *rs = rs_of(nvmf_this_reactor);
 	struct tcp_conn *c = rs ? calloc(1, sizeof(*c)) : NULL;
 	int one = 1;
 
-	if (!c) {
-		close(fd);
-		return;
-	}
+	if (!c)
+		goto refuse;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
-	c->tgt = p->tgt;
 	c->rs = rs;
+	memcpy(c->addr, addr, sizeof(c->addr));
 	c->sq.port = p;
 	c->sq.ops = &tcp_ops;
 	c->sq.tconn = c;
 	c->sq.reactor = rs->nr;
-	format_peer(ss, c->peer, sizeof(c->peer));
-	snprintf(c->sq.peer, sizeof(c->sq.peer), "%s", c->peer);
+	format_peer(ss, c->sq.peer, sizeof(c->sq.peer));
+	nvmf_addr_str(ss, c->sq.peer_ip, sizeof(c->sq.peer_ip));
 	local_addr(fd, c->sq.local_addr, sizeof(c->sq.local_addr));
 	/* MAXH2CDATA covers the largest R2T (one R2T per command, for all of
-	 * its data), so even hosts that ignore MAXH2CDATA stay within it */
-	tcp_pdu_ctx_init(&c->ctx, p->tgt->max_xfer, ADMIN_ICD > p->inline_data_size ? ADMIN_ICD
-										     : p->inline_data_size);
-	for (unsigned i = CONN_REQS; i-- > 0;) {
-		struct tcp_req *r = &c->reqs[i];
-
-		r->conn = c;
-		r->ttag = (uint16_t)(i + 1);
-		r->next_free = c->free_reqs;
-		c->free_reqs = r;
-	}
+	 * its data), so even hosts that ignore MAXH2CDATA stay within it.
+	 * Until Connect only fabrics-size in-capsule data. */
+	tcp_pdu_ctx_init(&c->ctx, p->tgt->max_xfer, ADMIN_ICD);
 	expect_ch(c);
+	c->events = EPOLLIN;
 	c->rfd = (struct reactor_fd){ .fd = fd, .events = EPOLLIN, .cb = conn_event, .arg = c };
 	if (reactor_add_fd(&rs->nr->r, &c->rfd)) {
-		close(fd);
 		free(c);
-		return;
+		goto refuse;
 	}
 	c->next = rs->conns;
+	if (rs->conns)
+		rs->conns->prev = c;
 	rs->conns = c;
 	__atomic_add_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
-	log_info("%s: connected to port %u (reactor %u)", c->peer, p->portid, rs->nr->idx);
+	c->accept_ns = reactor_now_ns();
+	deadline_set(c, ms_after(c->accept_ns, p->tgt->limits.icreq_timeout_ms), "no ICReq in time");
+	log_peer_info(c->sq.peer_ip, "%s: connected to port %u (reactor %u)", c->sq.peer, p->portid, rs->nr->idx);
+	return 0;
+
+refuse:
+	close(fd);
+	nvmf_conn_release(p, addr);
+	return -ENOMEM;
 }
 
 struct adopt {
 	struct nvmf_port *port;
 	int fd;
 	struct sockaddr_storage ss;
+	uint8_t addr[16];
 };
 
 static void adopt_msg(void *arg)
 {
 	struct adopt *a = arg;
 
-	conn_new(a->port, a->fd, &a->ss);
+	conn_new(a->port, a->fd, &a->ss, a->addr);
 	free(a);
 }
 
 /* Hand a new connection to the next reactor: it owns it for good. */
-static void dispatch_conn(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss)
+static void dispatch_conn(struct nvmf_port *p, int fd, const struct sockaddr_storage *ss, const uint8_t addr[16])
 {
 	struct nvmf_tgt *t = p->tgt;
 	unsigned k = next_reactor++ % t->nr_reactors;
 	struct adopt *a;
 
 	if (&t->reactors[k] == nvmf_this_reactor) {
-		conn_new(p, fd, ss);
+		conn_new(p, fd, ss, addr);
 		return;
 	}
 	a = malloc(sizeof(*a));
-	if (!a) {
-		close(fd);
-		return;
-	}
+	if (!a)
+		goto refuse;
 	*a = (struct adopt){ .port = p, .fd = fd, .ss = *ss };
+	memcpy(a->addr, addr, sizeof(a->addr));
 	if (nvmf_reactor_call(&t->reactors[k], adopt_msg, a)) {
-		close(fd);
 		free(a);
+		goto refuse;
 	}
+	return;
+refuse:
+	close(fd);
+	nvmf_conn_release(p, addr);
 }
 
-/* --- the poller: flush, deferred closes, stalled receivers ----------------------------- */
+int nvmf_tcp_serve_fd(struct nvmf_port *p, int fd)
+{
+	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+	uint8_t addr[16] = { 0 };
+	const char *why;
+
+	if (nvmf_conn_admit(p, addr, &why)) {
+		close(fd);
+		return -EBUSY;
+	}
+	return conn_new(p, fd, &ss, addr);
+}
+
+/* --- the poller: flush, deferred closes, pending receives ----------------------------- */
 
 static int tcp_poll(void *arg)
 {
@@ -962,20 +1329,23 @@ static int tcp_poll(void *arg)
 		if (c->close_queued && !c->closing)
 			conn_close(c, "controller teardown");
 		if (c->closing) {
-			if (!c->busy && !__atomic_load_n(&c->pending_msgs, __ATOMIC_ACQUIRE))
+			if (!c->busy && !__atomic_load_n(&c->pending_msgs, __ATOMIC_ACQUIRE) && !c->on_work)
 				conn_free(c);
 			continue;
 		}
-		if (c->rx_stalled) {
+		if (c->rx_retry) {
+			c->rx_retry = false;
 			c->rx_stalled = false;
+			update_events(c, c->events & EPOLLOUT);
 			if (handle_header(c) == -EAGAIN)
-				continue;       /* still no buffer: re-queued */
-			if (!c->closing && (c->rx == RX_PAD || c->rx == RX_DATA) && !c->pad_left && !c->data_left)
-				c->rx = RX_DDGST;
-			conn_rx(c);
-		} else if (!c->tx_head) {
-			conn_rx(c);     /* RX budget ran out last time */
+				continue;       /* still no buffer: waiting again */
+			if (!c->closing && !c->close_after_tx) {
+				after_header(c);
+				c->rx_pending = true;
+			}
 		}
+		if (c->rx_pending)
+			conn_rx(c);
 		if (!c->closing && c->tx_head)
 			tx_flush(c);
 	}
@@ -983,6 +1353,28 @@ static int tcp_poll(void *arg)
 }
 
 /* --- listeners ------------------------------------------------------------------------- */
+
+static void listener_resume(void *arg)
+{
+	struct tcp_listener *l = arg;
+
+	reactor_mod_fd(&l->port->tgt->reactors[0].r, &l->rfd, EPOLLIN);
+}
+
+/* Out of fds or memory: stop accepting for a moment instead of spinning
+ * on a listener that stays readable (the backlog keeps the callers). */
+static void listener_pause(struct tcp_listener *l, int err)
+{
+	char src[32];
+
+	snprintf(src, sizeof(src), "listener:%u", l->port->portid);
+	l->paused++;
+	log_peer_warn(src, "port %u: accept: %s; pausing the listener for %u ms (%u connections on the port)",
+		      l->port->portid, strerror(err), ACCEPT_PAUSE_MS,
+		      __atomic_load_n(&l->port->nr_conns, __ATOMIC_RELAXED));
+	reactor_mod_fd(&l->port->tgt->reactors[0].r, &l->rfd, 0);
+	reactor_timer_start(&l->port->tgt->reactors[0].r, &l->resume, ACCEPT_PAUSE_MS, 0, listener_resume, l);
+}
 
 static void listener_event(void *arg, uint32_t events)
 {
@@ -993,13 +1385,26 @@ static void listener_event(void *arg, uint32_t events)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		uint8_t addr[16];
+		const char *why;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("port %u: accept: %s", l->port->portid, strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_pause(l, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				log_peer_warn("accept", "port %u: accept: %s", l->port->portid, strerror(errno));
 			return;
 		}
-		dispatch_conn(l->port, fd, &ss);
+		nvmf_addr_key(&ss, addr);
+		if (nvmf_conn_admit(l->port, addr, &why)) {
+			char ip[48];
+
+			nvmf_addr_str(&ss, ip, sizeof(ip));
+			log_peer_notice(ip, "%s: connection refused on port %u: %s reached", ip, l->port->portid, why);
+			close(fd);
+			continue;
+		}
+		dispatch_conn(l->port, fd, &ss, addr);
 	}
 }
 
@@ -1021,7 +1426,7 @@ static int listen_socket(const struct cfg_addr *a, int *out, char *err, size_t e
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s:%s: %s", a->traddr, a->trsvcid, strerror(errno));
 		close(fd);
@@ -1033,8 +1438,6 @@ out:
 	freeaddrinfo(ai);
 	return rc;
 }
-
-static void listener_try(void *arg);
 
 static int listener_open(struct tcp_listener *l, char *err, size_t errlen)
 {
@@ -1095,19 +1498,22 @@ int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen)
 	return 0;
 }
 
+static void listener_free(struct nvmf_tgt *t, struct tcp_listener *l)
+{
+	reactor_timer_stop(&t->reactors[0].r, &l->retry);
+	reactor_timer_stop(&t->reactors[0].r, &l->resume);
+	if (l->fd >= 0) {
+		reactor_del_fd(&t->reactors[0].r, &l->rfd);
+		close(l->fd);
+	}
+	l->port->listener = NULL;
+	free(l);
+}
+
 void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
 {
-	for (unsigned i = 0; i < nr_listeners; i++) {
-		struct tcp_listener *l = listeners[i];
-
-		reactor_timer_stop(&t->reactors[0].r, &l->retry);
-		if (l->fd >= 0) {
-			reactor_del_fd(&t->reactors[0].r, &l->rfd);
-			close(l->fd);
-		}
-		l->port->listener = NULL;
-		free(l);
-	}
+	for (unsigned i = 0; i < nr_listeners; i++)
+		listener_free(t, listeners[i]);
 	free(listeners);
 	listeners = NULL;
 	nr_listeners = 0;
@@ -1116,7 +1522,6 @@ void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
 void nvmf_tcp_unlisten(struct nvmf_port *p)
 {
 	struct tcp_listener *l = (struct tcp_listener *)p->listener;
-	struct nvmf_tgt *t = p->tgt;
 
 	if (!l)
 		return;
@@ -1126,14 +1531,8 @@ void nvmf_tcp_unlisten(struct nvmf_port *p)
 		listeners[i] = listeners[--nr_listeners];
 		break;
 	}
-	reactor_timer_stop(&t->reactors[0].r, &l->retry);
-	if (l->fd >= 0) {
-		reactor_del_fd(&t->reactors[0].r, &l->rfd);
-		close(l->fd);
-	}
 	log_notice("stopped listening on %s:%s (port %u)", p->addr.traddr, p->addr.trsvcid, p->portid);
-	p->listener = NULL;
-	free(l);
+	listener_free(p->tgt, l);
 }
 
 static void close_port_msg(void *arg)
@@ -1189,11 +1588,13 @@ void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr)
 	while (rs->conns) {
 		struct tcp_conn *c = rs->conns;
 
-		log_warn("%s: %u command(s) still in flight at shutdown", c->peer, c->busy);
-		rs->conns = c->next;
-		free(c->rbuf);
-		free(c);
+		log_warn("%s: %u command(s) still in flight at shutdown", c->sq.peer, c->busy);
+		if (!c->closing)
+			conn_close(c, "target shutting down");
+		conn_unlink(c);
+		conn_release_memory(c);
 	}
+	reactor_timer_stop(&nr->r, &rs->deadline_timer);
 	reactor_del_poller(&nr->r, &rs->poller);
 	free(rs);
 	nr->tcp = NULL;

@@ -27,6 +27,11 @@ void nvmf_tcp_stop_listening(struct nvmf_tgt *t);
 /* Free what is left of the transport on a stopped reactor. */
 void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr);
 
+/* Serve an already connected stream socket (one end of a socketpair) as
+ * if accepted on port p, on the calling reactor: for the engine's tests
+ * and fuzzer. 0 or -errno (fd closed). */
+int nvmf_tcp_serve_fd(struct nvmf_port *p, int fd);
+
 /* Number of live connections (for status and tests). */
 unsigned nvmf_tcp_nr_conns(void);
 

@@ -139,6 +139,7 @@ static_assert(offsetof(struct nvme_id_ctrl, mdts) == 77, "id_ctrl mdts");
 static_assert(offsetof(struct nvme_id_ctrl, cntlid) == 78, "id_ctrl cntlid");
 static_assert(offsetof(struct nvme_id_ctrl, ver) == 80, "id_ctrl ver");
 static_assert(offsetof(struct nvme_id_ctrl, oaes) == 92, "id_ctrl oaes");
+static_assert(offsetof(struct nvme_id_ctrl, ctratt) == 96, "id_ctrl ctratt");
 static_assert(offsetof(struct nvme_id_ctrl, cntrltype) == 111, "id_ctrl cntrltype");
 static_assert(offsetof(struct nvme_id_ctrl, crdt1) == 128, "id_ctrl crdt1");
 static_assert(offsetof(struct nvme_id_ctrl, oacs) == 256, "id_ctrl oacs");
@@ -159,6 +160,10 @@ static_assert(offsetof(struct nvme_id_ctrl, icdoff) == 1800, "id_ctrl icdoff");
 static_assert(offsetof(struct nvme_id_ctrl, msdbd) == 1803, "id_ctrl msdbd");
 static_assert(offsetof(struct nvme_id_ctrl, psd) == 2048, "id_ctrl psd");
 static_assert(offsetof(struct nvme_id_ctrl, vs) == 3072, "id_ctrl vs");
+
+/* CTRATT bits */
+#define NVME_CTRATT_HID_128     (1u << 0)   /* 128-bit Host Identifier */
+#define NVME_CTRATT_TBKAS       (1u << 6)   /* Traffic Based Keep Alive */
 
 /* ONCS bits */
 #define NVME_ONCS_COMPARE       (1u << 0)

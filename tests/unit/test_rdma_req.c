@@ -243,6 +243,9 @@ static void fill_connect_data(void *buf)
 
 	memset(d, 0, sizeof(*d));
 	d->cntlid = 0xffff;
+	/* the uuid of the host NQN (a null Host Identifier is refused) */
+	memcpy(d->hostid, (const uint8_t[16]){ 0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44, 0x55, 0x55,
+					     0x55, 0x55, 0x55, 0x55 }, 16);
 	snprintf(d->subnqn, sizeof(d->subnqn), "nqn.2024-01.io.test:rdma");
 	snprintf(d->hostnqn, sizeof(d->hostnqn), "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555");
 }
@@ -295,10 +298,21 @@ static void test_connect_by_rdma_read(void **state)
 static void test_read_depth_limit(void **state)
 {
 	struct rdma_conn *c = new_conn(1);
-	struct nvme_sqe a = connect_cmd(1), b = connect_cmd(2);
+	struct nvme_sqe a = connect_cmd(1), b = connect_cmd(2), con = connect_cmd(9);
 	struct rdma_req *first;
 
 	(void)state;
+	/* connected first: before Connect a queue may hold one data buffer
+	 * only (its Connect's), and this test needs two commands with data */
+	arrive(c, 2, &con);
+	first = (struct rdma_req *)(uintptr_t)(sends[0].wr_id & ~(uint64_t)TAG_MASK);
+	fill_connect_data(first->req.buf);
+	wc(c, sends[0].wr_id, IBV_WC_SUCCESS, 1024);
+	wc(c, sends[1].wr_id, IBV_WC_SUCCESS, 0);
+	assert_non_null(c->sq.ctrl);
+	nsends = 0;
+	/* two more commands whose data comes by RDMA READ (Connects again:
+	 * refused once executed, but their data is fetched first) */
 	arrive(c, 0, &a);
 	arrive(c, 1, &b);
 	/* depth 1: the second command waits for the first READ */

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket's protocol without the socket: request parsing,
+ * response formatting and the configuration edits (see rpc_proto.h). A
+ * change is made by editing a JSON copy of the running configuration and
+ * parsing it again (rpc.c), so it is validated by exactly the rules a
+ * configuration file is; the edits here only place the caller's objects.
+ */
+#include "target/rpc_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_DEPTH 32                 /* json-c's default */
+
+static bool only_space(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+int rpc_parse_request(const char *line, size_t len, struct rpc_request *req, char *msg, size_t msglen)
+{
+	struct json_tokener *tok;
+	json_object *method;
+	size_t used;
+
+	memset(req, 0, sizeof(*req));
+	if (len > RPC_MAX_REQUEST) {
+		snprintf(msg, msglen, "request over %u bytes", RPC_MAX_REQUEST);
+		return RPC_INVALID;
+	}
+	tok = json_tokener_new_ex(JSON_DEPTH);
+	if (!tok) {
+		snprintf(msg, msglen, "out of memory");
+		return RPC_INVALID;
+	}
+	req->root = json_tokener_parse_ex(tok, line, (int)len);
+	used = (size_t)json_tokener_get_parse_end(tok);
+	/* one complete value and nothing after it (a NUL byte included) */
+	if (!req->root || json_tokener_get_error(tok) != json_tokener_success || !only_space(line + used, len - used)) {
+		json_tokener_free(tok);
+		json_object_put(req->root);
+		req->root = NULL;
+		snprintf(msg, msglen, "not JSON (one JSON object per line)");
+		return RPC_PARSE;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(req->root, json_type_object)) {
+		snprintf(msg, msglen, "a request is a JSON object");
+		return RPC_INVALID;
+	}
+	json_object_object_get_ex(req->root, "id", &req->id);
+	if (!json_object_object_get_ex(req->root, "method", &method) || !json_object_is_type(method, json_type_string)) {
+		snprintf(msg, msglen, "a request needs a string \"method\"");
+		return RPC_INVALID;
+	}
+	req->method = json_object_get_string(method);
+	json_object_object_get_ex(req->root, "params", &req->params);
+	return 0;
+}
+
+void rpc_request_free(struct rpc_request *req)
+{
+	json_object_put(req->root);
+	memset(req, 0, sizeof(*req));
+}
+
+char *rpc_format_response(json_object *id, int code, const char *msg, json_object *result)
+{
+	json_object *resp = json_object_new_object(), *err;
+	char *out;
+
+	if (!resp) {
+		json_object_put(result);
+		return NULL;
+	}
+	json_object_object_add(resp, "jsonrpc", json_object_new_string("2.0"));
+	/* only ids a client can have sent back: string, number or null */
+	if (id && !json_object_is_type(id, json_type_string) && !json_object_is_type(id, json_type_int) &&
+	    !json_object_is_type(id, json_type_double))
+		id = NULL;
+	json_object_object_add(resp, "id", id ? json_object_get(id) : NULL);
+	if (code) {
+		err = json_object_new_object();
+		json_object_object_add(err, "code", json_object_new_int(code));
+		json_object_object_add(err, "message", json_object_new_string(msg ? msg : ""));
+		json_object_object_add(resp, "error", err);
+		json_object_put(result);
+	} else {
+		json_object_object_add(resp, "result", result ? result : json_object_new_object());
+	}
+	out = strdup(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN));
+	json_object_put(resp);
+	return out;
+}
+
+/* --- the edits ------------------------------------------------------------------- */
+
+static json_object *array_of(json_object *root, const char *key)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(root, key, &a) || !json_object_is_type(a, json_type_array)) {
+		a = json_object_new_array();
+		json_object_object_add(root, key, a);
+	}
+	return a;
+}
+
+static const char *param_str(json_object *params, const char *key, char *msg, size_t msglen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(params, key, &v) || !json_object_is_type(v, json_type_string)) {
+		snprintf(msg, msglen, "missing or non-string parameter \"%s\"", key);
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static int64_t param_int(json_object *params, const char *key, bool *ok, char *msg, size_t msglen)
+{
+	json_object *v;
+
+	*ok = json_object_object_get_ex(params, key, &v) &&
+	      (json_object_is_type(v, json_type_int) ||
+	       (json_object_is_type(v, json_type_string) && *json_object_get_string(v)));
+	if (!*ok) {
+		snprintf(msg, msglen, "missing or non-integer parameter \"%s\"", key);
+		return 0;
+	}
+	return json_object_get_int64(v);
+}
+
+static json_object *find_subsys_json(json_object *root, const char *nqn, char *msg, size_t msglen)
+{
+	json_object *subs = array_of(root, "subsystems");
+
+	for (size_t i = 0; i < json_object_array_length(subs); i++) {
+		json_object *s = json_object_array_get_idx(subs, i), *n;
+
+		if (json_object_is_type(s, json_type_object) && json_object_object_get_ex(s, "nqn", &n) &&
+		    json_object_is_type(n, json_type_string) && !strcmp(json_object_get_string(n), nqn))
+			return s;
+	}
+	snprintf(msg, msglen, "no subsystem %.223s", nqn);
+	return NULL;
+}
+
+static int64_t json_int(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_is_type(o, json_type_object))
+		return -1;
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+static int e_add_namespace(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	const char *nqn = param_str(params, "subsystem", msg, msglen);
+	json_object *s, *ns, *list, *nsid;
+	int64_t id;
+
+	if (!nqn || !(s = find_subsys_json(root, nqn, msg, msglen)))
+		return RPC_BAD_PARAMS;
+	if (!json_object_object_get_ex(params, "namespace", &ns) || !json_object_is_type(ns, json_type_object)) {
+		snprintf(msg, msglen, "missing parameter \"namespace\" (an object like the configuration's)");
+		return RPC_BAD_PARAMS;
+	}
+	list = array_of(s, "namespaces");
+	if (!json_object_object_get_ex(ns, "nsid", &nsid)) {
+		/* the lowest free NSID (the validator refuses one past the limit) */
+		for (id = 1; id < 0xffffffffll; id++) {
+			bool used = false;
+
+			for (size_t i = 0; i < json_object_array_length(list); i++)
+				used |= json_int(json_object_array_get_idx(list, i), "nsid") == id;
+			if (!used)
+				break;
+		}
+		json_object_object_add(ns, "nsid", json_object_new_int64(id));
+	} else {
+		id = json_object_get_int64(nsid);
+	}
+	json_object_array_add(list, json_object_get(ns));
+	*result = json_object_new_object();
+	json_object_object_add(*result, "nsid", json_object_new_int64(id));
+	return 0;
+}
+
+static int remove_where(json_object *list, const char *key, int64_t ival, const char *sval)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *o = json_object_array_get_idx(list, i), *v;
+		bool match;
+
+		if (sval)
+			match = json_object_is_type(o, json_type_string) && !strcmp(json_object_get_string(o), sval);
+		else
+			match = json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) &&
+				json_object_get_int64(v) == ival;
+		if (match) {
+			json_object_array_del_idx(list, i, 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int e_remove_namespace(json_object *root, json_object *params, json_object **result, char *msg,
+			      size_t msglen)
+{
+	const char *nqn = param_str(params, "subsystem", msg, msglen);
+	json_object *s;
+	bool ok;
+	int64_t nsid;
+
+	(void)result;
+	if (!nqn || !(s = find_subsys_json(root, nqn, msg, msglen)))
+		return RPC_BAD_PARAMS;
+	nsid = param_int(params, "nsid", &ok, msg, msglen);
+	if (!ok)
+		return RPC_BAD_PARAMS;
+	if (remove_where(array_of(s, "namespaces"), "nsid", nsid, NULL)) {
+		snprintf(msg, msglen, "%.223s has no namespace %lld", nqn, (long long)nsid);
+		return RPC_REFUSED;
+	}
+	return 0;
+}
+
+static int e_host(json_object *root, json_object *params, bool add, char *msg, size_t msglen)
+{
+	const char *nqn = param_str(params, "subsystem", msg, msglen), *host;
+	json_object *s, *list;
+
+	if (!nqn || !(s = find_subsys_json(root, nqn, msg, msglen)))
+		return RPC_BAD_PARAMS;
+	host = param_str(params, "host", msg, msglen);
+	if (!host)
+		return RPC_BAD_PARAMS;
+	list = array_of(s, "allowed_hosts");
+	if (!add) {
+		if (remove_where(list, NULL, 0, host)) {
+			snprintf(msg, msglen, "%.223s is not an allowed host of %.223s", host, nqn);
+			return RPC_REFUSED;
+		}
+		return 0;
+	}
+	json_object_array_add(list, json_object_new_string(host));
+	return 0;
+}
+
+static int e_add_host(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	(void)result;
+	return e_host(root, params, true, msg, msglen);
+}
+
+static int e_remove_host(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	(void)result;
+	return e_host(root, params, false, msg, msglen);
+}
+
+static int e_add_port(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	json_object *p;
+
+	if (!json_object_object_get_ex(params, "port", &p) || !json_object_is_type(p, json_type_object)) {
+		snprintf(msg, msglen, "missing parameter \"port\" (an object like the configuration's)");
+		return RPC_BAD_PARAMS;
+	}
+	json_object_array_add(array_of(root, "ports"), json_object_get(p));
+	*result = json_object_new_object();
+	json_object_object_add(*result, "portid", json_object_new_int64(json_int(p, "portid")));
+	return 0;
+}
+
+static int e_remove_port(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	bool ok;
+	int64_t id = param_int(params, "portid", &ok, msg, msglen);
+
+	(void)result;
+	if (!ok)
+		return RPC_BAD_PARAMS;
+	if (remove_where(array_of(root, "ports"), "portid", id, NULL)) {
+		snprintf(msg, msglen, "no port %lld", (long long)id);
+		return RPC_REFUSED;
+	}
+	return 0;
+}
+
+rpc_edit_fn rpc_find_edit(const char *method)
+{
+	static const struct {
+		const char *name;
+		rpc_edit_fn fn;
+	} edits[] = {
+		{ "add-namespace", e_add_namespace },
+		{ "remove-namespace", e_remove_namespace },
+		{ "add-host", e_add_host },
+		{ "remove-host", e_remove_host },
+		{ "add-port", e_add_port },
+		{ "remove-port", e_remove_port },
+	};
+
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
+		if (!strcmp(method, edits[i].name))
+			return edits[i].fn;
+	return NULL;
+}
