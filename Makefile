@@ -33,7 +33,7 @@ LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host) $(BUILD)/nvmf-bridge-perf
+PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host) $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-attack
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/obj/%.o)
@@ -78,6 +78,10 @@ $(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/
 
 # the project's own NVMe/TCP test initiator (tests/support/tcp_host.c)
 $(BUILD)/nvmf-test-host: $(BUILD)/obj/tests/tcp_host_main.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the hostile network as a program (tests/host/hostile.sh)
+$(BUILD)/nvmf-attack: $(BUILD)/obj/tests/attack_main.o $(BUILD)/obj/tests/support/pdu_build.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # the load generator (perf/): the test initiator sets queues up, perf/perf_tcp.c runs the I/O
@@ -179,5 +183,8 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer harnesses: make fuzz (minutes each), make fuzz-check (corpora + a short run)
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

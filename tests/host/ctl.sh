@@ -61,7 +61,7 @@ json_get() {   # json_get FILE PYTHON-EXPR (on variable r)
 
 write_config() {   # write_config [EXTRA_OPEN_NS_JSON] [EXTRA_PORT_JSON]
 	local group=
-	[ -n "$RPC_GROUP" ] && group=", \"rpc_group\": \"$RPC_GROUP\""
+	[ -n "$RPC_GROUP" ] && group=", \"rpc_group\": \"$RPC_GROUP\", \"rpc_namespace_dirs\": [ \"$W/exports\" ], \"rpc_save_dir\": \"$W/saves\""
 	cat > "$CONF.tmp" <<EOC
 {
   "bridge": { "discovery_port": $DPORT, "reactors": 2, "rpc_socket": "$SOCK"$group },
@@ -90,6 +90,14 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null && getent group nogroup 
    getent passwd nobody > /dev/null; then
 	RPC_GROUP=nogroup
 fi
+# What runs as nobody runs from $W (mode 755): the checkout may lie under a
+# 0700 directory (root cloning into /root) that nobody cannot enter.
+NCTL=$W/bin/nvmf-bridgectl
+mkdir -p "$W/bin" "$W/exports" "$W/saves"
+cp "$CTL" "$NCTL"
+chmod 755 "$W/bin" "$NCTL" "$W/exports" "$W/saves"
+# as a member of the socket's group, not root
+nc_group() { local n=$1; shift; RC=0; timeout 30 setpriv --reuid=nobody --regid=nogroup --clear-groups "$NCTL" --socket "$SOCK" "$@" > "$W/$n.out" 2> "$W/$n.err" || RC=$?; }
 
 # --- the systemd unit and make install ------------------------------------------------
 # Installed under a temporary PREFIX (binaries from CTL's build tree), the
@@ -447,17 +455,62 @@ fi
 # --- the socket's permissions ---------------------------------------------------------------
 if [ -n "$RPC_GROUP" ] && [ -n "$DPID" ]; then
 	perm=$(stat -c '%a %G' "$SOCK")
-	RC=0; setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTL" --socket "$SOCK" status > "$W/perm_ok.out" 2> "$W/perm_ok.err" || RC=$?
+	RC=0; setpriv --reuid=nobody --regid=nogroup --clear-groups "$NCTL" --socket "$SOCK" status > "$W/perm_ok.out" 2> "$W/perm_ok.err" || RC=$?
 	if [ "$perm" = "660 nogroup" ] && [ $RC = 0 ]; then
 		ok "socket $perm: a member of bridge.rpc_group ($RPC_GROUP) may use it"
 	else
 		bad "socket group access (socket $perm, exit $RC)" "$W/perm_ok.err"
 	fi
-	RC=0; setpriv --reuid=nobody --regid=12345 --clear-groups "$CTL" --socket "$SOCK" status > /dev/null 2> "$W/perm_no.err" || RC=$?
+	RC=0; setpriv --reuid=nobody --regid=12345 --clear-groups "$NCTL" --socket "$SOCK" status > /dev/null 2> "$W/perm_no.err" || RC=$?
 	if [ $RC = 3 ] && one_line "$W/perm_no.err" && grep -q 'permission denied' "$W/perm_no.err"; then
 		ok "a user outside the group: exit 3, $(first "$W/perm_no.err" | cut -c1-120)"
 	else
 		bad "a user outside the group (exit $RC)" "$W/perm_no.err"
+	fi
+	# least privilege: the daemon (root) must not read or write for a
+	# group member what root alone may
+	secret=$W/root-only.img
+	truncate -s 1M "$secret"; chmod 600 "$secret"
+	nc_group priv_path add-namespace "$OPEN" --device "path=$secret"
+	if [ $RC = 1 ] && grep -q 'not under bridge.rpc_namespace_dirs: only root may export it' "$W/priv_path.err" &&
+	   ! "$CTL" --socket "$SOCK" --json list | grep -q "$secret"; then
+		ok "group member: a root-only file refused: $(first "$W/priv_path.err" | cut -c1-120)"
+	else
+		bad "group member exported a root-only file (exit $RC)" "$W/priv_path.out" "$W/priv_path.err"
+	fi
+	ln -sf "$secret" "$W/exports/link.img"
+	nc_group priv_link add-namespace "$OPEN" --device "path=$W/exports/link.img"
+	if [ $RC = 1 ] && grep -q 'not under bridge.rpc_namespace_dirs' "$W/priv_link.err"; then
+		ok "group member: a symlink in rpc_namespace_dirs to a root-only file refused"
+	else
+		bad "group member: symlink out of rpc_namespace_dirs (exit $RC)" "$W/priv_link.err"
+	fi
+	nc_group priv_pcie add-namespace "$OPEN" --device "pcie=0000:00:02.0"
+	if [ $RC = 1 ] && grep -q 'only root may export a PCIe device' "$W/priv_pcie.err"; then
+		ok "group member: a PCIe device refused"
+	else
+		bad "group member: PCIe device (exit $RC)" "$W/priv_pcie.err"
+	fi
+	truncate -s 4M "$W/exports/ok.img"
+	nc_group priv_ok add-namespace "$OPEN" --device "path=$W/exports/ok.img" --nsid 9
+	if [ $RC = 0 ] && h identify -n "$OPEN" > "$W/priv_ok_id.out" 2>&1 && grep -q '^  ns 9:' "$W/priv_ok_id.out"; then
+		ok "group member: a file under rpc_namespace_dirs exported (ns 9)"
+	else
+		bad "group member: file under rpc_namespace_dirs (exit $RC)" "$W/priv_ok.err" "$W/priv_ok_id.out"
+	fi
+	c priv_ok_rm remove-namespace "$OPEN" 9
+	nc_group priv_save save-config /etc/nvmfb-should-not-exist.json
+	if [ $RC = 1 ] && [ ! -e /etc/nvmfb-should-not-exist.json ] && grep -q 'only root may save the configuration' "$W/priv_save.err"; then
+		ok "group member: save-config outside rpc_save_dir refused"
+	else
+		bad "group member: save-config elsewhere (exit $RC)" "$W/priv_save.err"
+		rm -f /etc/nvmfb-should-not-exist.json
+	fi
+	nc_group priv_save_ok save-config "$W/saves/by-group.json"
+	if [ $RC = 0 ] && "$DAEMON" --config "$W/saves/by-group.json" --check > /dev/null 2>&1; then
+		ok "group member: save-config into rpc_save_dir"
+	else
+		bad "group member: save-config into rpc_save_dir (exit $RC)" "$W/priv_save_ok.err"
 	fi
 else
 	echo "skip [ctl/$LABEL] socket permissions (needs root, setpriv, user nobody and group nogroup)"
@@ -548,7 +601,7 @@ grep -qE 'hugepages' "$W/already_vfio.out" "$W/already_vfio.err" || bad "setup: 
 if [ -n "$RPC_GROUP" ]; then
 	RC=0
 	bash -c 'ulimit -l 8192 && exec setpriv --reuid=nobody --regid=nogroup --clear-groups env NVMF_BRIDGECTL_SYSROOT="$1" "$2" setup "$3"' \
-		sh "$R" "$CTL" "$BDF" > "$W/memlock.out" 2> "$W/memlock.err" || RC=$?
+		sh "$R" "$NCTL" "$BDF" > "$W/memlock.out" 2> "$W/memlock.err" || RC=$?
 	if [ $RC = 0 ] && grep -q 'warning: RLIMIT_MEMLOCK is 8192 KiB and this process lacks CAP_IPC_LOCK: nvmf-bridged pins about 128 MiB' "$W/memlock.err"; then
 		ok "setup without CAP_IPC_LOCK, ulimit -l 8192: $(first "$W/memlock.err" | cut -c1-140)"
 	else

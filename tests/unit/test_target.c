@@ -33,7 +33,9 @@
 #include "common/reactor.h"
 #include "config/config.h"
 #include "nvme/regs.h"
+#include "pcie/pcie.h"
 #include "target/target.h"
+#include "tests/fake_nvme.h"
 
 #define NQN1 "nqn.2024-01.org.example:ssd0"
 #define NQN2 "nqn.2024-01.org.example:ssd1"
@@ -97,6 +99,8 @@ struct tq {
 	struct nvmf_sq sq;              /* first: the core hands us &sq */
 	unsigned completions;
 	unsigned disconnects;
+	unsigned buf_wakeups;           /* buf_available calls */
+	unsigned wake_order;            /* the order of the last one */
 	bool destroyed;
 	struct nvme_cqe last;
 	struct tq *next;
@@ -134,10 +138,19 @@ static void fake_disconnect(struct nvmf_sq *sq)
 	((struct tq *)sq)->disconnects++;
 }
 
+static unsigned wake_seq;
+
+static void fake_buf_available(struct nvmf_sq *sq)
+{
+	((struct tq *)sq)->buf_wakeups++;
+	((struct tq *)sq)->wake_order = ++wake_seq;
+}
+
 static const struct nvmf_transport_ops fake_ops = {
 	.name = "fake",
 	.complete = fake_complete,
 	.disconnect = fake_disconnect,
+	.buf_available = fake_buf_available,
 };
 
 /* ---- environment ---- */
@@ -207,6 +220,7 @@ static int env_down(void **state)
 		struct tq *q = E.queues;
 
 		E.queues = q->next;
+		nvmf_sq_fini(&q->sq);
 		free(q);
 	}
 	if (E.tgt_up)
@@ -2771,6 +2785,269 @@ static void test_ctrl_destroy(void **state)
 	assert_null(E.t.subsys[0]->ctrls);
 }
 
+/* ---- hostile-network regressions (issue "Survive a hostile network") ---- */
+
+/* A null Host Identifier is refused (nvmet does too): IPO at hostid in
+ * the connect data. */
+static void test_connect_null_hostid(void **state)
+{
+	static const uint8_t zero[16];
+	struct tq *q;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	a.hostid = zero;
+	assert_int_equal(connect_st(q, &a), spec(NVMF_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(E.last.dw0, offsetof(struct nvmf_connect_data, hostid) | NVMF_CONNECT_IATTR_DATA);
+	assert_null(q->sq.ctrl);
+}
+
+/* Traffic-based keep-alive is what the target does: say so (CTRATT.TBKAS),
+ * with the 128-bit Host Identifier it supports. */
+static void test_identify_ctrl_ctratt(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	const struct nvme_id_ctrl *id;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_int_equal(id->ctratt & (NVME_CTRATT_TBKAS | NVME_CTRATT_HID_128), NVME_CTRATT_TBKAS | NVME_CTRATT_HID_128);
+	put(r);
+}
+
+/* ONCS is combined from the namespaces (as VWC is): a namespace without
+ * DSM or Write Zeroes (a PCIe device that lacks them) takes them out, or
+ * the Linux host enables discard and every discard fails. */
+static void test_identify_ctrl_oncs_combined(void **state)
+{
+	struct tq *q;
+	struct treq *r;
+	const struct nvme_id_ctrl *id;
+	const struct nvmf_ns_table *nt;
+
+	(void)state;
+	env_up(cfg_main);
+	nt = nvmf_subsys_ns(E.t.subsys[0]);
+	assert_true(nt->nr >= 2);
+	nt->ns[1]->oncs = NVME_ONCS_COMPARE;    /* as a device reporting only Compare */
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_int_equal(id->oncs & (NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES), NVME_ONCS_COMPARE);
+	put(r);
+}
+
+static const char cfg_two_ctrls[] =
+	"{'bridge': {'max_controllers_per_host': 2},"
+	" 'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'},"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]}],"
+	" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "']}]}";
+
+/* One host NQN gets at most max_controllers_per_host controllers, the
+ * discovery ones included; others are not affected. */
+static void test_ctrls_per_host_capped(void **state)
+{
+	struct tq *q1, *q2, *q3, *qb;
+	struct conn_args a;
+
+	(void)state;
+	env_up(cfg_two_ctrls);
+	q1 = admin_up(1, NQN1, HOSTA, NULL);
+	q2 = tq_on(disc_port("127.0.0.1"), "127.0.0.1");
+	connect_ok(q2, &(struct conn_args){ .qid = 0, .sqsize = 31, .cntlid = 0xffff, .subnqn = DISC_NQN,
+					   .hostnqn = HOSTA, .hostid = hostid_a });
+	q3 = tq_new(1);
+	a = conn_admin(NQN1, HOSTA);
+	assert_int_equal(connect_st(q3, &a), NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
+	assert_null(q3->sq.ctrl);
+	/* another host is not held back */
+	qb = admin_up(1, NQN1, HOSTB, NULL);
+	assert_non_null(qb->sq.ctrl);
+	/* a controller of HOSTA goes: room for one again */
+	tq_destroy(q1);
+	connect_ok(q3, &a);
+	(void)q2;
+}
+
+/* A data buffer per request, within quotas: a queue at most pool/4 and
+ * its depth, a controller at most pool/2, the last pool/8 only for
+ * queues below the minimum; waiters woken in order when buffers return. */
+static void test_buffer_quotas(void **state)
+{
+	static void *held[4][512];
+	unsigned n[4] = { 0 };
+	struct tq *adm, *io[3], *other_adm, *other;
+	struct dma_pool *pool;
+	unsigned nbufs;
+	uint16_t id, id2;
+
+	(void)state;
+	env_up(cfg_main);
+	pool = &E.t.reactors[0].pool;
+	nbufs = pool->nbufs;
+	adm = admin_up(1, NQN1, HOSTA, &id);
+	for (unsigned i = 0; i < 3; i++)
+		io[i] = io_up(1, NQN1, HOSTA, id, (uint16_t)(i + 1));
+	/* one queue: its share, then NULL and a place on the wait list */
+	while ((held[0][n[0]] = nvmf_sq_buf_get(&io[0]->sq, NULL)))
+		n[0]++;
+	assert_int_equal(n[0], nbufs / NVMF_BUF_QUOTA_SQ_DIV < 128 ? nbufs / NVMF_BUF_QUOTA_SQ_DIV : 128);
+	assert_int_equal(io[0]->sq.bufs, n[0]);
+	/* the controller: its share over all its queues, then only the
+	 * minimum for a queue that has less */
+	while ((held[1][n[1]] = nvmf_sq_buf_get(&io[1]->sq, NULL)))
+		n[1]++;
+	while ((held[2][n[2]] = nvmf_sq_buf_get(&io[2]->sq, NULL)))
+		n[2]++;
+	assert_int_equal(n[0] + n[1] + n[2], nbufs / NVMF_BUF_QUOTA_CTRL_DIV + NVMF_BUF_MIN_SQ);
+	assert_int_equal(n[2], NVMF_BUF_MIN_SQ);
+	assert_int_equal(adm->sq.ctrl->bufs[0], n[0] + n[1] + n[2]);
+	/* another controller fills the pool down to the reserve */
+	other_adm = admin_up(1, NQN1, HOSTB, &id2);
+	(void)other_adm;
+	other = io_up(1, NQN1, HOSTB, id2, 1);
+	while ((held[3][n[3]] = nvmf_sq_buf_get(&other->sq, NULL)))
+		n[3]++;
+	assert_true(pool->nfree >= nbufs / NVMF_BUF_RESERVE_DIV);
+	/* the wait list, in order: io[0] (first to fail), io[1], io[2], other */
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(io[i]->sq.buf_wait.queued);
+	/* returning buffers wakes them in the order they waited */
+	nvmf_sq_buf_put(&io[0]->sq, held[0][--n[0]]);
+	assert_int_equal(io[0]->buf_wakeups, 0);        /* never inside the put */
+	nvmf_buf_run_waiters(&E.t.reactors[0]);
+	assert_int_equal(io[0]->buf_wakeups, 1);
+	assert_int_equal(io[1]->buf_wakeups, 1);
+	assert_true(io[0]->wake_order < io[1]->wake_order);
+	assert_true(io[1]->wake_order < io[2]->wake_order);
+	/* nothing returned since: no second round */
+	assert_int_equal(nvmf_buf_run_waiters(&E.t.reactors[0]), 0);
+	/* a queue leaving its controller takes its count with it */
+	for (unsigned q = 0; q < 4; q++) {
+		struct tq *tq = q < 3 ? io[q] : other;
+
+		while (n[q])
+			nvmf_sq_buf_put(&tq->sq, held[q][--n[q]]);
+		assert_int_equal(tq->sq.bufs, 0);
+	}
+	assert_int_equal(adm->sq.ctrl->bufs[0], 0);
+	assert_int_equal(pool->nfree, nbufs);
+}
+
+/* Before Connect a queue may hold one buffer (the Connect's data), no more */
+static void test_buffer_before_connect(void **state)
+{
+	struct tq *q;
+	void *b1, *b2;
+
+	(void)state;
+	env_up(cfg_main);
+	q = tq_new(1);
+	b1 = nvmf_sq_buf_get(&q->sq, NULL);
+	assert_non_null(b1);
+	b2 = nvmf_sq_buf_get(&q->sq, NULL);
+	assert_null(b2);
+	nvmf_sq_buf_put(&q->sq, b1);
+	nvmf_sq_buf_cancel(&q->sq);
+	assert_false(q->sq.buf_wait.queued);
+}
+
+/* A namespace removed by reload, then the target stops: its retirement
+ * must not touch the freed subsystem or configuration (ASan found this;
+ * the message is only formatted when info is logged). */
+static void test_removed_namespace_freed_at_exit(void **state)
+{
+	static const char cfg_less[] =
+		"{'subsystems': ["
+		" {'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1', 'serial': 'SN0001', 'model': 'Bridge Test Model',"
+		"  'cntlid_min': '5', 'cntlid_max': '7'},"
+		"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]},"
+		" {'nqn': '" NQN2 "', 'allowed_hosts': ['" HOSTB "'],"
+		"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]}],"
+		" 'ports': ["
+		" {'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'param': {'inline_data_size': '16384'},"
+		"  'subsystems': ['" NQN1 "', '" NQN2 "'],"
+		"  'referrals': [{'name': 'ref-b', 'enable': 1,"
+		"                 'addr': {" TCP("192.0.2.11", "8009") ", 'portid': '7'}}]},"
+		" {'portid': 2, 'addr': {" TCP("127.0.0.1", "4421") "}, 'subsystems': ['" NQN2 "']},"
+		" {'portid': 3, 'addr': {" TCP("0.0.0.0", "4422") "}, 'subsystems': ['" NQN1 "']}]}";
+	struct config *cfg;
+	char err[512] = "", changes[1024];
+	char *j = dq(cfg_less);
+
+	(void)state;
+	env_up(cfg_main);
+	assert_int_equal(config_parse(j, "t.json", &cfg, err, sizeof(err)), 0);
+	free(j);
+	assert_int_equal(nvmf_tgt_apply(&E.t, cfg, changes, sizeof(changes), err, sizeof(err)), 0);
+	E.cfg = cfg;                    /* the old one was freed by apply */
+	assert_non_null(strstr(changes, "removed namespace 3"));
+	assert_non_null(E.t.retired);
+	log_set_level(LOG_LVL_INFO);    /* format every message */
+	nvmf_tgt_fini(&E.t);
+	log_set_level(LOG_LVL_ERR);
+	E.tgt_up = false;
+}
+
+/* A controller reset must complete even when the allocation of a
+ * cross-reactor message fails: a lost step used to leave resets_pending
+ * above zero for good, and every later reset was skipped. */
+static uint64_t fake_now_ns = 1000000000ull;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now_ns += 1000;
+}
+
+static void fake_delay(unsigned us)
+{
+	fake_now_ns += (uint64_t)us * 1000u;
+}
+
+static void test_reset_survives_failed_messages(void **state)
+{
+	struct fake_nvme_config fc;
+	struct pcie_ctrl_opts o;
+	struct fake_nvme *dev;
+	struct pcie_ctrl pc;
+	char err[256];
+
+	(void)state;
+	env_up(cfg_main);
+	fake_nvme_config_default(&fc);
+	dev = fake_nvme_create(&fc);
+	assert_non_null(dev);
+	pcie_ctrl_opts_default(&o);
+	o.nr_io_queues = 1;
+	o.io_queue_depth = 64;
+	o.irq = false;
+	o.try_huge = false;
+	o.clock_ns = fake_clock;
+	o.delay_us = fake_delay;
+	memset(&pc, 0, sizeof(pc));
+	assert_int_equal(pcie_ctrl_init(&pc, &fake_nvme_ops, dev, &o, err, sizeof(err)), 0);
+	for (int round = 0; round < 2; round++) {
+		nvmf_test_fail_reactor_calls = 1000;    /* every allocated message fails */
+		nvmf_tgt_reset_pcie(&E.t, &pc);
+		for (int i = 0; i < 100 && E.t.resets_pending; i++)
+			reactor_run_once(&E.t.reactors[0].r, 0);
+		nvmf_test_fail_reactor_calls = 0;
+		assert_int_equal(E.t.resets_pending, 0);
+		assert_int_equal(pc.state, PCIE_CTRL_LIVE);
+	}
+	pcie_ctrl_shutdown(&pc);
+	fake_nvme_destroy(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2845,6 +3122,14 @@ int main(void)
 		T(test_admin_queue_gone_ends_association),
 		T(test_io_queue_gone_detaches),
 		T(test_ctrl_destroy),
+		T(test_connect_null_hostid),
+		T(test_identify_ctrl_ctratt),
+		T(test_identify_ctrl_oncs_combined),
+		T(test_ctrls_per_host_capped),
+		T(test_buffer_quotas),
+		T(test_buffer_before_connect),
+		T(test_removed_namespace_freed_at_exit),
+		T(test_reset_survives_failed_messages),
 #undef T
 	};
 
