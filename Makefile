@@ -3,7 +3,10 @@
 #   make check      all tests: unit (plain and ASan+UBSan), fake device, VM
 #   make demo       the VM demo
 #   make unit       unit + fake-device tests only (no VM)
-#   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan)
+#   make host-check the daemon on 127.0.0.1 with the test initiator (plain, ASan+UBSan),
+#                   and the hostile-network suite (tests/host/hostile.sh)
+#   make fuzz       the libFuzzer harnesses for minutes each (tests/fuzz/fuzz.mk);
+#                   make fuzz-check (in make check) replays the corpora and runs each briefly
 #   make vm-check   VM tests only
 #   make bench      the benchmark: bench/results/<date>.json and .md (docs/performance.md)
 #   make install    binaries, systemd unit, man pages, docs, examples
@@ -114,6 +117,7 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
+	$(Q)tests/host/hostile.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-attack $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-bridgectl asan+ubsan
 	$(Q)tests/host/bench_smoke.sh $(BUILD)
 
 vm-check: all
@@ -125,6 +129,7 @@ check:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory host-check
+	$(Q)$(MAKE) --no-print-directory fuzz-check
 	$(Q)$(MAKE) --no-print-directory vm-check
 
 # the side-by-side benchmark (host loopback, then the VM): bench/results/<date>.json and .md
@@ -185,6 +190,6 @@ clean:
 	rm -rf $(BUILD)
 
 # libFuzzer harnesses: make fuzz (minutes each), make fuzz-check (corpora + a short run)
--include tests/fuzz/fuzz.mk
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,6 +8,8 @@
  */
 #include "target/rpc_proto.h"
 
+#include "common/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +87,14 @@ char *rpc_format_response(json_object *id, int code, const char *msg, json_objec
 		id = NULL;
 	json_object_object_add(resp, "id", id ? json_object_get(id) : NULL);
 	if (code) {
+		/* messages quote what the client sent (an NQN, a path): escaped,
+		 * so that printing one cannot forge lines on a terminal */
+		char esc[2048];
+
+		log_escape(esc, sizeof(esc), msg ? msg : "", msg ? strlen(msg) : 0);
 		err = json_object_new_object();
 		json_object_object_add(err, "code", json_object_new_int(code));
-		json_object_object_add(err, "message", json_object_new_string(msg ? msg : ""));
+		json_object_object_add(err, "message", json_object_new_string(esc));
 		json_object_object_add(resp, "error", err);
 		json_object_put(result);
 	} else {

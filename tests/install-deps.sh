@@ -6,6 +6,8 @@ PKGS=(
 	# build
 	gcc make libc6-dev pkg-config libcmocka-dev libjson-c-dev python3
 	libibverbs-dev librdmacm-dev libsystemd-dev
+	# libFuzzer harnesses (make fuzz, make fuzz-check): clang's fuzzer runtime
+	clang libclang-rt-14-dev
 	# systemd-analyze verify of the unit (installed on any Debian system that
 	# boots with systemd; containers may lack it)
 	systemd
