@@ -134,6 +134,14 @@ static void test_empty_object(void **state)
 	assert_int_equal(cfg->bridge.reactors, 1);
 	assert_string_equal(cfg->bridge.rpc_socket, "/run/nvmf-bridge/rpc.sock");
 	assert_string_equal(cfg->bridge.rpc_group, "");
+	/* the hostile-network limits are never absent */
+	assert_int_equal(cfg->bridge.icreq_timeout_ms, 10000);
+	assert_int_equal(cfg->bridge.connect_timeout_ms, 10000);
+	assert_int_equal(cfg->bridge.max_conns_per_port, 4096);
+	assert_int_equal(cfg->bridge.max_conns_per_addr, 1024);
+	assert_int_equal(cfg->bridge.max_ctrls_per_host, 128);
+	assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, 0);
+	assert_string_equal(cfg->bridge.rpc_save_dir, "");
 	config_free(cfg);
 }
 
@@ -402,6 +410,66 @@ static void test_bridge(void **state)
 	cfg = parse_ok("{'bridge': {'rpc_socket': '/" X100 "xxxxxx'}}");
 	assert_int_equal(strlen(cfg->bridge.rpc_socket), 107);
 	config_free(cfg);
+}
+
+static void syntax_fails(const char *json, const char *want);
+
+/* the hostile-network limits and the directories of least privilege:
+ * read in both forms, written back only when not the default */
+static void test_bridge_limits(void **state)
+{
+	struct config *cfg = parse_ok("{'bridge': {'icreq_timeout_ms': 100, 'connect_timeout_ms': '600000',"
+				      " 'max_connections_per_port': 1, 'max_connections_per_address': '1000000',"
+				      " 'max_controllers_per_host': 65535,"
+				      " 'rpc_namespace_dirs': ['/srv/nvmf', '/var/lib/nvmf-bridge/exports'],"
+				      " 'rpc_save_dir': '/etc/nvmf-bridge/saved'}}");
+	char *js;
+
+	(void)state;
+	assert_int_equal(cfg->bridge.icreq_timeout_ms, 100);
+	assert_int_equal(cfg->bridge.connect_timeout_ms, 600000);
+	assert_int_equal(cfg->bridge.max_conns_per_port, 1);
+	assert_int_equal(cfg->bridge.max_conns_per_addr, 1000000);
+	assert_int_equal(cfg->bridge.max_ctrls_per_host, 65535);
+	assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, 2);
+	assert_string_equal(cfg->bridge.rpc_namespace_dirs[1], "/var/lib/nvmf-bridge/exports");
+	assert_string_equal(cfg->bridge.rpc_save_dir, "/etc/nvmf-bridge/saved");
+	config_free(cfg);
+	/* defaults are not written */
+	cfg = parse_ok("{'bridge': {'icreq_timeout_ms': 10000, 'max_controllers_per_host': 128}}");
+	js = config_to_json(cfg);
+	assert_null(strstr(js, "icreq_timeout_ms"));
+	assert_null(strstr(js, "bridge"));
+	free(js);
+	config_free(cfg);
+}
+
+/* Keys compare by what they decode to: an escaped spelling is the same
+ * key for json-c, so a second "allow_any_hos\u0074" must not win unseen. */
+static void test_dup_key_escaped(void **state)
+{
+	char path[128];
+	size_t off = 0;
+	const char *t;
+
+	(void)state;
+	syntax_fails("{\"subsystems\": [{\"nqn\": \"" NQN1 "\",\n \"attr\": {\"allow_any_host\": \"0\",\n"
+		     " \"allow_any_hos\\u0074\": \"1\"}}]}",
+		     "s.json: subsystems[0].attr.allow_any_host: duplicate key (line 3 column 2)");
+	t = "{\"a\":1,\"\\u0061\":2}";
+	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
+	assert_string_equal(path, "a");
+	/* a surrogate pair is one character */
+	t = "{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}";
+	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
+	/* escapes of different characters stay different keys */
+	t = "{\"a\\n\":1,\"a\\t\":2,\"a\\\"\":3,\"a\\/\":4,\"a/\":5}";
+	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
+	assert_string_equal(path, "a/");
+	/* a key decoding to control characters is printed escaped */
+	t = "{\"x\\ny\":1,\"x\\u000ay\":2}";
+	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
+	assert_string_equal(path, "x\\x0ay");
 }
 
 static void test_rpc_group(void **state)
@@ -687,6 +755,31 @@ static const struct err_case err_cases[] = {
 	  "shorter than 108" },
 	{ "bridge_rpc_socket_type", "{'bridge': {'rpc_socket': 5}}", "bridge.rpc_socket", "expected a string" },
 	{ "bridge_unknown_key", "{'bridge': {'reactor': 2}}", "bridge.reactor", "unknown key" },
+	{ "bridge_icreq_timeout_low", "{'bridge': {'icreq_timeout_ms': 99}}", "bridge.icreq_timeout_ms",
+	  "out of range (100..600000)" },
+	{ "bridge_connect_timeout_word", "{'bridge': {'connect_timeout_ms': 'soon'}}", "bridge.connect_timeout_ms",
+	  "expected an integer" },
+	{ "bridge_conns_port_0", "{'bridge': {'max_connections_per_port': 0}}", "bridge.max_connections_per_port",
+	  "out of range (1..1000000)" },
+	{ "bridge_conns_addr_big", "{'bridge': {'max_connections_per_address': 1000001}}",
+	  "bridge.max_connections_per_address", "out of range" },
+	{ "bridge_ctrls_host_0", "{'bridge': {'max_controllers_per_host': '0'}}", "bridge.max_controllers_per_host",
+	  "out of range (1..65535)" },
+	{ "bridge_ns_dirs_string", "{'bridge': {'rpc_namespace_dirs': '/srv'}}", "bridge.rpc_namespace_dirs",
+	  "expected an array" },
+	{ "bridge_ns_dirs_relative", "{'bridge': {'rpc_namespace_dirs': ['/srv', 'srv']}}",
+	  "bridge.rpc_namespace_dirs[1]", "not an absolute path" },
+	{ "bridge_ns_dirs_root", "{'bridge': {'rpc_namespace_dirs': ['/']}}", "bridge.rpc_namespace_dirs[0]",
+	  "would allow every file" },
+	{ "bridge_ns_dirs_dotdot", "{'bridge': {'rpc_namespace_dirs': ['/srv/../etc']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_trailing", "{'bridge': {'rpc_namespace_dirs': ['/srv/']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_many", "{'bridge': {'rpc_namespace_dirs': ['/a','/b','/c','/d','/e','/f','/g','/h','/i']}}",
+	  "bridge.rpc_namespace_dirs", "at most 8" },
+	{ "bridge_save_dir_dot", "{'bridge': {'rpc_save_dir': '/etc/nvmf/.'}}", "bridge.rpc_save_dir",
+	  "not a normalised path" },
+	{ "bridge_save_dir_type", "{'bridge': {'rpc_save_dir': 1}}", "bridge.rpc_save_dir", "expected a string" },
 	{ "rpc_group_dash", "{'bridge': {'rpc_group': '-wheel'}}", "bridge.rpc_group",
 	  "\"-wheel\" starts with '-'" },
 	{ "rpc_group_space", "{'bridge': {'rpc_group': 'nvmf admins'}}", "bridge.rpc_group",
@@ -1290,6 +1383,8 @@ int main(void)
 		cmocka_unit_test(test_kernel_dump_extras),
 		cmocka_unit_test(test_bridge),
 		cmocka_unit_test(test_rpc_group),
+		cmocka_unit_test(test_bridge_limits),
+		cmocka_unit_test(test_dup_key_escaped),
 		cmocka_unit_test(test_pcie_forms),
 		cmocka_unit_test(test_file_and_mem),
 		cmocka_unit_test(test_uuid_nguid),
