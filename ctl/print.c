@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "common/log.h"
 #include "ctl/ctl.h"
 
 /* --- a small table --------------------------------------------------------- */
@@ -110,11 +111,36 @@ static struct json_object *get(struct json_object *o, const char *key)
 	return json_object_is_type(v, json_type_null) ? NULL : v;
 }
 
+/* A string for the terminal: host NQNs and addresses come from the
+ * network, and one could carry escape sequences or newlines. Escaped as
+ * the daemon's log lines are (in the object itself, for human output
+ * only: --json prints the daemon's JSON, where json-c escapes them). */
+static const char *safe_str(struct json_object *v)
+{
+	const char *s;
+	size_t len;
+
+	if (!v)
+		return NULL;
+	s = json_object_get_string(v);
+	len = strlen(s);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch >= 0x7f || ch == '\\') {
+			char esc[1024];
+
+			log_escape(esc, sizeof(esc), s, len);
+			json_object_set_string(v, esc);
+			return json_object_get_string(v);
+		}
+	}
+	return s;
+}
+
 static const char *get_str(struct json_object *o, const char *key)
 {
-	struct json_object *v = get(o, key);
-
-	return v ? json_object_get_string(v) : NULL;
+	return safe_str(get(o, key));
 }
 
 static bool get_u64(struct json_object *o, const char *key, uint64_t *out)
@@ -193,7 +219,7 @@ static void join(char *buf, size_t len, struct json_object *a, const char *sep)
 	buf[0] = 0;
 	for (size_t i = 0; i < arr_len(a) && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? sep : "",
-				      json_object_get_string(json_object_array_get_idx(a, i)));
+				      safe_str(json_object_array_get_idx(a, i)));
 }
 
 /* a byte count as the configuration would write it: 64MiB, 1GiB, 1000 */
@@ -219,7 +245,7 @@ static void device_text(char *buf, size_t len, struct json_object *dev)
 		return;
 	json_object_object_foreach(dev, k, v) {
 		char val[32];
-		const char *s = json_object_get_string(v);
+		const char *s = safe_str(v);
 
 		if (json_object_is_type(v, json_type_null) || n >= len)
 			continue;

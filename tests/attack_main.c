@@ -550,6 +550,11 @@ static int cmd_forge_nqn(void)
 	if (fd < 0)
 		return result("forge-nqn", false, "cannot connect");
 	id = connect_queue(fd, 0, 31, 0xffff, 0, nqn);
+	if (O.hold_ms) {
+		printf("forge-nqn: holding the controller for %u ms\n", O.hold_ms);
+		fflush(stdout);
+		poll(NULL, 0, (int)O.hold_ms);  /* for the suite to look at nvmf-bridgectl list */
+	}
 	close(fd);
 	return result("forge-nqn", true, "Connect with a host NQN carrying a newline and an escape sequence answered "
 		      "(%s)", id >= 0 ? "accepted" : "refused");

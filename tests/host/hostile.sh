@@ -213,8 +213,16 @@ else
 fi
 
 # --- logs: escaped, and bounded per source ----------------------------------------------------
-A forge-nqn > "$W/forge.out" 2>&1
-sleep 0.5
+A forge-nqn --hold 3000 > "$W/forge.out" 2>&1 &
+BG+=($!); forge_pid=$!
+for _ in $(seq 50); do grep -q holding "$W/forge.out" && break; sleep 0.1; done
+"$CTL" --socket "$SOCK" list > "$W/forge_list.out" 2>&1
+wait "$forge_pid"
+if grep -q 'uuid:x\\x0anvmf-bridged: FORGED root login\\x1b' "$W/forge_list.out" && ! grep -q '^nvmf-bridged: FORGED' "$W/forge_list.out"; then
+	ok "nvmf-bridgectl list shows that host NQN escaped too"
+else
+	bad "nvmf-bridgectl list printed the host NQN raw" "$W/forge_list.out"
+fi
 if grep -q '^nvmf-bridged: FORGED' "$W/daemon.log" || grep -q $'\x1b' "$W/daemon.log"; then
 	bad "a host NQN forged a log line or wrote an escape sequence" "$W/daemon.log"
 elif grep -q 'uuid:x\\x0anvmf-bridged: FORGED root login\\x1b' "$W/daemon.log"; then

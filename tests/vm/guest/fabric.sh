@@ -29,6 +29,10 @@ job_seq() { echo "--name=seq128k --rw=write --bs=128k --iodepth=8 --size=32M --o
 job_1m() { echo "--name=write1m --rw=write --bs=1M --iodepth=4 --size=32M --offset=128M"; }
 job_digest() { echo "--name=digest --rw=randrw --bs=4k --iodepth=16 --size=8M --offset=320M"; }
 job_host2() { echo "--name=host2 --rw=randrw --bs=4k --iodepth=16 --size=4M --offset=384M"; }
+# tcp_burst: 128 KiB commands, 128 submitted at once on one queue of 128
+BURST="--bs=128k --iodepth=128 --iodepth_batch_submit=128 --iodepth_batch_complete_min=1"
+job_burst_write() { echo "--name=burstw --rw=write $BURST --size=64M --offset=448M"; }
+job_burst_read() { echo "--name=burstr --rw=randread $BURST --size=64M --offset=448M --time_based --runtime=5"; }
 OFF_DISCARD=$((256 << 20))   # blkdiscard 1 MiB here
 OFF_ZERO=$((260 << 20))      # random data, then write-zeroes, 1 MiB
 LBA_RB=900001                # tcp_readback: dd over the fabric (in 512-byte LBAs), kernel reads back
@@ -344,6 +348,43 @@ t_discard_zeroes() {
 	fi
 }
 
+# The Linux host's burst that once stalled a queue: one I/O queue of 128
+# entries, 128 reads of 128 KiB submitted at once, again and again; every
+# one must be answered (no I/O timeout, no controller reset), data verified.
+t_burst() {
+	local n=tcp_burst why= mark= q= r= to=
+	need_daemon $n || return
+	if ns_dev "$NQN_PCIE" && ! nvme_disconnect ${n}_disc0 "$NQN_PCIE"; then
+		result $n FAIL "could not disconnect the earlier connection first: $(out_line ${n}_disc0)"
+		return
+	fi
+	mark=$(dmesg | wc -l)
+	if ! connect_pcie $n --nr-io-queues=1 --queue-size=128; then
+		result $n FAIL "with --nr-io-queues=1 --queue-size=128: $CONN_WHY"
+		return
+	fi
+	q=$(ctrl_attr "$(ctrls_of "$NQN_PCIE" | head -n 1)" queue_count)
+	[ "$q" = 2 ] || why="$why; queue_count $q, expected 2 (admin + one I/O queue)"
+	if run_fio ${n}_write $T_FIO --filename="$DEV" $FIO_COMMON $(job_burst_write); then
+		r="128k QD128 write+verify: write $FIO_WIOPS, verify-read $FIO_RIOPS IOPS"
+	else
+		why="$why; fio write/verify: $FIO_WHY"
+	fi
+	if run_fio ${n}_read $T_FIO --filename="$DEV" --ioengine=libaio --direct=1 $(job_burst_read); then
+		r="$r; 128k QD128 randread bursts 5 s: $FIO_RIOPS IOPS"
+	else
+		why="$why; fio randread: $FIO_WHY"
+	fi
+	to=$(dmesg | tail -n +$((mark + 1)) | grep -E 'timeout|resetting|reconnect|I/O error' | head -n 1)
+	[ -n "$to" ] && why="$why; host kernel: $to"
+	nvme_disconnect ${n}_disc "$NQN_PCIE" || why="$why; disconnect: $(out_line ${n}_disc)"
+	if [ -z "$why" ]; then
+		result $n PASS "one I/O queue of 128 (queue_count $q): $r; no I/O timeout or reset in dmesg"
+	else
+		result $n FAIL "${why#; }"
+	fi
+}
+
 t_digest() {
 	local n=tcp_digest why= mark= dl= r=
 	need_daemon $n || return
@@ -589,6 +630,7 @@ for t in $(echo "$TESTS" | tr ',' ' '); do
 	tcp_fio)            t_fio ;;
 	tcp_discard_zeroes) t_discard_zeroes ;;
 	tcp_digest)         t_digest ;;
+	tcp_burst)          t_burst ;;
 	tcp_cycles)         t_cycles ;;
 	tcp_second_host)    t_second_host ;;
 	tcp_host_refused)   t_host_refused ;;
