@@ -31,6 +31,20 @@
 
 /* ---- bridge ---- */
 
+void cfg_bridge_defaults(struct cfg_bridge *b)
+{
+	*b = (struct cfg_bridge){
+		.discovery_port = CFG_DISCOVERY_PORT_DEFAULT,
+		.reactors = CFG_REACTORS_DEFAULT,
+		.rpc_socket = CFG_RPC_SOCKET_DEFAULT,
+		.icreq_timeout_ms = CFG_ICREQ_TIMEOUT_MS_DEFAULT,
+		.connect_timeout_ms = CFG_CONNECT_TIMEOUT_MS_DEFAULT,
+		.max_conns_per_port = CFG_MAX_CONNS_PER_PORT_DEFAULT,
+		.max_conns_per_addr = CFG_MAX_CONNS_PER_ADDR_DEFAULT,
+		.max_ctrls_per_host = CFG_MAX_CTRLS_PER_HOST_DEFAULT,
+	};
+}
+
 /*
  * A group name from POSIX's portable set (letters, digits, '.', '_', '-'),
  * not starting with '-', which would read as an option to the tools it is
@@ -67,9 +81,10 @@ static int parse_rpc_group(struct cfg_ctx *c, struct json_object *obj, struct cf
 }
 
 /*
- * A directory for rpc_namespace_dirs / rpc_save_dir: absolute, shorter
- * than CFG_DIR_SIZE, normalised (no "//", "/./", "/../", no trailing
- * slash), and not "/" itself, which would allow everything.
+ * A directory for rpc_namespace_dirs / rpc_save_dir, at the current path:
+ * absolute, shorter than CFG_DIR_SIZE, normalised (no "//", "/./", "/../",
+ * no trailing slash), since the daemon compares it with resolved paths as
+ * a string; and not "/" itself, which would allow every file.
  */
 static int check_dir(struct cfg_ctx *c, const char *d, char *out)
 {
@@ -78,9 +93,9 @@ static int check_dir(struct cfg_ctx *c, const char *d, char *out)
 	if (d[0] != '/')
 		return cfg_fail(c, "\"%s\" is not an absolute path", d);
 	if (len >= CFG_DIR_SIZE)
-		return cfg_fail(c, "%zu characters; at most %u", len, CFG_DIR_SIZE - 1);
+		return cfg_fail(c, "%zu characters; at most %d", len, CFG_DIR_SIZE - 1);
 	if (!strcmp(d, "/"))
-		return cfg_fail(c, "\"/\" would allow every file; name a directory for this purpose");
+		return cfg_fail(c, "\"/\" would allow every file; name a directory kept for this purpose");
 	if (d[len - 1] == '/' || strstr(d, "//") || strstr(d, "/./") || strstr(d, "/../") ||
 	    (len >= 2 && !strcmp(d + len - 2, "/.")) || (len >= 3 && !strcmp(d + len - 3, "/..")))
 		return cfg_fail(c, "\"%s\" is not a normalised path (no \"//\", \".\", \"..\" or trailing '/')", d);
@@ -88,38 +103,50 @@ static int check_dir(struct cfg_ctx *c, const char *d, char *out)
 	return 0;
 }
 
+/* rpc_namespace_dirs[i]: a directory, listed once */
+static int parse_ns_dir(struct cfg_ctx *c, struct json_object *v, struct cfg_bridge *b, unsigned i)
+{
+	const char *d;
+	unsigned j;
+
+	if (cfg_read_string(c, v, &d) || check_dir(c, d, b->rpc_namespace_dirs[i]))
+		return -EINVAL;
+	for (j = 0; j < i; j++) {
+		if (!strcmp(b->rpc_namespace_dirs[j], d))
+			return cfg_fail(c, "duplicate directory (also bridge.rpc_namespace_dirs[%u])", j);
+	}
+	return 0;
+}
+
 static int parse_rpc_dirs(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
 {
 	struct json_object *arr;
 	const char *d;
-	size_t mark, n = 0;
+	size_t mark, n, i;
 	int ret = 0;
 
 	if (cfg_opt_array(c, obj, "rpc_namespace_dirs", &arr, &n))
 		return -EINVAL;
-	if (arr) {
-		if (n > CFG_MAX_DIRS)
-			return cfg_fail_key(c, "rpc_namespace_dirs", "%zu directories; at most %u", n, CFG_MAX_DIRS);
-		mark = cfg_path_key(c, "rpc_namespace_dirs");
-		for (size_t i = 0; i < n && !ret; i++) {
-			size_t m = cfg_path_index(c, (unsigned)i);
+	if (n > CFG_MAX_DIRS)
+		return cfg_fail_key(c, "rpc_namespace_dirs", "%zu directories; at most %d", n, CFG_MAX_DIRS);
+	mark = cfg_path_key(c, "rpc_namespace_dirs");
+	for (i = 0; i < n && !ret; i++) {
+		size_t m = cfg_path_index(c, i);
 
-			ret = cfg_read_string(c, json_object_array_get_idx(arr, i), &d) ?:
-			      check_dir(c, d, b->rpc_namespace_dirs[i]);
-			cfg_path_pop(c, m);
-			b->nr_rpc_namespace_dirs = (unsigned)i + 1;
-		}
-		cfg_path_pop(c, mark);
-		if (ret)
-			return ret;
+		ret = parse_ns_dir(c, json_object_array_get_idx(arr, i), b, (unsigned)i);
+		cfg_path_pop(c, m);
 	}
+	cfg_path_pop(c, mark);
+	if (ret)
+		return ret;
+	b->nr_rpc_namespace_dirs = (unsigned)n;
 	if (cfg_opt_str(c, obj, "rpc_save_dir", &d))
 		return -EINVAL;
-	if (d) {
-		mark = cfg_path_key(c, "rpc_save_dir");
-		ret = check_dir(c, d, b->rpc_save_dir);
-		cfg_path_pop(c, mark);
-	}
+	if (!d)
+		return 0;
+	mark = cfg_path_key(c, "rpc_save_dir");
+	ret = check_dir(c, d, b->rpc_save_dir);
+	cfg_path_pop(c, mark);
 	return ret;
 }
 
@@ -250,14 +277,8 @@ static int parse_root(struct cfg_ctx *c, struct json_object *root)
 
 	if (cfg_expect_object(c, root) || cfg_check_keys(c, root, keys))
 		return -EINVAL;
-	cfg->bridge.discovery_port = CFG_DISCOVERY_PORT_DEFAULT;
-	cfg->bridge.reactors = CFG_REACTORS_DEFAULT;
-	memcpy(cfg->bridge.rpc_socket, CFG_RPC_SOCKET_DEFAULT, sizeof(CFG_RPC_SOCKET_DEFAULT));
-	cfg->bridge.icreq_timeout_ms = CFG_ICREQ_TIMEOUT_MS_DEFAULT;
-	cfg->bridge.connect_timeout_ms = CFG_CONNECT_TIMEOUT_MS_DEFAULT;
-	cfg->bridge.max_conns_per_port = CFG_MAX_CONNS_PER_PORT_DEFAULT;
-	cfg->bridge.max_conns_per_addr = CFG_MAX_CONNS_PER_ADDR_DEFAULT;
-	cfg->bridge.max_ctrls_per_host = CFG_MAX_CTRLS_PER_HOST_DEFAULT;
+	/* a file without a bridge object still gets every limit */
+	cfg_bridge_defaults(&cfg->bridge);
 	/* nvmetcli's root "discovery" group (discovery_nqn): ours is fixed */
 	if (cfg_opt_object(c, root, "discovery", &disc) || cfg_opt_object(c, root, "bridge", &bridge))
 		return -EINVAL;

@@ -27,6 +27,11 @@
 #define CFG_MAX_CONNS_PER_ADDR_DEFAULT 1024
 #define CFG_MAX_CTRLS_PER_HOST_DEFAULT 128
 
+struct cfg_bridge;
+
+/* Every bridge setting at its default: what a file without "bridge" means */
+void cfg_bridge_defaults(struct cfg_bridge *b);
+
 /* Decimal integer, optional leading '-', nothing else (no spaces, no
  * "0x", no '+'). 0, -EINVAL or -ERANGE. */
 int cfg_parse_int64(const char *s, int64_t *out);
@@ -47,8 +52,10 @@ int cfg_parse_bdf(const char *s, char *out, size_t outlen);
  * would let "allow_any_host": "0" ... "allow_any_host": "1" pass unseen).
  * Returns 1 with path ("subsystems[0].attr.serial") and the byte offset of
  * the second occurrence, 0 when there is none, or -ENOMEM. Keys are
- * compared by what they decode to: "a" and "\u0061" are the same key (as
- * json-c sees them); the path shows keys decoded, escaped for printing. */
+ * compared by what they decode to, as json-c sees them: "a" and "\u0061"
+ * are the same key, a surrogate that is not half of a pair is U+FFFD, and
+ * a key ends at \u0000. The path shows keys decoded, escaped for printing
+ * (control characters and bytes from 0x7f up as \xNN). */
 int cfg_json_find_dup_key(const char *text, size_t len, char *path,
 			  size_t pathlen, size_t *offset);
 

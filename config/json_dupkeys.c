@@ -6,7 +6,9 @@
  * accepted (so it can trust the syntax), keeps the keys of every open
  * object and checks them when the object closes. Keys are compared by
  * what they decode to, as json-c sees them: "allow_any_hos\u0074" is
- * "allow_any_host".
+ * "allow_any_host", a surrogate that is not half of a pair is U+FFFD, and
+ * a key ends at its first \u0000 ("allow_any_host\u0000x" is
+ * "allow_any_host" to json-c too).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -78,6 +80,9 @@ static unsigned read_u4(const char *p, size_t left)
 
 static size_t put_utf8(char *o, unsigned cp)
 {
+	/* json-c writes a lone surrogate as the replacement character */
+	if (cp >= 0xd800 && cp < 0xe000)
+		cp = 0xfffd;
 	if (cp < 0x80) {
 		o[0] = (char)cp;
 		return 1;
@@ -101,7 +106,8 @@ static size_t put_utf8(char *o, unsigned cp)
 }
 
 /* Decode the JSON escapes of raw[0..len) into out (room for len bytes:
- * no escape decodes longer than it is written). Returns the length. */
+ * no escape decodes longer than it is written). Returns the length, up to
+ * the first NUL: json-c keeps keys as C strings. */
 static size_t decode_key(const char *raw, size_t len, char *out)
 {
 	size_t o = 0;
@@ -109,6 +115,8 @@ static size_t decode_key(const char *raw, size_t len, char *out)
 	for (size_t i = 0; i < len; i++) {
 		unsigned cp;
 
+		if (raw[i] == '\0')
+			break;
 		if (raw[i] != '\\' || i + 1 >= len) {
 			out[o++] = raw[i];
 			continue;
@@ -131,6 +139,8 @@ static size_t decode_key(const char *raw, size_t len, char *out)
 					i += 6;
 				}
 			}
+			if (!cp)
+				return o;
 			o += put_utf8(out + o, cp);
 			break;
 		default:        /* \" \\ \/ */
@@ -142,7 +152,7 @@ static size_t decode_key(const char *raw, size_t len, char *out)
 
 static int push_key(struct scan *s, const char *raw, size_t len, size_t offset)
 {
-	struct scan_key k = { raw, len, offset, NULL };
+	struct scan_key k = { raw, strnlen(raw, len), offset, NULL };
 
 	if (s->nr_keys == s->cap_keys) {
 		size_t cap = s->cap_keys ? s->cap_keys * 2 : 64;

@@ -290,12 +290,16 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 
 	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
 		return -EINVAL;
-	if (cfg_req_int(c, obj, "nsid", 0, CFG_NSID_MAX, &v))
+	/* any integer here, so that the range named is the real one */
+	if (cfg_req_int(c, obj, "nsid", INT64_MIN, INT64_MAX, &v))
 		return -EINVAL;
-	/* a host only looks for NSIDs up to Identify Controller NN */
-	if (v < 1 || v > CFG_MAX_NSID)
-		return cfg_fail_key(c, "nsid", "%lld is out of range (1..%u: Identify Controller NN, the highest NSID "
-				    "this target reports)", (long long)v, CFG_MAX_NSID);
+	if (v < 1)
+		return cfg_fail_key(c, "nsid", "%lld is out of range (1..%d)", (long long)v, CFG_MAX_NSID);
+	/* a host looks no further than Identify Controller NN: a namespace
+	 * above it would be listed active and then be unreachable */
+	if (v > CFG_MAX_NSID)
+		return cfg_fail_key(c, "nsid", "%lld is above %d, the highest NSID this target reports "
+				    "(Identify Controller NN)", (long long)v, CFG_MAX_NSID);
 	ns->nsid = (uint32_t)v;
 	for (j = 0; j < ni; j++) {
 		if (s->namespaces[j].nsid == ns->nsid)

@@ -369,40 +369,33 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 	jw_close(w, '}');
 }
 
+static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b);
+
+/* a bridge number, written only when it is not the default */
+static void bridge_num(struct jw *w, const char *key, unsigned long long v, unsigned long long def)
+{
+	if (v != def)
+		jw_num(w, key, v);
+}
+
+/* keys in sorted order, as everywhere */
 static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 {
-	bool port = b->discovery_port != CFG_DISCOVERY_PORT_DEFAULT;
-	bool reactors = b->reactors != CFG_REACTORS_DEFAULT;
-	bool group = b->rpc_group[0] != '\0';
-	bool sock = strcmp(b->rpc_socket, CFG_RPC_SOCKET_DEFAULT) != 0;
-	bool limits = b->icreq_timeout_ms != CFG_ICREQ_TIMEOUT_MS_DEFAULT ||
-		      b->connect_timeout_ms != CFG_CONNECT_TIMEOUT_MS_DEFAULT ||
-		      b->max_conns_per_port != CFG_MAX_CONNS_PER_PORT_DEFAULT ||
-		      b->max_conns_per_addr != CFG_MAX_CONNS_PER_ADDR_DEFAULT ||
-		      b->max_ctrls_per_host != CFG_MAX_CTRLS_PER_HOST_DEFAULT;
-	bool dirs = b->nr_rpc_namespace_dirs || b->rpc_save_dir[0];
+	struct cfg_bridge def;
 
-	if (!port && !reactors && !group && !sock && !limits && !dirs)
+	cfg_bridge_defaults(&def);
+	if (bridge_equal(b, &def))
 		return;
 	jw_open(w, "bridge", '{');
-	if (port)
-		jw_num(w, "discovery_port", b->discovery_port);
-	if (reactors)
-		jw_num(w, "reactors", b->reactors);
-	if (group)
+	bridge_num(w, "connect_timeout_ms", b->connect_timeout_ms, CFG_CONNECT_TIMEOUT_MS_DEFAULT);
+	bridge_num(w, "discovery_port", b->discovery_port, CFG_DISCOVERY_PORT_DEFAULT);
+	bridge_num(w, "icreq_timeout_ms", b->icreq_timeout_ms, CFG_ICREQ_TIMEOUT_MS_DEFAULT);
+	bridge_num(w, "max_connections_per_address", b->max_conns_per_addr, CFG_MAX_CONNS_PER_ADDR_DEFAULT);
+	bridge_num(w, "max_connections_per_port", b->max_conns_per_port, CFG_MAX_CONNS_PER_PORT_DEFAULT);
+	bridge_num(w, "max_controllers_per_host", b->max_ctrls_per_host, CFG_MAX_CTRLS_PER_HOST_DEFAULT);
+	bridge_num(w, "reactors", b->reactors, CFG_REACTORS_DEFAULT);
+	if (b->rpc_group[0])
 		jw_str(w, "rpc_group", b->rpc_group);
-	if (sock)
-		jw_str(w, "rpc_socket", b->rpc_socket);
-	if (b->icreq_timeout_ms != CFG_ICREQ_TIMEOUT_MS_DEFAULT)
-		jw_num(w, "icreq_timeout_ms", b->icreq_timeout_ms);
-	if (b->connect_timeout_ms != CFG_CONNECT_TIMEOUT_MS_DEFAULT)
-		jw_num(w, "connect_timeout_ms", b->connect_timeout_ms);
-	if (b->max_conns_per_port != CFG_MAX_CONNS_PER_PORT_DEFAULT)
-		jw_num(w, "max_connections_per_port", b->max_conns_per_port);
-	if (b->max_conns_per_addr != CFG_MAX_CONNS_PER_ADDR_DEFAULT)
-		jw_num(w, "max_connections_per_address", b->max_conns_per_addr);
-	if (b->max_ctrls_per_host != CFG_MAX_CTRLS_PER_HOST_DEFAULT)
-		jw_num(w, "max_controllers_per_host", b->max_ctrls_per_host);
 	if (b->nr_rpc_namespace_dirs) {
 		jw_open(w, "rpc_namespace_dirs", '[');
 		for (unsigned i = 0; i < b->nr_rpc_namespace_dirs; i++)
@@ -411,6 +404,8 @@ static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 	}
 	if (b->rpc_save_dir[0])
 		jw_str(w, "rpc_save_dir", b->rpc_save_dir);
+	if (strcmp(b->rpc_socket, CFG_RPC_SOCKET_DEFAULT))
+		jw_str(w, "rpc_socket", b->rpc_socket);
 	jw_close(w, '}');
 }
 
@@ -659,18 +654,26 @@ static bool port_equal(const struct cfg_port *a, const struct cfg_port *b)
 	return true;
 }
 
-static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
+static bool dirs_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 {
+	unsigned i;
+
 	if (a->nr_rpc_namespace_dirs != b->nr_rpc_namespace_dirs)
 		return false;
-	for (unsigned i = 0; i < a->nr_rpc_namespace_dirs; i++)
+	for (i = 0; i < a->nr_rpc_namespace_dirs; i++) {
 		if (strcmp(a->rpc_namespace_dirs[i], b->rpc_namespace_dirs[i]))
 			return false;
+	}
+	return !strcmp(a->rpc_save_dir, b->rpc_save_dir);
+}
+
+static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
+{
 	return a->discovery_port == b->discovery_port && a->reactors == b->reactors &&
 	       !strcmp(a->rpc_socket, b->rpc_socket) && !strcmp(a->rpc_group, b->rpc_group) &&
 	       a->icreq_timeout_ms == b->icreq_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_conns_per_port == b->max_conns_per_port && a->max_conns_per_addr == b->max_conns_per_addr &&
-	       a->max_ctrls_per_host == b->max_ctrls_per_host && !strcmp(a->rpc_save_dir, b->rpc_save_dir);
+	       a->max_ctrls_per_host == b->max_ctrls_per_host && dirs_equal(a, b);
 }
 
 /* Order counts everywhere: it is written, and it is the order in which

@@ -432,15 +432,110 @@ static void test_bridge_limits(void **state)
 	assert_int_equal(cfg->bridge.max_conns_per_addr, 1000000);
 	assert_int_equal(cfg->bridge.max_ctrls_per_host, 65535);
 	assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, 2);
+	assert_string_equal(cfg->bridge.rpc_namespace_dirs[0], "/srv/nvmf");
 	assert_string_equal(cfg->bridge.rpc_namespace_dirs[1], "/var/lib/nvmf-bridge/exports");
 	assert_string_equal(cfg->bridge.rpc_save_dir, "/etc/nvmf-bridge/saved");
-	config_free(cfg);
-	/* defaults are not written */
-	cfg = parse_ok("{'bridge': {'icreq_timeout_ms': 10000, 'max_controllers_per_host': 128}}");
+	/* the rest keeps its defaults */
+	assert_int_equal(cfg->bridge.discovery_port, 8009);
+	assert_int_equal(cfg->bridge.reactors, 1);
 	js = config_to_json(cfg);
-	assert_null(strstr(js, "icreq_timeout_ms"));
+	assert_non_null(js);
+	assert_non_null(strstr(js, "\"icreq_timeout_ms\": 100,"));
+	assert_non_null(strstr(js, "\"max_connections_per_address\": 1000000,"));
+	assert_non_null(strstr(js, "\"rpc_save_dir\": \"/etc/nvmf-bridge/saved\""));
+	free(js);
+	config_free(cfg);
+
+	/* the other ends of the ranges */
+	cfg = parse_ok("{'bridge': {'icreq_timeout_ms': '600000', 'connect_timeout_ms': 100,"
+		       " 'max_connections_per_port': 1000000, 'max_connections_per_address': 1,"
+		       " 'max_controllers_per_host': '1'}}");
+	assert_int_equal(cfg->bridge.icreq_timeout_ms, 600000);
+	assert_int_equal(cfg->bridge.connect_timeout_ms, 100);
+	assert_int_equal(cfg->bridge.max_conns_per_port, 1000000);
+	assert_int_equal(cfg->bridge.max_conns_per_addr, 1);
+	assert_int_equal(cfg->bridge.max_ctrls_per_host, 1);
+	config_free(cfg);
+
+	/* defaults are not written; unset ("", null, []) means the default */
+	cfg = parse_ok("{'bridge': {'icreq_timeout_ms': 10000, 'connect_timeout_ms': '10000',"
+		       " 'max_connections_per_port': 4096, 'max_connections_per_address': 1024,"
+		       " 'max_controllers_per_host': 128, 'rpc_namespace_dirs': [], 'rpc_save_dir': ''}}");
+	js = config_to_json(cfg);
+	assert_non_null(js);
 	assert_null(strstr(js, "bridge"));
 	free(js);
+	config_free(cfg);
+	cfg = parse_ok("{'bridge': {'icreq_timeout_ms': null, 'max_controllers_per_host': '',"
+		       " 'rpc_namespace_dirs': null, 'rpc_save_dir': null}}");
+	assert_int_equal(cfg->bridge.icreq_timeout_ms, 10000);
+	assert_int_equal(cfg->bridge.max_ctrls_per_host, 128);
+	assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, 0);
+	config_free(cfg);
+}
+
+/* Directories: absolute, normalised, not "/"; names that merely contain
+ * dots are names */
+static void test_bridge_dirs(void **state)
+{
+	static const char *const good[] = {
+		"/srv", "/srv/.hidden", "/srv/a..b", "/srv/...", "/srv/x.", "/srv/..x", "/a b/c",
+		/* 255 characters, the most that fits */
+		"/" X100 X100 X10 X10 X10 X10 X10 "xxxx",
+	};
+	struct config *cfg;
+	char json[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		snprintf(json, sizeof(json), "{'bridge': {'rpc_namespace_dirs': ['%s'], 'rpc_save_dir': '%s'}}",
+			 good[i], good[i]);
+		cfg = parse_ok(json);
+		assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, 1);
+		assert_string_equal(cfg->bridge.rpc_namespace_dirs[0], good[i]);
+		assert_string_equal(cfg->bridge.rpc_save_dir, good[i]);
+		config_free(cfg);
+	}
+	/* as many as fit, nested ones included */
+	cfg = parse_ok("{'bridge': {'rpc_namespace_dirs': ['/a','/b','/c','/d','/e','/f','/g','/a/b']}}");
+	assert_int_equal(cfg->bridge.nr_rpc_namespace_dirs, CFG_MAX_DIRS);
+	assert_string_equal(cfg->bridge.rpc_namespace_dirs[7], "/a/b");
+	config_free(cfg);
+}
+
+/* cfg_json_find_dup_key on t: want is the path of the duplicate, or NULL */
+static void dup_key_is(const char *t, const char *want)
+{
+	char path[128] = "";
+	size_t off = 0;
+	int ret = cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off);
+
+	if (ret != (want ? 1 : 0))
+		fail_msg("%s: returned %d (path \"%s\")", t, ret, path);
+	if (want && strcmp(path, want))
+		fail_msg("%s: path \"%s\", wanted \"%s\"", t, path, want);
+}
+
+/* Objects and arrays with nothing in them: no key has been stored yet,
+ * and the scanner must not offset its NULL key array (clang's UBSan:
+ * "applying zero offset to null pointer") */
+static void test_dup_key_empty(void **state)
+{
+	static const char *const none[] = {
+		"{}", "[]", " { } ", "{\"a\":{}}", "{\"a\":[]}", "[{}]", "[[]]", "[{},[],{}]",
+		"{\"a\":{},\"b\":{\"c\":{}}}", "[{\"a\":{}},{}]", "{\"a\":[{}],\"b\":{}}",
+	};
+	struct config *cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(none); i++)
+		dup_key_is(none[i], NULL);
+	/* empty objects around a real duplicate */
+	dup_key_is("{\"a\":{},\"b\":{},\"a\":{}}", "a");
+	dup_key_is("[{},{\"x\":{},\"x\":[]}]", "[1].x");
+	cfg = parse_ok("{'bridge': {}, 'hosts': [], 'subsystems': [], 'ports': [], 'discovery': {}}");
 	config_free(cfg);
 }
 
@@ -448,28 +543,77 @@ static void test_bridge_limits(void **state)
  * key for json-c, so a second "allow_any_hos\u0074" must not win unseen. */
 static void test_dup_key_escaped(void **state)
 {
-	char path[128];
-	size_t off = 0;
-	const char *t;
-
 	(void)state;
 	syntax_fails("{\"subsystems\": [{\"nqn\": \"" NQN1 "\",\n \"attr\": {\"allow_any_host\": \"0\",\n"
 		     " \"allow_any_hos\\u0074\": \"1\"}}]}",
 		     "s.json: subsystems[0].attr.allow_any_host: duplicate key (line 3 column 2)");
-	t = "{\"a\":1,\"\\u0061\":2}";
-	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
-	assert_string_equal(path, "a");
+	/* either one escaped, upper-case hex, and the other way round */
+	syntax_fails("{\"subsystems\": [{\"nqn\": \"" NQN1 "\", \"attr\": {\"\\u0061llow_any_host\": \"1\","
+		     " \"allow_any_host\": \"0\"}}]}",
+		     "s.json: subsystems[0].attr.allow_any_host: duplicate key");
+	dup_key_is("{\"a\":1,\"\\u0061\":2}", "a");
+	dup_key_is("{\"\\u00E9\":1,\"\xc3\xa9\":2}", "\\xc3\\xa9");
+	/* the path is decoded too, parents included */
+	dup_key_is("{\"sub\\u0073ystems\":[{\"n\\/q\":1,\"n/q\":2}]}", "subsystems[0].n/q");
 	/* a surrogate pair is one character */
-	t = "{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}";
-	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
+	dup_key_is("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", "\\xf0\\x9f\\x98\\x80");
+	dup_key_is("{\"\\uD83D\\uDE00\":1,\"\\ud83d\\ude00\":2}", "\\xf0\\x9f\\x98\\x80");
+	/* json-c turns a surrogate that is not half of a pair into U+FFFD:
+	 * every lone one is the same key, and the same as U+FFFD itself */
+	dup_key_is("{\"\\ud800\":1,\"\\udbff\":2}", "\\xef\\xbf\\xbd");
+	dup_key_is("{\"\\udc00x\":1,\"\xef\xbf\xbdx\":2}", "\\xef\\xbf\\xbdx");
+	dup_key_is("{\"\\ud800\\ud83d\\ude00\":1,\"\xef\xbf\xbd\xf0\x9f\x98\x80\":2}",
+		   "\\xef\\xbf\\xbd\\xf0\\x9f\\x98\\x80");
+	dup_key_is("{\"\\ud800\\n\":1,\"\xef\xbf\xbd\\u000a\":2}", "\\xef\\xbf\\xbd\\x0a");
+	/* json-c keeps keys as C strings: a key ends at \u0000 */
+	syntax_fails("{\"subsystems\": [{\"nqn\": \"" NQN1 "\", \"attr\": {\"allow_any_host\": \"0\","
+		     " \"allow_any_host\\u0000x\": \"1\"}}]}",
+		     "s.json: subsystems[0].attr.allow_any_host: duplicate key");
+	dup_key_is("{\"a\\u0000b\":1,\"a\\u0000c\":2}", "a");
 	/* escapes of different characters stay different keys */
-	t = "{\"a\\n\":1,\"a\\t\":2,\"a\\\"\":3,\"a\\/\":4,\"a/\":5}";
-	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
-	assert_string_equal(path, "a/");
+	dup_key_is("{\"a\\n\":1,\"a\\t\":2,\"a\\\"\":3,\"a\\\\\":4,\"a\\b\":5,\"a\\f\":6,\"a\\r\":7}", NULL);
+	dup_key_is("{\"a\\n\":1,\"a\\t\":2,\"a\\\"\":3,\"a\\/\":4,\"a/\":5}", "a/");
+	dup_key_is("{\"a\\\\\":1,\"a\\u005c\":2}", "a\\\\");
+	dup_key_is("{\"\\ud83d\\ude00\":1,\"\\ud83d\\ude01\":2,\"\\ud83d\":3,\"\\ude00\\ud83d\":4}", NULL);
 	/* a key decoding to control characters is printed escaped */
-	t = "{\"x\\ny\":1,\"x\\u000ay\":2}";
-	assert_int_equal(cfg_json_find_dup_key(t, strlen(t), path, sizeof(path), &off), 1);
-	assert_string_equal(path, "x\\x0ay");
+	dup_key_is("{\"x\\ny\":1,\"x\\u000ay\":2}", "x\\x0ay");
+	syntax_fails("{\"a\\u0001\\u001b[2J\":1,\"a\\u0001\\u001b[2J\":2}",
+		     "s.json: a\\x01\\x1b[2J: duplicate key (line 1 column 23)");
+}
+
+/* Keys that only look alike are different keys, to json-c and to us: not
+ * a duplicate (and here not a key of the schema either) */
+static void test_dup_key_lookalike(void **state)
+{
+	(void)state;
+	/* Cyrillic a; e + combining acute against precomposed e acute; case */
+	dup_key_is("{\"a\":1,\"\\u0430\":2,\"\xd0\xb1\":3,\"A\":4,\"\\u0041\\u0301\":5,\"\\u00c1\":6}", NULL);
+	dup_key_is("{\"e\\u0301\":1,\"\xc3\xa9\":2,\"\\u00e9 \":3,\"e\":4}", NULL);
+	dup_key_is("{\"allow_any_host\":1,\"allow_any_host \":2,\"allow_any_hosT\":3,"
+		   "\"allow_any_h\\u043est\":4,\"allow_any_host\\u200b\":5}", NULL);
+	syntax_fails("{\"subsystems\": [{\"nqn\": \"" NQN1 "\", \"attr\": {\"allow_any_host\": \"0\","
+		     " \"allow_any_h\\u043est\": \"1\"}}]}",
+		     "s.json: subsystems[0].attr.allow_any_h\xd0\xbest: unknown key");
+}
+
+/* NSIDs stop at Identify Controller NN (CFG_MAX_NSID) */
+static void test_nsid_limit(void **state)
+{
+	struct config *cfg;
+	char err[256] = "";
+	char *j;
+
+	(void)state;
+	cfg = parse_ok(ONE_NS("{'nsid': 1024, 'device': {'mem': '1M'}}, {'nsid': '1023', 'device': {'mem': '1M'}}"));
+	assert_int_equal(cfg->subsystems[0].namespaces[0].nsid, CFG_MAX_NSID);
+	assert_int_equal(cfg->subsystems[0].namespaces[1].nsid, 1023);
+	config_free(cfg);
+	j = dq(ONE_NS("{'nsid': 1025, 'device': {'mem': '1M'}}"));
+	assert_int_equal(config_parse(j, "FILE", &cfg, err, sizeof(err)), -EINVAL);
+	free(j);
+	assert_null(cfg);
+	assert_string_equal(err, "FILE: subsystems[0].namespaces[0].nsid: 1025 is above 1024, the highest NSID "
+				 "this target reports (Identify Controller NN)");
 }
 
 static void test_rpc_group(void **state)
@@ -780,6 +924,67 @@ static const struct err_case err_cases[] = {
 	{ "bridge_save_dir_dot", "{'bridge': {'rpc_save_dir': '/etc/nvmf/.'}}", "bridge.rpc_save_dir",
 	  "not a normalised path" },
 	{ "bridge_save_dir_type", "{'bridge': {'rpc_save_dir': 1}}", "bridge.rpc_save_dir", "expected a string" },
+	{ "bridge_icreq_timeout_high", "{'bridge': {'icreq_timeout_ms': '600001'}}", "bridge.icreq_timeout_ms",
+	  "600001 is out of range (100..600000)" },
+	{ "bridge_icreq_timeout_bool", "{'bridge': {'icreq_timeout_ms': true}}", "bridge.icreq_timeout_ms",
+	  "expected an integer, got a boolean" },
+	{ "bridge_connect_timeout_low", "{'bridge': {'connect_timeout_ms': 99}}", "bridge.connect_timeout_ms",
+	  "99 is out of range (100..600000)" },
+	{ "bridge_connect_timeout_high", "{'bridge': {'connect_timeout_ms': 600001}}", "bridge.connect_timeout_ms",
+	  "out of range (100..600000)" },
+	{ "bridge_connect_timeout_fraction", "{'bridge': {'connect_timeout_ms': 1000.5}}",
+	  "bridge.connect_timeout_ms", "expected an integer, got a fractional number" },
+	{ "bridge_conns_port_high", "{'bridge': {'max_connections_per_port': '1000001'}}",
+	  "bridge.max_connections_per_port", "1000001 is out of range (1..1000000)" },
+	{ "bridge_conns_port_array", "{'bridge': {'max_connections_per_port': [1]}}",
+	  "bridge.max_connections_per_port", "expected an integer, got an array" },
+	{ "bridge_conns_addr_0", "{'bridge': {'max_connections_per_address': '0'}}",
+	  "bridge.max_connections_per_address", "0 is out of range (1..1000000)" },
+	{ "bridge_conns_addr_hex", "{'bridge': {'max_connections_per_address': '0x10'}}",
+	  "bridge.max_connections_per_address", "expected an integer, got \"0x10\"" },
+	{ "bridge_ctrls_host_big", "{'bridge': {'max_controllers_per_host': 65536}}",
+	  "bridge.max_controllers_per_host", "65536 is out of range (1..65535)" },
+	{ "bridge_ctrls_host_negative", "{'bridge': {'max_controllers_per_host': -1}}",
+	  "bridge.max_controllers_per_host", "-1 is out of range (1..65535)" },
+	{ "bridge_ctrls_host_object", "{'bridge': {'max_controllers_per_host': {}}}",
+	  "bridge.max_controllers_per_host", "expected an integer, got an object" },
+	{ "bridge_limits_unknown_key", "{'bridge': {'max_connections_per_addr': 10}}",
+	  "bridge.max_connections_per_addr", "unknown key" },
+	{ "bridge_ns_dirs_object", "{'bridge': {'rpc_namespace_dirs': {}}}", "bridge.rpc_namespace_dirs",
+	  "expected an array, got an object" },
+	{ "bridge_ns_dirs_number", "{'bridge': {'rpc_namespace_dirs': ['/srv', 5]}}", "bridge.rpc_namespace_dirs[1]",
+	  "expected a string, got a number" },
+	{ "bridge_ns_dirs_null", "{'bridge': {'rpc_namespace_dirs': [null]}}", "bridge.rpc_namespace_dirs[0]",
+	  "expected a string, got null" },
+	{ "bridge_ns_dirs_empty", "{'bridge': {'rpc_namespace_dirs': ['']}}", "bridge.rpc_namespace_dirs[0]",
+	  "\"\" is not an absolute path" },
+	{ "bridge_ns_dirs_root_msg", "{'bridge': {'rpc_namespace_dirs': ['/srv', '/']}}",
+	  "bridge.rpc_namespace_dirs[1]", "\"/\" would allow every file; name a directory kept for this purpose" },
+	{ "bridge_ns_dirs_double_slash", "{'bridge': {'rpc_namespace_dirs': ['/srv//nvmf']}}",
+	  "bridge.rpc_namespace_dirs[0]", "\"/srv//nvmf\" is not a normalised path" },
+	{ "bridge_ns_dirs_dot", "{'bridge': {'rpc_namespace_dirs': ['/srv/./nvmf']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_dot_end", "{'bridge': {'rpc_namespace_dirs': ['/srv/.']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_dotdot_end", "{'bridge': {'rpc_namespace_dirs': ['/srv/..']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_dotdot_root", "{'bridge': {'rpc_namespace_dirs': ['/..']}}",
+	  "bridge.rpc_namespace_dirs[0]", "not a normalised path" },
+	{ "bridge_ns_dirs_long", "{'bridge': {'rpc_namespace_dirs': ['/" X100 X100 X10 X10 X10 X10 X10 "xxxxx']}}",
+	  "bridge.rpc_namespace_dirs[0]", "256 characters; at most 255" },
+	{ "bridge_ns_dirs_dup", "{'bridge': {'rpc_namespace_dirs': ['/srv', '/var/nvmf', '/srv']}}",
+	  "bridge.rpc_namespace_dirs[2]", "duplicate directory (also bridge.rpc_namespace_dirs[0])" },
+	{ "bridge_save_dir_root", "{'bridge': {'rpc_save_dir': '/'}}", "bridge.rpc_save_dir", "would allow every file" },
+	{ "bridge_save_dir_relative", "{'bridge': {'rpc_save_dir': 'etc/nvmf'}}", "bridge.rpc_save_dir",
+	  "\"etc/nvmf\" is not an absolute path" },
+	{ "bridge_save_dir_trailing", "{'bridge': {'rpc_save_dir': '/etc/nvmf/'}}", "bridge.rpc_save_dir",
+	  "not a normalised path" },
+	{ "bridge_save_dir_dotdot", "{'bridge': {'rpc_save_dir': '/etc/../tmp'}}", "bridge.rpc_save_dir",
+	  "not a normalised path" },
+	{ "bridge_save_dir_array", "{'bridge': {'rpc_save_dir': ['/etc/nvmf']}}", "bridge.rpc_save_dir",
+	  "expected a string, got an array" },
+	{ "bridge_save_dir_long", "{'bridge': {'rpc_save_dir': '/" X100 X100 X100 "'}}", "bridge.rpc_save_dir",
+	  "301 characters; at most 255" },
 	{ "rpc_group_dash", "{'bridge': {'rpc_group': '-wheel'}}", "bridge.rpc_group",
 	  "\"-wheel\" starts with '-'" },
 	{ "rpc_group_space", "{'bridge': {'rpc_group': 'nvmf admins'}}", "bridge.rpc_group",
@@ -859,13 +1064,21 @@ static const struct err_case err_cases[] = {
 	{ "ns_not_object", ONE_NS("1"), "subsystems[0].namespaces[0]", "expected an object" },
 	{ "ns_nsid_missing", ONE_NS("{'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid", "missing" },
 	{ "ns_nsid_0", ONE_NS("{'nsid': 0, 'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid",
-	  "out of range (1..1024: Identify Controller NN" },
+	  "0 is out of range (1..1024)" },
+	{ "ns_nsid_negative", ONE_NS("{'nsid': '-1', 'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid",
+	  "-1 is out of range (1..1024)" },
 	/* a host looks no further than NN: a namespace above it would be
 	 * listed active and then answered "invalid namespace" */
 	{ "ns_nsid_above_nn", ONE_NS("{'nsid': 1025, 'device': {'mem': '1M'}}"), "subsystems[0].namespaces[0].nsid",
-	  "1025 is out of range (1..1024: Identify Controller NN, the highest NSID this target reports)" },
+	  "1025 is above 1024, the highest NSID this target reports (Identify Controller NN)" },
+	{ "ns_nsid_above_nn_string", ONE_NS(NS_MEM ", {'nsid': '1025', 'device': {'mem': '1M'}}"),
+	  "subsystems[0].namespaces[1].nsid", "1025 is above 1024" },
+	{ "ns_nsid_max_fabrics", ONE_NS("{'nsid': 4294967294, 'device': {'mem': '1M'}}"),
+	  "subsystems[0].namespaces[0].nsid", "4294967294 is above 1024" },
 	{ "ns_nsid_broadcast", ONE_NS("{'nsid': '4294967295', 'device': {'mem': '1M'}}"),
-	  "subsystems[0].namespaces[0].nsid", "out of range" },
+	  "subsystems[0].namespaces[0].nsid", "4294967295 is above 1024" },
+	{ "ns_nsid_huge", ONE_NS("{'nsid': '99999999999999999999', 'device': {'mem': '1M'}}"),
+	  "subsystems[0].namespaces[0].nsid", "expected an integer" },
 	{ "ns_nsid_bool", ONE_NS("{'nsid': true, 'device': {'mem': '1M'}}"),
 	  "subsystems[0].namespaces[0].nsid", "expected an integer, got a boolean" },
 	{ "ns_nsid_dup", ONE_NS(NS_MEM ", {'nsid': '1', 'device': {'mem': '2M'}}"),
@@ -1370,6 +1583,9 @@ static void test_examples(void **state)
 	assert_int_equal(cfg->nr_hosts, 2);
 	assert_int_equal(cfg->ports[0].nr_referrals, 1);
 	assert_int_equal(cfg->bridge.reactors, 2);
+	assert_int_equal(cfg->bridge.icreq_timeout_ms, 5000);
+	assert_int_equal(cfg->bridge.max_conns_per_addr, 256);
+	assert_int_equal(cfg->bridge.max_conns_per_port, 4096);
 	config_free(cfg);
 }
 
@@ -1384,7 +1600,11 @@ int main(void)
 		cmocka_unit_test(test_bridge),
 		cmocka_unit_test(test_rpc_group),
 		cmocka_unit_test(test_bridge_limits),
+		cmocka_unit_test(test_bridge_dirs),
+		cmocka_unit_test(test_dup_key_empty),
 		cmocka_unit_test(test_dup_key_escaped),
+		cmocka_unit_test(test_dup_key_lookalike),
+		cmocka_unit_test(test_nsid_limit),
 		cmocka_unit_test(test_pcie_forms),
 		cmocka_unit_test(test_file_and_mem),
 		cmocka_unit_test(test_uuid_nguid),

@@ -40,7 +40,10 @@
 /* Something of everything config_equal() compares */
 #define BIG \
 	"{'bridge': {'discovery_port': 18009, 'reactors': 2, 'rpc_socket': '/tmp/b.sock'," \
-	"            'rpc_group': 'nvmf'}," \
+	"            'rpc_group': 'nvmf', 'icreq_timeout_ms': 5000, 'connect_timeout_ms': 6000," \
+	"            'max_connections_per_port': 100, 'max_connections_per_address': 10," \
+	"            'max_controllers_per_host': 4, 'rpc_namespace_dirs': ['/srv/a', '/srv/b']," \
+	"            'rpc_save_dir': '/srv/saved'}," \
 	" 'hosts': [{'nqn': '" HOSTA "'}, {'nqn': '" HOSTB "'}]," \
 	" 'subsystems': [" \
 	"   {'nqn': '" NQN1 "'," \
@@ -199,6 +202,73 @@ static void test_bridge(void **state)
 	writes("{'bridge': {'rpc_group': 'wheel'}}",
 	       "{\n  \"bridge\": {\n    \"rpc_group\": \"wheel\"\n  },\n"
 	       "  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+}
+
+/* the limits and directories: numbers as numbers, keys sorted among the
+ * others, each only when it is not the default */
+static void test_bridge_limits(void **state)
+{
+	(void)state;
+	writes("{'bridge': {'rpc_socket': '/tmp/x.sock', 'rpc_save_dir': '/srv/saved',"
+	       " 'rpc_namespace_dirs': ['/srv/b', '/srv/a'], 'reactors': 2,"
+	       " 'max_controllers_per_host': '4', 'max_connections_per_port': 100,"
+	       " 'max_connections_per_address': '10', 'icreq_timeout_ms': 5000,"
+	       " 'discovery_port': 0, 'connect_timeout_ms': '600000', 'rpc_group': 'nvmf'}}",
+	       "{\n"
+	       "  \"bridge\": {\n"
+	       "    \"connect_timeout_ms\": 600000,\n"
+	       "    \"discovery_port\": 0,\n"
+	       "    \"icreq_timeout_ms\": 5000,\n"
+	       "    \"max_connections_per_address\": 10,\n"
+	       "    \"max_connections_per_port\": 100,\n"
+	       "    \"max_controllers_per_host\": 4,\n"
+	       "    \"reactors\": 2,\n"
+	       "    \"rpc_group\": \"nvmf\",\n"
+	       "    \"rpc_namespace_dirs\": [\n"
+	       "      \"/srv/b\",\n"
+	       "      \"/srv/a\"\n"
+	       "    ],\n"
+	       "    \"rpc_save_dir\": \"/srv/saved\",\n"
+	       "    \"rpc_socket\": \"/tmp/x.sock\"\n"
+	       "  },\n"
+	       "  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+	/* one alone is enough for a bridge object */
+	writes("{'bridge': {'max_connections_per_address': 1}}",
+	       "{\n  \"bridge\": {\n    \"max_connections_per_address\": 1\n  },\n"
+	       "  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+	writes("{'bridge': {'rpc_save_dir': '/srv/saved'}}",
+	       "{\n  \"bridge\": {\n    \"rpc_save_dir\": \"/srv/saved\"\n  },\n"
+	       "  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+	writes("{'bridge': {'rpc_namespace_dirs': ['/srv']}}",
+	       "{\n  \"bridge\": {\n    \"rpc_namespace_dirs\": [\n      \"/srv\"\n    ]\n  },\n"
+	       "  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+	/* every default spelt out: nothing to write */
+	writes("{'bridge': {'icreq_timeout_ms': '10000', 'connect_timeout_ms': 10000,"
+	       " 'max_connections_per_port': 4096, 'max_connections_per_address': 1024,"
+	       " 'max_controllers_per_host': 128, 'rpc_namespace_dirs': [], 'rpc_save_dir': ''}}",
+	       "{\n  \"hosts\": [],\n  \"ports\": [],\n  \"subsystems\": []\n}\n");
+}
+
+/* A file without "bridge" means every default, the limits included */
+static void test_bridge_defaults(void **state)
+{
+	struct config *a = parse_ok("{}");
+	struct config *b = parse_ok("{'bridge': {'discovery_port': 8009, 'reactors': 1,"
+				    " 'rpc_socket': '/run/nvmf-bridge/rpc.sock', 'icreq_timeout_ms': 10000,"
+				    " 'connect_timeout_ms': 10000, 'max_connections_per_port': 4096,"
+				    " 'max_connections_per_address': 1024, 'max_controllers_per_host': 128}}");
+
+	(void)state;
+	assert_int_equal(a->bridge.icreq_timeout_ms, 10000);
+	assert_int_equal(a->bridge.connect_timeout_ms, 10000);
+	assert_int_equal(a->bridge.max_conns_per_port, 4096);
+	assert_int_equal(a->bridge.max_conns_per_addr, 1024);
+	assert_int_equal(a->bridge.max_ctrls_per_host, 128);
+	assert_int_equal(a->bridge.nr_rpc_namespace_dirs, 0);
+	assert_string_equal(a->bridge.rpc_save_dir, "");
+	assert_true(config_equal(a, b));
+	config_free(a);
+	config_free(b);
 }
 
 /* text of the device object of a single mem or path namespace */
@@ -564,6 +634,44 @@ static const char *mutate(struct config *c, unsigned i)
 		c->ports[1].referrals[0] = r[0];
 		c->ports[1].nr_referrals = 1;
 		return "referral added";
+	case 56:
+		c->bridge.icreq_timeout_ms = 10000;
+		return "bridge.icreq_timeout_ms";
+	case 57:
+		c->bridge.connect_timeout_ms = 6001;
+		return "bridge.connect_timeout_ms";
+	case 58:
+		c->bridge.max_conns_per_port = 4096;
+		return "bridge.max_connections_per_port";
+	case 59:
+		c->bridge.max_conns_per_addr = 11;
+		return "bridge.max_connections_per_address";
+	case 60:
+		c->bridge.max_ctrls_per_host = 128;
+		return "bridge.max_controllers_per_host";
+	case 61:
+		strcpy(c->bridge.rpc_namespace_dirs[1], "/srv/c");
+		return "bridge.rpc_namespace_dirs[1]";
+	case 62:
+		c->bridge.nr_rpc_namespace_dirs--;
+		return "bridge.rpc_namespace_dirs: one removed";
+	case 63:
+		c->bridge.nr_rpc_namespace_dirs = 0;
+		return "bridge.rpc_namespace_dirs: all removed";
+	case 64:
+		strcpy(c->bridge.rpc_namespace_dirs[2], "/srv/c");
+		c->bridge.nr_rpc_namespace_dirs = 3;
+		return "bridge.rpc_namespace_dirs: one added";
+	case 65:
+		strcpy(c->bridge.rpc_namespace_dirs[0], "/srv/b");
+		strcpy(c->bridge.rpc_namespace_dirs[1], "/srv/a");
+		return "bridge.rpc_namespace_dirs reordered";
+	case 66:
+		strcpy(c->bridge.rpc_save_dir, "/srv/saved2");
+		return "bridge.rpc_save_dir";
+	case 67:
+		c->bridge.rpc_save_dir[0] = '\0';
+		return "bridge.rpc_save_dir cleared";
 	}
 	return NULL;
 }
@@ -597,7 +705,7 @@ static void test_equal_each_field(void **state)
 		free(tb);
 		config_free(b);
 	}
-	assert_int_equal(i, 56);
+	assert_int_equal(i, 68);
 	free(ta);
 	config_free(a);
 }
@@ -622,6 +730,10 @@ static void test_equal_unwritten(void **state)
 	memset(b->subsystems[0].serial + 3, 'x', sizeof(b->subsystems[0].serial) - 4);
 	b->subsystems[0].nqn[sizeof(b->subsystems[0].nqn) - 2] = 'z';
 	b->bridge.rpc_group[sizeof(b->bridge.rpc_group) - 2] = 'z';
+	/* past the NULs of the directories, and the slots not in use */
+	b->bridge.rpc_namespace_dirs[0][CFG_DIR_SIZE - 2] = 'z';
+	strcpy(b->bridge.rpc_namespace_dirs[CFG_MAX_DIRS - 1], "/junk");
+	b->bridge.rpc_save_dir[CFG_DIR_SIZE - 2] = 'z';
 	assert_true(config_equal(a, b));
 	assert_true(config_equal(b, a));
 	ta = config_to_json(a);
@@ -1051,6 +1163,8 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_bridge),
+		cmocka_unit_test(test_bridge_limits),
+		cmocka_unit_test(test_bridge_defaults),
 		cmocka_unit_test(test_mem_sizes),
 		cmocka_unit_test(test_device_keys),
 		cmocka_unit_test(test_normalised),
