@@ -612,6 +612,47 @@ static void test_buffer_quota_stall_and_resume(void **state)
 	pb_free(&b);
 }
 
+/* A write whose data digest is wrong: the command fails with Transient
+ * Transport Error (22h, no DNR: the host may retry it), nothing is
+ * written, and the connection goes on. */
+static void test_data_digest_error(void **state)
+{
+	struct pb_buf b = { 0 };
+	struct host a, h;
+	struct rx_pdus r;
+	const struct nvme_tcp_hdr *ch;
+	uint16_t cntlid, st;
+
+	(void)state;
+	memset(pattern, 0x5a, sizeof(pattern));
+	cntlid = admin_session(&a);
+	host_open(&h);
+	pb_icreq(&b, &digests);
+	pb_connect(&b, &digests, 1, 1, 31, 0, cntlid, NQN, HOSTNQN, hostid);
+	pb_write(&b, &digests, 2, 1, 128, 16, pattern, sizeof(pattern), true);
+	b.p[b.len - 1] ^= 0xff;         /* the DDGST no longer matches */
+	pb_read(&b, &digests, 3, 1, 128, 16, sizeof(pattern));
+	host_write(&h, b.p, b.len);
+	settle(&h);
+	split_pdus(&h, &r);
+	assert_int_equal(r.n, 5);
+	expect_ok(&r, 1, 1);
+	st = NVME_CQE_STATUS(rsp_cqe(&r, 2));
+	assert_int_equal(rsp_cqe(&r, 2)->cid, 2);
+	assert_int_equal(st, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_TRANSIENT_TRANSPORT));
+	assert_int_equal(st & NVME_STATUS_DNR, 0);
+	/* the read still works on the same connection, and the blocks were
+	 * not written */
+	assert_int_equal(pdu_type(&r, 3), NVME_TCP_C2H_DATA);
+	ch = (const void *)r.p[3];
+	assert_int_not_equal(r.p[3][ch->pdo], 0x5a);
+	expect_ok(&r, 4, 3);
+	assert_false(h.eof);
+	host_close(&h);
+	host_close(&a);
+	pb_free(&b);
+}
+
 /* Wait, in epoll, for the target's own timers (no sleep). */
 static bool wait_eof(struct host *h, unsigned ms)
 {
@@ -712,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_after_icreq, env_up, env_down),
 		cmocka_unit_test_setup_teardown(test_sqsize_enforced, env_up, env_down),
 		cmocka_unit_test_setup_teardown(test_buffer_quota_stall_and_resume, env_up, env_down),
+		cmocka_unit_test_setup_teardown(test_data_digest_error, env_up, env_down),
 		cmocka_unit_test_setup_teardown(test_deadlines, env_up_short_deadlines, env_down),
 		cmocka_unit_test_setup_teardown(test_idle_connection_memory, env_up, env_down),
 		cmocka_unit_test_setup_teardown(test_refused_connect_closes, env_up, env_down),
