@@ -153,6 +153,7 @@ struct bucket {
 
 struct peer_slot {
 	char src[PEER_SRC_MAX];
+	bool chatter;                 /* info and debug lines: their own budget */
 	uint64_t used_ns;             /* for eviction: least recently used goes */
 	struct bucket b;
 };
@@ -188,16 +189,18 @@ static uint32_t hash_src(const char *s)
 }
 
 /* The source's slot: found by linear probing over a few slots from its
- * hash; a new source takes the least recently used slot among those. */
-static struct peer_slot *slot_of(const char *src, uint64_t now)
+ * hash; a new source takes the least recently used slot among those.
+ * Warnings and notices have a budget apart from info lines, so that a
+ * host's connect/close chatter never hides why it was refused. */
+static struct peer_slot *slot_of(const char *src, bool chatter, uint64_t now)
 {
-	uint32_t h = hash_src(src);
+	uint32_t h = hash_src(src) + chatter;
 	struct peer_slot *victim = NULL;
 
 	for (unsigned i = 0; i < 8; i++) {
 		struct peer_slot *p = &peers[(h + i) % PEER_SLOTS];
 
-		if (!strncmp(p->src, src, PEER_SRC_MAX - 1) && p->used_ns) {
+		if (p->used_ns && p->chatter == chatter && !strncmp(p->src, src, PEER_SRC_MAX - 1)) {
 			p->used_ns = now;
 			return p;
 		}
@@ -206,6 +209,7 @@ static struct peer_slot *slot_of(const char *src, uint64_t now)
 	}
 	memset(victim, 0, sizeof(*victim));
 	snprintf(victim->src, sizeof(victim->src), "%s", src);
+	victim->chatter = chatter;
 	victim->used_ns = now ? now : 1;
 	victim->b = (struct bucket){ .last_ns = now, .tokens_milli = PEER_BURST * 1000u };
 	return victim;
@@ -226,7 +230,7 @@ void log_peer_msg(enum log_level lvl, const char *tag, const char *source, const
 		all.last_ns = now;
 		all_init = true;
 	}
-	p = slot_of(source ? source : "", now);
+	p = slot_of(source ? source : "", lvl >= LOG_LVL_INFO, now);
 	if (!take(&p->b, now, PEER_BURST, PEER_PER_SEC))
 		return;
 	if (!take(&all, now, ALL_BURST, ALL_PER_SEC)) {

@@ -11,10 +11,11 @@
  * longer than 1 KiB end in "...".
  *
  * Lines a peer causes go through log_peer_*(source, ...): per source (its
- * address) a burst of 20 lines, then 2 per second, and 200 / 50 per second
- * for all sources of a thread together; what is dropped is counted and
- * reported on the next line let through ("[N similar lines from SOURCE
- * suppressed]").
+ * address) a burst of 20 lines, then 2 per second, counted apart for
+ * warnings and notices and for info lines (so that connect/close chatter
+ * never hides a refusal), and 200 / 50 per second for all sources of a
+ * thread together; what is dropped is counted and reported on the next
+ * line let through ("[N similar lines from SOURCE suppressed]").
  */
 #ifndef COMMON_LOG_H
 #define COMMON_LOG_H

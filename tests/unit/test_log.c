@@ -141,6 +141,18 @@ static void test_peer_rate_limit(void **state)
 	assert_int_equal(count("again [80 similar lines from 192.0.2.7 suppressed]\n"), 1);
 }
 
+/* A host's info chatter (connections made and closed) does not use up
+ * the budget of its warnings and notices: a refusal is still told. */
+static void test_chatter_apart(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		log_peer_info("192.0.2.10", "connected %d", i);
+	log_peer_notice("192.0.2.10", "host not allowed");
+	assert_int_equal(count("host not allowed\n"), 1);
+	assert_int_equal(count("connected"), 20);
+}
+
 /* Many sources together are bounded too (an attacker with many
  * addresses): 200, then 50 per second, and the count of what was lost. */
 static void test_all_sources_bounded(void **state)
@@ -196,6 +208,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_line_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chatter_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_sources_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filtered_cost_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sources, setup, teardown),
