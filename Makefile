@@ -117,7 +117,7 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/run.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
-	$(Q)tests/host/hostile.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-attack $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-bridgectl asan+ubsan
+	$(Q)tests/host/hostile.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-attack $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-bridgectl asan+ubsan $(BUILD)/nvmf-bridged
 	$(Q)tests/host/bench_smoke.sh $(BUILD)
 
 vm-check: all

@@ -6,10 +6,15 @@
 # client that never reads. Each check says what it measured; the figures
 # the issue asks for are printed as "figure:" lines.
 #
-# usage: hostile.sh DAEMON ATTACK PERF CTL LABEL
+# usage: hostile.sh DAEMON ATTACK PERF CTL LABEL [PLAIN_DAEMON]
+# The good host's IOPS alone and under attack (and the memory an idle
+# connection costs) are measured on PLAIN_DAEMON when given (a sanitizer
+# build makes the daemon's own work several times dearer than the kernel's
+# socket work, so its figures mean little); everything else runs on DAEMON.
 # Prints one line per check and "hostile[LABEL]: N passed, N failed".
 set -uo pipefail
 DAEMON=$(readlink -f "$1") ATTACK=$(readlink -f "$2") PERF=$(readlink -f "$3") CTL=$(readlink -f "$4") LABEL=$5
+PLAIN=$(readlink -f "${6:-$1}")
 W=$(mktemp -d /tmp/nvmfb-hostile.XXXXXX)
 PORT=$((30000 + RANDOM % 1000))
 NQN=nqn.2024-01.io.nvmf-bridge:hostile
@@ -64,11 +69,17 @@ write_config() {   # write_config FILE EXTRA_BRIDGE
 EOC
 }
 
+# with two CPUs or more, the daemon runs on CPU 0 and the good host on 1
+PIN_D= PIN_HOST=
+if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then
+	PIN_D="taskset -c 0" PIN_HOST="--cpu 1"
+fi
+
 start_daemon() {   # start_daemon CONFIG LOG [ULIMIT_N]
 	if [ -n "${3:-}" ]; then
-		( ulimit -n "$3"; exec "$DAEMON" --config "$1" --verbose ) > "$2" 2>&1 &
+		( ulimit -n "$3"; exec $PIN_D "$DAEMON" --config "$1" --verbose ) > "$2" 2>&1 &
 	else
-		( ulimit -n 20000 2>/dev/null; exec "$DAEMON" --config "$1" --verbose ) > "$2" 2>&1 &
+		( ulimit -n 20000 2>/dev/null; exec $PIN_D "$DAEMON" --config "$1" --verbose ) > "$2" 2>&1 &
 	fi
 	DPID=$!
 	for _ in $(seq 100); do listening "$PORT" && [ -S "$SOCK" ] && return 0; sleep 0.1; done
@@ -86,56 +97,68 @@ stop_daemon() {   # SIGTERM; exit 0 within the 10 s shutdown limit
 }
 
 write_config "$W/config.json" ""
-if ! start_daemon "$W/config.json" "$W/daemon.log"; then
-	bad "daemon did not start" "$W/daemon.log"
+# --- the good host alone, then under 2,000 idle and hundreds of malformed connections ---
+# On the plain daemon. Five rounds of A (alone) then B (under attack), 3 s
+# of 4 KiB random reads at QD 16 each, the daemon on CPU 0 and the good
+# host on CPU 1; the medians are compared: single 3 s runs on this machine
+# differ by up to 25 % with nothing else going on. The idle connections are
+# closed by the attacker after each B (their deadline is shown on the
+# sanitized daemon below).
+SAVED_DAEMON=$DAEMON DAEMON=$PLAIN
+if ! start_daemon "$W/config.json" "$W/plain.log"; then
+	bad "daemon ($PLAIN) did not start" "$W/plain.log"
 	echo "hostile[$LABEL]: $pass passed, $((fail + 1)) failed"
 	exit 1
 fi
-ok "daemon listening on 127.0.0.1:$PORT (pid $DPID)"
-
-# --- the good host alone, then under 2,000 idle and hundreds of malformed connections ---
-# Three rounds of A (alone) then B (under attack), 3 s of 4 KiB random reads
-# at QD 16 each, compared in total: this machine's own noise is about 10 %
-# between two single runs. The idle connections are closed by the attacker
-# after each B (their deadline is shown further down).
 iops() { json_field "$1" iops | cut -d. -f1; }
-read_host() { timeout 60 "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" -w randread -q 16 -t 3 --region 16M --quiet > "$1" 2>&1; }
+read_host() { timeout 60 "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" -w randread -q 16 -t 3 --region 16M $PIN_HOST --quiet > "$1" 2>&1; }
 # the region written once first: no first-touch page fault of the mem
 # namespace is charged to either side
 timeout 60 "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" -w randread -q 16 -t 1 --region 16M --prefill --quiet > "$W/warm.json" 2>&1
-sum_a=0 sum_b=0 rounds=
+list_a= list_b= rounds=
 rss0=$(rss_kb "$DPID") fds0=$(nfds "$DPID")
-for r in 1 2 3; do
+for r in 1 2 3 4 5; do
 	read_host "$W/alone$r.json"
-	A idle --count 2000 --source 127.0.0.2 --sources 8 --hold 4500 > "$W/idle$r.out" 2>&1 &
+	A idle --count 2000 --source 127.0.0.2 --sources 8 --hold 4000 > "$W/idle$r.out" 2>&1 &
 	BG+=($!); idle_pid=$!
 	for _ in $(seq 200); do grep -q holding "$W/idle$r.out" && break; sleep 0.1; done
 	if [ "$r" = 1 ]; then
 		held=$(conns)
 		rss_idle=$(rss_kb "$DPID") fds_idle=$(nfds "$DPID")
 	fi
-	A malformed --count 225 --rate 75 --source 127.0.1.1 > "$W/malformed$r.out" 2>&1 &
+	A malformed --count 150 --rate 50 --source 127.0.1.1 > "$W/malformed$r.out" 2>&1 &
 	BG+=($!); mal_pid=$!
 	read_host "$W/attacked$r.json"
 	wait "$mal_pid"
 	wait "$idle_pid"
 	a=$(iops "$W/alone$r.json") b=$(iops "$W/attacked$r.json")
-	sum_a=$((sum_a + ${a:-0})) sum_b=$((sum_b + ${b:-0}))
+	list_a="$list_a,${a:-0}" list_b="$list_b,${b:-0}"
 	rounds="$rounds ${a:-?}/${b:-?}"
 	grep -q PASS "$W/malformed$r.out" || bad "malformed stream, round $r" "$W/malformed$r.out"
 done
-ratio=$(python3 -c "print(f'{$sum_b / max($sum_a, 1):.3f}')")
-figure "good host 4 KiB randread QD16, alone/attacked per round:$rounds IOPS; attacked = ${ratio} of alone (2,000 idle connections held and 225 malformed ones at 75/s in each attacked round)"
+med_a=$(python3 -c "import statistics; print(int(statistics.median([${list_a#,}])))")
+med_b=$(python3 -c "import statistics; print(int(statistics.median([${list_b#,}])))")
+ratio=$(python3 -c "print(f'{$med_b / max($med_a, 1):.3f}')")
+figure "good host 4 KiB randread QD16, alone/attacked per round:$rounds IOPS; medians $med_a / $med_b: attacked = ${ratio} of alone (2,000 idle connections held and 150 malformed ones at 50/s in each attacked round)"
 figure "idle connections: daemon RSS ${rss0} kB -> ${rss_idle} kB with $held held ($(( (rss_idle - rss0) * 1024 / (held > 0 ? held : 1) )) bytes each), fds ${fds0} -> ${fds_idle}"
-if python3 -c "import sys; sys.exit(0 if $sum_b >= 0.9 * $sum_a and $sum_a > 0 else 1)"; then
+if python3 -c "import sys; sys.exit(0 if $med_b >= 0.9 * $med_a and $med_a > 0 else 1)"; then
 	ok "good host under attack: ${ratio} of its IOPS alone (>= 0.9; rounds alone/attacked:$rounds)"
 else
 	bad "good host under attack: ${ratio} of alone (rounds:$rounds)"
 fi
 [ "${held:-0}" -ge 2000 ] && ok "2,000 idle connections from 8 addresses held at once ($held connections)" ||
 	bad "idle connections held: ${held:-0}"
-ok "$(cut -c1-160 "$W/malformed1.out") (x3 rounds)"
+ok "$(cut -c1-160 "$W/malformed1.out") (x5 rounds)"
 wait_conns 0 5 && ok "every connection freed after the rounds (status: 0 connections)" || bad "connections left: $(conns)"
+stop_daemon || bad "SIGTERM (plain daemon)" "$W/plain.log"
+DAEMON=$SAVED_DAEMON
+
+if ! start_daemon "$W/config.json" "$W/daemon.log"; then
+	bad "daemon did not start" "$W/daemon.log"
+	echo "hostile[$LABEL]: $pass passed, $((fail + 1)) failed"
+	exit 1
+fi
+ok "daemon listening on 127.0.0.1:$PORT (pid $DPID)"
 
 # --- deadlines and caps: 2,000 idle connections closed by the ICReq deadline;
 # 400 from one more address, 100 over the per-address cap closed at once ---
@@ -297,7 +320,7 @@ else
 	bad "EMFILE daemon did not start" "$W/emfile.log"
 fi
 
-if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log" "$W/emfile.log"; then
+if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log" "$W/emfile.log" "$W/plain.log"; then
 	bad "sanitizer report" "$W/daemon.log" "$W/emfile.log"
 else
 	ok "no sanitizer report"
