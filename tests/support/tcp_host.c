@@ -174,6 +174,55 @@ static int fail(struct tcp_host_q *q, int err, const char *fmt, ...)
 	return err;
 }
 
+static const char *const dev_names[TCP_HOST_DEV_NR] = {
+	[TCP_HOST_DEV_CQE_SQID] = "cqe-sqid",
+	[TCP_HOST_DEV_C2H_SUCCESS_SQFC] = "c2h-success-with-sqfc",
+	[TCP_HOST_DEV_SQHD] = "sqhd",
+};
+
+const char *tcp_host_dev_name(enum tcp_host_dev d)
+{
+	return (unsigned)d < TCP_HOST_DEV_NR ? dev_names[d] : "?";
+}
+
+uint64_t tcp_host_deviations(const struct tcp_host_q *q)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < TCP_HOST_DEV_NR; i++)
+		n += q->nr_dev[i];
+	return n;
+}
+
+/*
+ * A deviation from the specification that leaves the byte stream
+ * trustworthy: fatal for a strict queue; a lenient one (a load generator
+ * measuring somebody else's target) counts it, says so once per kind and
+ * goes on. Returns 0 when the caller may continue.
+ */
+__attribute__((format(printf, 3, 4)))
+static int deviate(struct tcp_host_q *q, enum tcp_host_dev kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (!q->lenient) {
+		vset_err(q, -EPROTO, fmt, ap);
+		va_end(ap);
+		q->dead = -EPROTO;
+		return -EPROTO;
+	}
+	if (!q->nr_dev[kind]++) {
+		char msg[256];
+
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		fprintf(stderr, "warning: qid %u: %s (not fatal here: counted as \"%s\", "
+			"further ones are not printed)\n", q->qid, msg, dev_names[kind]);
+	}
+	va_end(ap);
+	return 0;
+}
+
 /* --- socket I/O --------------------------------------------------------- */
 
 static int send_iov(struct tcp_host_q *q, struct iovec *iov, int cnt)
@@ -375,6 +424,7 @@ static void q_init(struct tcp_host_q *q, const struct tcp_host_opts *o)
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	q->trace = o->trace;
+	q->lenient = o->lenient;
 	q->timeout_ms = o->timeout_ms ? o->timeout_ms : TCP_HOST_DEFAULT_TIMEOUT_MS;
 	q->maxh2cdata = TCP_HOST_MIN_MAXH2CDATA;
 }
@@ -726,9 +776,10 @@ static int handle_rsp(struct tcp_host_q *q, const struct nvme_tcp_rsp_pdu *p)
 				 "got bad cqe.command_id %#x (no such command in flight)", cqe->cid);
 	/* the CQE names the SQ the command was sent to (Base 2.0 4.6); a
 	 * refused Connect may not have a queue to name yet */
-	if (cqe->sqid != q->qid && !(s->opc == NVME_FABRICS_OPC && status))
-		return fail(q, -EPROTO, "CQE for cid %#x carries SQID %u, expected %u",
-			    cqe->cid, cqe->sqid, q->qid);
+	if (cqe->sqid != q->qid && !(s->opc == NVME_FABRICS_OPC && status) &&
+	    deviate(q, TCP_HOST_DEV_CQE_SQID, "CQE for cid %#x carries SQID %u, expected %u",
+		    cqe->cid, cqe->sqid, q->qid))
+		return q->dead;
 	/*
 	 * SQ flow control: SQHD is the controller's SQ head pointer, which
 	 * can only move forward to what was sent (the tail). With DISSQFC
@@ -737,15 +788,19 @@ static int handle_rsp(struct tcp_host_q *q, const struct nvme_tcp_rsp_pdu *p)
 	if (q->qsize && !q->sqfc_disabled) {
 		unsigned int adv, used = sq_used(q);
 
-		if (cqe->sqhd >= q->qsize)
-			return fail(q, -EPROTO, "CQE for cid %#x: SQHD %u beyond the SQ size %u",
-				    cqe->cid, cqe->sqhd, q->qsize);
-		adv = (unsigned int)(cqe->sqhd + q->qsize - q->sq_head) % q->qsize;
-		if (adv > used)
-			return fail(q, -EPROTO,
-				    "CQE for cid %#x: SQHD %u is past the SQ tail %u (head was %u)",
-				    cqe->cid, cqe->sqhd, q->sq_tail, q->sq_head);
-		q->sq_head = cqe->sqhd;
+		if (cqe->sqhd >= q->qsize) {
+			if (deviate(q, TCP_HOST_DEV_SQHD, "CQE for cid %#x: SQHD %u beyond the SQ size %u",
+				    cqe->cid, cqe->sqhd, q->qsize))
+				return q->dead;
+		} else {
+			adv = (unsigned int)(cqe->sqhd + q->qsize - q->sq_head) % q->qsize;
+			if (adv <= used)
+				q->sq_head = cqe->sqhd;
+			else if (deviate(q, TCP_HOST_DEV_SQHD,
+					 "CQE for cid %#x: SQHD %u is past the SQ tail %u (head was %u)",
+					 cqe->cid, cqe->sqhd, q->sq_tail, q->sq_head))
+				return q->dead;
+		}
 	}
 	if (status == NVME_SC_SUCCESS) {
 		/* a successful command moved all of its data: the controller
@@ -824,11 +879,18 @@ static int handle_c2h(struct tcp_host_q *q, const struct nvme_tcp_data_pdu *p)
 	/* SUCCESS replaces the CapsuleResp, so it is only allowed when no
 	 * SQHD needs reporting, i.e. SQ flow control is disabled (NVMe 2.0,
 	 * TCP 1.0 3.3.5.1; PROTOCOL-NOTES 4b.4) */
-	if ((p->hdr.flags & NVME_TCP_F_DATA_SUCCESS) && !q->sqfc_disabled)
-		return proto_err(q, NVME_TCP_FES_INVALID_HEADER,
-				 offsetof(struct nvme_tcp_hdr, flags), p, sizeof(*p),
-				 "C2HData for cccid %#x: SUCCESS set while SQ flow control is enabled",
-				 p->cccid);
+	if ((p->hdr.flags & NVME_TCP_F_DATA_SUCCESS) && !q->sqfc_disabled) {
+		if (!q->lenient)
+			return proto_err(q, NVME_TCP_FES_INVALID_HEADER,
+					 offsetof(struct nvme_tcp_hdr, flags), p, sizeof(*p),
+					 "C2HData for cccid %#x: SUCCESS set while SQ flow control is enabled",
+					 p->cccid);
+		/* the Linux host accepts it too: the command is complete, only
+		 * SQHD is not reported (the head is taken to follow the tail) */
+		deviate(q, TCP_HOST_DEV_C2H_SUCCESS_SQFC,
+			"C2HData for cccid %#x: SUCCESS set while SQ flow control is enabled",
+			p->cccid);
+	}
 
 	ret = recv_discard(q, p->hdr.pdo - full);
 	if (!ret)
@@ -863,6 +925,10 @@ static int handle_c2h(struct tcp_host_q *q, const struct nvme_tcp_data_pdu *p)
 		if (s->ddgst_err)
 			s->cqe.status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_XFER_ERROR) << 1;
 		s->synthesized = true;
+		/* only a lenient queue gets here with SQ flow control on:
+		 * the controller consumed at least this command */
+		if (q->qsize && !q->sqfc_disabled && sq_used(q))
+			q->sq_head = (uint16_t)((q->sq_head + 1u) % q->qsize);
 		complete(q, s);
 	}
 	return 0;

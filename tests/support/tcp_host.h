@@ -55,6 +55,20 @@ struct tcp_host_opts {
 	bool accept_cpda;
 	unsigned int timeout_ms;   /* per socket operation; 0 = TCP_HOST_DEFAULT_TIMEOUT_MS */
 	bool trace;                /* one line per PDU on stderr */
+	/* For a load generator measuring other targets: the deviations from
+	 * the specification that do not make the byte stream untrustworthy
+	 * (see enum tcp_host_dev) are counted, the first of each kind is
+	 * printed to stderr, and the queue goes on. Everything else stays
+	 * fatal. Off (strict) for the tests. */
+	bool lenient;
+};
+
+/* The deviations a lenient queue survives. */
+enum tcp_host_dev {
+	TCP_HOST_DEV_CQE_SQID = 0,     /* a CQE names another SQ than the command's */
+	TCP_HOST_DEV_C2H_SUCCESS_SQFC, /* C2HData SUCCESS while SQ flow control is on */
+	TCP_HOST_DEV_SQHD,             /* SQHD out of range or past the SQ tail */
+	TCP_HOST_DEV_NR
 };
 
 enum tcp_host_dir {
@@ -125,6 +139,9 @@ struct tcp_host_q {
 	unsigned int done_head, done_count;
 	/* counters */
 	uint64_t nr_cmds, nr_c2h, nr_r2t, nr_h2c, nr_rsp, nr_ddgst_err;
+	/* deviations survived (opts.lenient), by kind */
+	bool lenient;
+	uint64_t nr_dev[TCP_HOST_DEV_NR];
 	unsigned int outstanding;  /* sent, not yet completed */
 	/* the last C2HTermReq received (fes 0 = none) */
 	uint16_t term_fes;
@@ -147,6 +164,9 @@ int tcp_host_attach(struct tcp_host_q *q, int fd, const struct tcp_host_opts *o)
 int tcp_host_icreq(struct tcp_host_q *q, const struct tcp_host_opts *o);
 void tcp_host_close(struct tcp_host_q *q);
 const char *tcp_host_error(const struct tcp_host_q *q);
+/* deviations survived by a lenient queue (all kinds), and a kind's name */
+uint64_t tcp_host_deviations(const struct tcp_host_q *q);
+const char *tcp_host_dev_name(enum tcp_host_dev d);
 
 /* I/O queue in-capsule data limit from Identify Controller IOCCSZ (16-byte
  * units, including the 64-byte SQE). Admin queues keep 8 KiB. */

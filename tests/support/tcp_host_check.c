@@ -49,6 +49,8 @@ struct hc_case {
 	int want_status;          /* NVMe status when want_ret is 0 */
 	int want_fes;             /* H2CTermReq FES the fake must see; 0 = none */
 	bool want_synth;
+	bool lenient;             /* a load generator's queue (tcp_host_opts.lenient) */
+	unsigned want_devs;       /* deviations it must have counted */
 };
 
 #define ST_LBA_RANGE NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE)
@@ -100,6 +102,15 @@ static const struct hc_case cases[] = {
 	  .want_fes = FES_HDR },
 	{ C_RD_SQHD, "read-sqhd-past-tail", .io = IO_READ, .want_ret = -EPROTO },
 	{ C_RD_SQID, "read-wrong-sqid", .io = IO_READ, .want_ret = -EPROTO },
+	/* the same three deviations on a lenient queue: counted, survived;
+	 * everything else stays fatal for it (read-gap-lenient) */
+	{ C_RD_SUCCESS_SQFC, "read-success-with-sqfc-lenient", .io = IO_READ, .lenient = true,
+	  .want_synth = true, .want_devs = 1 },
+	{ C_RD_SQHD, "read-sqhd-past-tail-lenient", .io = IO_READ, .lenient = true,
+	  .want_devs = 1 },
+	{ C_RD_SQID, "read-wrong-sqid-lenient", .io = IO_READ, .lenient = true, .want_devs = 1 },
+	{ C_RD_GAP, "read-datao-gap-lenient", .io = IO_READ, .lenient = true, .want_ret = -EPROTO,
+	  .want_fes = FES_SEQ },
 	{ C_RD_TERM, "read-c2hterm", .io = IO_READ, .want_ret = -ECONNABORTED },
 	{ C_RD_R2T, "read-gets-r2t", .io = IO_READ, .want_ret = -EPROTO, .want_fes = FES_HDR },
 	{ C_RD_H2C_TYPE, "read-gets-h2cdata-type", .io = IO_READ, .want_ret = -EPROTO,
@@ -678,7 +689,8 @@ static void *fk_main(void *arg)
 static int run_case(const struct hc_case *k, char *why, size_t whylen)
 {
 	struct tcp_host_opts o = { .hdgst = k->hdgst, .ddgst = k->ddgst, .hpda = k->hpda,
-				   .accept_cpda = k->accept_cpda, .timeout_ms = 3000 };
+				   .accept_cpda = k->accept_cpda, .timeout_ms = 3000,
+				   .lenient = k->lenient };
 	struct fk *f = calloc(1, sizeof(*f));
 	struct tcp_host_q *q = calloc(1, sizeof(*q));
 	struct tcp_host_cpl cpl = { 0 };
@@ -742,6 +754,7 @@ static int run_case(const struct hc_case *k, char *why, size_t whylen)
 done:
 	{
 		char host_err[sizeof(q->err)];
+		uint64_t devs = tcp_host_deviations(q);
 
 		snprintf(host_err, sizeof(host_err), "%s", tcp_host_error(q));
 		tcp_host_close(q);
@@ -754,6 +767,9 @@ done:
 				 ret ? host_err : "ok", k->want_ret);
 		} else if (!ret && ran_io && cpl.status != k->want_status) {
 			snprintf(why, whylen, "status %#x, want %#x", cpl.status, k->want_status);
+		} else if (devs != k->want_devs) {
+			snprintf(why, whylen, "%llu deviation(s) counted, want %u",
+				 (unsigned long long)devs, k->want_devs);
 		} else if (!ret && ran_io && cpl.synthesized != k->want_synth) {
 			snprintf(why, whylen, "completion %ssynthesised", cpl.synthesized ? "" : "not ");
 		} else if (!ret && k->io == IO_READ && !k->want_status) {
