@@ -4,8 +4,9 @@
  * kernel-nvmet users know: hosts, ports with addr/param/subsystems/
  * referrals, subsystems with attr/allowed_hosts/namespaces), extended only
  * where nvmet has no words: a namespace's "device" may name a PCIe
- * controller namespace {"pcie": BDF, "nsid": N}, a file {"path": P} or
- * memory {"mem": "1GiB"}, and an optional top-level "bridge" object holds
+ * controller namespace {"pcie": BDF, "nsid": N}, a file {"path": P},
+ * memory {"mem": "1GiB"} or nothing at all {"null": "1GiB"} (reads return
+ * zeroes, writes are discarded), and an optional top-level "bridge" object holds
  * daemon settings. No JSON type leaks out of config.c: this is plain C.
  *
  * Every validation error names the file, the object path
@@ -46,6 +47,7 @@ enum cfg_backend {
 	CFG_BACKEND_PCIE = 1,
 	CFG_BACKEND_FILE,
 	CFG_BACKEND_MEM,
+	CFG_BACKEND_NULL,             /* no storage: reads zeroes, writes discarded */
 };
 
 struct cfg_namespace {
@@ -55,8 +57,8 @@ struct cfg_namespace {
 	char pcie_bdf[16];            /* "0000:00:02.0", normalised to lower case */
 	uint32_t pcie_nsid;           /* the namespace on that controller */
 	char path[4096];              /* file backend */
-	uint64_t mem_bytes;           /* mem backend */
-	uint32_t block_size;          /* file/mem: "block_size" in device, default 512 */
+	uint64_t mem_bytes;           /* mem and null backends: the size in bytes */
+	uint32_t block_size;          /* file/mem/null: "block_size" in device, default 512 */
 	bool has_uuid;
 	uint8_t uuid[16];
 	bool has_nguid;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hosts[], subsystems[] and their namespaces: the nvmetcli schema plus the
- * device extension ({"pcie": BDF, "nsid": N}, {"path": P}, {"mem": SIZE}).
+ * device extension ({"pcie": BDF, "nsid": N}, {"path": P}, {"mem": SIZE},
+ * {"null": SIZE}).
  * Cross-object rules that look back at what was parsed before (duplicate
  * NQNs and NSIDs, a PCIe namespace exported twice, UUID and NGUID
  * collisions) are checked as each object is read, so the message names the
@@ -139,7 +140,7 @@ static int parse_dev_pcie(struct cfg_ctx *c, struct json_object *dev,
 	ns->pcie_nsid = (uint32_t)v;
 	if (!cfg_unset(cfg_member(dev, "block_size")))
 		return cfg_fail_key(c, "block_size",
-				    "only for path and mem devices; a PCIe namespace keeps the controller's LBA format");
+				    "only for path, mem and null devices; a PCIe namespace keeps the controller's LBA format");
 	ns->backend = CFG_BACKEND_PCIE;
 	return 0;
 }
@@ -172,20 +173,22 @@ static int parse_dev_path(struct cfg_ctx *c, struct json_object *dev,
 	return parse_block_size(c, dev, ns);
 }
 
-static int parse_dev_mem(struct cfg_ctx *c, struct json_object *dev,
-			 struct json_object *mem, struct cfg_namespace *ns)
+/* mem and null: a size (a byte count, or a string with a binary unit) that
+ * is a multiple of the block size. key is "mem" or "null". */
+static int parse_dev_sized(struct cfg_ctx *c, struct json_object *dev, const char *key,
+			   struct json_object *size, enum cfg_backend backend, struct cfg_namespace *ns)
 {
-	size_t mark = cfg_path_key(c, "mem");
+	size_t mark = cfg_path_key(c, key);
 	int64_t n;
 	int ret = 0;
 
-	if (json_object_is_type(mem, json_type_string)) {
+	if (json_object_is_type(size, json_type_string)) {
 		const char *s;
 
-		ret = cfg_read_string(c, mem, &s);
+		ret = cfg_read_string(c, size, &s);
 		if (!ret && parse_size(s, &ns->mem_bytes))
 			ret = cfg_fail(c, "\"%s\" is not a size (e.g. \"256MiB\", \"1G\" or a number of bytes)", s);
-	} else if (!(ret = cfg_read_int(c, mem, 0, INT64_MAX, &n))) {
+	} else if (!(ret = cfg_read_int(c, size, 0, INT64_MAX, &n))) {
 		ns->mem_bytes = (uint64_t)n;
 	}
 	if (!ret && ns->mem_bytes == 0)
@@ -193,10 +196,10 @@ static int parse_dev_mem(struct cfg_ctx *c, struct json_object *dev,
 	cfg_path_pop(c, mark);
 	if (ret)
 		return ret;
-	ns->backend = CFG_BACKEND_MEM;
+	ns->backend = backend;
 	ret = parse_block_size(c, dev, ns);
 	if (!ret && ns->mem_bytes % ns->block_size)
-		ret = cfg_fail_key(c, "mem", "%llu bytes is not a multiple of the block size %u",
+		ret = cfg_fail_key(c, key, "%llu bytes is not a multiple of the block size %u",
 				   (unsigned long long)ns->mem_bytes, ns->block_size);
 	return ret;
 }
@@ -205,11 +208,13 @@ static int parse_ns_device(struct cfg_ctx *c, struct json_object *dev,
 			   struct cfg_namespace *ns)
 {
 	static const char *const keys[] = {
-		"pcie", "nsid", "path", "mem", "block_size", "uuid", "nguid", "eui64", NULL
+		"pcie", "nsid", "path", "mem", "null", "block_size", "uuid", "nguid", "eui64", NULL
 	};
-	struct json_object *mem = cfg_member(dev, "mem");
-	const char *pcie, *path;
-	unsigned count;
+	struct json_object *mem = cfg_member(dev, "mem"), *null = cfg_member(dev, "null");
+	const char *pcie, *path, *set[4];
+	char names[64];
+	unsigned count = 0;
+	size_t len = 0;
 
 	if (cfg_expect_object(c, dev) || cfg_check_keys(c, dev, keys))
 		return -EINVAL;
@@ -217,21 +222,35 @@ static int parse_ns_device(struct cfg_ctx *c, struct json_object *dev,
 		return -EINVAL;
 	if (cfg_unset(mem))
 		mem = NULL;
-	count = !!pcie + !!path + !!mem;
+	if (cfg_unset(null))
+		null = NULL;
+	if (pcie)
+		set[count++] = "pcie";
+	if (path)
+		set[count++] = "path";
+	if (mem)
+		set[count++] = "mem";
+	if (null)
+		set[count++] = "null";
 	if (count == 0)
-		return cfg_fail(c, "no backing device: set one of pcie, path or mem");
-	if (count == 3)
-		return cfg_fail(c, "pcie, path and mem are exclusive: set exactly one");
-	if (count == 2)
-		return cfg_fail(c, "%s and %s are exclusive: set exactly one of pcie, path or mem",
-				pcie ? "pcie" : "path", mem ? "mem" : "path");
+		return cfg_fail(c, "no backing device: set one of pcie, path, mem or null");
+	if (count > 1) {
+		/* "pcie and path", "pcie, path and mem" */
+		names[0] = '\0';
+		for (unsigned i = 0; i < count; i++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						i == 0 ? "" : i == count - 1 ? " and " : ", ", set[i]);
+		return cfg_fail(c, "%s are exclusive: set exactly one of pcie, path, mem or null", names);
+	}
 	if (parse_ns_ids(c, dev, ns))
 		return -EINVAL;
 	if (pcie)
 		return parse_dev_pcie(c, dev, pcie, ns);
 	if (path)
 		return parse_dev_path(c, dev, path, ns);
-	return parse_dev_mem(c, dev, mem, ns);
+	if (mem)
+		return parse_dev_sized(c, dev, "mem", mem, CFG_BACKEND_MEM, ns);
+	return parse_dev_sized(c, dev, "null", null, CFG_BACKEND_NULL, ns);
 }
 
 /* ANA: one group, 1, always optimized. 0 is what nvmetcli writes on a

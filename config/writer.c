@@ -309,7 +309,8 @@ static void write_port(struct jw *w, const struct cfg_port *p)
 
 static void write_device(struct jw *w, const struct cfg_namespace *ns)
 {
-	bool sized = ns->backend == CFG_BACKEND_FILE || ns->backend == CFG_BACKEND_MEM;
+	bool sized = ns->backend == CFG_BACKEND_FILE || ns->backend == CFG_BACKEND_MEM ||
+		     ns->backend == CFG_BACKEND_NULL;
 	char buf[40];
 
 	jw_open(w, "device", '{');
@@ -325,6 +326,10 @@ static void write_device(struct jw *w, const struct cfg_namespace *ns)
 	}
 	if (ns->backend == CFG_BACKEND_PCIE)
 		jw_num(w, "nsid", ns->pcie_nsid);
+	if (ns->backend == CFG_BACKEND_NULL) {
+		format_size(ns->mem_bytes, buf, sizeof(buf));
+		jw_str(w, "null", buf);
+	}
 	if (ns->backend == CFG_BACKEND_FILE)
 		jw_str(w, "path", ns->path);
 	if (ns->backend == CFG_BACKEND_PCIE)
@@ -604,6 +609,7 @@ static bool ns_equal(const struct cfg_namespace *a, const struct cfg_namespace *
 	case CFG_BACKEND_FILE:
 		return !strcmp(a->path, b->path) && a->block_size == b->block_size;
 	case CFG_BACKEND_MEM:
+	case CFG_BACKEND_NULL:
 		return a->mem_bytes == b->mem_bytes && a->block_size == b->block_size;
 	}
 	return true;    /* no backend: nothing more is written */

@@ -57,7 +57,7 @@ static void usage(FILE *f)
 		"  status                          version, pid, uptime, counts of ports, subsystems, controllers\n"
 		"  list                            ports, subsystems, namespaces, allowed hosts, controllers, queues\n"
 		"  stats                           per namespace and per queue: commands, bytes, errors, latency\n"
-		"  add-namespace SUBNQN --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE\n"
+		"  add-namespace SUBNQN --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE | null=SIZE\n"
 		"                [--nsid N] [--block-size 512|4096] [--uuid UUID]\n"
 		"                                  export a namespace (nsid: the lowest free one by default)\n"
 		"  remove-namespace SUBNQN NSID    stop exporting a namespace\n"
@@ -227,7 +227,7 @@ static int cmd_simple(struct opts *o, int argc, char **argv, const char *method,
 	return call(o, method, NULL, print, NULL);
 }
 
-/* "pcie=BDF[,nsid=N]", "path=FILE", "mem=SIZE" into a device object */
+/* "pcie=BDF[,nsid=N]", "path=FILE", "mem=SIZE", "null=SIZE" into a device object */
 static struct json_object *parse_device(const char *spec)
 {
 	struct json_object *dev = json_object_new_object();
@@ -284,8 +284,14 @@ static struct json_object *parse_device(const char *spec)
 			goto fail;
 		}
 		json_object_object_add(dev, "mem", json_object_new_string(spec + 4));
+	} else if (!strncmp(spec, "null=", 5)) {
+		if (!spec[5]) {
+			ctl_err("--device null=: the size is missing (e.g. null=1GiB)");
+			goto fail;
+		}
+		json_object_object_add(dev, "null", json_object_new_string(spec + 5));
 	} else {
-		ctl_err("--device %s: expected pcie=BDF[,nsid=N], path=FILE or mem=SIZE", spec);
+		ctl_err("--device %s: expected pcie=BDF[,nsid=N], path=FILE, mem=SIZE or null=SIZE", spec);
 		goto fail;
 	}
 	return dev;
@@ -358,7 +364,7 @@ static int cmd_add_namespace(struct opts *o, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	if (!device) {
-		ctl_err("add-namespace: --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE is required");
+		ctl_err("add-namespace: --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE | null=SIZE is required");
 		return CTL_USAGE;
 	}
 	dev = parse_device(device);

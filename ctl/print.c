@@ -235,7 +235,7 @@ static void size_text(char *buf, size_t len, uint64_t b)
 	snprintf(buf, len, "%" PRIu64 "%s", b, u < 0 ? "" : unit[u]);
 }
 
-/* a device object as pcie=0000:01:00.0,nsid=1 / path=/x / mem=64MiB */
+/* a device object as pcie=0000:01:00.0,nsid=1 / path=/x / mem=64MiB / null=1GiB */
 static void device_text(char *buf, size_t len, struct json_object *dev)
 {
 	size_t n = 0;
@@ -249,7 +249,7 @@ static void device_text(char *buf, size_t len, struct json_object *dev)
 
 		if (json_object_is_type(v, json_type_null) || n >= len)
 			continue;
-		if (!strcmp(k, "mem") && json_object_is_type(v, json_type_int)) {
+		if ((!strcmp(k, "mem") || !strcmp(k, "null")) && json_object_is_type(v, json_type_int)) {
 			size_text(val, sizeof(val), (uint64_t)json_object_get_int64(v));
 			s = val;
 		}

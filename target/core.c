@@ -347,6 +347,9 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	case CFG_BACKEND_MEM:
 		rc = nvmf_backend_mem_open(ns, why, sizeof(why));
 		break;
+	case CFG_BACKEND_NULL:
+		rc = nvmf_backend_null_open(ns, why, sizeof(why));
+		break;
 	default:
 		rc = -EINVAL;
 		snprintf(why, sizeof(why), "unknown backend");
@@ -927,6 +930,16 @@ uint64_t nvmf_lat_pct(const struct nvmf_lat *const *l, unsigned n, double pct)
 	return lat_bucket_top(NVMF_LAT_BUCKETS - 1);
 }
 
+void nvmf_req_c2h_done(struct nvmf_req *req)
+{
+	struct nvmf_ns *ns = req->c2h_ns;
+
+	if (ns)
+		ns->stats[req->sq->reactor ? req->sq->reactor->idx : 0].inflight--;
+	req->c2h_ns = NULL;
+	req->c2h_data = NULL;
+}
+
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 {
 	struct nvmf_sq *sq = req->sq;
@@ -945,7 +958,14 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 		/* this reactor's own slot: no atomics needed */
 		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
 
-		st->inflight--;
+		/* zero-copy data still points into the namespace: it stays
+		 * busy until nvmf_req_c2h_done() */
+		if (req->c2h_data && !status)
+			req->c2h_ns = req->ns;
+		else
+			st->inflight--;
+		if (status)
+			req->c2h_data = NULL;
 		if (status)
 			st->errors++;
 		else if (req->cmd.opc == NVME_CMD_READ) {

@@ -212,6 +212,7 @@ static bool same_device(const struct cfg_namespace *a, const struct cfg_namespac
 	case CFG_BACKEND_FILE:
 		return !strcmp(a->path, b->path);
 	case CFG_BACKEND_MEM:
+	case CFG_BACKEND_NULL:
 		return a->mem_bytes == b->mem_bytes;
 	}
 	return false;

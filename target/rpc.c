@@ -70,7 +70,17 @@ static json_object *jstr(const char *s)
 
 static const char *backend_name(enum cfg_backend b)
 {
-	return b == CFG_BACKEND_PCIE ? "pcie" : b == CFG_BACKEND_FILE ? "file" : "mem";
+	switch (b) {
+	case CFG_BACKEND_PCIE:
+		return "pcie";
+	case CFG_BACKEND_FILE:
+		return "file";
+	case CFG_BACKEND_MEM:
+		return "mem";
+	case CFG_BACKEND_NULL:
+		return "null";
+	}
+	return "?";
 }
 
 static json_object *lat_json(const struct nvmf_lat *const *l, unsigned n)
@@ -104,6 +114,9 @@ static json_object *device_json(const struct cfg_namespace *cn)
 		break;
 	case CFG_BACKEND_MEM:
 		json_object_object_add(d, "mem", json_object_new_int64((int64_t)cn->mem_bytes));
+		break;
+	case CFG_BACKEND_NULL:
+		json_object_object_add(d, "null", json_object_new_int64((int64_t)cn->mem_bytes));
 		break;
 	}
 	return d;
@@ -338,10 +351,11 @@ static bool path_inside(const char *path, const char *dir)
 /*
  * A member of bridge.rpc_group is not root: the daemon must not become
  * its way to read or write what root alone may (docs/security.md). It may
- * export memory, and files under bridge.rpc_namespace_dirs (the path is
- * resolved here and stored resolved; the file backend opens paths under
- * those directories without following symlinks, so a swap after this
- * check gains nothing); never a PCIe device or another file.
+ * export memory and null devices, and files under
+ * bridge.rpc_namespace_dirs (the path is resolved here and stored
+ * resolved; the file backend opens paths under those directories without
+ * following symlinks, so a swap after this check gains nothing); never a
+ * PCIe device or another file.
  */
 static int check_namespace_param(struct nvmf_tgt *t, json_object *params, char *msg, size_t msglen)
 {

@@ -251,6 +251,9 @@ struct nvmf_sq {
 	uint16_t sqhd;                    /* the fabric queue's own head */
 	struct nvmf_lat *lat;             /* from Connect on; owned by the queue's reactor */
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
+	bool c2h_any_memory;              /* the transport sends C2H data from any
+	                                     memory (TCP), not only the DMA pool
+	                                     (RDMA): see nvmf_req.c2h_data */
 	bool keyed_sgl;                   /* RDMA: data by keyed SGL; TCP: transport SGL */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
@@ -279,6 +282,14 @@ struct nvmf_req {
 	uint32_t len;                     /* data length from the SGL */
 	void *buf;                        /* data buffer (DMA pool), len bytes */
 	uint64_t buf_iova;
+	/* Zero copy for reads (only where sq->c2h_any_memory): the backend
+	 * may point this at the data itself (a mem namespace's memory, the
+	 * null device's zero pages) instead of copying into buf. The
+	 * namespace then stays busy (not freed by a reconfiguration) until
+	 * the transport calls nvmf_req_c2h_done(), once the data is sent or
+	 * the request dropped. */
+	const void *c2h_data;
+	struct nvmf_ns *c2h_ns;
 	struct nvmf_ns *ns;
 	void *tpriv;                      /* transport's own request */
 	struct nvmf_req *next_pending;    /* backend wait list (queue full) */
@@ -413,6 +424,9 @@ void nvmf_buf_put(struct nvmf_tgt *t, void *buf);
  */
 void *nvmf_sq_buf_get(struct nvmf_sq *sq, uint64_t *iova);
 void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf);
+/* The transport is done with req->c2h_data (sent, or the request is
+ * dropped): the namespace may go. No-op when c2h_data is not set. */
+void nvmf_req_c2h_done(struct nvmf_req *req);
 /* Stop waiting for a buffer (the connection is going away). */
 void nvmf_sq_buf_cancel(struct nvmf_sq *sq);
 /* Wake the queues waiting for buffers on this reactor (its poller). */
@@ -481,6 +495,10 @@ size_t nvmf_discovery_log_size(struct nvmf_ctrl *ctrl);
 
 /* backends */
 int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
+int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen);
+/* Identify Namespace and ONCS of a plain block device of nsze blocks of
+ * bs bytes (mem, file and null backends, backend_mem.c) */
+void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs);
 int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen);
 int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen);
 /* Forward an admin command (Get Log Page of device logs) to the PCIe

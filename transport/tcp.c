@@ -340,6 +340,7 @@ static void req_put(struct tcp_req *r)
 		c->creq = NULL;
 		free(r);
 	} else {
+		nvmf_req_c2h_done(&r->req);
 		if (r->req.buf) {
 			nvmf_sq_buf_put(&c->sq, r->req.buf);
 			r->req.buf = NULL;
@@ -539,10 +540,22 @@ static void tcp_complete(struct nvmf_req *nr)
 			conn_close(c, "cannot build C2HData");
 			return;
 		}
+		/* from the pool buffer, or (zero copy) where the backend
+		 * pointed c2h_data; with a data digest, from a stable copy, so
+		 * that an overlapping write cannot make data and digest differ */
+		void *src = nr->buf;
+
+		if (nr->c2h_data && c->ctx.ddgst) {
+			memcpy(nr->buf, nr->c2h_data, nr->len);
+			nvmf_req_c2h_done(nr);
+		} else if (nr->c2h_data) {
+			src = (void *)(uintptr_t)nr->c2h_data;
+		}
+
 		u->iov[u->cnt++] = (struct iovec){ r->data_hdr, (size_t)n };
-		u->iov[u->cnt++] = (struct iovec){ nr->buf, nr->len };
+		u->iov[u->cnt++] = (struct iovec){ src, nr->len };
 		if (c->ctx.ddgst) {
-			struct iovec d = { nr->buf, nr->len };
+			struct iovec d = { src, nr->len };
 
 			tcp_dgst_put(r->ddgst, tcp_ddgst_iov(&d, 1));
 			u->iov[u->cnt++] = (struct iovec){ r->ddgst, 4 };
@@ -1227,6 +1240,7 @@ static int conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *
 	c->sq.ops = &tcp_ops;
 	c->sq.tconn = c;
 	c->sq.reactor = rs->nr;
+	c->sq.c2h_any_memory = true;   /* sendmsg sends from any memory */
 	format_peer(ss, c->sq.peer, sizeof(c->sq.peer));
 	nvmf_addr_str(ss, c->sq.peer_ip, sizeof(c->sq.peer_ip));
 	local_addr(fd, c->sq.local_addr, sizeof(c->sq.local_addr));

@@ -696,6 +696,38 @@ static void test_file_and_mem(void **state)
 	config_free(cfg);
 }
 
+/* null: sized like mem, with the same optional keys; only the backend
+ * differs */
+static void test_null_device(void **state)
+{
+	struct config *cfg = parse_ok(ONE_NS(
+		"{'nsid': 1, 'device': {'null': '1GiB'}},"
+		"{'nsid': 2, 'device': {'null': 8192, 'block_size': 4096, 'uuid': '" UUID1 "',"
+		" 'nguid': '0123456789abcdef0123456789abcdef', 'eui64': '0011223344556677'}},"
+		"{'nsid': 3, 'device': {'null': '512', 'block_size': '512'}},"
+		/* an unset mem beside it does not count as a second device */
+		"{'nsid': 4, 'device': {'null': '3 MiB', 'mem': ''}}"));
+	const struct cfg_namespace *ns = cfg->subsystems[0].namespaces;
+
+	(void)state;
+	assert_int_equal(ns[0].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[0].mem_bytes, 1ull << 30);
+	assert_int_equal(ns[0].block_size, 512);
+	assert_false(ns[0].has_uuid);
+	assert_int_equal(ns[1].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[1].mem_bytes, 8192);
+	assert_int_equal(ns[1].block_size, 4096);
+	assert_true(ns[1].has_uuid);
+	assert_int_equal(ns[1].uuid[0], 0xd5);
+	assert_true(ns[1].has_nguid);
+	assert_int_equal(ns[1].nguid[15], 0xef);
+	assert_int_equal(ns[2].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[2].mem_bytes, 512);
+	assert_int_equal(ns[3].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[3].mem_bytes, 3ull << 20);
+	config_free(cfg);
+}
+
 static void test_uuid_nguid(void **state)
 {
 	struct config *cfg = parse_ok(ONE_NS(
@@ -1103,6 +1135,16 @@ static const struct err_case err_cases[] = {
 	  "subsystems[0].namespaces[0].device", "pcie and path are exclusive" },
 	{ "dev_three_backends", DEV("'pcie': '0000:00:02.0', 'path': '/dev/x', 'mem': '1M'"),
 	  "subsystems[0].namespaces[0].device", "pcie, path and mem are exclusive" },
+	{ "dev_mem_and_null", DEV("'mem': '1M', 'null': '1M'"),
+	  "subsystems[0].namespaces[0].device", "mem and null are exclusive: set exactly one of pcie, path, mem or null" },
+	{ "dev_pcie_and_null", DEV("'pcie': '0000:00:02.0', 'null': '1M'"),
+	  "subsystems[0].namespaces[0].device", "pcie and null are exclusive" },
+	{ "dev_path_and_null", DEV("'path': '/dev/x', 'null': '1M'"),
+	  "subsystems[0].namespaces[0].device", "path and null are exclusive" },
+	{ "dev_four_backends", DEV("'pcie': '0000:00:02.0', 'path': '/dev/x', 'mem': '1M', 'null': '1M'"),
+	  "subsystems[0].namespaces[0].device", "pcie, path, mem and null are exclusive" },
+	{ "dev_empty_names_null", DEV("'null': ''"), "subsystems[0].namespaces[0].device",
+	  "no backing device: set one of pcie, path, mem or null" },
 	{ "dev_unknown_key", DEV("'mem': '1M', 'size': '1M'"), "subsystems[0].namespaces[0].device.size",
 	  "unknown key" },
 	{ "pcie_bad", DEV("'pcie': '00:02'"), "subsystems[0].namespaces[0].device.pcie", "not a PCI address" },
@@ -1127,6 +1169,19 @@ static const struct err_case err_cases[] = {
 	  "not a multiple of the block size 512" },
 	{ "mem_not_multiple_4k", DEV("'mem': '6K', 'block_size': 4096"), "subsystems[0].namespaces[0].device.mem",
 	  "block size 4096" },
+	{ "null_zero", DEV("'null': 0"), "subsystems[0].namespaces[0].device.null", "greater than 0" },
+	{ "null_zero_string", DEV("'null': '0GiB'"), "subsystems[0].namespaces[0].device.null", "greater than 0" },
+	{ "null_gb", DEV("'null': '1GB'"), "subsystems[0].namespaces[0].device.null", "not a size" },
+	{ "null_negative", DEV("'null': -512"), "subsystems[0].namespaces[0].device.null", "out of range" },
+	{ "null_bool", DEV("'null': true"), "subsystems[0].namespaces[0].device.null", "expected an integer" },
+	{ "null_not_multiple_4k", DEV("'null': '6K', 'block_size': 4096"),
+	  "subsystems[0].namespaces[0].device.null", "not a multiple of the block size 4096" },
+	{ "null_block_size_1024", DEV("'null': '1M', 'block_size': 1024"),
+	  "subsystems[0].namespaces[0].device.block_size", "512 or 4096" },
+	{ "null_with_nsid", DEV("'null': '1M', 'nsid': 1"), "subsystems[0].namespaces[0].device.nsid",
+	  "only with pcie" },
+	{ "null_uuid_bad", DEV("'null': '1M', 'uuid': 'nope'"), "subsystems[0].namespaces[0].device.uuid",
+	  "not a UUID" },
 	{ "block_size_1024", DEV("'mem': '1M', 'block_size': 1024"),
 	  "subsystems[0].namespaces[0].device.block_size", "512 or 4096" },
 	{ "uuid_bad", DEV("'mem': '1M', 'uuid': 'd592cdf35d1c44e084123fcf7d99df27'"),
@@ -1607,6 +1662,7 @@ int main(void)
 		cmocka_unit_test(test_nsid_limit),
 		cmocka_unit_test(test_pcie_forms),
 		cmocka_unit_test(test_file_and_mem),
+		cmocka_unit_test(test_null_device),
 		cmocka_unit_test(test_uuid_nguid),
 		cmocka_unit_test(test_ports_accepted),
 		cmocka_unit_test(test_referral_defaults),

@@ -52,7 +52,8 @@
 	"    'namespaces': [" \
 	"      {'nsid': 1, 'device': {'pcie': '0000:01:00.0', 'nsid': 1, 'uuid': '" UUID1 "'}}," \
 	"      {'nsid': 2, 'device': {'path': '/dev/sdb', 'block_size': 4096, 'nguid': '" NGUID1 "'}}," \
-	"      {'nsid': 3, 'enable': 0, 'device': {'mem': '64MiB'}}]}," \
+	"      {'nsid': 3, 'enable': 0, 'device': {'mem': '64MiB'}}," \
+	"      {'nsid': 4, 'device': {'null': '64MiB', 'block_size': 4096}}]}," \
 	"   {'nqn': '" NQN2 "', 'attr': {'allow_any_host': 1}}]," \
 	" 'ports': [" \
 	"   {'portid': 1, 'addr': {" TCP4 "}, 'param': {'inline_data_size': 16384}," \
@@ -354,9 +355,56 @@ static void test_device_keys(void **state)
 	device_is("'path': '/x', 'uuid': '00000000-0000-0000-0000-000000000000',"
 		  " 'nguid': '00000000-0000-0000-0000-000000000000', 'eui64': '0011223344556677'",
 		  "\"device\": {" DEVICE_INDENT "\"path\": \"/x\"" DEVICE_END);
+	/* null: as mem, under its own key */
+	device_is("'null': '1G'", "\"device\": {" DEVICE_INDENT "\"null\": \"1GiB\"" DEVICE_END);
+	device_is("'null': 1536, 'block_size': 512", "\"device\": {" DEVICE_INDENT "\"null\": \"1536\"" DEVICE_END);
+	device_is("'null': '8K', 'block_size': 4096, 'uuid': '" UUID1 "', 'nguid': '" NGUID1 "'",
+		  "\"device\": {" DEVICE_INDENT "\"block_size\": 4096,"
+		  DEVICE_INDENT "\"nguid\": \"" NGUID1 "\","
+		  DEVICE_INDENT "\"null\": \"8KiB\","
+		  DEVICE_INDENT "\"uuid\": \"" UUID1 "\"" DEVICE_END);
 	device_is("'pcie': 'AB:1F.7', 'nsid': '4294967294'",
 		  "\"device\": {" DEVICE_INDENT "\"nsid\": 4294967294,"
 		  DEVICE_INDENT "\"pcie\": \"0000:ab:1f.7\"" DEVICE_END);
+}
+
+/* A null namespace is written as null, not mem, and reads back as the
+ * same backend, size and block size. */
+static void test_null_round_trip(void **state)
+{
+	struct config *a = parse_ok(
+		"{'subsystems': [{'nqn': '" NQN1 "', 'namespaces': ["
+		"  {'nsid': 1, 'device': {'null': 1073741824}},"
+		"  {'nsid': 2, 'device': {'null': '12K', 'block_size': 4096, 'uuid': '" UUID1 "'}},"
+		"  {'nsid': 3, 'device': {'mem': '1GiB'}}]}]}");
+	struct config *b;
+	const struct cfg_namespace *ns;
+	char *ta = config_to_json(a), *tb;
+
+	(void)state;
+	assert_non_null(ta);
+	assert_non_null(strstr(ta, "\"null\": \"1GiB\""));
+	assert_non_null(strstr(ta, "\"null\": \"12KiB\""));
+	assert_non_null(strstr(ta, "\"mem\": \"1GiB\""));
+	b = parse_ok(ta);
+	ns = b->subsystems[0].namespaces;
+	assert_int_equal(b->subsystems[0].nr_namespaces, 3);
+	assert_int_equal(ns[0].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[0].mem_bytes, 1ull << 30);
+	assert_int_equal(ns[0].block_size, 512);
+	assert_int_equal(ns[1].backend, CFG_BACKEND_NULL);
+	assert_int_equal(ns[1].mem_bytes, 12288);
+	assert_int_equal(ns[1].block_size, 4096);
+	assert_true(ns[1].has_uuid);
+	assert_int_equal(ns[2].backend, CFG_BACKEND_MEM);
+	assert_true(config_equal(a, b));
+	tb = config_to_json(b);
+	assert_non_null(tb);
+	assert_string_equal(ta, tb);
+	free(ta);
+	free(tb);
+	config_free(a);
+	config_free(b);
 }
 
 /* What nvmetcli writes that we only check (ana, tsas, dhchap, passthru,
@@ -672,6 +720,18 @@ static const char *mutate(struct config *c, unsigned i)
 	case 67:
 		c->bridge.rpc_save_dir[0] = '\0';
 		return "bridge.rpc_save_dir cleared";
+	case 68:
+		ns[3].mem_bytes += 4096;
+		return "device.null";
+	case 69:
+		ns[3].block_size = 512;
+		return "device.block_size (null)";
+	case 70:
+		ns[3].backend = CFG_BACKEND_MEM;        /* same size and block size */
+		return "device backend null -> mem";
+	case 71:
+		ns[2].backend = CFG_BACKEND_NULL;
+		return "device backend mem -> null";
 	}
 	return NULL;
 }
@@ -705,7 +765,7 @@ static void test_equal_each_field(void **state)
 		free(tb);
 		config_free(b);
 	}
-	assert_int_equal(i, 68);
+	assert_int_equal(i, 72);
 	free(ta);
 	config_free(a);
 }
@@ -727,6 +787,9 @@ static void test_equal_unwritten(void **state)
 	ns[1].pcie_nsid = 9;
 	ns[1].uuid[0] = 1;
 	ns[2].uuid[0] = 1;
+	strcpy(ns[3].path, "/junk");
+	strcpy(ns[3].pcie_bdf, "0000:06:00.0");
+	ns[3].pcie_nsid = 5;
 	memset(b->subsystems[0].serial + 3, 'x', sizeof(b->subsystems[0].serial) - 4);
 	b->subsystems[0].nqn[sizeof(b->subsystems[0].nqn) - 2] = 'z';
 	b->bridge.rpc_group[sizeof(b->bridge.rpc_group) - 2] = 'z';
@@ -1167,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_bridge_defaults),
 		cmocka_unit_test(test_mem_sizes),
 		cmocka_unit_test(test_device_keys),
+		cmocka_unit_test(test_null_round_trip),
 		cmocka_unit_test(test_normalised),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_equal_each_field),

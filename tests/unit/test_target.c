@@ -2293,6 +2293,264 @@ static void test_io_data_descriptors(void **state)
 	free(big);
 }
 
+/* NQN1 with namespace 1 in memory and namespaces 2 (512-byte blocks) and
+ * 3 (4 KiB blocks) on the null backend, 1 MiB each */
+static const char cfg_null[] =
+	"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'},"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}},"
+	"                 {'nsid': 2, 'device': {'null': '1MiB'}},"
+	"                 {'nsid': 3, 'device': {'null': 1048576, 'block_size': 4096}}]}],"
+	" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'param': {'inline_data_size': '16384'},"
+	"  'subsystems': ['" NQN1 "']}]}";
+
+/* null: writes are discarded and reads return zeroes, into a buffer that
+ * held something else (exec_raw poisons every buffer); a mem namespace
+ * beside it keeps what was written. */
+static void test_io_null_backend(void **state)
+{
+	uint8_t *in = malloc(128 * 1024), *out = malloc(128 * 1024);
+	struct tq *admin, *io;
+	struct treq *r;
+	struct nvme_id_ns id;
+	struct nvme_sqe c;
+	struct dsm_range range = { .nlb = 8, .slba = 16 };
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	env_up(cfg_null);
+	io = io_queue(&admin);
+	pattern(in, 128 * 1024, 21);
+
+	/* null, 512-byte blocks: written (in-capsule and through R2T), read
+	 * back as zeroes */
+	assert_int_equal(io_write(io, 2, 16, 8, in, 4096), ST_OK);
+	memset(out, 0x5a, 4096);
+	assert_int_equal(io_read(io, 2, 16, 8, out, 4096), ST_OK);
+	assert_true(all_zero(out, 4096));
+	assert_int_equal(io_write(io, 2, 0, 256, in, 128 * 1024), ST_OK);
+	assert_int_equal(io_read(io, 2, 0, 256, out, 128 * 1024), ST_OK);
+	assert_true(all_zero(out, 128 * 1024));
+	/* the last block, and the range checks still apply */
+	assert_int_equal(io_read(io, 2, 2047, 1, out, 512), ST_OK);
+	assert_true(all_zero(out, 512));
+	assert_int_equal(io_read(io, 2, 2048, 1, NULL, 512), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_write(io, 2, 2047, 2, in, 1024), gen(NVME_SC_LBA_RANGE));
+	assert_int_equal(io_read(io, 2, 0, 2, NULL, 512), gen(NVME_SC_SGL_INVALID_DATA));
+
+	/* null, 4 KiB blocks */
+	assert_int_equal(io_write(io, 3, 3, 2, in, 8192), ST_OK);
+	assert_int_equal(io_read(io, 3, 3, 2, out, 8192), ST_OK);
+	assert_true(all_zero(out, 8192));
+	assert_int_equal(io_read(io, 3, 256, 1, NULL, 4096), gen(NVME_SC_LBA_RANGE));
+
+	/* Compare against zeroes: equal only when the data is all zero, the
+	 * last byte included */
+	memset(out, 0, 4096);
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 2, 16, 8), out, 4096, true);
+	assert_int_equal(status_of(r), ST_OK);
+	put(r);
+	out[4095] = 1;
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 2, 16, 8), out, 4096, false);
+	assert_int_equal(status_of(r), nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	put(r);
+	r = exec_h2c(io, rw(NVME_CMD_COMPARE, 2, 16, 8), in, 4096, true);
+	assert_int_equal(status_of(r), nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	put(r);
+
+	/* Write Zeroes, Deallocate and Flush succeed */
+	assert_int_equal(xs(io, rw(NVME_CMD_WRITE_ZEROES, 2, 0, 2048)), ST_OK);
+	assert_int_equal(xs(io, sqe(NVME_CMD_FLUSH, 2)), ST_OK);
+	c = sqe(NVME_CMD_DSM, 2);
+	c.cdw11 = 1u << 2;
+	r = exec_h2c(io, c, &range, sizeof(range), true);
+	assert_int_equal(status_of(r), ST_OK);
+	put(r);
+
+	/* the mem namespace keeps what was written */
+	assert_int_equal(io_write(io, 1, 16, 8, in, 4096), ST_OK);
+	assert_int_equal(io_read(io, 1, 16, 8, out, 4096), ST_OK);
+	assert_memory_equal(out, in, 4096);
+	assert_int_equal(io_write(io, 1, 0, 256, in, 128 * 1024), ST_OK);
+	assert_int_equal(io_read(io, 1, 0, 256, out, 128 * 1024), ST_OK);
+	assert_memory_equal(out, in, 128 * 1024);
+
+	/* Identify: the size and block size configured; deallocated (here:
+	 * all) blocks read as zeroes (DLFEAT 001b) */
+	r = identify(admin, NVME_ID_CNS_NS, 2);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&id, r->req.buf, sizeof(id));
+	put(r);
+	assert_int_equal(id.nsze, 2048);
+	assert_int_equal(id.lbaf[nvme_id_ns_flbas_index(&id)].lbads, 9);
+	assert_int_equal(id.dlfeat & 7u, 1);
+	r = identify(admin, NVME_ID_CNS_NS, 3);
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(&id, r->req.buf, sizeof(id));
+	put(r);
+	assert_int_equal(id.nsze, 256);
+	assert_int_equal(id.lbaf[nvme_id_ns_flbas_index(&id)].lbads, 12);
+	free(in);
+	free(out);
+}
+
+/* a field of /proc/meminfo ("MemAvailable:"), in its unit (kB, or pages
+ * for "HugePages_Free:"); 0 when unknown */
+static uint64_t meminfo(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	size_t n = strlen(field);
+	char line[128];
+	uint64_t v = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n)) {
+			v = strtoull(line + n, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The lines the target logged at info and above while running fn */
+static char *logged(void (*fn)(void *), void *arg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	log_set_output_for_test(f);
+	log_set_level(LOG_LVL_INFO);
+	fn(arg);
+	log_set_level(LOG_LVL_ERR);
+	log_set_output_for_test(NULL);
+	fclose(f);
+	assert_non_null(text);
+	return text;
+}
+
+static void env_up_cb(void *json)
+{
+	env_up(json);
+}
+
+static void apply_cb(void *json)
+{
+	struct config *cfg;
+	char err[512] = "", changes[1024];
+	char *j = dq(json);
+
+	assert_int_equal(config_parse(j, "t.json", &cfg, err, sizeof(err)), 0);
+	free(j);
+	if (nvmf_tgt_apply(&E.t, cfg, changes, sizeof(changes), err, sizeof(err)))
+		fail_msg("nvmf_tgt_apply: %s", err);
+	E.cfg = cfg;                    /* the old one was freed by apply */
+}
+
+/* the line of text that contains what (without its newline), or NULL */
+static char *line_with(const char *text, const char *what)
+{
+	const char *at = strstr(text, what), *b, *e;
+
+	if (!at)
+		return NULL;
+	for (b = at; b > text && b[-1] != '\n'; b--)
+		;
+	e = strchr(at, '\n');
+	return strndup(b, e ? (size_t)(e - b) : strlen(b));
+}
+
+static bool overcommit_strict(void)
+{
+	FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+	int mode = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &mode) != 1)
+			mode = 0;
+		fclose(f);
+	}
+	return mode == 2;
+}
+
+/* A mem namespace is faulted in at start when it fits in half of the
+ * memory available (on hugepages, or on small pages with THP asked for),
+ * not when it does not, nor when it is added while running; one line per
+ * namespace says which. It reads back what was written either way. */
+static void test_mem_prefault(void **state)
+{
+	static const char *const ns_json[] = {
+		"{'nsid': 1, 'device': {'mem': '2MiB'}}, {'nsid': 2, 'device': {'mem': %llu}}",
+		"{'nsid': 1, 'device': {'mem': '2MiB'}}, {'nsid': 2, 'device': {'mem': %llu}},"
+		" {'nsid': 3, 'device': {'mem': '1MiB'}}",
+	};
+	uint64_t avail = meminfo("MemAvailable:") << 10, huge_free = meminfo("HugePages_Free:") << 21;
+	/* more than half of what is available, and more than the free
+	 * hugepages (so this test never takes the pool from anyone): mapped
+	 * with MAP_NORESERVE, not faulted in */
+	uint64_t big = (((avail > huge_free ? avail : huge_free) >> 20) + 2) << 20;
+	char json[2][1024], fmt[1024], *log1, *log2, *l;
+	uint8_t in[4096], out[4096];
+	struct tq *io;
+
+	(void)state;
+	if (!avail || overcommit_strict())
+		skip();
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(fmt, sizeof(fmt),
+			 "{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'}, 'namespaces': [%s]}],"
+			 " 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "']}]}",
+			 ns_json[i]);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(json[i], sizeof(json[i]), fmt, (unsigned long long)big);
+#pragma GCC diagnostic pop
+	}
+	log1 = logged(env_up_cb, json[0]);
+	/* namespace 1: faulted in, on whichever pages it got */
+	l = line_with(log1, "namespace 1 of " NQN1 ": mem 2 MiB on ");
+	if (!l || (!strstr(l, ": mem 2 MiB on 2 MiB hugepages, pre-faulted in ") &&
+		   !strstr(l, " pages (transparent hugepages requested), pre-faulted in ")))
+		fail_msg("namespace 1 was not pre-faulted:\n%s", log1);
+	free(l);
+	/* namespace 2: too big to fault in */
+	l = line_with(log1, "namespace 2 of " NQN1 ": mem ");
+	if (!l || !strstr(l, " pages (transparent hugepages requested), not pre-faulted: ") ||
+	    !strstr(l, " is more than half of the ") || strcmp(l + strlen(l) - 10, " available"))
+		fail_msg("namespace 2 (%llu bytes, %llu available) should not be pre-faulted:\n%s",
+			 (unsigned long long)big, (unsigned long long)avail, log1);
+	free(l);
+	/* both read back what was written */
+	io = io_queue(NULL);
+	pattern(in, sizeof(in), 9);
+	assert_int_equal(io_write(io, 1, 4088, 8, in, sizeof(in)), ST_OK);
+	assert_int_equal(io_read(io, 1, 4088, 8, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, sizeof(in));
+	assert_int_equal(io_write(io, 2, big / 512 - 8, 8, in, sizeof(in)), ST_OK);
+	assert_int_equal(io_read(io, 2, big / 512 - 8, 8, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, sizeof(in));
+
+	/* added while running: not faulted in, however small */
+	log2 = logged(apply_cb, json[1]);
+	l = line_with(log2, "namespace 3 of " NQN1 ": mem 1 MiB on ");
+	if (!l || strcmp(l + strlen(l) - 38, ", not pre-faulted: added while running"))
+		fail_msg("namespace 3 should not be pre-faulted:\n%s", log2);
+	free(l);
+	/* the namespaces that stayed were not opened again */
+	assert_null(strstr(log2, "namespace 1 of "));
+	assert_null(strstr(log2, "namespace 2 of "));
+	assert_int_equal(io_write(io, 3, 2040, 8, in, sizeof(in)), ST_OK);
+	assert_int_equal(io_read(io, 3, 2040, 8, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, sizeof(in));
+	assert_int_equal(io_read(io, 1, 4088, 8, out, sizeof(out)), ST_OK);
+	assert_memory_equal(out, in, sizeof(in));
+	free(log1);
+	free(log2);
+}
+
 /* Identify Controller reports FUSES 0: fused operations are not
  * supported, so a fused command must not run as two independent ones (a
  * fused Compare and Write would lose its atomicity). The kernel target
@@ -3108,6 +3366,8 @@ int main(void)
 		T(test_io_flush),
 		T(test_io_unknown_opcode),
 		T(test_io_data_descriptors),
+		T(test_io_null_backend),
+		T(test_mem_prefault),
 		T(test_io_fused_refused),
 		T(test_io_after_disable),
 		T(test_discovery_log),
