@@ -177,6 +177,9 @@ struct tcp_conn {
 	unsigned busy;                  /* requests not free */
 
 	bool rx_pending;                /* bytes taken or budget spent: read on */
+	bool rx_drained;                /* this pass's last recv came back short:
+	                                   the socket is empty, do not ask again
+	                                   (level-triggered EPOLLIN says when) */
 	bool rx_stalled;                /* waiting for a data buffer: header kept */
 	bool rx_retry;                  /* a buffer may be there now */
 	bool closing;
@@ -944,11 +947,20 @@ static ssize_t rx_take(struct tcp_conn *c, void *dst, size_t len, bool direct)
 		return rx_some(c, scratch, len < sizeof(scratch) ? len : sizeof(scratch));
 	}
 	if (c->rb_off == c->rb_len) {
-		if (direct && dst && len >= RX_DIRECT_MIN)
-			return rx_some(c, dst, len);
+		/* a recv that came back short emptied the socket: another one
+		 * in this pass would be a system call for EAGAIN, before the
+		 * responses of this pass are sent */
+		if (c->rx_drained)
+			return 0;
+		if (direct && dst && len >= RX_DIRECT_MIN) {
+			n = rx_some(c, dst, len);
+			c->rx_drained = n >= 0 && (size_t)n < len;
+			return n;
+		}
 		n = rx_some(c, c->rbuf, RX_BUF_SIZE);
 		if (n <= 0)
 			return n;
+		c->rx_drained = n < (ssize_t)RX_BUF_SIZE;
 		c->rb_off = 0;
 		c->rb_len = (uint32_t)n;
 	}
@@ -1085,6 +1097,7 @@ static void conn_rx(struct tcp_conn *c)
 	int rc = 1;
 
 	c->rx_pending = false;
+	c->rx_drained = false;
 	while (can_read(c) && pdus < RX_BUDGET) {
 		rc = rx_step(c, &pdus);
 		if (rc <= 0)
