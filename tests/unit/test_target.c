@@ -2303,6 +2303,78 @@ static const char cfg_null[] =
 	" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'param': {'inline_data_size': '16384'},"
 	"  'subsystems': ['" NQN1 "']}]}";
 
+/* Zero-copy reads, on a queue whose transport sends from any memory (as
+ * TCP's does): a mem read points c2h_data at the namespace's own bytes and
+ * a null read at zero pages, the pool buffer is left alone, and the
+ * namespace counts the command as in flight (so a reconfiguration cannot
+ * free it) until the transport calls nvmf_req_c2h_done(). A refused read
+ * carries no c2h_data; on a queue that cannot (RDMA) the data is copied. */
+static void test_io_zero_copy_reads(void **state)
+{
+	uint8_t *in = malloc(8192);
+	const struct nvmf_ns_table *nt;
+	struct nvmf_ns *mem_ns = NULL, *null_ns = NULL;
+	struct tq *admin, *io;
+	struct treq *r;
+
+	(void)state;
+	assert_non_null(in);
+	env_up(cfg_null);
+	io = io_queue(&admin);
+	nt = nvmf_subsys_ns(E.t.subsys[0]);
+	for (unsigned i = 0; i < nt->nr; i++) {
+		if (nt->ns[i]->nsid == 1)
+			mem_ns = nt->ns[i];
+		if (nt->ns[i]->nsid == 2)
+			null_ns = nt->ns[i];
+	}
+	assert_non_null(mem_ns);
+	assert_non_null(null_ns);
+	pattern(in, 8192, 33);
+	assert_int_equal(io_write(io, 1, 40, 16, in, 8192), ST_OK);
+
+	io->sq.c2h_any_memory = true;
+	r = exec_c2h(io, rw(NVME_CMD_READ, 1, 40, 16), 8192);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_non_null(r->req.c2h_data);
+	assert_ptr_not_equal(r->req.c2h_data, r->req.buf);
+	assert_memory_equal(r->req.c2h_data, in, 8192);
+	assert_false(memcmp(r->req.buf, in, 8192) == 0);        /* not copied */
+	assert_int_equal(mem_ns->stats[0].inflight, 1);         /* still busy */
+	nvmf_req_c2h_done(&r->req);
+	assert_null(r->req.c2h_data);
+	assert_int_equal(mem_ns->stats[0].inflight, 0);
+	nvmf_req_c2h_done(&r->req);                             /* twice: no-op */
+	assert_int_equal(mem_ns->stats[0].inflight, 0);
+	put(r);
+
+	r = exec_c2h(io, rw(NVME_CMD_READ, 2, 0, 16), 8192);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_non_null(r->req.c2h_data);
+	assert_true(all_zero(r->req.c2h_data, 8192));
+	assert_int_equal(null_ns->stats[0].inflight, 1);
+	nvmf_req_c2h_done(&r->req);
+	assert_int_equal(null_ns->stats[0].inflight, 0);
+	put(r);
+
+	/* refused: nothing to send, nothing held */
+	r = exec_c2h(io, rw(NVME_CMD_READ, 1, 2047, 2), 1024);
+	assert_int_equal(status_of(r), gen(NVME_SC_LBA_RANGE));
+	assert_null(r->req.c2h_data);
+	assert_int_equal(mem_ns->stats[0].inflight, 0);
+	put(r);
+
+	/* a transport that sends only from the pool: copied as before */
+	io->sq.c2h_any_memory = false;
+	r = exec_c2h(io, rw(NVME_CMD_READ, 1, 40, 16), 8192);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_null(r->req.c2h_data);
+	assert_memory_equal(r->req.buf, in, 8192);
+	assert_int_equal(mem_ns->stats[0].inflight, 0);
+	put(r);
+	free(in);
+}
+
 /* null: writes are discarded and reads return zeroes, into a buffer that
  * held something else (exec_raw poisons every buffer); a mem namespace
  * beside it keeps what was written. */
@@ -3367,6 +3439,7 @@ int main(void)
 		T(test_io_unknown_opcode),
 		T(test_io_data_descriptors),
 		T(test_io_null_backend),
+		T(test_io_zero_copy_reads),
 		T(test_mem_prefault),
 		T(test_io_fused_refused),
 		T(test_io_after_disable),
