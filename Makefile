@@ -8,7 +8,8 @@
 #   make fuzz       the libFuzzer harnesses for minutes each (tests/fuzz/fuzz.mk);
 #                   make fuzz-check (in make check) replays the corpora and runs each briefly
 #   make vm-check   VM tests only
-#   make bench      the benchmark: bench/results/<date>.json and .md (docs/performance.md)
+#   make bench      the benchmark: bench/results/<date>.json and .md (docs/performance.md);
+#                   PEERS=spdk adds SPDK's nvmf_tgt side by side (built when missing)
 #   make install    binaries, systemd unit, man pages, docs, examples
 #                   (PREFIX=/usr/local, DESTDIR honoured; see below)
 CC      ?= gcc
@@ -132,12 +133,14 @@ check:
 	$(Q)$(MAKE) --no-print-directory fuzz-check
 	$(Q)$(MAKE) --no-print-directory vm-check
 
-# the side-by-side benchmark (host loopback, then the VM): bench/results/<date>.json and .md
+# the side-by-side benchmark (host loopback, then the VM): bench/results/<date>.json and .md;
+# PEERS=spdk also builds SPDK (bench/build-spdk.sh; SPDK_SRC, SPDK_DIR) and runs
+# bench/vs_spdk.py (results/<date>-spdk.json and .md); a built SPDK_DIR is used by itself
 .PHONY: bench
 bench:
 	$(Q)tests/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)BUILD=$(BUILD) bench/bench.sh
+	$(Q)BUILD=$(BUILD) BENCH_PEERS="$(PEERS)" bench/bench.sh
 
 demo:
 	$(Q)tests/install-deps.sh

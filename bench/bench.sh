@@ -20,6 +20,13 @@
 #      BENCH_NAME (file name, default the UTC date and time),
 #      BENCH_VM_TESTS (bench_pcie,bench_tcp,bench_rdma), BENCH_VERIFY (1: also a
 #      --verify run on the host; the smoke test sets it)
+#      BENCH_PEERS (make bench PEERS=...): "spdk" runs 3. below, building SPDK with
+#      bench/build-spdk.sh first when SPDK_DIR (default /opt/spdk) has no build
+#      (SPDK_SRC: where to clone it from); when SPDK_DIR already holds a build, 3.
+#      runs without being asked (BENCH_PEERS=none turns it off). BENCH_PEER_SECS (5),
+#      BENCH_PEER_ROUNDS (2), BENCH_PEER_ARGS (more bench/vs_spdk.py options)
+# 3. SPDK (bench/vs_spdk.py): nvmf-bridged and SPDK's nvmf_tgt on the same CPU in
+#    turn, driven by spdk_nvme_perf and nvmf-bridge-perf (epoll and --poll).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -161,4 +168,29 @@ echo "wall_s=$((SECONDS - T_START))" >> "$W/machine.txt"
 mkdir -p "$OUT"
 python3 "$HERE/report.py" --host "$W" ${VMRES:+--vm "$VMRES"} --out "$OUT/$NAME"
 echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.md ($((SECONDS - T_START)) s)"
+
+# --- 3. SPDK as a peer ------------------------------------------------------------
+SPDK_DIR=${SPDK_DIR:-/opt/spdk}
+PEERS=${BENCH_PEERS:-}
+spdk_built() { [ -x "$SPDK_DIR/build/bin/nvmf_tgt" ] && [ -x "$SPDK_DIR/build/bin/spdk_nvme_perf" ]; }
+if [ -z "$PEERS" ] && spdk_built; then
+	PEERS=spdk
+	echo "bench: SPDK found in $SPDK_DIR: running it side by side (BENCH_PEERS=none skips)"
+fi
+peer_rc=0
+case ",$PEERS," in
+*,spdk,*)
+	if ! spdk_built; then
+		echo "bench: building SPDK in $SPDK_DIR (bench/build-spdk.sh, about 15 minutes on 2 cores)"
+		SPDK_DIR=$SPDK_DIR "$HERE/build-spdk.sh" > "$W/build-spdk.log" 2>&1 ||
+			{ tail -n 30 "$W/build-spdk.log" >&2; echo "bench: building SPDK failed" >&2; exit 1; }
+	fi
+	# shellcheck disable=SC2086  # BENCH_PEER_ARGS is a list of options
+	python3 "$HERE/vs_spdk.py" --build "$BUILD" --spdk "$SPDK_DIR" --out "$OUT/$NAME-spdk" \
+		--secs "${BENCH_PEER_SECS:-5}" --rounds "${BENCH_PEER_ROUNDS:-2}" \
+		--tcpu "$TCPU" --pcpu "$PCPU" ${BENCH_PEER_ARGS:-} || peer_rc=$?
+	[ "$peer_rc" = 0 ] && echo "bench: wrote $OUT/$NAME-spdk.json and $OUT/$NAME-spdk.md"
+	;;
+esac
+[ "$peer_rc" = 0 ] || { echo "bench: the SPDK comparison failed (exit $peer_rc)" >&2; exit 1; }
 [ "$VM" != 1 ] || [ "${vm_rc:-0}" = 0 ]
