@@ -175,11 +175,15 @@ static int run_pollers(struct reactor *r)
 	return work;
 }
 
-static int dispatch(struct reactor *r, int timeout_ms)
+/* woke: when given, the time epoll_wait returned (a sleeping turn: the
+ * sleep is idle, the events after it are work) */
+static int dispatch(struct reactor *r, int timeout_ms, uint64_t *woke)
 {
 	struct epoll_event evs[MAX_EVENTS];
 	int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
 
+	if (woke)
+		*woke = reactor_now_ns();
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -190,14 +194,26 @@ static int dispatch(struct reactor *r, int timeout_ms)
 	return n;
 }
 
+static void account(struct reactor *r, bool busy, uint64_t ns)
+{
+	uint64_t *c = busy ? &r->busy_ns : &r->idle_ns;
+
+	__atomic_store_n(c, *c + ns, __ATOMIC_RELAXED);
+}
+
 int reactor_run(struct reactor *r)
 {
 	uint64_t last_work = reactor_now_ns();
+	uint64_t mark = last_work;      /* time accounted up to here */
+	bool busy = false;              /* what the time since mark was */
 
 	while (!r->stop) {
-		uint64_t now = reactor_now_ns();
-		int work = run_timers(r, now) + run_pollers(r);
-		int timeout = 0, n;
+		uint64_t now = reactor_now_ns(), woke;
+		int work, timeout = 0, n;
+
+		account(r, busy, now - mark);
+		mark = now;
+		work = run_timers(r, now) + run_pollers(r);
 
 		if (work)
 			last_work = now;
@@ -211,7 +227,15 @@ int reactor_run(struct reactor *r)
 			}
 			r->sleeps++;
 		}
-		n = dispatch(r, timeout);
+		if (timeout) {
+			n = dispatch(r, timeout, &woke);
+			account(r, false, woke - mark);
+			mark = woke;
+			busy = n > 0;
+		} else {
+			n = dispatch(r, 0, NULL);
+			busy = work || n > 0;
+		}
 		if (n < 0) {
 			log_err("epoll_wait: %s", strerror(-n));
 			return n;
@@ -220,13 +244,14 @@ int reactor_run(struct reactor *r)
 			last_work = reactor_now_ns();
 		r->loops++;
 	}
+	account(r, busy, reactor_now_ns() - mark);
 	return 0;
 }
 
 int reactor_run_once(struct reactor *r, int timeout_ms)
 {
 	int work = run_timers(r, reactor_now_ns()) + run_pollers(r);
-	int n = dispatch(r, work ? 0 : timeout_ms);
+	int n = dispatch(r, work ? 0 : timeout_ms, NULL);
 
 	return n < 0 ? n : work + n;
 }

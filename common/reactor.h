@@ -52,6 +52,12 @@ struct reactor {
 	struct reactor_poller *pollers;
 	uint64_t loops;
 	uint64_t sleeps;
+	/* Time in turns that did work (a timer, a poller or an fd event) and
+	 * in turns that did not (spinning, sleeping), as SPDK counts its
+	 * reactors' busy and idle ticks. Written by the reactor's thread
+	 * only; read by others with __atomic_load_n (statistics). */
+	uint64_t busy_ns;
+	uint64_t idle_ns;
 };
 
 int reactor_init(struct reactor *r);

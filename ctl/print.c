@@ -492,6 +492,27 @@ void ctl_print_stats(struct json_object *res)
 		table_print(&t, "  ");
 		table_free(&t);
 	}
+	if (arr_len(get(res, "reactors"))) {
+		static const char *const rhdr[] = { "REACTOR", "BUSY_S", "IDLE_S", "BUSY_%" };
+		struct json_object *rs = get(res, "reactors");
+
+		printf("reactors: %zu\n", arr_len(rs));
+		table_init(&t, 4, rhdr);
+		for (size_t i = 0; i < arr_len(rs); i++) {
+			struct json_object *r = json_object_array_get_idx(rs, i);
+			struct json_object *b = get(r, "busy_ns"), *d = get(r, "idle_ns");
+			double busy = b ? (double)json_object_get_int64(b) / 1e9 : 0;
+			double idle = d ? (double)json_object_get_int64(d) / 1e9 : 0;
+			char re[24], bs[32], is[32], pc[16];
+
+			snprintf(bs, sizeof(bs), "%.3f", busy);
+			snprintf(is, sizeof(is), "%.3f", idle);
+			snprintf(pc, sizeof(pc), "%.1f", busy + idle > 0 ? 100 * busy / (busy + idle) : 0);
+			table_row(&t, num(re, 24, r, "reactor"), bs, is, pc);
+		}
+		table_print(&t, "  ");
+		table_free(&t);
+	}
 }
 
 void ctl_print_json(struct json_object *res)

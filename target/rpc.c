@@ -304,6 +304,24 @@ static json_object *m_stats(struct nvmf_tgt *t)
 	}
 	json_object_object_add(o, "namespaces", nss);
 	json_object_object_add(o, "queues", qs);
+	/* each reactor's time in turns that did work and in turns that did
+	 * not (spinning or asleep): the load, however busy polling makes the
+	 * thread look in top */
+	qs = json_object_new_array();
+	for (unsigned i = 0; i < t->nr_reactors; i++) {
+		const struct reactor *r = &t->reactors[i].r;
+		json_object *jr = json_object_new_object();
+
+		json_object_object_add(jr, "reactor", json_object_new_int64(i));
+		json_object_object_add(jr, "busy_ns",
+				       json_object_new_int64((int64_t)__atomic_load_n(&r->busy_ns, __ATOMIC_RELAXED)));
+		json_object_object_add(jr, "idle_ns",
+				       json_object_new_int64((int64_t)__atomic_load_n(&r->idle_ns, __ATOMIC_RELAXED)));
+		json_object_object_add(jr, "sleeps",
+				       json_object_new_int64((int64_t)__atomic_load_n(&r->sleeps, __ATOMIC_RELAXED)));
+		json_object_array_add(qs, jr);
+	}
+	json_object_object_add(o, "reactors", qs);
 	return o;
 }
 

@@ -243,6 +243,14 @@ if [ $RC = 0 ] && grep -qE "^  $OPEN +1 +[1-9][0-9]* +[1-9][0-9]* " "$W/stats.ou
 else
 	bad "stats (exit $RC, ns 1: '$n1')" "$W/stats.out" "$W/stats_json.out" "$W/stats.err"
 fi
+# each reactor's busy and idle time: both reactors went idle, the I/O above
+# made some of them busy
+rs=$(json_get "$W/stats_json.out" '(len(r["reactors"]), all(x["idle_ns"] > 0 for x in r["reactors"]), sum(x["busy_ns"] for x in r["reactors"]) > 0)')
+if [ "$rs" = "(2, True, True)" ] && grep -q '^reactors: 2' "$W/stats.out" && grep -q 'BUSY_%' "$W/stats.out"; then
+	ok "stats: reactors table, both reactors with idle time, busy time after I/O"
+else
+	bad "stats reactors: '$rs'" "$W/stats.out" "$W/stats_json.out"
+fi
 
 # --- add-namespace / remove-namespace ---------------------------------------------------
 c addns add-namespace "$OPEN" --device mem=8MiB --block-size 4096 --uuid 0f0e0d0c-0b0a-4908-8706-050403020100

@@ -13,6 +13,7 @@
 
 #include "common/crc32c.h"
 #include "common/dma.h"
+#include "common/reactor.h"
 #include "pcie/pcie.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
@@ -217,6 +218,62 @@ static void test_dma_region_carve_and_map_failure(void **state)
 	assert_null(r.va);
 }
 
+/* Busy and idle time: a poller that works (2 ms of it) on its first 20
+ * turns and then has nothing to do, a timer that stops the reactor after
+ * 300 ms. The 40 ms of work are busy, the spinning and sleeping after it
+ * idle, and the two add up to the time the reactor ran. */
+struct acct_ctx {
+	struct reactor *r;
+	unsigned turns;
+};
+
+static int acct_poll(void *arg)
+{
+	struct acct_ctx *a = arg;
+	uint64_t until;
+
+	if (a->turns >= 20)
+		return 0;
+	a->turns++;
+	until = reactor_now_ns() + 2000000u;
+	while (reactor_now_ns() < until)
+		;
+	return 1;
+}
+
+static void acct_stop(void *arg)
+{
+	reactor_stop(((struct acct_ctx *)arg)->r);
+}
+
+static void test_reactor_busy_idle(void **state)
+{
+	struct reactor r;
+	struct acct_ctx a = { .r = &r };
+	struct reactor_poller p = { .cb = acct_poll, .arg = &a };
+	struct reactor_timer t = { 0 };
+	uint64_t t0, wall;
+
+	(void)state;
+	assert_int_equal(reactor_init(&r), 0);
+	r.idle_us = 1000;
+	reactor_add_poller(&r, &p);
+	reactor_timer_start(&r, &t, 300, 0, acct_stop, &a);
+	t0 = reactor_now_ns();
+	assert_int_equal(reactor_run(&r), 0);
+	wall = reactor_now_ns() - t0;
+	assert_int_equal(a.turns, 20);
+	assert_true(r.busy_ns >= 40000000u);
+	assert_true(r.busy_ns < 150000000u);    /* the idle turns are not busy */
+	assert_true(r.idle_ns >= 140000000u);
+	assert_true(r.sleeps > 0);
+	/* every nanosecond once: the sum is the run's time (to 5 ms) */
+	assert_true(r.busy_ns + r.idle_ns <= wall + 1000000u);
+	assert_true(r.busy_ns + r.idle_ns + 5000000u >= wall);
+	reactor_del_poller(&r, &p);
+	reactor_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_iova_exact_fit),
 		cmocka_unit_test(test_dma_pool),
 		cmocka_unit_test(test_dma_region_carve_and_map_failure),
+		cmocka_unit_test(test_reactor_busy_idle),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
