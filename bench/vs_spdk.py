@@ -151,6 +151,7 @@ class Target:
                 cfg["subsystems"].append(
                     {"nqn": NQN_NULL, "attr": {"allow_any_host": "1", "model": "nvmf-bridge bench"},
                      "namespaces": [{"nsid": 1, "device": {"null": size, "block_size": 4096}}]})
+            self.rpc_sock = os.path.join(self.dir, "rpc.sock")
             path = os.path.join(self.dir, "ours.json")
             cmd = [os.path.join(a.build, "nvmf-bridged"), "--config", path]
         else:
@@ -177,8 +178,9 @@ class Target:
                      "params": {"name": "Null0", "num_blocks": blocks, "block_size": 4096}}]},
                 {"subsystem": "nvmf", "config": nvmf}]}
             path = os.path.join(self.dir, "spdk.json")
+            self.rpc_sock = os.path.join(self.dir, "spdk.sock")
             cmd = [os.path.join(a.spdk, "build/bin/nvmf_tgt"), "-m", "0x%x" % (1 << a.tcpu),
-                   "-c", path, "-i", "7"]
+                   "-c", path, "-i", "7", "-r", self.rpc_sock]
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
         self.huge_free0 = meminfo("HugePages_Free")
@@ -194,6 +196,28 @@ class Target:
         self.listen_ms = (time.monotonic() - t0) * 1000
         self.sampler = Sampler(self.proc.pid)
         self.sampler.start()
+
+    def busy_sample(self):
+        """(busy seconds, busy + idle seconds) of the target's reactors, as
+        the target itself counts them: ours from `nvmf-bridgectl stats`,
+        SPDK's from `rpc.py thread_get_stats` (every thread on its core)."""
+        try:
+            if self.kind == "ours":
+                p = subprocess.run([os.path.join(self.args.build, "nvmf-bridgectl"), "--socket",
+                                    self.rpc_sock, "--json", "stats"], capture_output=True,
+                                   text=True, timeout=10)
+                rs = json.loads(p.stdout)["reactors"]
+                return (sum(r["busy_ns"] for r in rs) / 1e9,
+                        sum(r["busy_ns"] + r["idle_ns"] for r in rs) / 1e9)
+            p = subprocess.run([sys.executable, os.path.join(self.args.spdk, "scripts/rpc.py"), "-s",
+                                self.rpc_sock, "thread_get_stats"], capture_output=True, text=True,
+                               timeout=10)
+            st = json.loads(p.stdout)
+            hz = float(st["tick_rate"])
+            return (sum(t["busy"] for t in st["threads"]) / hz,
+                    sum(t["busy"] + t["idle"] for t in st["threads"]) / hz)
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+            return None
 
     def footprint(self):
         used = max(self.huge_free0 - meminfo("HugePages_Free"), 0)
@@ -214,13 +238,49 @@ class Target:
         self.proc = None
 
 
-def bridge_perf(args, tgt, nqn, extra, secs=None, warmup=None, poll=False):
+class BusyWindow(threading.Thread):
+    """Two busy samples inside a run's measured window: start() when the
+    run's clock starts (the workers launch), result() after the run."""
+
+    def __init__(self, tgt, warmup, secs):
+        super().__init__(daemon=True)
+        self.tgt, self.warmup, self.secs = tgt, warmup, secs
+        self.t_launch = None
+        self.go = threading.Event()
+        self.a = self.b = None
+
+    def launched(self, t):
+        self.t_launch = t
+        self.go.set()
+
+    def run(self):
+        if not self.go.wait(60):
+            return
+        t0 = self.t_launch + self.warmup + 0.3
+        t1 = self.t_launch + self.warmup + self.secs - 0.4
+        if t1 - t0 < 0.5:
+            return
+        time.sleep(max(t0 - time.monotonic(), 0))
+        self.a = self.tgt.busy_sample()
+        time.sleep(max(t1 - time.monotonic(), 0))
+        self.b = self.tgt.busy_sample()
+
+    def share(self):
+        self.join(timeout=30)
+        if not self.a or not self.b or self.b[1] <= self.a[1]:
+            return None
+        return (self.b[0] - self.a[0]) / (self.b[1] - self.a[1])
+
+
+def bridge_perf(args, tgt, nqn, extra, secs=None, warmup=None, poll=False, window=None):
     cmd = ["taskset", "-c", str(args.pcpu), os.path.join(args.build, "nvmf-bridge-perf"),
            "-a", "127.0.0.1", "-s", str(tgt.port), "-n", nqn, "--cpu", str(args.pcpu),
            "--quiet"] + extra
     if poll:
         cmd.append("--poll")
     t_start = time.monotonic()
+    if window:
+        window.launched(t_start + 0.05)   # connecting takes a few ms
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError("nvmf-bridge-perf %s failed: %s %s" % (" ".join(extra), p.stdout[-2000:],
@@ -230,7 +290,7 @@ def bridge_perf(args, tgt, nqn, extra, secs=None, warmup=None, poll=False):
     return r, t_start, t_end, p.stderr
 
 
-def spdk_perf(args, tgt, nqn, wl, size, qd):
+def spdk_perf(args, tgt, nqn, wl, size, qd, window=None):
     trid = "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%d subnqn:%s" % (tgt.port, nqn)
     # line-buffered, so that "Launching workers" is seen when it is printed
     cmd = ["stdbuf", "-oL", os.path.join(args.spdk, "build/bin/spdk_nvme_perf"), "-c", "0x%x" % (1 << args.pcpu),
@@ -242,6 +302,8 @@ def spdk_perf(args, tgt, nqn, wl, size, qd):
         out.append(line)
         if t_launch is None and "Launching workers" in line:
             t_launch = time.monotonic()
+            if window:
+                window.launched(t_launch)
     rc = p.wait()
     text = "".join(out)
     m = re.search(r"^Total\s*:\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", text, re.M)
@@ -257,8 +319,10 @@ def spdk_perf(args, tgt, nqn, wl, size, qd):
 
 def run_one(args, tgt, nqn, ini, wl):
     key, title, pattern, size, qd = wl
+    window = BusyWindow(tgt, args.warmup, args.secs)
+    window.start()
     if ini == "spdk_nvme_perf":
-        r, w0, w1 = spdk_perf(args, tgt, nqn, pattern, size, qd)
+        r, w0, w1 = spdk_perf(args, tgt, nqn, pattern, size, qd, window)
         share = tgt.sampler.share(w0 + 0.1, w1 - 0.1)
         dev = None
     else:
@@ -266,7 +330,7 @@ def run_one(args, tgt, nqn, ini, wl):
                                    ["-w", pattern, "-o", str(size), "-q", str(qd), "-t",
                                     str(args.secs), "--warmup", str(args.warmup),
                                     "--target-pid", str(tgt.proc.pid)],
-                                   poll=ini == "bridge_perf_poll")
+                                   poll=ini == "bridge_perf_poll", window=window)
         share = r.get("target_cpu_pct", 0) / 100.0 if r.get("target_cpu_pct") is not None else None
         dev = r.get("deviations")
     res = {"iops": r["iops"], "mib_s": r["mib_s"], "lat_us_mean": r["lat_us_mean"],
@@ -275,6 +339,11 @@ def run_one(args, tgt, nqn, ini, wl):
     if share:
         res["iops_per_target_cpu_s"] = r["iops"] / share
         res["target_cpu_us_per_cmd"] = share * 1e6 / r["iops"] if r["iops"] else None
+    busy = window.share()
+    res["target_busy_share"] = busy
+    if busy:
+        res["iops_per_target_busy_s"] = r["iops"] / busy
+        res["target_busy_us_per_cmd"] = busy * 1e6 / r["iops"] if r["iops"] else None
     return res
 
 
