@@ -72,7 +72,7 @@ check)
 	FABRIC_TESTS="tcp_start tcp_discover tcp_connect tcp_nvme_cli tcp_fio tcp_discard_zeroes tcp_digest tcp_burst tcp_cycles tcp_second_host tcp_host_refused tcp_readback"
 	# the project's test initiator against the kernel's nvmet-tcp: the
 	# reference the host tests use is itself checked against a real target
-	INIT_TESTS="initiator_hostcheck initiator_target initiator_discover initiator_selftest_plain initiator_selftest_digests initiator_selftest_r2t initiator_selftest_dissqfc initiator_malformed initiator_kato_expiry"
+	INIT_TESTS="initiator_hostcheck initiator_target initiator_discover initiator_selftest_plain initiator_selftest_digests initiator_selftest_r2t initiator_selftest_dissqfc initiator_malformed initiator_kato_expiry initiator_perf"
 	# live operation: a namespace added and removed under fio, SIGTERM during fio
 	LIVE_TESTS="live_namespace live_sigterm"
 	# the device setup helper: nvmf-bridgectl setup refuses a controller in

@@ -257,13 +257,50 @@ t_hostcheck() {
 	fi
 }
 
+# The load generator against the kernel's target: nvmf-bridge-perf must
+# measure targets other than ours (issue 10): it runs to the end, verifies
+# every read, and says in its JSON line what it saw of the specification
+# ("deviations"; a deviation is warned about and counted, never fatal).
+# Once with SQ flow control, once with DISSQFC (reads completed by C2HData
+# SUCCESS) and busy polling.
+t_perf() {
+	_perf=$BIN/nvmf-bridge-perf
+	[ -x "$_perf" ] || { result perf FAIL "nvmf-bridge-perf is not in the share (build it: make)"; return; }
+	need_target perf || return
+	_why= _info=
+	for _mode in sqfc dissqfc; do
+		_extra=
+		[ $_mode = dissqfc ] && _extra="--dissqfc --poll"
+		# shellcheck disable=SC2086  # _extra is a list of options
+		run_timed nvmf-bridge-perf "$_perf" 20 "perf_$_mode" 120 -a "$ADDR" -s "$PORT" -n "$NQN" \
+			-w randrw -o 4k -q 16 -c 2 -t 3 --verify --region 8M --quiet $_extra
+		_j=$(tail -n 1 "$RES/perf_$_mode.out")
+		_iops=$(echo "$_j" | sed -n 's/.*"iops":\([0-9]*\).*/\1/p')
+		_ver=$(echo "$_j" | sed -n 's/.*"verified_blocks":\([0-9]*\).*/\1/p')
+		_dev=$(echo "$_j" | sed -n 's/.*"deviations":\([0-9]*\).*/\1/p')
+		if [ "$TIMED_OUT" = 1 ] || [ "$RC" != 0 ]; then
+			_why="$_why; $_mode: $(rc_text) $(err_line "perf_$_mode")"
+		elif ! echo "$_j" | grep -q '"mismatches":0' || ! echo "$_j" | grep -q '"errors":0' ||
+		     [ "${_ver:-0}" -le 0 ] || [ -z "$_dev" ]; then
+			_why="$_why; $_mode: bad result line: $(echo "$_j" | cut -c1-200)"
+		else
+			_info="$_info; $_mode: $_iops IOPS, $_ver blocks verified, $_dev deviation(s)"
+		fi
+	done
+	if [ -z "$_why" ]; then
+		result perf PASS "nvmf-bridge-perf against nvmet-tcp${_info}"
+	else
+		result perf FAIL "${_why#; }"
+	fi
+}
+
 # --- main --------------------------------------------------------------------
-ALL="hostcheck target discover selftest_plain selftest_hdgst selftest_digests selftest_r2t selftest_dissqfc crosscheck malformed kato_expiry"
+ALL="hostcheck target discover selftest_plain selftest_hdgst selftest_digests selftest_r2t selftest_dissqfc crosscheck malformed kato_expiry perf"
 LIST=$(echo "${TESTS:-$ALL}" | tr ',' ' ')
 log "host_selftest: tests: $LIST"
 for t in $LIST; do
 	case $t in
-	hostcheck|target|discover|selftest_plain|selftest_hdgst|selftest_digests|selftest_r2t|selftest_dissqfc|crosscheck|malformed|kato_expiry)
+	hostcheck|target|discover|selftest_plain|selftest_hdgst|selftest_digests|selftest_r2t|selftest_dissqfc|crosscheck|malformed|kato_expiry|perf)
 		log "--- $t"
 		"t_$t" ;;
 	*) result "$t" FAIL "no such test in host_selftest.sh" ;;
