@@ -960,12 +960,12 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 
 		/* zero-copy data still points into the namespace: it stays
 		 * busy until nvmf_req_c2h_done() */
-		if (req->c2h_data && !status)
+		if (req->c2h_data && !status) {
 			req->c2h_ns = req->ns;
-		else
+		} else {
 			st->inflight--;
-		if (status)
-			req->c2h_data = NULL;
+			req->c2h_data = NULL;   /* a failed read sends nothing */
+		}
 		if (status)
 			st->errors++;
 		else if (req->cmd.opc == NVME_CMD_READ) {
