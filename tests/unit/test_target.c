@@ -539,6 +539,16 @@ static struct treq *identify(struct tq *q, uint8_t cns, uint32_t nsid)
 	return exec_c2h(q, c, 4096);
 }
 
+/* Identify Namespace nsid, which must succeed, into *id */
+static void identify_ns(struct tq *q, uint32_t nsid, struct nvme_id_ns *id)
+{
+	struct treq *r = identify(q, NVME_ID_CNS_NS, nsid);
+
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(id, r->req.buf, sizeof(*id));
+	put(r);
+}
+
 static struct nvme_sqe feat(bool set, uint8_t fid, uint32_t cdw11)
 {
 	struct nvme_sqe c = sqe(set ? NVME_ADM_SET_FEATURES : NVME_ADM_GET_FEATURES, 0);
@@ -1495,10 +1505,7 @@ static void test_identify_ns(void **state)
 	(void)state;
 	env_up(cfg_main);
 	q = admin_up(1, NQN1, HOSTB, NULL);
-	r = identify(q, NVME_ID_CNS_NS, 1);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&ns1, r->req.buf, sizeof(ns1));
-	put(r);
+	identify_ns(q, 1, &ns1);
 	assert_int_equal(ns1.nsze, (1u << 20) / 512);
 	assert_int_equal(ns1.ncap, ns1.nsze);
 	assert_int_equal(ns1.lbaf[nvme_id_ns_flbas_index(&ns1)].lbads, 9);
@@ -1508,10 +1515,7 @@ static void test_identify_ns(void **state)
 	assert_true(all_zero(ns1.eui64, 8));            /* 4b.13: no copied IDs */
 	assert_int_equal(ns1.anagrpid, 0);
 
-	r = identify(q, NVME_ID_CNS_NS, 3);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&ns3, r->req.buf, sizeof(ns3));
-	put(r);
+	identify_ns(q, 3, &ns3);
 	assert_int_equal(ns3.nsze, (1u << 20) / 4096);
 	assert_int_equal(ns3.lbaf[nvme_id_ns_flbas_index(&ns3)].lbads, 12);
 	assert_false(all_zero(ns3.nguid, 16));
@@ -1519,10 +1523,7 @@ static void test_identify_ns(void **state)
 
 	/* 4b.13: NSID 1 of another subsystem has another NGUID */
 	q2 = admin_up(1, NQN2, HOSTB, NULL);
-	r = identify(q2, NVME_ID_CNS_NS, 1);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&other, r->req.buf, sizeof(other));
-	put(r);
+	identify_ns(q2, 1, &other);
 	assert_false(all_zero(other.nguid, 16));
 	assert_memory_not_equal(ns1.nguid, other.nguid, 16);
 	assert_memory_not_equal(ns3.nguid, other.nguid, 16);
@@ -1605,10 +1606,7 @@ static void test_identify_ns_desc_list(void **state)
 	(void)state;
 	env_up(cfg_main);
 	q = admin_up(1, NQN1, HOSTA, NULL);
-	r = identify(q, NVME_ID_CNS_NS, 1);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&ns, r->req.buf, sizeof(ns));
-	put(r);
+	identify_ns(q, 1, &ns);
 
 	r = identify(q, NVME_ID_CNS_NS_DESC_LIST, 1);
 	assert_int_equal(status_of(r), ST_OK);
@@ -2449,17 +2447,11 @@ static void test_io_null_backend(void **state)
 
 	/* Identify: the size and block size configured; deallocated (here:
 	 * all) blocks read as zeroes (DLFEAT 001b) */
-	r = identify(admin, NVME_ID_CNS_NS, 2);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&id, r->req.buf, sizeof(id));
-	put(r);
+	identify_ns(admin, 2, &id);
 	assert_int_equal(id.nsze, 2048);
 	assert_int_equal(id.lbaf[nvme_id_ns_flbas_index(&id)].lbads, 9);
 	assert_int_equal(id.dlfeat & 7u, 1);
-	r = identify(admin, NVME_ID_CNS_NS, 3);
-	assert_int_equal(status_of(r), ST_OK);
-	memcpy(&id, r->req.buf, sizeof(id));
-	put(r);
+	identify_ns(admin, 3, &id);
 	assert_int_equal(id.nsze, 256);
 	assert_int_equal(id.lbaf[nvme_id_ns_flbas_index(&id)].lbads, 12);
 	free(in);
