@@ -24,7 +24,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -179,14 +178,6 @@ static uint64_t mem_available(void)
 	return avail;
 }
 
-static uint64_t mem_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Fault every page in by writing it: MADV_POPULATE_WRITE, or on kernels
  * without it (EINVAL) one write per page. 0 or -errno (out of memory:
  * what was faulted stays, the rest is faulted on first use). */
@@ -222,14 +213,14 @@ int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
 	mem_size_text(sz, sizeof(sz), size);
 	/* hugetlb reserves the pages at mmap: it fails now if the pool is
 	 * too small, never later at a fault */
-	t0 = mem_now_ms();
+	t0 = reactor_now_ns() / 1000000u;
 	m->data = mmap(NULL, huge_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB | (at_start ? MAP_POPULATE : 0), -1, 0);
 	if (m->data != MAP_FAILED) {
 		m->map_len = huge_len;
 		if (at_start)
 			snprintf(how, sizeof(how), "on 2 MiB hugepages, pre-faulted in %llu ms",
-				 (unsigned long long)(mem_now_ms() - t0));
+				 (unsigned long long)(reactor_now_ns() / 1000000u - t0));
 		else
 			snprintf(how, sizeof(how), "on 2 MiB hugepages, not pre-faulted: added while running");
 		goto done;
@@ -260,14 +251,14 @@ int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
 		snprintf(how, sizeof(how), "on %s pages (transparent hugepages requested), not pre-faulted: "
 			 "%s is more than half of the %s available", page, sz, avail_text);
 	} else {
-		t0 = mem_now_ms();
+		t0 = reactor_now_ns() / 1000000u;
 		rc = mem_prefault(m->data, m->map_len);
 		if (rc)
 			snprintf(how, sizeof(how), "on %s pages (transparent hugepages requested), not pre-faulted: "
 				 "%s", page, strerror(-rc));
 		else
 			snprintf(how, sizeof(how), "on %s pages (transparent hugepages requested), pre-faulted in "
-				 "%llu ms", page, (unsigned long long)(mem_now_ms() - t0));
+				 "%llu ms", page, (unsigned long long)(reactor_now_ns() / 1000000u - t0));
 	}
 done:
 	ns->priv = m;
