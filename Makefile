@@ -21,7 +21,8 @@ CPPFLAGS += -Iinclude -I. -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing -pthread
-LDLIBS   += -pthread -ljson-c -lrdmacm -libverbs
+# DH-HMAC-CHAP: OpenSSL's libcrypto, zlib's CRC-32 for DHHC-1 secrets
+LDLIBS   += -pthread -ljson-c -lrdmacm -libverbs -lcrypto -lz
 # sd_notify through libsystemd when present (NO_SYSTEMD=1 builds the no-op stub)
 ifeq ($(NO_SYSTEMD),)
 ifneq ($(shell pkg-config --exists libsystemd 2>/dev/null && echo y),)
@@ -74,7 +75,7 @@ $(BUILD)/nvmf-bridged: $(BUILD)/obj/target/nvmf_bridged_main.o $(BUILD)/libnvmfb
 # it does not link libsystemd
 CTL_SRCS := $(wildcard ctl/*.c)
 $(BUILD)/nvmf-bridgectl: $(CTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libnvmfb.a
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ -ljson-c
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ -ljson-c -lcrypto -lz
 
 # the daemon under AddressSanitizer and UndefinedBehaviorSanitizer, for the host tests
 $(BUILD)/san/nvmf-bridged: $(BUILD)/san/obj/target/nvmf_bridged_main.o $(BUILD)/san/libnvmfb.a

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dhchap.h"
+
 #define CFG_NQN_SIZE 224              /* 223 bytes + NUL */
 #define CFG_ADDR_SIZE 64
 #define CFG_SVCID_SIZE 32
@@ -74,6 +76,7 @@ struct cfg_subsystem {
 	uint16_t cntlid_max;          /* attr.cntlid_max, default 65519 */
 	char (*allowed_hosts)[CFG_NQN_SIZE];
 	unsigned nr_allowed_hosts;
+	bool require_auth;            /* "require_auth" (ours): hosts without a DH-HMAC-CHAP key are refused */
 	struct cfg_namespace *namespaces;
 	unsigned nr_namespaces;
 };
@@ -103,8 +106,20 @@ struct cfg_port {
 	unsigned nr_referrals;
 };
 
+/* hosts[].dhchap, as nvmetcli saves a host's dhchap_* attributes. A host
+ * with a key authenticates with DH-HMAC-CHAP on every subsystem but the
+ * discovery one. */
+struct cfg_dhchap {
+	char key[DHCHAP_SECRET_MAX];      /* "key": DHHC-1 secret; empty = none */
+	char ctrl_key[DHCHAP_SECRET_MAX]; /* "ctrl_key": to authenticate the controller too */
+	struct dhchap_key host, ctrl;     /* both parsed */
+	uint8_t hash;                     /* "hash": "hmac(sha256)" (default), sha384, sha512 */
+	uint8_t dhgroup;                  /* "dhgroup": "null" (default), "ffdhe2048".."ffdhe8192" */
+};
+
 struct cfg_host {
 	char nqn[CFG_NQN_SIZE];
+	struct cfg_dhchap dhchap;
 };
 
 /* Top-level "bridge" object (our extension; every key optional) */
@@ -135,6 +150,9 @@ struct config {
 	unsigned nr_subsystems;
 	struct cfg_bridge bridge;
 };
+
+/* The hosts[] entry of a host NQN, or NULL */
+const struct cfg_host *cfg_find_host(const struct config *cfg, const char *nqn);
 
 /* Read and validate a file. On error returns -EINVAL (or -errno for I/O)
  * and err holds "FILE: OBJECT.PATH: problem" on one line. */

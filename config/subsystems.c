@@ -18,20 +18,53 @@
 
 /* ---- hosts ---- */
 
-static int parse_dhchap(struct cfg_ctx *c, struct json_object *obj)
+/* One DHHC-1 secret: checked here so that a mistyped key is refused with
+ * the file, object and field named, never at the host's first Connect. */
+static int parse_secret(struct cfg_ctx *c, struct json_object *obj, const char *key, char *out,
+			struct dhchap_key *k)
 {
-	/* A kernel with CONFIG_NVME_TARGET_AUTH shows hash "hmac(sha256)" and
-	 * dhgroup "null" for every host: harmless without a key. */
+	const char *s, *why;
+
+	if (cfg_opt_str(c, obj, key, &s))
+		return -EINVAL;
+	if (!s)
+		return 0;
+	if (strlen(s) >= DHCHAP_SECRET_MAX || dhchap_key_parse(s, k, &why))
+		return cfg_fail_key(c, key, "%s", strlen(s) >= DHCHAP_SECRET_MAX ? "is too long for a DHHC-1 secret" : why);
+	memcpy(out, s, strlen(s) + 1);
+	return 0;
+}
+
+static int parse_dhchap(struct cfg_ctx *c, struct json_object *obj, struct cfg_dhchap *d)
+{
 	static const char *const keys[] = { "key", "ctrl_key", "hash", "dhgroup", NULL };
-	static const char *const secrets[] = { "key", "ctrl_key" };
-	size_t i;
+	const char *s;
+	int id;
 
 	if (cfg_expect_object(c, obj) || cfg_check_keys(c, obj, keys))
 		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(secrets); i++) {
-		if (!cfg_unset(cfg_member(obj, secrets[i])))
-			return cfg_fail_key(c, secrets[i],
-					    "DH-HMAC-CHAP authentication is not supported; remove the key (access is controlled by host NQN through allowed_hosts)");
+	if (parse_secret(c, obj, "key", d->key, &d->host) || parse_secret(c, obj, "ctrl_key", d->ctrl_key, &d->ctrl))
+		return -EINVAL;
+	if (d->ctrl_key[0] && !d->key[0])
+		return cfg_fail_key(c, "ctrl_key", "needs \"key\" too: the controller is authenticated only after the host");
+	/* nvmet shows hash "hmac(sha256)" and dhgroup "null" for every host,
+	 * with or without a key; nvmetcli saves them as they are */
+	d->hash = DHCHAP_SHA256;
+	d->dhgroup = DHCHAP_DH_NULL;
+	if (cfg_opt_str(c, obj, "hash", &s))
+		return -EINVAL;
+	if (s) {
+		if ((id = dhchap_hash_id(s)) < 0)
+			return cfg_fail_key(c, "hash", "\"%s\" is not one of hmac(sha256), hmac(sha384), hmac(sha512)", s);
+		d->hash = (uint8_t)id;
+	}
+	if (cfg_opt_str(c, obj, "dhgroup", &s))
+		return -EINVAL;
+	if (s) {
+		if ((id = dhchap_dhgroup_id(s)) < 0)
+			return cfg_fail_key(c, "dhgroup",
+					    "\"%s\" is not one of null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192", s);
+		d->dhgroup = (uint8_t)id;
 	}
 	return 0;
 }
@@ -55,12 +88,20 @@ int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
 		return -EINVAL;
 	if (dh) {
 		size_t mark = cfg_path_key(c, "dhchap");
-		int ret = parse_dhchap(c, dh);
+		int ret = parse_dhchap(c, dh, &h->dhchap);
 
 		cfg_path_pop(c, mark);
 		return ret;
 	}
 	return 0;
+}
+
+const struct cfg_host *cfg_find_host(const struct config *cfg, const char *nqn)
+{
+	for (unsigned i = 0; cfg && i < cfg->nr_hosts; i++)
+		if (!strcmp(cfg->hosts[i].nqn, nqn))
+			return &cfg->hosts[i];
+	return NULL;
 }
 
 /* ---- namespaces ---- */
@@ -466,7 +507,7 @@ static int parse_namespaces(struct cfg_ctx *c, struct json_object *obj, unsigned
 int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
 {
 	static const char *const keys[] = {
-		"nqn", "attr", "allowed_hosts", "namespaces", "passthru", NULL
+		"nqn", "attr", "allowed_hosts", "namespaces", "passthru", "require_auth", NULL
 	};
 	struct cfg_subsystem *s = &c->cfg->subsystems[si];
 	struct json_object *attr;
@@ -504,6 +545,20 @@ int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
 				   s->nr_allowed_hosts);
 		cfg_path_pop(c, mark);
 		return ret;
+	}
+	if (cfg_opt_bool(c, obj, "require_auth", false, &s->require_auth))
+		return -EINVAL;
+	for (j = 0; s->require_auth && j < s->nr_allowed_hosts; j++) {
+		const struct cfg_host *h = cfg_find_host(c->cfg, s->allowed_hosts[j]);
+
+		if (!h || !h->dhchap.key[0]) {
+			mark = cfg_path_key(c, "allowed_hosts");
+			cfg_path_index(c, j);
+			ret = cfg_fail(c, "host %s has no DH-HMAC-CHAP key (hosts[].dhchap.key) but the subsystem sets require_auth: it could never connect",
+				       s->allowed_hosts[j]);
+			cfg_path_pop(c, mark);
+			return ret;
+		}
 	}
 	if (parse_passthru(c, obj))
 		return -EINVAL;

@@ -371,6 +371,8 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 	}
 	jw_close(w, ']');
 	jw_str(w, "nqn", s->nqn);
+	if (s->require_auth)
+		jw_num(w, "require_auth", 1);
 	jw_close(w, '}');
 }
 
@@ -425,7 +427,18 @@ char *config_to_json(const struct config *cfg)
 	write_bridge(&w, &cfg->bridge);
 	jw_open(&w, "hosts", '[');
 	for (i = 0; i < cfg->nr_hosts; i++) {
+		const struct cfg_dhchap *d = &cfg->hosts[i].dhchap;
+
 		jw_open(&w, NULL, '{');
+		if (d->key[0]) {        /* the four dhchap attributes, as nvmetcli saves them */
+			jw_open(&w, "dhchap", '{');
+			if (d->ctrl_key[0])
+				jw_str(&w, "ctrl_key", d->ctrl_key);
+			jw_str(&w, "dhgroup", dhchap_dhgroup_name(d->dhgroup));
+			jw_str(&w, "hash", dhchap_hash_name(d->hash));
+			jw_str(&w, "key", d->key);
+			jw_close(&w, '}');
+		}
 		jw_str(&w, "nqn", cfg->hosts[i].nqn);
 		jw_close(&w, '}');
 	}
@@ -621,7 +634,7 @@ static bool subsystem_equal(const struct cfg_subsystem *a, const struct cfg_subs
 
 	if (strcmp(a->nqn, b->nqn) || a->allow_any_host != b->allow_any_host ||
 	    strcmp(a->serial, b->serial) || strcmp(a->model, b->model) ||
-	    a->cntlid_min != b->cntlid_min || a->cntlid_max != b->cntlid_max ||
+	    a->cntlid_min != b->cntlid_min || a->cntlid_max != b->cntlid_max || a->require_auth != b->require_auth ||
 	    a->nr_allowed_hosts != b->nr_allowed_hosts || a->nr_namespaces != b->nr_namespaces)
 		return false;
 	for (i = 0; i < a->nr_allowed_hosts; i++) {
@@ -694,7 +707,10 @@ bool config_equal(const struct config *a, const struct config *b)
 	    a->nr_subsystems != b->nr_subsystems || !bridge_equal(&a->bridge, &b->bridge))
 		return false;
 	for (i = 0; i < a->nr_hosts; i++) {
-		if (strcmp(a->hosts[i].nqn, b->hosts[i].nqn))
+		const struct cfg_dhchap *x = &a->hosts[i].dhchap, *y = &b->hosts[i].dhchap;
+
+		if (strcmp(a->hosts[i].nqn, b->hosts[i].nqn) || strcmp(x->key, y->key) ||
+		    strcmp(x->ctrl_key, y->ctrl_key) || (x->key[0] && (x->hash != y->hash || x->dhgroup != y->dhgroup)))
 			return false;
 	}
 	for (i = 0; i < a->nr_subsystems; i++) {

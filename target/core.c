@@ -987,7 +987,7 @@ void nvmf_req_execute(struct nvmf_req *req)
 	struct nvmf_ctrl *c = sq->ctrl;
 
 	memset(&req->rsp, 0, sizeof(req->rsp));
-	if (c)      /* traffic counts as keep-alive; a plain store, read by the timer */
+	if (c && sq->authed)    /* traffic counts as keep-alive; a plain store, read by the timer */
 		__atomic_store_n(&c->last_ka_ns, reactor_now_ns(), __ATOMIC_RELAXED);
 	if (req->cmd.opc == NVME_FABRICS_OPC || !c || sq->qid == 0) {
 		/* the control path: controllers are shared between reactors */
@@ -998,13 +998,16 @@ void nvmf_req_execute(struct nvmf_req *req)
 			nvmf_exec_fabrics(req);
 		else if (!sq->ctrl)     /* nothing but Connect before Connect */
 			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+		else if (!sq->authed)   /* nor anything but fabrics commands before DH-HMAC-CHAP */
+			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
 		else
 			nvmf_exec_admin(req);
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	if (!(c->csts & NVME_CSTS_RDY)) {
-		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
+	if (!(c->csts & NVME_CSTS_RDY) || !sq->authed) {
+		nvmf_req_complete(req, sq->authed ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR)
+						  : nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
 		return;
 	}
 	nvmf_exec_io(req);
@@ -1057,6 +1060,7 @@ static void sq_destroy_locked(struct nvmf_sq *sq)
 
 	if (!c)
 		return;
+	nvmf_auth_free(sq);
 	/* buffers still held by its requests stop counting for the
 	 * controller (which may go before they come back); this runs on the
 	 * queue's own reactor, the only writer of its slot */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "nvme/auth.h"
 #include "nvme/regs.h"
 #include "target/target.h"
 
@@ -38,7 +39,15 @@ static void ka_check(void *arg)
 	uint64_t now = reactor_now_ns();
 	uint64_t idle_ms = now > last ? (now - last) / 1000000u : 0;
 
-	if (idle_ms <= c->kato_ms)
+	if (c->auth && c->admin && !c->admin->authed && now > c->auth_deadline_ns) {
+		pthread_mutex_lock(&t->lock);
+		log_warn("controller %u of %s: host %s did not authenticate in time (connect_timeout_ms %u)",
+			 c->cntlid, c->subsys->nqn, c->hostnqn, t->limits.connect_timeout_ms);
+		nvmf_ctrl_destroy(c);
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	if (!c->kato_ms || idle_ms <= c->kato_ms)
 		return;
 	pthread_mutex_lock(&t->lock);
 	log_warn("controller %u of %s: keep-alive timeout (%llu ms without traffic, KATO %u ms), host %s",
@@ -47,7 +56,17 @@ static void ka_check(void *arg)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* check at half the timeout so expiry is detected within 1.5 KATO */
+/* check at half the timeout so expiry is detected within 1.5 KATO; a
+ * host that must authenticate is checked against connect_timeout_ms too */
+static uint64_t keepalive_period_ms(const struct nvmf_ctrl *c, const struct nvmf_tgt *t)
+{
+	uint64_t p = c->kato_ms ? c->kato_ms / 2 : UINT32_MAX;
+
+	if (c->auth && t->limits.connect_timeout_ms / 2 < p)
+		p = t->limits.connect_timeout_ms / 2;
+	return p ? p : 1;
+}
+
 void nvmf_ctrl_arm_keepalive(struct nvmf_ctrl *c, uint64_t period_ms)
 {
 	reactor_timer_start(&c->reactor->r, &c->ka_timer, period_ms, period_ms, ka_check, c);
@@ -145,6 +164,8 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	c->kato_ms = cmd->kato;
 	if (!c->kato_ms && s->type == NVMF_SUBSYS_DISCOVERY)
 		c->kato_ms = NVMF_DISC_KATO_MS;
+	c->auth = nvmf_auth_needed(s, c->hostnqn);
+	c->auth_deadline_ns = reactor_now_ns() + (uint64_t)t->limits.connect_timeout_ms * 1000000u;
 	c->nr_io_queues = NVMF_MAX_IO_QUEUES;
 	c->admin = sq;
 	c->reactor = sq->reactor ? sq->reactor : &s->tgt->reactors[0];
@@ -154,6 +175,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	sq->qid = 0;
 	sq->size = (uint16_t)(cmd->sqsize + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	sq->authed = !c->auth;
 	st = queue_attach(sq);
 	if (st) {
 		sq->ctrl = NULL;
@@ -163,11 +185,11 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	}
 	c->next = s->ctrls;
 	s->ctrls = c;
-	if (c->kato_ms)
-		nvmf_ctrl_arm_keepalive(c, c->kato_ms / 2 ? c->kato_ms / 2 : 1);
-	log_peer_info(sq->peer_ip, "controller %u of %s for host %s (kato %u ms)", c->cntlid, s->nqn, c->hostnqn,
-		      c->kato_ms);
-	req->rsp.dw0 = c->cntlid;
+	if (c->kato_ms || c->auth)
+		nvmf_ctrl_arm_keepalive(c, keepalive_period_ms(c, t));
+	log_peer_info(sq->peer_ip, "controller %u of %s for host %s (kato %u ms%s)", c->cntlid, s->nqn, c->hostnqn,
+		      c->kato_ms, c->auth ? ", DH-HMAC-CHAP" : "");
+	req->rsp.dw0 = c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0);
 	nvmf_req_complete(req, 0);
 }
 
@@ -208,6 +230,7 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 	sq->qid = cmd->qid;
 	sq->size = (uint16_t)(cmd->sqsize + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	sq->authed = !c->auth;
 	st = queue_attach(sq);
 	if (st) {
 		sq->ctrl = NULL;
@@ -215,7 +238,7 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		return;
 	}
 	c->io[cmd->qid] = sq;
-	req->rsp.dw0 = c->cntlid;
+	req->rsp.dw0 = c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0);
 	nvmf_req_complete(req, 0);
 }
 
@@ -263,6 +286,13 @@ static void exec_connect(struct nvmf_req *req)
 	}
 	if (!nvmf_subsys_host_allowed(s, d->hostnqn)) {
 		log_peer_notice(sq->peer_ip, "host %.223s not allowed on %s", d->hostnqn, s->nqn);
+		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
+		return;
+	}
+	if (s->cfg && s->cfg->require_auth && !nvmf_auth_needed(s, d->hostnqn)) {
+		log_peer_notice(sq->peer_ip, "host %.223s has no DH-HMAC-CHAP key but %s requires authentication",
+				d->hostnqn, s->nqn);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
@@ -363,8 +393,14 @@ void nvmf_exec_fabrics(struct nvmf_req *req)
 	case NVMF_FCTYPE_PROPERTY_SET:
 		exec_property(req, true);
 		return;
+	case NVMF_FCTYPE_AUTH_SEND:
+		nvmf_exec_auth_send(req);
+		return;
+	case NVMF_FCTYPE_AUTH_RECV:
+		nvmf_exec_auth_recv(req);
+		return;
 	default:
-		/* authentication and disconnect are not supported */
+		/* disconnect is not supported */
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE));
 	}
 }

@@ -584,6 +584,30 @@ static bool commit_ports(struct nvmf_tgt *t, struct plan *pl, struct changes *ch
 	return changed;
 }
 
+/* DH-HMAC-CHAP keys and require_auth apply to the next authentication or
+ * Connect: queues already authenticated keep working (the secrets
+ * themselves are never logged) */
+static void host_keys_changes(const struct config *old, const struct config *cfg, struct changes *ch)
+{
+	for (unsigned i = 0; i < cfg->nr_hosts; i++) {
+		const struct cfg_host *h = &cfg->hosts[i], *o = cfg_find_host(old, h->nqn);
+		const struct cfg_dhchap *d = &h->dhchap, *od = o ? &o->dhchap : NULL;
+
+		if (!od || (!od->key[0] && !d->key[0]))
+			continue;
+		if (strcmp(od->key, d->key) || strcmp(od->ctrl_key, d->ctrl_key) || od->hash != d->hash ||
+		    od->dhgroup != d->dhgroup)
+			change(ch, "DH-HMAC-CHAP settings of host %s changed (%s): they apply from its next authentication",
+			       h->nqn, !d->key[0] ? "key removed" : !od->key[0] ? "key added" : "rotated or retuned");
+	}
+	for (unsigned i = 0; i < cfg->nr_subsystems; i++)
+		for (unsigned j = 0; j < old->nr_subsystems; j++)
+			if (!strcmp(cfg->subsystems[i].nqn, old->subsystems[j].nqn) &&
+			    cfg->subsystems[i].require_auth != old->subsystems[j].require_auth)
+				change(ch, "require_auth of %s is now %s: it applies from the next Connect", cfg->subsystems[i].nqn,
+				       cfg->subsystems[i].require_auth ? "on" : "off");
+}
+
 int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t changes_len,
 		   char *err, size_t errlen)
 {
@@ -654,6 +678,7 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 		for (struct nvmf_ctrl *c = t->disc->ctrls; c; c = c->next)
 			on_ctrl(t, c, 0, true);
 	}
+	host_keys_changes(old, cfg, &ch);
 	t->cfg = cfg;
 	plan_free(t, &pl, false);
 	if (!ch.n)

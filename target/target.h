@@ -232,6 +232,8 @@ struct nvmf_ctrl {
 	struct nvmf_sq *admin;
 	struct nvmf_sq *io[NVMF_MAX_IO_QUEUES + 1];
 	bool dying;
+	bool auth;                        /* the host authenticates its queues (DH-HMAC-CHAP, auth.c) */
+	uint64_t auth_deadline_ns;        /* released if the admin queue is not authenticated by then */
 	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
 	struct nvmf_ctrl *next;
@@ -255,6 +257,9 @@ struct nvmf_sq {
 	                                     memory (TCP), not only the DMA pool
 	                                     (RDMA): see nvmf_req.c2h_data */
 	bool keyed_sgl;                   /* RDMA: data by keyed SGL; TCP: transport SGL */
+	bool authed;                      /* runs more than fabrics commands: set at Connect,
+	                                     or by DH-HMAC-CHAP when the host must authenticate */
+	struct nvmf_auth *auth;           /* a DH-HMAC-CHAP transaction (control path) */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */
@@ -468,6 +473,12 @@ void nvmf_req_execute(struct nvmf_req *req);
 /* Fill the CQE (status, SQHD, SQID, CID) and hand the request back to the
  * transport. status is the 15-bit status without the phase bit. */
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
+
+/* auth.c: DH-HMAC-CHAP (tgt->lock held) */
+bool nvmf_auth_needed(const struct nvmf_subsys *s, const char *hostnqn);
+void nvmf_exec_auth_send(struct nvmf_req *req);
+void nvmf_exec_auth_recv(struct nvmf_req *req);
+void nvmf_auth_free(struct nvmf_sq *sq);
 
 /* A queue's connection is gone: release its association if it was the
  * admin queue, detach it from its controller otherwise. */

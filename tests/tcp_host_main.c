@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "nvme/regs.h"
+#include "common/dhchap.h"
 #include "tests/support/tcp_host.h"
 #include "tests/support/tcp_host_check.h"
 
@@ -60,6 +61,10 @@ struct cfg {
 	/* malformed */
 	const char *mcase;
 	int expect_fes;            /* -1: a C2HTermReq is not required */
+	/* DH-HMAC-CHAP */
+	const char *dhchap_secret, *dhchap_ctrl_secret;
+	uint8_t dh_offer;
+	bool auth_skip;
 };
 
 static struct cfg cfg;
@@ -103,6 +108,10 @@ static void usage(FILE *f)
 		"  -n, --nqn SUBNQN      subsystem NQN (not for discover)\n"
 		"      --hostnqn NQN     host NQN (default: random uuid NQN)\n"
 		"      --hostid UUID     host identifier (default: the uuid of the hostnqn)\n"
+		"      --dhchap-secret S       DH-HMAC-CHAP: the host's DHHC-1 secret\n"
+		"      --dhchap-ctrl-secret S  ... and the controller's: authenticate it too\n"
+		"      --dhgroups LIST   DH groups to offer, e.g. null,ffdhe2048 (default all)\n"
+		"      --auth-skip       do not authenticate though asked to (tests)\n"
 		"  -g, --hdgst           request header digests\n"
 		"  -G, --ddgst           request data digests\n"
 		"      --hpda N          host PDU data alignment (0's based dwords)\n"
@@ -168,7 +177,7 @@ static uint64_t num(const char *s)
 }
 
 enum {
-	OPT_HOSTNQN = 256, OPT_HOSTID, OPT_HPDA, OPT_ACCEPT_CPDA, OPT_DISSQFC, OPT_NSID,
+	OPT_HOSTNQN = 256, OPT_HOSTID, OPT_DHCHAP, OPT_DHCHAP_CTRL, OPT_DHGROUPS, OPT_AUTH_SKIP, OPT_HPDA, OPT_ACCEPT_CPDA, OPT_DISSQFC, OPT_NSID,
 	OPT_MAX_SIZE, OPT_NO_INLINE, OPT_ROUNDS, OPT_SEED, OPT_LBA, OPT_BLOCKS, OPT_FILE,
 	OPT_CASE, OPT_EXPECT_FES, OPT_R2T_SMALL,
 };
@@ -181,6 +190,10 @@ static void parse(int argc, char **argv)
 		{ "nqn", required_argument, NULL, 'n' },
 		{ "hostnqn", required_argument, NULL, OPT_HOSTNQN },
 		{ "hostid", required_argument, NULL, OPT_HOSTID },
+		{ "dhchap-secret", required_argument, NULL, OPT_DHCHAP },
+		{ "dhchap-ctrl-secret", required_argument, NULL, OPT_DHCHAP_CTRL },
+		{ "dhgroups", required_argument, NULL, OPT_DHGROUPS },
+		{ "auth-skip", no_argument, NULL, OPT_AUTH_SKIP },
 		{ "hdgst", no_argument, NULL, 'g' },
 		{ "ddgst", no_argument, NULL, 'G' },
 		{ "hpda", required_argument, NULL, OPT_HPDA },
@@ -235,6 +248,30 @@ static void parse(int argc, char **argv)
 			}
 			snprintf(cfg.hostnqn, sizeof(cfg.hostnqn), "%s", optarg);
 			break;
+		case OPT_DHCHAP:
+			cfg.dhchap_secret = optarg;
+			break;
+		case OPT_DHCHAP_CTRL:
+			cfg.dhchap_ctrl_secret = optarg;
+			break;
+		case OPT_AUTH_SKIP:
+			cfg.auth_skip = true;
+			break;
+		case OPT_DHGROUPS: {
+			char *list = strdup(optarg), *save = NULL;
+
+			for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				int g = dhchap_dhgroup_id(t);
+
+				if (g < 0) {
+					fprintf(stderr, "nvmf-test-host: unknown DH group %s\n", t);
+					exit(2);
+				}
+				cfg.dh_offer |= (uint8_t)(1u << g);
+			}
+			free(list);
+			break;
+		}
 		case OPT_HOSTID:
 			if (parse_uuid(optarg, cfg.hostid)) {
 				fprintf(stderr, "nvmf-test-host: bad hostid '%s'\n", optarg);
@@ -303,6 +340,14 @@ struct ctrl {
 
 static struct ctrl ctrl;
 
+static void auth_args(struct tcp_host_connect_args *a)
+{
+	a->dhchap_secret = cfg.dhchap_secret;
+	a->dhchap_ctrl_secret = cfg.dhchap_ctrl_secret;
+	a->dh_offer = cfg.dh_offer;
+	a->auth_skip = cfg.auth_skip;
+}
+
 static int admin_up(const char *subnqn, uint32_t kato_ms, bool discovery)
 {
 	struct tcp_host_connect_args a = { 0 };
@@ -322,12 +367,16 @@ static int admin_up(const char *subnqn, uint32_t kato_ms, bool discovery)
 	a.dissqfc = cfg.dissqfc;
 	a.subnqn = subnqn;
 	a.hostnqn = cfg.hostnqn;
+	auth_args(&a);
 	memcpy(a.hostid, cfg.hostid, 16);
 	ret = tcp_host_fabrics_connect(q, &a, &ctrl.cntlid, NULL);
 	if (ret) {
 		qerr(q, "admin Connect", ret);
 		return ret;
 	}
+	if (q->auth.done)
+		printf("authenticated: DH-HMAC-CHAP %s, DH group %s%s\n", dhchap_hash_name(q->auth.hash),
+		       dhchap_dhgroup_name(q->auth.dhgroup), q->auth.ctrl_verified ? ", controller verified" : "");
 	ret = tcp_host_enable(q, &ctrl.cap);
 	if (ret) {
 		qerr(q, "enable", ret);
@@ -384,6 +433,7 @@ static int io_up(unsigned int nr, unsigned int qd)
 		a.dissqfc = cfg.dissqfc;
 		a.subnqn = cfg.subnqn;
 		a.hostnqn = cfg.hostnqn;
+		auth_args(&a);
 		memcpy(a.hostid, cfg.hostid, 16);
 		ret = tcp_host_fabrics_connect(q, &a, NULL, NULL);
 		if (ret) {

@@ -110,6 +110,13 @@ struct tcp_host_cpl {
 	struct nvme_cqe cqe;
 };
 
+/* What the last DH-HMAC-CHAP on this queue settled on (after Connect) */
+struct tcp_host_auth_info {
+	bool done;                 /* the queue authenticated */
+	bool ctrl_verified;        /* and checked the controller's response */
+	uint8_t hash, dhgroup;
+};
+
 struct tcp_host_q {
 	int fd;
 	int dead;                  /* negative errno once the queue failed, else 0 */
@@ -143,6 +150,7 @@ struct tcp_host_q {
 	bool lenient;
 	uint64_t nr_dev[TCP_HOST_DEV_NR];
 	unsigned int outstanding;  /* sent, not yet completed */
+	struct tcp_host_auth_info auth;
 	/* the last C2HTermReq received (fes 0 = none) */
 	uint16_t term_fes;
 	uint32_t term_fei;
@@ -207,12 +215,26 @@ struct tcp_host_connect_args {
 	const char *subnqn;
 	const char *hostnqn;
 	uint8_t hostid[16];
+	/* DH-HMAC-CHAP when the controller asks for it (AUTHREQ.ATR): the
+	 * host's secret, and the controller's to authenticate it too (both
+	 * "DHHC-1:..." as nvme gen-dhchap-key prints). Offered like the Linux
+	 * host: SHA-256/384/512 and the null group and FFDHE 2048 to 8192,
+	 * unless dh_offer (bit per group id) narrows the groups. */
+	const char *dhchap_secret;
+	const char *dhchap_ctrl_secret;
+	uint8_t dh_offer;
+	/* tests: leave the queue unauthenticated although asked to */
+	bool auth_skip;
 };
 
 /* Fabrics Connect. On success the queue knows its qid, size and cntlid
  * (*cntlid, may be NULL: admin connect returns the controller's ID). */
 int tcp_host_fabrics_connect(struct tcp_host_q *q, const struct tcp_host_connect_args *a,
 			     uint16_t *cntlid, uint16_t *status);
+/* One Authentication Send / Receive (SECP E9h, SPSP 01h 01h) with a raw
+ * message, for tests that break the protocol on purpose. */
+int tcp_host_auth_send(struct tcp_host_q *q, const void *msg, size_t len, uint16_t *status);
+int tcp_host_auth_recv(struct tcp_host_q *q, void *buf, size_t al, uint16_t *status);
 /* Property Get/Set; size is 4 or 8 bytes. */
 int tcp_host_prop_get(struct tcp_host_q *q, uint32_t ofst, unsigned int size,
 		      uint64_t *val, uint16_t *status);

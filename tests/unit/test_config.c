@@ -30,6 +30,12 @@
 #define NQN1 "nqn.2024-01.org.example:ssd0"
 #define NQN2 "nqn.2024-01.org.example:ssd1"
 #define HOSTA "nqn.2014-08.org.nvmexpress:uuid:0f0e0d0c-0b0a-0908-0706-050403020100"
+/* DH-HMAC-CHAP secrets: 32 and 64 bytes counting up from 0, 30 bytes (too short) */
+#define KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define KEY_B64_TAIL "AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define KEY256 "DHHC-1:01:" KEY_B64
+#define KEY512 "DHHC-1:03:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P4zODhA=:"
+#define KEY30 "DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdWF9mxQ==:"
 #define HOSTB "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 #define UUID1 "d592cdf3-5d1c-44e0-8412-3fcf7d99df27"
 
@@ -728,6 +734,36 @@ static void test_null_device(void **state)
 	config_free(cfg);
 }
 
+/* hosts[].dhchap as nvmetcli saves it with keys set; require_auth */
+static void test_dhchap(void **state)
+{
+	struct config *cfg = parse_ok(
+		"{ 'hosts': [ { 'nqn': '" HOSTA "', 'dhchap': { 'key': '" KEY256 "', 'ctrl_key': '" KEY512 "',"
+		"               'hash': 'hmac(sha512)', 'dhgroup': 'ffdhe4096' } },"
+		"             { 'nqn': '" HOSTB "', 'dhchap': { 'key': '" KEY256 "' } } ],"
+		"  'subsystems': [ { 'nqn': '" NQN1 "', 'require_auth': true, 'allowed_hosts': [ '" HOSTA "', '" HOSTB "' ] } ] }");
+	const struct cfg_dhchap *a = &cfg->hosts[0].dhchap, *b = &cfg->hosts[1].dhchap;
+
+	(void)state;
+	assert_string_equal(a->key, KEY256);
+	assert_int_equal(a->host.len, 32);
+	assert_int_equal(a->host.hash, DHCHAP_SHA256);
+	assert_int_equal(a->host.key[31], 31);
+	assert_int_equal(a->ctrl.len, 64);
+	assert_int_equal(a->ctrl.hash, DHCHAP_SHA512);
+	assert_int_equal(a->ctrl.key[63], 63);
+	assert_int_equal(a->hash, DHCHAP_SHA512);
+	assert_int_equal(a->dhgroup, DHCHAP_FFDHE4096);
+	/* defaults, as nvmet shows them */
+	assert_int_equal(b->hash, DHCHAP_SHA256);
+	assert_int_equal(b->dhgroup, DHCHAP_DH_NULL);
+	assert_string_equal(b->ctrl_key, "");
+	assert_true(cfg->subsystems[0].require_auth);
+	assert_ptr_equal(cfg_find_host(cfg, HOSTB), &cfg->hosts[1]);
+	assert_null(cfg_find_host(cfg, "nqn.2014-08.org.example:nobody"));
+	config_free(cfg);
+}
+
 static void test_uuid_nguid(void **state)
 {
 	struct config *cfg = parse_ok(ONE_NS(
@@ -1039,10 +1075,30 @@ static const struct err_case err_cases[] = {
 	  "hosts[0].nqn", "cannot be a host NQN" },
 	{ "host_dup", "{'hosts': [{'nqn': '" HOSTA "'}, {'nqn': '" HOSTA "'}]}", "hosts[1].nqn",
 	  "duplicate host NQN (also hosts[0])" },
-	{ "host_dhchap_key", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': 'DHHC-1:00:abc'}}]}",
-	  "hosts[0].dhchap.key", "DH-HMAC-CHAP" },
-	{ "host_dhchap_ctrl_key", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'ctrl_key': 'DHHC-1:00:x'}}]}",
-	  "hosts[0].dhchap.ctrl_key", "not supported" },
+	{ "host_dhchap_key_base64", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': 'DHHC-1:00:abc'}}]}",
+	  "hosts[0].dhchap.key", "valid base64" },
+	{ "host_dhchap_key_prefix", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': 'DHHC-2:01:" KEY_B64 "'}}]}",
+	  "hosts[0].dhchap.key", "not a DH-HMAC-CHAP secret" },
+	{ "host_dhchap_key_hash_id", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': 'DHHC-1:04:" KEY_B64 "'}}]}",
+	  "hosts[0].dhchap.key", "not a DH-HMAC-CHAP secret" },
+	{ "host_dhchap_key_crc", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': 'DHHC-1:01:B" KEY_B64_TAIL "'}}]}",
+	  "hosts[0].dhchap.key", "CRC-32" },
+	{ "host_dhchap_key_short", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': '" KEY30 "'}}]}",
+	  "hosts[0].dhchap.key", "wrong length" },
+	{ "host_dhchap_key_trailing", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': '" KEY256 "x'}}]}",
+	  "hosts[0].dhchap.key", "after the closing" },
+	{ "host_dhchap_ctrl_key_alone", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'ctrl_key': '" KEY256 "'}}]}",
+	  "hosts[0].dhchap.ctrl_key", "needs \"key\" too" },
+	{ "host_dhchap_hash", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': '" KEY256 "', 'hash': 'sha256'}}]}",
+	  "hosts[0].dhchap.hash", "not one of hmac(sha256)" },
+	{ "host_dhchap_dhgroup", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': '" KEY256 "', 'dhgroup': 'ffdhe1024'}}]}",
+	  "hosts[0].dhchap.dhgroup", "not one of null, ffdhe2048" },
+	{ "subsys_require_auth_keyless",
+	  "{'hosts': [{'nqn': '" HOSTA "'}], 'subsystems': [{'nqn': '" NQN1 "', 'require_auth': true, 'allowed_hosts': ['" HOSTA "']}]}",
+	  "subsystems[0].allowed_hosts[0]", "has no DH-HMAC-CHAP key" },
+	{ "subsys_require_auth_unknown_host",
+	  "{'subsystems': [{'nqn': '" NQN1 "', 'require_auth': 1, 'allowed_hosts': ['" HOSTA "']}]}",
+	  "subsystems[0].allowed_hosts[0]", "could never connect" },
 	{ "host_dhchap_unknown", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'secret': ''}}]}",
 	  "hosts[0].dhchap.secret", "unknown key" },
 	{ "host_not_object", "{'hosts': ['" HOSTA "']}", "hosts[0]", "expected an object, got a string" },
@@ -1652,6 +1708,7 @@ int main(void)
 		cmocka_unit_test(test_strings_and_numbers),
 		cmocka_unit_test(test_nvmetcli_file),
 		cmocka_unit_test(test_kernel_dump_extras),
+		cmocka_unit_test(test_dhchap),
 		cmocka_unit_test(test_bridge),
 		cmocka_unit_test(test_rpc_group),
 		cmocka_unit_test(test_bridge_limits),

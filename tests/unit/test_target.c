@@ -32,6 +32,8 @@
 #include "common/log.h"
 #include "common/reactor.h"
 #include "config/config.h"
+#include "common/dhchap.h"
+#include "nvme/auth.h"
 #include "nvme/regs.h"
 #include "pcie/pcie.h"
 #include "target/target.h"
@@ -3370,10 +3372,405 @@ static void test_reset_survives_failed_messages(void **state)
 	fake_nvme_destroy(dev);
 }
 
+
+/* ======================================================================== */
+/* DH-HMAC-CHAP                                                              */
+/* ======================================================================== */
+
+/* HOSTA: a SHA-256 key; HOSTB: a key and a controller key, SHA-384 and
+ * ffdhe2048 configured. NQN1 requires authentication. */
+#define AKEY_A "DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define AKEY_B "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHnhxivBC:"
+#define AKEY_C "DHHC-1:03:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P4zODhA=:"
+static const char cfg_auth[] =
+	"{'bridge': {'connect_timeout_ms': 200},"
+	" 'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': '" AKEY_A "'}},"
+	"           {'nqn': '" HOSTB "', 'dhchap': {'key': '" AKEY_B "', 'ctrl_key': '" AKEY_C "',"
+	"                                           'hash': 'hmac(sha384)', 'dhgroup': 'ffdhe2048'}}],"
+	" 'subsystems': ["
+	" {'nqn': '" NQN1 "', 'require_auth': 1, 'allowed_hosts': ['" HOSTA "', '" HOSTB "'],"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]},"
+	" {'nqn': '" NQN2 "', 'attr': {'allow_any_host': '1'},"
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]}],"
+	" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "', '" NQN2 "']}]}";
+
+static struct nvme_sqe auth_sqe(uint8_t fctype, uint32_t len)
+{
+	struct nvme_sqe c = sqe(NVME_FABRICS_OPC, 0);
+	struct nvmf_auth_cmd *a = (struct nvmf_auth_cmd *)&c;
+
+	a->fctype = fctype;
+	a->secp = NVMF_AUTH_SECP_DHCHAP;
+	a->spsp0 = a->spsp1 = NVMF_AUTH_SPSP;
+	a->len = len;
+	return c;
+}
+
+static uint16_t auth_send(struct tq *q, const void *msg, uint32_t len)
+{
+	struct treq *r = exec_h2c(q, auth_sqe(NVMF_FCTYPE_AUTH_SEND, len), msg, len, true);
+	uint16_t st = status_of(r);
+
+	put(r);
+	return st;
+}
+
+static uint16_t auth_recv(struct tq *q, void *buf, uint32_t al)
+{
+	struct treq *r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, al), al);
+	uint16_t st = status_of(r);
+
+	if (!st)
+		memcpy(buf, r->req.buf, al);
+	put(r);
+	return st;
+}
+
+static uint32_t negotiate_msg(uint8_t *buf, uint16_t tid, uint8_t dh_mask)
+{
+	struct nvmf_auth_negotiate *n = (void *)buf;
+	uint8_t ng = 0;
+
+	memset(buf, 0, sizeof(*n) + sizeof(n->proto[0]));
+	n->auth_type = NVMF_AUTH_COMMON;
+	n->auth_id = NVMF_AUTH_NEGOTIATE;
+	n->t_id = tid;
+	n->napd = 1;
+	n->proto[0].authid = NVMF_AUTH_DHCHAP_AUTHID;
+	n->proto[0].halen = 3;
+	for (uint8_t i = 0; i < 3; i++)
+		n->proto[0].idlist[i] = (uint8_t)(DHCHAP_SHA256 + i);
+	for (uint8_t g = 0; g <= DHCHAP_FFDHE8192; g++)
+		if (dh_mask & (1u << g))
+			n->proto[0].idlist[30 + ng++] = g;
+	n->proto[0].dhlen = ng;
+	return sizeof(*n) + sizeof(n->proto[0]);
+}
+
+/* The Failure1 a Receive returns: its explanation, or -1 for another message */
+static int failure1(struct tq *q)
+{
+	uint8_t buf[64];
+	const struct nvmf_auth_failure *f = (const void *)buf;
+
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	if (f->auth_type != NVMF_AUTH_COMMON || f->auth_id != NVMF_AUTH_FAILURE1)
+		return -1;
+	assert_int_equal(f->rescode, NVMF_AUTH_RESCODE_FAILED);
+	return f->rescode_exp;
+}
+
+/* A whole transaction as the Linux host runs it; the controller's response
+ * is checked when ctrl_secret is given. Returns the Failure1 explanation,
+ * 0 when authenticated. */
+static int host_auth(struct tq *q, const char *subnqn, const char *hostnqn, const char *secret,
+		     const char *ctrl_secret, uint16_t tid)
+{
+	static uint8_t buf[4096];
+	struct nvmf_auth_challenge *ch = (void *)buf;
+	struct nvmf_auth_reply *rep = (void *)buf;
+	struct nvmf_auth_success1 *s1 = (void *)buf;
+	struct dhchap_key hk, ck = { 0 };
+	uint8_t tkey[64], chal[64], c2[64], r[64], sess[DHCHAP_MAX_DH_LEN], pub[DHCHAP_MAX_DH_LEN];
+	size_t tl, hl, dhlen;
+	const char *why;
+	void *dh = NULL;
+	uint8_t hash, gid;
+	uint32_t s1num;
+
+	assert_int_equal(dhchap_key_parse(secret, &hk, &why), 0);
+	if (ctrl_secret)
+		assert_int_equal(dhchap_key_parse(ctrl_secret, &ck, &why), 0);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, tid, 0x3f)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	if (ch->auth_id == NVMF_AUTH_FAILURE1)
+		return ((struct nvmf_auth_failure *)buf)->rescode_exp;
+	assert_int_equal(ch->auth_type, NVMF_AUTH_DHCHAP);
+	assert_int_equal(ch->auth_id, NVMF_AUTH_CHALLENGE);
+	assert_int_equal(ch->t_id, tid);
+	assert_int_not_equal(ch->seqnum, 0);
+	hash = ch->hashid;
+	gid = ch->dhgid;
+	hl = dhchap_hash_len(hash);
+	dhlen = dhchap_dh_len(gid);
+	assert_int_equal(ch->hl, hl);
+	assert_int_equal(ch->dhvlen, dhlen);
+	memcpy(chal, ch->cval, hl);
+	if (dhlen) {
+		assert_non_null(dh = dhchap_dh_generate(gid, pub));
+		assert_int_equal(dhchap_dh_derive(dh, ch->cval + hl, dhlen, sess, dhlen), 0);
+		assert_int_equal(dhchap_augment(hash, sess, dhlen, ch->cval, chal), 0);
+		dhchap_dh_free(dh);
+	}
+	s1num = ch->seqnum;
+	assert_int_equal(dhchap_transform(&hk, hostnqn, tkey, &tl), 0);
+	assert_int_equal(dhchap_response(hash, tkey, tl, chal, s1num, tid, 0, false, hostnqn, subnqn, r), 0);
+	memset(buf, 0, sizeof(*rep) + 2 * hl + dhlen);
+	rep->auth_type = NVMF_AUTH_DHCHAP;
+	rep->auth_id = NVMF_AUTH_REPLY;
+	rep->t_id = tid;
+	rep->hl = (uint8_t)hl;
+	rep->dhvlen = (uint16_t)dhlen;
+	memcpy(rep->rval, r, hl);
+	memset(c2, 0x3c, hl);
+	if (ck.len) {
+		rep->cvalid = 1;
+		rep->seqnum = 77;
+		memcpy(rep->rval + hl, c2, hl);
+	}
+	memcpy(rep->rval + 2 * hl, pub, dhlen);
+	assert_int_equal(auth_send(q, buf, (uint32_t)(sizeof(*rep) + 2 * hl + dhlen)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	if (s1->auth_id == NVMF_AUTH_FAILURE1)
+		return ((struct nvmf_auth_failure *)buf)->rescode_exp;
+	assert_int_equal(s1->auth_id, NVMF_AUTH_SUCCESS1);
+	assert_int_equal(s1->hl, hl);
+	assert_int_equal(s1->rvalid, ck.len ? 1 : 0);
+	if (ck.len) {
+		struct nvmf_auth_success2 *s2 = (void *)buf;
+
+		memcpy(chal, c2, hl);
+		if (dhlen)
+			assert_int_equal(dhchap_augment(hash, sess, dhlen, c2, chal), 0);
+		assert_int_equal(dhchap_transform(&ck, subnqn, tkey, &tl), 0);
+		assert_int_equal(dhchap_response(hash, tkey, tl, chal, 77, tid, 0, true, subnqn, hostnqn, r), 0);
+		assert_memory_equal(s1->rval, r, hl);
+		memset(buf, 0, sizeof(*s2));
+		s2->auth_type = NVMF_AUTH_DHCHAP;
+		s2->auth_id = NVMF_AUTH_SUCCESS2;
+		s2->t_id = tid;
+		assert_int_equal(auth_send(q, buf, sizeof(*s2)), ST_OK);
+	}
+	return 0;
+}
+
+static struct tq *auth_admin(const char *hostnqn, uint16_t *cntlid)
+{
+	struct tq *q = tq_new(1);
+	struct conn_args a = conn_admin(NQN1, hostnqn);
+
+	assert_int_equal(connect_st(q, &a), ST_OK);
+	assert_int_equal(E.last.dw0 & NVMF_CONNECT_AUTHREQ_ATR, NVMF_CONNECT_AUTHREQ_ATR);
+	*cntlid = (uint16_t)E.last.dw0;
+	return q;
+}
+
+/* Connect asks for authentication; until then only fabrics commands run;
+ * after it, the admin and an I/O queue (authenticated on its own) work */
+static void test_auth_gate_and_success(void **state)
+{
+	struct tq *q, *io;
+	struct conn_args a;
+	uint8_t data[512];
+	uint16_t id;
+	uint64_t v;
+
+	(void)state;
+	env_up(cfg_auth);
+	q = auth_admin(HOSTA, &id);
+	assert_int_equal(prop_get(q, NVME_REG_CAP, true, &v), ST_OK);         /* fabrics: allowed */
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, NULL, 1), 0);
+	enable(q);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	io = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	assert_int_equal(connect_st(io, &a), ST_OK);
+	assert_int_equal(E.last.dw0, (uint32_t)id | NVMF_CONNECT_AUTHREQ_ATR);
+	assert_int_equal(io_read(io, 1, 0, 1, data, 512), spec(NVMF_SC_AUTH_REQUIRED));
+	assert_int_equal(host_auth(io, NQN1, HOSTA, AKEY_A, NULL, 2), 0);
+	assert_int_equal(io_read(io, 1, 0, 1, data, 512), ST_OK);
+	/* a host without a key on a subsystem that does not require one:
+	 * no authentication, and Authentication Send is out of place */
+	q = tq_new(1);
+	a = conn_admin(NQN2, HOSTB);
+	a.hostnqn = "nqn.2014-08.org.example:keyless";
+	assert_int_equal(connect_st(q, &a), ST_OK);
+	assert_int_equal(E.last.dw0 >> 16, 0);
+	assert_int_equal(auth_send(q, data, negotiate_msg(data, 1, 1)), gen(NVME_SC_CMD_SEQ_ERROR));
+}
+
+/* bidirectional with ffdhe2048 (HOSTB's settings), and again with another
+ * group when the host offers only that one; the null group is refused in
+ * place of a configured one */
+static void test_auth_bidirectional_dh(void **state)
+{
+	struct tq *q;
+	uint8_t buf[256];
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_auth);
+	q = auth_admin(HOSTB, &id);
+	assert_int_equal(host_auth(q, NQN1, HOSTB, AKEY_B, AKEY_C, 9), 0);
+	enable(q);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	q = auth_admin(HOSTB, &id);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 1u << DHCHAP_DH_NULL)), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_DHGROUP_UNUSABLE);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
+	/* a wrong host key, then the right one on the same queue */
+	assert_int_equal(host_auth(q, NQN1, HOSTB, AKEY_A, NULL, 4), NVMF_AUTH_FAIL_FAILED);
+	assert_int_equal(host_auth(q, NQN1, HOSTB, AKEY_B, AKEY_C, 5), 0);
+	/* a host that asks for the controller's response when no ctrl_key is set */
+	q = auth_admin(HOSTA, &id);
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, AKEY_C, 6), NVMF_AUTH_FAIL_FAILED);
+}
+
+/* messages out of order, the wrong transaction, bad fields: Failure1 or a
+ * status, never a crash or an authenticated queue */
+static void test_auth_protocol_errors(void **state)
+{
+	struct tq *q;
+	uint8_t buf[256];
+	struct nvmf_auth_reply *rep = (void *)buf;
+	struct nvmf_auth_negotiate *n = (void *)buf;
+	struct nvme_sqe c;
+	struct treq *r;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_auth);
+	q = auth_admin(HOSTA, &id);
+	/* Receive before anything was negotiated */
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PROTOCOL);
+	/* a Reply before the Negotiate */
+	memset(buf, 0, sizeof(buf));
+	rep->auth_type = NVMF_AUTH_DHCHAP;
+	rep->auth_id = NVMF_AUTH_REPLY;
+	rep->hl = 32;
+	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PROTOCOL);
+	/* the wrong protocol, SPSP, no length, TL unlike the data */
+	c = auth_sqe(NVMF_FCTYPE_AUTH_SEND, 72);
+	((struct nvmf_auth_cmd *)&c)->secp = 0xea;
+	r = exec_h2c(q, c, buf, 72, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	c = auth_sqe(NVMF_FCTYPE_AUTH_RECV, 64);
+	((struct nvmf_auth_cmd *)&c)->spsp1 = 2;
+	r = exec_c2h(q, c, 64);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	r = exec_h2c(q, auth_sqe(NVMF_FCTYPE_AUTH_SEND, 0), buf, 72, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_INVALID_FIELD));
+	put(r);
+	r = exec_h2c(q, auth_sqe(NVMF_FCTYPE_AUTH_SEND, 100), buf, 72, true);
+	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_DATA));
+	put(r);
+	/* Negotiate without a DH-HMAC-CHAP descriptor, or with too many ids */
+	negotiate_msg(buf, 1, 1);
+	n->proto[0].authid = 2;
+	assert_int_equal(auth_send(q, buf, 72), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
+	negotiate_msg(buf, 1, 1);
+	n->proto[0].dhlen = 31;
+	assert_int_equal(auth_send(q, buf, 72), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
+	negotiate_msg(buf, 1, 1);
+	n->napd = 2;            /* says two, carries one: the one it carries counts */
+	assert_int_equal(auth_send(q, buf, 72), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	assert_int_equal(buf[1], NVMF_AUTH_CHALLENGE);
+	/* secure channel concatenation */
+	negotiate_msg(buf, 1, 1);
+	n->sc_c = 1;
+	assert_int_equal(auth_send(q, buf, 72), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_CONCAT_MISMATCH);
+	/* only MD5-like hash identifiers */
+	negotiate_msg(buf, 1, 1);
+	n->proto[0].idlist[0] = 7;
+	n->proto[0].halen = 1;
+	assert_int_equal(auth_send(q, buf, 72), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_HASH_UNUSABLE);
+	/* a Reply of another transaction */
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 5, 1)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	memset(buf, 0, sizeof(buf));
+	rep->auth_type = NVMF_AUTH_DHCHAP;
+	rep->auth_id = NVMF_AUTH_REPLY;
+	rep->t_id = 6;
+	rep->hl = 32;
+	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
+	/* a Reply shorter than it says, and one with a DH value for the null group */
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 7, 1)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	memset(buf, 0, sizeof(buf));
+	rep->auth_type = NVMF_AUTH_DHCHAP;
+	rep->auth_id = NVMF_AUTH_REPLY;
+	rep->t_id = 7;
+	rep->hl = 32;
+	rep->dhvlen = 200;
+	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
+	/* a Challenge that does not fit the allocation length */
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 8, 1)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, 20), ST_OK);
+	assert_int_equal(buf[1], NVMF_AUTH_FAILURE1);
+	/* after all that, still not authenticated; then a good transaction */
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, NULL, 9), 0);
+	enable(q);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+}
+
+/* re-authentication: the queue keeps working during it, and a failed one
+ * takes the authentication away */
+static void test_auth_reauth(void **state)
+{
+	struct tq *q;
+	uint8_t buf[4096];
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_auth);
+	q = auth_admin(HOSTA, &id);
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, NULL, 1), 0);
+	enable(q);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 2, 1)), ST_OK);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, NULL, 3), 0);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_B, NULL, 4), NVMF_AUTH_FAIL_FAILED);
+	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
+}
+
+/* a controller whose host never authenticates is released after
+ * connect_timeout_ms (200 ms here), even though it keeps talking */
+static void test_auth_deadline(void **state)
+{
+	struct tq *q, *good;
+	uint64_t v, ms = 0, t0;
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_auth);
+	good = auth_admin(HOSTB, &id);
+	assert_int_equal(host_auth(good, NQN1, HOSTB, AKEY_B, NULL, 1), 0);
+	q = auth_admin(HOSTA, &id);
+	t0 = reactor_now_ns();
+	while (!q->disconnects && ms < 2000) {
+		assert_int_equal(prop_get(q, NVME_REG_CAP, true, &v), ST_OK);
+		run_reactor_ns(20);
+		ms = (reactor_now_ns() - t0) / 1000000u;
+	}
+	assert_int_equal(q->disconnects, 1);
+	assert_in_range(ms, 150, 600);
+	assert_int_equal(good->disconnects, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, env_down)
+		T(test_auth_gate_and_success),
+		T(test_auth_bidirectional_dh),
+		T(test_auth_protocol_errors),
+		T(test_auth_reauth),
+		T(test_auth_deadline),
 		T(test_connect_admin_ok),
 		T(test_connect_admin_cntlid_not_ffff),
 		T(test_connect_recfmt),
