@@ -429,6 +429,9 @@ void ctl_print_list(struct json_object *res)
 			printf("  hosts: %s\n", list);
 		else
 			printf("  hosts: none allowed (add one with add-host)\n");
+		any = false;
+		if (get_bool(s, "require_auth", &any) && any)
+			printf("  authentication: DH-HMAC-CHAP required of every host\n");
 		if (get(s, "model") || get(s, "serial"))
 			printf("  model \"%s\", serial \"%s\"\n", get_str(s, "model") ? get_str(s, "model") : "",
 			       get_str(s, "serial") ? get_str(s, "serial") : "");

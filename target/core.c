@@ -743,6 +743,7 @@ fail:
 
 void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
+	nvmf_auth_fini(t);
 	if (t->nr_reactors) {
 		reactor_timer_stop(&t->reactors[0].r, &t->health_timer);
 		for (unsigned i = 0; i < t->nr_irq_fds; i++)

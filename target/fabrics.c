@@ -218,6 +218,12 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
+	/* I/O queues (and their DH exchanges) only for a host that proved
+	 * itself on the admin queue */
+	if (c->auth && (!c->admin || !c->admin->authed)) {
+		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
+		return;
+	}
 	if (cmd->qid > c->nr_io_queues || c->io[cmd->qid]) {
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVME_SC_QID_INVALID));
 		return;

@@ -201,6 +201,7 @@ static json_object *m_list(struct nvmf_tgt *t)
 		for (unsigned j = 0; j < s->cfg->nr_allowed_hosts; j++)
 			json_object_array_add(hosts, jstr(s->cfg->allowed_hosts[j]));
 		json_object_object_add(js, "allowed_hosts", hosts);
+		json_object_object_add(js, "require_auth", json_object_new_boolean(s->cfg->require_auth));
 		json_object_object_add(js, "model", jstr(s->model));
 		json_object_object_add(js, "serial", jstr(s->serial));
 		for (unsigned j = 0; j < nt->nr; j++) {
@@ -224,6 +225,9 @@ static json_object *m_list(struct nvmf_tgt *t)
 			json_object_object_add(jc, "hostnqn", jstr(c->hostnqn));
 			json_object_object_add(jc, "host_addr", jstr(c->admin ? c->admin->peer : ""));
 			json_object_object_add(jc, "kato_ms", json_object_new_int64(c->kato_ms));
+			/* "dhchap": the host authenticates its queues; "authenticated": its admin queue did */
+			json_object_object_add(jc, "dhchap", json_object_new_boolean(c->auth));
+			json_object_object_add(jc, "authenticated", json_object_new_boolean(c->admin && c->admin->authed));
 			if (c->admin)
 				json_object_array_add(qs, queue_json(c->admin));
 			for (unsigned q = 1; q <= NVMF_MAX_IO_QUEUES; q++)

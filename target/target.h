@@ -260,6 +260,7 @@ struct nvmf_sq {
 	bool authed;                      /* runs more than fabrics commands: set at Connect,
 	                                     or by DH-HMAC-CHAP when the host must authenticate */
 	struct nvmf_auth *auth;           /* a DH-HMAC-CHAP transaction (control path) */
+	uint8_t auth_tries;               /* transactions started while not authenticated */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */
@@ -356,6 +357,7 @@ struct nvmf_tgt {
 	uint64_t epoch;
 	struct reactor_timer reclaim_timer;
 	void *rpc;                        /* the control socket (rpc.c) */
+	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
 };
 
 struct nvmf_retired {
@@ -479,6 +481,7 @@ bool nvmf_auth_needed(const struct nvmf_subsys *s, const char *hostnqn);
 void nvmf_exec_auth_send(struct nvmf_req *req);
 void nvmf_exec_auth_recv(struct nvmf_req *req);
 void nvmf_auth_free(struct nvmf_sq *sq);
+void nvmf_auth_fini(struct nvmf_tgt *t);
 
 /* A queue's connection is gone: release its association if it was the
  * admin queue, detach it from its controller otherwise. */

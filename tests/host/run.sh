@@ -21,6 +21,8 @@ genkey() { python3 -c 'import base64,os,sys,zlib
 k=os.urandom(int(sys.argv[2]))
 print("DHHC-1:%02d:%s:" % (int(sys.argv[1]), base64.b64encode(k + zlib.crc32(k).to_bytes(4, "little")).decode()))' "$1" "$2"; }
 K1=$(genkey 1 32) K1_NEW=$(genkey 0 32) K2=$(genkey 2 48) C2=$(genkey 3 64) K_OTHER=$(genkey 1 32)
+# one host per further DH group (a host authenticates in its configured group only)
+GROUPS_MORE="ffdhe3072 ffdhe4096 ffdhe6144 ffdhe8192" AUTH_G_HOST=nqn.2024-01.io.nvmf-bridge:host-
 pass=0 fail=0 DPID=
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
@@ -40,7 +42,9 @@ cat > "$W/config.json" <<EOC
   "bridge": { "discovery_port": $DPORT, "reactors": 2, "rpc_socket": "$W/rpc.sock" },
   "hosts": [ { "nqn": "$GOOD_HOST" },
              { "nqn": "$AUTH_HOST", "dhchap": { "key": "$K1" } },
-             { "nqn": "$AUTH2_HOST", "dhchap": { "key": "$K2", "ctrl_key": "$C2", "hash": "hmac(sha384)", "dhgroup": "ffdhe2048" } } ],
+             { "nqn": "$AUTH2_HOST", "dhchap": { "key": "$K2", "ctrl_key": "$C2", "hash": "hmac(sha384)", "dhgroup": "ffdhe2048" } }$(
+	for g in $GROUPS_MORE; do printf ',\n             { "nqn": "%s%s", "dhchap": { "key": "%s", "ctrl_key": "%s", "hash": "hmac(sha512)", "dhgroup": "%s" } }' \
+		"$AUTH_G_HOST" "$g" "$K2" "$C2" "$g"; done) ],
   "ports": [ { "portid": 1,
                "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT" },
                "param": { "inline_data_size": "16384" },
@@ -55,7 +59,7 @@ cat > "$W/config.json" <<EOC
       "allowed_hosts": [ "$GOOD_HOST" ],
       "namespaces": [ { "nsid": 1, "device": { "mem": "16MiB", "block_size": 4096 } } ] },
     { "nqn": "$SECURE", "require_auth": true,
-      "allowed_hosts": [ "$AUTH_HOST", "$AUTH2_HOST" ],
+      "allowed_hosts": [ "$AUTH_HOST", "$AUTH2_HOST"$(for g in $GROUPS_MORE; do printf ', "%s%s"' "$AUTH_G_HOST" "$g"; done) ],
       "namespaces": [ { "nsid": 1, "device": { "mem": "16MiB" } } ] },
     { "nqn": "$SECURE_ANY", "require_auth": true,
       "attr": { "allow_any_host": "1" },
@@ -167,10 +171,12 @@ grep -q "authenticated: DH-HMAC-CHAP hmac(sha256), DH group null$" "$W/auth_self
 selftest auth_selftest_bidirectional -n "$SECURE" --hostnqn "$AUTH2_HOST" --dhchap-secret "$K2" --dhchap-ctrl-secret "$C2"
 grep -q "authenticated: DH-HMAC-CHAP hmac(sha384), DH group ffdhe2048, controller verified" "$W/auth_selftest_bidirectional.out" ||
 	bad "auth_selftest_bidirectional did not authenticate both ways" "$W/auth_selftest_bidirectional.out"
-for g in ffdhe3072 ffdhe4096 ffdhe6144 ffdhe8192; do
-	expect_auth "auth_group_$g" "$AUTH_OK hmac\(sha384\), DH group $g, controller verified" identify -n "$SECURE" \
-		--hostnqn "$AUTH2_HOST" --dhchap-secret "$K2" --dhchap-ctrl-secret "$C2" --dhgroups "$g"
+for g in $GROUPS_MORE; do
+	expect_auth "auth_group_$g" "$AUTH_OK hmac\(sha512\), DH group $g, controller verified" selftest -n "$SECURE" \
+		--hostnqn "$AUTH_G_HOST$g" --dhchap-secret "$K2" --dhchap-ctrl-secret "$C2" -q 1
 done
+refuse_auth auth_other_group_refused 'Failure1 reason 1 explanation 5 ' identify -n "$SECURE" \
+	--hostnqn "$AUTH2_HOST" --dhchap-secret "$K2" --dhgroups ffdhe8192
 refuse_auth auth_wrong_secret 'refused by the controller: Failure1 reason 1 explanation 1 ' identify -n "$SECURE" \
 	--hostnqn "$AUTH_HOST" --dhchap-secret "$K_OTHER"
 refuse_auth auth_wrong_ctrl_secret "the controller's response is wrong" identify -n "$SECURE" \

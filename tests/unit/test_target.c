@@ -3406,10 +3406,20 @@ static struct nvme_sqe auth_sqe(uint8_t fctype, uint32_t len)
 	return c;
 }
 
+/* DH work is answered from the worker thread through the reactor */
+static void settle(struct treq *r)
+{
+	for (unsigned i = 0; !r->completions && i < 5000; i++)
+		run_reactor_ns(1);
+}
+
 static uint16_t auth_send(struct tq *q, const void *msg, uint32_t len)
 {
 	struct treq *r = exec_h2c(q, auth_sqe(NVMF_FCTYPE_AUTH_SEND, len), msg, len, true);
-	uint16_t st = status_of(r);
+	uint16_t st;
+
+	settle(r);
+	st = status_of(r);
 
 	put(r);
 	return st;
@@ -3418,7 +3428,10 @@ static uint16_t auth_send(struct tq *q, const void *msg, uint32_t len)
 static uint16_t auth_recv(struct tq *q, void *buf, uint32_t al)
 {
 	struct treq *r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, al), al);
-	uint16_t st = status_of(r);
+	uint16_t st;
+
+	settle(r);
+	st = status_of(r);
 
 	if (!st)
 		memcpy(buf, r->req.buf, al);
@@ -3590,9 +3603,9 @@ static void test_auth_gate_and_success(void **state)
 	assert_int_equal(auth_send(q, data, negotiate_msg(data, 1, 1)), gen(NVME_SC_CMD_SEQ_ERROR));
 }
 
-/* bidirectional with ffdhe2048 (HOSTB's settings), and again with another
- * group when the host offers only that one; the null group is refused in
- * place of a configured one */
+/* bidirectional with ffdhe2048 (HOSTB's settings); a host that does not
+ * offer the configured group is refused (no fallback to null, or to a
+ * dearer group the host picks) */
 static void test_auth_bidirectional_dh(void **state)
 {
 	struct tq *q;
@@ -3608,6 +3621,8 @@ static void test_auth_bidirectional_dh(void **state)
 	q = auth_admin(HOSTB, &id);
 	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 1u << DHCHAP_DH_NULL)), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_DHGROUP_UNUSABLE);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 1u << DHCHAP_FFDHE8192)), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_DHGROUP_UNUSABLE);
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
 	/* a wrong host key, then the right one on the same queue */
 	assert_int_equal(host_auth(q, NQN1, HOSTB, AKEY_A, NULL, 4), NVMF_AUTH_FAIL_FAILED);
@@ -3621,7 +3636,8 @@ static void test_auth_bidirectional_dh(void **state)
  * status, never a crash or an authenticated queue */
 static void test_auth_protocol_errors(void **state)
 {
-	struct tq *q;
+	struct tq *q, *io;
+	struct conn_args a;
 	uint8_t buf[256];
 	struct nvmf_auth_reply *rep = (void *)buf;
 	struct nvmf_auth_negotiate *n = (void *)buf;
@@ -3672,6 +3688,8 @@ static void test_auth_protocol_errors(void **state)
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
 	assert_int_equal(buf[1], NVMF_AUTH_CHALLENGE);
+	/* a queue starts at most 4 exchanges before it authenticates: a new one */
+	q = auth_admin(HOSTA, &id);
 	/* secure channel concatenation */
 	negotiate_msg(buf, 1, 1);
 	n->sc_c = 1;
@@ -3704,6 +3722,15 @@ static void test_auth_protocol_errors(void **state)
 	rep->dhvlen = 200;
 	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
+	/* that was the fourth: the fifth is refused */
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 1, 1)), ST_OK);
+	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_NOT_USABLE);
+	/* an I/O queue cannot join before the admin queue authenticated */
+	enable(q);
+	io = tq_new(1);
+	a = conn_io(NQN1, HOSTA, id, 1);
+	assert_int_equal(connect_st(io, &a), spec(NVMF_SC_AUTH_REQUIRED));
+	q = auth_admin(HOSTA, &id);
 	/* a Challenge that does not fit the allocation length */
 	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 8, 1)), ST_OK);
 	assert_int_equal(auth_recv(q, buf, 20), ST_OK);
@@ -3738,6 +3765,46 @@ static void test_auth_reauth(void **state)
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
 }
 
+/* FFDHE runs on the worker thread: the command that needs it is answered
+ * later, the queue's other commands and other queues are not held up, a
+ * second authentication command meanwhile is refused, and a queue that
+ * goes away while its job runs is cleaned up when the job is back */
+static void test_auth_worker(void **state)
+{
+	struct tq *q, *other;
+	struct treq *r, *r2;
+	uint8_t buf[256];
+	uint16_t id;
+
+	(void)state;
+	env_up(cfg_auth);
+	other = auth_admin(HOSTA, &id);
+	assert_int_equal(host_auth(other, NQN1, HOSTA, AKEY_A, NULL, 1), 0);
+	enable(other);
+	q = auth_admin(HOSTB, &id);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 2, 0x3f)), ST_OK);
+	r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, 2048), 2048);
+	assert_int_equal(r->completions, 0);                    /* waits for g^x */
+	assert_int_equal(status_of(identify(other, NVME_ID_CNS_CTRL, 0)), ST_OK);
+	r2 = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, 2048), 2048);
+	assert_int_equal(status_of(r2), gen(NVME_SC_CMD_SEQ_ERROR));
+	put(r2);
+	settle(r);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(((uint8_t *)r->req.buf)[1], NVMF_AUTH_CHALLENGE);
+	assert_int_equal(((struct nvmf_auth_challenge *)r->req.buf)->dhgid, DHCHAP_FFDHE2048);
+	put(r);
+	/* the same again, but the queue is torn down while the job runs */
+	q = auth_admin(HOSTB, &id);
+	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 0x3f)), ST_OK);
+	r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, 2048), 2048);
+	assert_int_equal(r->completions, 0);
+	tq_destroy(q);
+	settle(r);
+	assert_int_equal(status_of(r), gen(NVME_SC_ABORT_SQ_DELETED) & (uint16_t)~NVME_STATUS_DNR);
+	put(r);
+}
+
 /* a controller whose host never authenticates is released after
  * connect_timeout_ms (200 ms here), even though it keeps talking */
 static void test_auth_deadline(void **state)
@@ -3770,6 +3837,7 @@ int main(void)
 		T(test_auth_bidirectional_dh),
 		T(test_auth_protocol_errors),
 		T(test_auth_reauth),
+		T(test_auth_worker),
 		T(test_auth_deadline),
 		T(test_connect_admin_ok),
 		T(test_connect_admin_cntlid_not_ffff),

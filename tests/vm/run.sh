@@ -18,7 +18,21 @@
 #          the kernel stack and ours side by side on a null-backed controller;
 #          raw results in build/vm/share/results/bench/
 #
+# Two guests (VM_GUEST):
+#   6.1      (default) the host's Debian 12 kernel (linux-image-amd64) and an
+#            initramfs of the host's own packages (build-initramfs.sh);
+#            files in build/vm/
+#   current  Debian's kernel 6.12 (bookworm-security) with trixie's nvme-cli
+#            2.13, libnvme, keyutils, ktls-utils, fio (build-initramfs-current.sh
+#            from the .debs tests/vm/fetch-current.sh keeps in
+#            /var/cache/nvmf-bridge-vm; nothing installed on the host); files
+#            in build/vm-current/. Its check mode runs tests/vm/guest/auth.sh:
+#            nvmet_auth (DH-HMAC-CHAP against the kernel's nvmet-tcp) and
+#            tls_tools (VM_TESTS=nvmet_auth,tls_tools); VM_SCRIPT picks any
+#            other guest script
+#
 # env:
+#   VM_GUEST=6.1|current  which guest to boot (default 6.1, see above)
 #   VM_TESTS=a,b,c        guest tests to run (default: all of the mode's);
 #                         in check mode tcp_* names go to fabric.sh, svc_* to
 #                         service.sh, the rest
@@ -31,7 +45,9 @@
 #   VM_SHELL=1            after the tests, a shell on the console (interactive,
 #                         no timeout; exit it to power off)
 #   VM_ACCEL=tcg|kvm      default tcg (KVM hangs on some hosts, see docs)
-#   KVER=...              kernel version to boot (default: newest installed)
+#   KVER=...              kernel version to boot (default: newest installed;
+#                         the 6.1 guest only: the current guest's is pinned
+#                         in fetch-current.sh)
 #   NVMF_ALLOW_VM_SKIP=1  exit 0 when QEMU or a kernel is unavailable (the SKIP
 #                         banner is printed regardless)
 #   BUILD=dir             build tree (default <repo>/build)
@@ -43,14 +59,20 @@
 # Output: build/vm/console.txt (serial console and QEMU's stderr),
 # build/vm/share/results/ (what the guest wrote: console.log, dmesg.txt, the
 # output of every nvmf-pcie, nvme-cli and fio run, bridged.log: the daemon's
-# --verbose log, bridged.json: its config). Exit 0 only when everything passed.
+# --verbose log, bridged.json: its config); build/vm-current/ for the current
+# guest. Exit 0 only when everything passed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 export BUILD
-VMDIR=$BUILD/vm
+VM_GUEST=${VM_GUEST:-6.1}
+case $VM_GUEST in
+6.1) VMDIR=$BUILD/vm ;;
+current) VMDIR=$BUILD/vm-current ;;
+*) echo "vm: VM_GUEST must be 6.1 or current" >&2; exit 2 ;;
+esac
 SHARE=$VMDIR/share
 CONSOLE=$VMDIR/console.txt
 T_START=$EPOCHREALTIME
@@ -99,6 +121,13 @@ bench)
 	echo "usage: $0 check|demo|bench   (env VM_TESTS=a,b,c, see the header of $0)" >&2
 	exit 2 ;;
 esac
+if [ "$VM_GUEST" = current ] && [ "$MODE" = check ]; then
+	# the current guest's own tests (tests/vm/guest/auth.sh): in-band
+	# authentication against the kernel's nvmet-tcp, the TLS tools
+	SCRIPT=auth
+	DEFAULT_TESTS="nvmet_auth tls_tools bridge_auth"
+	TIMEOUT=${VM_TIMEOUT:-600}
+fi
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
 [ "$TESTS" = none ] && TESTS=
 
@@ -137,22 +166,35 @@ pick_kver() {
 }
 
 host_ready() {
-	command -v qemu-system-x86_64 >/dev/null && [ -n "${KVER:-$(pick_kver)}" ]
+	command -v qemu-system-x86_64 >/dev/null || return 1
+	if [ "$VM_GUEST" = current ]; then
+		[ -s "$("$HERE/fetch-current.sh" --where)/current.manifest" ]
+	else
+		[ -n "${KVER:-$(pick_kver)}" ]
+	fi
 }
 if ! host_ready; then
 	# make check/demo installs these first; when run directly, try once
-	echo "vm: QEMU or a Debian kernel is missing; trying tests/install-deps.sh"
+	echo "vm: QEMU or the guest's kernel is missing; trying tests/install-deps.sh"
 	"$REPO/tests/install-deps.sh" || true
 fi
 command -v qemu-system-x86_64 >/dev/null ||
 	skip "qemu-system-x86_64 not found (Debian package qemu-system-x86)"
-KVER=${KVER:-$(pick_kver)}
-[ -n "$KVER" ] ||
-	skip "no kernel with both /boot/vmlinuz-<ver> and /lib/modules/<ver> (Debian package linux-image-amd64)"
-KERNEL=/boot/vmlinuz-$KVER
-[ -e "$KERNEL" ] || skip "$KERNEL does not exist (KVER=$KVER)"
-[ -r "$KERNEL" ] || skip "$KERNEL is not readable by $(id -un) (run as root)"
-export KVER
+if [ "$VM_GUEST" = current ]; then
+	# the kernel and userland .debs (downloaded once, then from the cache);
+	# the kernel itself is known once the initramfs is built below
+	"$HERE/fetch-current.sh" ||
+		skip "the current guest's kernel 6.12 and trixie userland could not be downloaded (tests/vm/fetch-current.sh)"
+	KVER=
+else
+	KVER=${KVER:-$(pick_kver)}
+	[ -n "$KVER" ] ||
+		skip "no kernel with both /boot/vmlinuz-<ver> and /lib/modules/<ver> (Debian package linux-image-amd64)"
+	KERNEL=/boot/vmlinuz-$KVER
+	[ -e "$KERNEL" ] || skip "$KERNEL does not exist (KVER=$KVER)"
+	[ -r "$KERNEL" ] || skip "$KERNEL is not readable by $(id -un) (run as root)"
+	export KVER
+fi
 
 mkdir -p "$VMDIR"
 # One VM per build tree at a time (the machine is small, and the share,
@@ -163,10 +205,16 @@ if ! flock -n 9; then
 	flock -w 900 9 || { echo "vm: gave up waiting for the lock on $VMDIR/lock" >&2; exit 1; }
 fi
 
-if ! "$HERE/build-initramfs.sh"; then
+BUILDER=build-initramfs.sh
+[ "$VM_GUEST" = current ] && BUILDER=build-initramfs-current.sh
+if ! "$HERE/$BUILDER"; then
 	echo "vm: could not build the initramfs (see above)"
 	echo "vm: 0 passed, 1 failed"
 	exit 1
+fi
+if [ "$VM_GUEST" = current ]; then
+	KVER=$(cat "$VMDIR/kver")
+	KERNEL=$VMDIR/vmlinuz
 fi
 
 # --- the share: the project's programs + their libraries, guest scripts ---
@@ -201,7 +249,8 @@ for f in "$BUILD"/*; do
 		[ -e "$SHARE/lib/$(basename "$lib")" ] || cp -L "$lib" "$SHARE/lib/"
 	done
 done
-if [ -n "$TESTS" ] && [ ! -x "$SHARE/bin/nvmf-pcie" ]; then
+# (auth.sh tests the guest's own stack: it runs without the project's programs)
+if [ -n "$TESTS" ] && [ "$SCRIPT" != auth ] && [ ! -x "$SHARE/bin/nvmf-pcie" ]; then
 	echo "vm: $BUILD/nvmf-pcie is missing or not an ELF program: build it first (make)" >&2
 	echo "vm: 0 passed, 1 failed"
 	exit 1
@@ -237,7 +286,7 @@ QEMU=(qemu-system-x86_64
 	-append "$APPEND"
 	-nographic -no-reboot -nic none)
 
-echo "vm: $MODE: kernel $KVER, programs: ${progs[*]:-none}, tests: ${TESTS:-none}, timeout ${TIMEOUT}s"
+echo "vm: $MODE: guest $VM_GUEST, kernel $KVER, script $SCRIPT.sh, programs: ${progs[*]:-none}, tests: ${TESTS:-none}, timeout ${TIMEOUT}s"
 rc=0
 : > "$CONSOLE"
 if [ "${VM_SHELL:-0}" = 1 ]; then
