@@ -292,7 +292,8 @@ t_tls_tools() {
 #               - its secret (SHA-256, null group): connected, fio verified;
 #               - a wrong secret: refused (the daemon: "wrong response");
 #               - the second host, bidirectional, SHA-512 and ffdhe2048:
-#                 connected ("controller authenticated"), fio verified;
+#                 connected ("controller authenticated"), fio verified, and
+#                 the same over NVMe/RDMA (soft-RoCE on a veth pair);
 #               - a wrong controller secret: refused by the host;
 #               - key rotation: the daemon reloads a file with a new key while
 #                 the first host is connected; its I/O goes on (fio verified),
@@ -301,6 +302,16 @@ t_tls_tools() {
 #                 refused while the new one is accepted.
 BRIDGE_NQN=nqn.2024-01.io.nvmf-bridge:vm-auth
 B_CONF=/tmp/bridge-auth.json
+B_RDMA_ADDR=10.99.0.1 B_RDMA_PORT=
+# soft-RoCE on a veth pair, for the same exchange over NVMe/RDMA
+b_rdma_up() {
+	for m in crc32_generic veth rdma_rxe rdma_ucm ib_uverbs nvme-rdma; do modprobe $m || return 1; done
+	ip link add veth0 type veth peer name veth1 2>/dev/null
+	ip addr add $B_RDMA_ADDR/24 dev veth0 2>/dev/null
+	ip link set veth0 up && ip link set veth1 up
+	rdma link add rxe0 type rxe netdev veth0 2>/dev/null
+	ibv_devices 2>/dev/null | grep -q rxe0
+}
 
 # b_config KEY1 KEY2 CKEY2: the daemon's configuration
 b_config() {
@@ -313,7 +324,7 @@ b_config() {
   ],
   "ports": [ { "portid": 1,
     "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "$TADDR", "trsvcid": "$TPORT" },
-    "subsystems": [ "$BRIDGE_NQN" ] } ],
+    "subsystems": [ "$BRIDGE_NQN" ] }$B_RDMA_PORT ],
   "subsystems": [ { "nqn": "$BRIDGE_NQN", "require_auth": true,
     "allowed_hosts": [ "$HOSTNQN", "$HOST2" ],
     "namespaces": [ { "nsid": 1, "device": { "pcie": "$BDF", "nsid": 1 } } ] } ]
@@ -325,7 +336,9 @@ EOC
 # b_connect LABEL HOSTNQN HOSTID ARGS...
 b_connect() {
 	_l=$1 _hn=$2 _hi=$3; shift 3
-	nvme_connect "$_l" "$BRIDGE_NQN" --hostnqn="$_hn" --hostid="$_hi" "$@"
+	log "\$ nvme connect -t ${B_TR:-tcp} -a $TADDR -s $TPORT -n $BRIDGE_NQN --hostnqn=$_hn $*"
+	nvme_cmd "$_l" connect -t "${B_TR:-tcp}" -a "$TADDR" -s "$TPORT" -n "$BRIDGE_NQN" \
+		--ctrl-loss-tmo=20 --reconnect-delay=2 --hostnqn="$_hn" --hostid="$_hi" "$@"
 }
 
 # b_ok LABEL WHAT EXPECT HOSTNQN HOSTID ARGS...: connect (the kernel says
@@ -408,6 +421,11 @@ bridge_auth_run() {
 	fi
 	K2=$(grep -o 'DHHC-1:03:[A-Za-z0-9+/=]*:' "$RES/auth_genkey_K2.out" | head -n 1)
 	C2=$(grep -o 'DHHC-1:02:[A-Za-z0-9+/=]*:' "$RES/auth_genkey_C2.out" | head -n 1)
+	if b_rdma_up; then
+		B_RDMA_PORT=', { "portid": 2, "addr": { "trtype": "rdma", "adrfam": "ipv4", "traddr": "'$B_RDMA_ADDR'", "trsvcid": "4420" }, "subsystems": [ "'$BRIDGE_NQN'" ] }'
+	else
+		WHY="$WHY; soft-RoCE (rdma_rxe on veth) did not come up: $(dmesg | grep -i rxe | tail -n 1)"
+	fi
 	b_config "$K1" "$K2" "$C2"
 	if ! start_bridged "$B_CONF" "$TPORT"; then
 		result bridge_auth FAIL "nvmf-bridged did not start: $START_WHY"
@@ -420,6 +438,15 @@ bridge_auth_run() {
 	b_ok b_bidi "bidirectional sha512+ffdhe2048" 'authenticated with hash hmac\(sha512\) dhgroup ffdhe2048' \
 		"$HOST2" "$HOST2_ID" --dhchap-secret="$K2" --dhchap-ctrl-secret="$C2"
 	dmesg_new | grep -q 'controller authenticated' || WHY="$WHY; bidirectional: no 'controller authenticated' in dmesg"
+	if [ -n "$B_RDMA_PORT" ]; then
+		# the same host over NVMe/RDMA (soft-RoCE): the Authentication
+		# Receive data goes out by RDMA Write from the DMA pool
+		_tr=$TADDR _tp=$TPORT
+		TADDR=$B_RDMA_ADDR TPORT=4420 B_TR=rdma
+		b_ok b_rdma "bidirectional over RDMA" 'authenticated with hash hmac\(sha512\) dhgroup ffdhe2048' \
+			"$HOST2" "$HOST2_ID" --dhchap-secret="$K2" --dhchap-ctrl-secret="$C2"
+		TADDR=$_tr TPORT=$_tp B_TR=tcp
+	fi
 	b_refused b_wrongctrl "wrong controller secret" dmesg 'controller authentication failed' \
 		"$HOST2" "$HOST2_ID" --dhchap-secret="$K2" --dhchap-ctrl-secret="$K1"
 	# rotation: reload with K1N while the host runs with K1
