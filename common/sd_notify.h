@@ -8,6 +8,7 @@
 #define COMMON_SD_NOTIFY_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -30,6 +31,17 @@ static inline int sd_watchdog_enabled(int unset_environment, uint64_t *usec)
 {
 	(void)unset_environment;
 	(void)usec;
+	return 0;
+}
+
+static inline int sd_pid_notify_with_fds(int pid, int unset_environment, const char *state, const int *fds,
+					 unsigned n_fds)
+{
+	(void)pid;
+	(void)unset_environment;
+	(void)state;
+	(void)fds;
+	(void)n_fds;
 	return 0;
 }
 #endif

@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/reactor.h"
+#include "common/listen_fds.h"
 #include "common/sd_notify.h"
 #include "config/config.h"
 #include "target/target.h"
@@ -223,6 +224,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	raise_fd_limit();
+	{
+		unsigned handed = listen_fds_init();
+
+		if (handed)
+			log_notice("%u listening socket(s) handed over by the service manager", handed);
+	}
 	/* signals are blocked before any reactor thread exists, so that
 	 * every thread inherits the mask and only the signalfd sees them */
 	{
@@ -252,6 +259,12 @@ int main(int argc, char **argv)
 			nvmf_transports_stop_listening(&d.tgt);
 			goto fini_tgt;
 		}
+	}
+	{
+		unsigned unused = listen_fds_close_unused();
+
+		if (unused)
+			log_notice("%u handed-over listening socket(s) match no port: closed", unused);
 	}
 	rc = nvmf_rpc_start(&d.tgt, err, sizeof(err));
 	if (rc) {

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/listen_fds.h"
 #include "common/log.h"
 #include "transport/tcp.h"
 #include "transport/tcp_pdu.h"
@@ -1435,7 +1436,9 @@ static void listener_event(void *arg, uint32_t events)
 	}
 }
 
-static int listen_socket(const struct cfg_addr *a, int *out, char *err, size_t errlen)
+/* A listening socket for the address: the one the service manager handed
+ * over (*handed set) when it has one bound there, else a new one */
+static int listen_socket(const struct cfg_addr *a, int *out, bool *handed, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *ai;
@@ -1446,6 +1449,14 @@ static int listen_socket(const struct cfg_addr *a, int *out, char *err, size_t e
 	if (rc) {
 		snprintf(err, errlen, "%s:%s: %s", a->traddr, a->trsvcid, gai_strerror(rc));
 		return -EINVAL;
+	}
+	*handed = false;
+	fd = listen_fds_take(ai->ai_addr, ai->ai_addrlen);
+	if (fd >= 0) {
+		*handed = true;
+		*out = fd;
+		rc = 0;
+		goto out;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -1468,7 +1479,9 @@ out:
 
 static int listener_open(struct tcp_listener *l, char *err, size_t errlen)
 {
-	int rc = listen_socket(&l->port->addr, &l->fd, err, errlen);
+	char name[128];
+	bool handed;
+	int rc = listen_socket(&l->port->addr, &l->fd, &handed, err, errlen);
 
 	if (rc)
 		return rc;
@@ -1479,8 +1492,12 @@ static int listener_open(struct tcp_listener *l, char *err, size_t errlen)
 		l->fd = -1;
 		return rc;
 	}
-	log_notice("listening on %s:%s (tcp, port %u%s)", l->port->addr.traddr, l->port->addr.trsvcid,
-		   l->port->portid, l->port->discovery_only ? ", discovery" : "");
+	log_notice("listening on %s:%s (tcp, port %u%s%s)", l->port->addr.traddr, l->port->addr.trsvcid,
+		   l->port->portid, l->port->discovery_only ? ", discovery" : "",
+		   handed ? ", socket handed over by the service manager" : "");
+	/* kept open by the service manager across a restart */
+	listen_fds_name(name, sizeof(name), l->port->addr.traddr, l->port->addr.trsvcid);
+	listen_fds_store(l->fd, name);
 	return 0;
 }
 
@@ -1559,6 +1576,12 @@ void nvmf_tcp_unlisten(struct nvmf_port *p)
 		break;
 	}
 	log_notice("stopped listening on %s:%s (port %u)", p->addr.traddr, p->addr.trsvcid, p->portid);
+	{       /* removed from the configuration: the store lets go too */
+		char name[128];
+
+		listen_fds_name(name, sizeof(name), p->addr.traddr, p->addr.trsvcid);
+		listen_fds_unstore(name);
+	}
 	listener_free(p->tgt, l);
 }
 

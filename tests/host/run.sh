@@ -282,7 +282,17 @@ else
 	bad "sd_notify STOPPING (exit $rc)" "$W/notify.log"
 fi
 
-if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log" "$W/daemon2.log"; then
+# a restart that refuses nobody: the listening socket goes to the service
+# manager's file descriptor store (FDSTORE=1) and comes back to the next
+# daemon (LISTEN_FDS); a host connecting in between waits in its backlog
+if out=$(timeout 120 python3 "$(dirname "$0")/handoff.py" "$DAEMON" "$W/config.json" "$W" "$PORT" \
+		"$HOST" identify -a 127.0.0.1 -s "$PORT" -n "$OPEN" -t 10000 2>&1) && [ "${out#ok: }" != "$out" ]; then
+	ok "restart_handoff: ${out#ok: }"
+else
+	bad "restart_handoff: $out" "$W/handoff.notify" "$W/handoff.d2.log" "$W/handoff.host.log"
+fi
+
+if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W/daemon.log" "$W/daemon2.log" "$W"/handoff.d*.log; then
 	bad "sanitizer report in the daemon log" "$W/daemon.log"
 else
 	ok "no sanitizer report"

@@ -548,6 +548,52 @@ t_host_refused() {
 	fi
 }
 
+# tcp_restart: the daemon restarted (SIGTERM, then started again) while fio
+# writes and verifies; the Linux host reconnects by itself (ctrl-loss-tmo
+# 20 s, reconnect-delay 2 s) and fio ends with no error. The pause the host
+# saw is the time from its "starting error recovery" to "Successfully
+# reconnected" in dmesg.
+dmesg_ts() { sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p' | head -n 1; }
+# write commands the daemon has run on the PCIe namespace (its own counters)
+pcie_writes() {
+	"$BIN/nvmf-bridgectl" --json stats 2>/dev/null | tr -d ' \n' | tr '{' '\n' | grep "\"$NQN_PCIE\"" |
+		grep -o '"writes":[0-9]*' | grep -o '[0-9]*$' | head -n 1
+}
+writes_past() { _w=$(pcie_writes); [ -n "$_w" ] && [ "$_w" -gt "$1" ]; }
+reconnected() { dmesg | tail -n +$(($1 + 1)) | grep -q 'Successfully reconnected'; }
+t_restart() {
+	local n=tcp_restart why= mark= w0= t_err= t_ok= pause= fpid=
+	need_conn $n || return
+	mark=$(dmesg | wc -l)
+	w0=$(pcie_writes); w0=${w0:-0}
+	# 128 MiB written, then read back and verified: the restart falls in
+	# the writes
+	( run_fio ${n} $T_FIO --filename="$DEV" $FIO_COMMON --name=restart --rw=randwrite --bs=4k --iodepth=16 \
+		--size=128M --offset=600M; \
+	  echo "$FIO_RC|$FIO_WHY|$FIO_WKB|$FIO_RKB" > "$RES/${n}.sum" ) &
+	fpid=$!
+	# restart once the host's writes are flowing (1000 commands in)
+	wait_until 60 writes_past $((w0 + 1000)) || why="$why; no writes reached the daemon in 60 s"
+	stop_bridged 20 || why="$why; SIGTERM: exit $STOP_RC"
+	start_bridged "$CONF" "$TPORT" "$DISC_PORT" || why="$why; restart: $START_WHY"
+	wait_until 60 reconnected "$mark" || why="$why; the host did not log 'Successfully reconnected' within 60 s"
+	wait $fpid
+	IFS='|' read -r _rc _why _wkb _rkb < "$RES/${n}.sum"
+	[ "$_rc" = 0 ] && [ -z "$_why" ] || why="$why; fio across the restart: $_why"
+	dmesg | tail -n +$((mark + 1)) > "$RES/${n}.dmesg"
+	t_err=$(grep -E 'starting error recovery|Reconnecting' "$RES/${n}.dmesg" | dmesg_ts)
+	t_ok=$(grep 'Successfully reconnected' "$RES/${n}.dmesg" | dmesg_ts)
+	[ -n "$t_err" ] && [ -n "$t_ok" ] && pause=$(awk -v a="$t_err" -v b="$t_ok" 'BEGIN { printf "%.1f", b - a }')
+	[ "$(ctrl_attr "$(ctrls_of "$NQN_PCIE" | head -n 1)" state)" = live ] || why="$why; controller not live afterwards"
+	if [ -z "$why" ]; then
+		result $n PASS "SIGTERM (exit 0 in ${STOP_SECS}s) and a new daemon while fio wrote: the host" \
+			"reconnected on its own ($(grep -o 'Successfully reconnected ([^)]*)' "$RES/${n}.dmesg" | head -n 1)), pause" \
+			"${pause:-?} s from its error recovery (reconnect-delay 2 s); fio wrote $_wkb KiB, verified $_rkb KiB, 0 errors"
+	else
+		result $n FAIL "${why#; }"
+	fi
+}
+
 t_readback() {
 	local n=tcp_readback why= lbs= count= bytes= c= left= info= mark=
 	need_conn $n || return
@@ -634,6 +680,7 @@ for t in $(echo "$TESTS" | tr ',' ' '); do
 	tcp_cycles)         t_cycles ;;
 	tcp_second_host)    t_second_host ;;
 	tcp_host_refused)   t_host_refused ;;
+	tcp_restart)        t_restart ;;
 	tcp_readback)       t_readback ;;
 	*)                  result "$t" FAIL "unknown test (see tests/vm/guest/fabric.sh)" ;;
 	esac
