@@ -51,17 +51,55 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c,
 	}
 }
 
+/* The ports whose referrals a discovery controller on 'here' shows: its
+ * own (as nvmet), or, on a discovery listener of our own (bridge.
+ * discovery_port, no configuration), those of every configured port at
+ * the same address: a host that discovers at ADDR:8009 learns what it
+ * would through the ports at ADDR. */
+static bool refers_for(const struct nvmf_port *here, const struct nvmf_port *p)
+{
+	if (!p->cfg)
+		return false;
+	if (here->cfg)
+		return p == here;
+	return p->addr.trtype == here->addr.trtype && p->addr.adrfam == here->addr.adrfam &&
+	       !strcmp(p->addr.traddr, here->addr.traddr);
+}
+
+/* the same referral through two ports is listed once */
+static bool referral_seen(const struct nvmf_tgt *t, const struct nvmf_port *here, unsigned pi, unsigned ri)
+{
+	const struct cfg_referral *r = &t->ports[pi]->cfg->referrals[ri];
+
+	for (unsigned p = 0; p <= pi; p++) {
+		const struct nvmf_port *port = t->ports[p];
+
+		if (!refers_for(here, port))
+			continue;
+		for (unsigned i = 0; i < (p == pi ? ri : port->cfg->nr_referrals); i++) {
+			const struct cfg_referral *o = &port->cfg->referrals[i];
+
+			if (o->enable && o->addr.trtype == r->addr.trtype && !strcmp(o->addr.traddr, r->addr.traddr) &&
+			    !strcmp(o->addr.trsvcid, r->addr.trsvcid))
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Build the whole log into a newly allocated buffer; returns its size. */
 static size_t build_log(const struct nvmf_ctrl *c, uint8_t **out)
 {
 	const struct nvmf_tgt *t = c->subsys->tgt;
 	const struct nvmf_port *here = c->port;
-	size_t max = 1 + (size_t)t->nr_ports * (t->nr_subsys + 1) +
-		     (here->cfg ? here->cfg->nr_referrals : 0);
+	size_t max = 1 + (size_t)t->nr_ports * (t->nr_subsys + 1);
 	struct nvmf_disc_log_hdr *hdr;
 	struct nvmf_disc_log_entry *e;
 	uint64_t n = 0;
 
+	for (unsigned p = 0; p < t->nr_ports; p++)
+		if (refers_for(here, t->ports[p]))
+			max += t->ports[p]->cfg->nr_referrals;
 	*out = calloc(1, sizeof(*hdr) + max * sizeof(*e));
 	if (!*out)
 		return 0;
@@ -78,11 +116,15 @@ static size_t build_log(const struct nvmf_ctrl *c, uint8_t **out)
 			fill_entry(&e[n++], c, &port->addr, port->portid, NVMF_SUBTYPE_NVME, sub->nqn);
 		}
 	}
-	if (here->cfg) {
-		for (unsigned i = 0; i < here->cfg->nr_referrals; i++) {
-			const struct cfg_referral *r = &here->cfg->referrals[i];
+	for (unsigned p = 0; p < t->nr_ports; p++) {
+		const struct nvmf_port *port = t->ports[p];
 
-			if (r->enable)
+		if (!refers_for(here, port))
+			continue;
+		for (unsigned i = 0; i < port->cfg->nr_referrals; i++) {
+			const struct cfg_referral *r = &port->cfg->referrals[i];
+
+			if (r->enable && !referral_seen(t, here, p, i))
 				fill_entry(&e[n++], c, &r->addr, r->portid, NVMF_SUBTYPE_DISCOVERY_REFERRAL,
 					   NVMF_DISCOVERY_NQN);
 		}

@@ -2822,18 +2822,20 @@ static void test_discovery_log_on_discovery_port(void **state)
 	env_up(cfg_main);
 	q = disc_up(disc_port("127.0.0.1"), "127.0.0.1", HOSTB);
 	log = read_disc_log(q, &n);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	e = (const void *)(log + 1024);
 	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
 	check_entry(&e[1], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN2);
 	check_entry(&e[2], NVMF_SUBTYPE_NVME, 2, "127.0.0.1", "4421", NQN2);
 	check_entry(&e[3], NVMF_SUBTYPE_NVME, 3, "127.0.0.1", "4422", NQN1);
-	assert_int_equal(e[4].subtype, NVMF_SUBTYPE_DISCOVERY_CURRENT);
-	assert_field(e[4].trsvcid, sizeof(e[4].trsvcid), "8009");
-	assert_field(e[4].traddr, sizeof(e[4].traddr), "127.0.0.1");
-	assert_field(e[4].subnqn, sizeof(e[4].subnqn), DISC_NQN);
-	assert_int_equal(e[4].cntlid, 0xffff);
-	assert_true(e[4].treq & NVMF_TREQ_DISABLE_SQFLOW);
+	/* port 1's referral: the listener at its address shows it too */
+	check_entry(&e[4], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 7, "192.0.2.11", "8009", DISC_NQN);
+	assert_int_equal(e[5].subtype, NVMF_SUBTYPE_DISCOVERY_CURRENT);
+	assert_field(e[5].trsvcid, sizeof(e[5].trsvcid), "8009");
+	assert_field(e[5].traddr, sizeof(e[5].traddr), "127.0.0.1");
+	assert_field(e[5].subnqn, sizeof(e[5].subnqn), DISC_NQN);
+	assert_int_equal(e[5].cntlid, 0xffff);
+	assert_true(e[5].treq & NVMF_TREQ_DISABLE_SQFLOW);
 	free(log);
 	/* the wildcard discovery listener of port 3's address */
 	q = disc_up(disc_port("0.0.0.0"), "192.0.2.50", HOSTA);
@@ -2843,6 +2845,44 @@ static void test_discovery_log_on_discovery_port(void **state)
 	check_entry(&e[1], NVMF_SUBTYPE_NVME, 3, "192.0.2.50", "4422", NQN1);
 	assert_field(e[2].traddr, sizeof(e[2].traddr), "192.0.2.50");
 	assert_field(e[2].trsvcid, sizeof(e[2].trsvcid), "8009");
+	free(log);
+}
+
+/* two ports at one address refer to the same and to different discovery
+ * controllers: the discovery listener at that address lists each once,
+ * each port's own discovery controller only its own */
+static void test_discovery_referrals_merged(void **state)
+{
+	static const char cfg[] =
+		"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'}, 'namespaces': []}],"
+		" 'ports': ["
+		" {'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "'],"
+		"  'referrals': [{'name': 'b', 'addr': {" TCP("192.0.2.11", "8009") ", 'portid': 7}}]},"
+		" {'portid': 2, 'addr': {" TCP("127.0.0.1", "4421") "}, 'subsystems': [],"
+		"  'referrals': [{'name': 'b', 'addr': {" TCP("192.0.2.11", "8009") ", 'portid': 7}},"
+		"                {'name': 'c', 'addr': {" TCP("192.0.2.12", "8009") ", 'portid': 8}},"
+		"                {'name': 'off', 'enable': 0, 'addr': {" TCP("192.0.2.13", "8009") "}}]}]}";
+	const struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	uint8_t *log;
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg);
+	q = disc_up(disc_port("127.0.0.1"), "127.0.0.1", HOSTA);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 4);
+	e = (const void *)(log + 1024);
+	check_entry(&e[0], NVMF_SUBTYPE_NVME, 1, "127.0.0.1", "4420", NQN1);
+	check_entry(&e[1], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 7, "192.0.2.11", "8009", DISC_NQN);
+	check_entry(&e[2], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 8, "192.0.2.12", "8009", DISC_NQN);
+	assert_int_equal(e[3].subtype, NVMF_SUBTYPE_DISCOVERY_CURRENT);
+	free(log);
+	q = disc_up(port_by_id(1), "127.0.0.1", HOSTA);
+	log = read_disc_log(q, &n);
+	assert_int_equal(n, 3);
+	e = (const void *)(log + 1024);
+	check_entry(&e[1], NVMF_SUBTYPE_DISCOVERY_REFERRAL, 7, "192.0.2.11", "8009", DISC_NQN);
 	free(log);
 }
 
@@ -3904,6 +3944,7 @@ int main(void)
 		T(test_discovery_log_allowed_hosts),
 		T(test_discovery_log_wildcard_address),
 		T(test_discovery_log_on_discovery_port),
+		T(test_discovery_referrals_merged),
 		T(test_discovery_log_offset),
 		T(test_discovery_other_logs),
 		T(test_keepalive_expiry),

@@ -124,8 +124,8 @@ esac
 if [ "$VM_GUEST" = current ] && [ "$MODE" = check ]; then
 	# the current guest's own tests (tests/vm/guest/auth.sh): in-band
 	# authentication against the kernel's nvmet-tcp, the TLS tools
-	SCRIPT=auth
-	DEFAULT_TESTS="nvmet_auth tls_tools bridge_auth"
+	SCRIPT=current
+	DEFAULT_TESTS="nvmet_auth tls_tools bridge_auth bridge_scaleout"
 	TIMEOUT=${VM_TIMEOUT:-600}
 fi
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
@@ -250,7 +250,7 @@ for f in "$BUILD"/*; do
 	done
 done
 # (auth.sh tests the guest's own stack: it runs without the project's programs)
-if [ -n "$TESTS" ] && [ "$SCRIPT" != auth ] && [ ! -x "$SHARE/bin/nvmf-pcie" ]; then
+if [ -n "$TESTS" ] && [ "$SCRIPT" != auth ] && [ "$SCRIPT" != current ] && [ ! -x "$SHARE/bin/nvmf-pcie" ]; then
 	echo "vm: $BUILD/nvmf-pcie is missing or not an ELF program: build it first (make)" >&2
 	echo "vm: 0 passed, 1 failed"
 	exit 1
@@ -265,6 +265,16 @@ img) truncate -s 1G "$VMDIR/nvme.img"
 null) DRIVE="driver=null-co,size=1G,read-zeroes=on,if=none,id=nv0" ;;
 *) echo "vm: VM_DRIVE must be img or null" >&2; exit 2 ;;
 esac
+
+# The current guest has a second NVMe controller (its own sparse 256 MiB
+# image): two daemons, each with a controller, for the scale-out test
+SECOND=()
+if [ "$VM_GUEST" = current ]; then
+	rm -f "$VMDIR/nvme2.img"
+	truncate -s 256M "$VMDIR/nvme2.img"
+	SECOND=(-drive "file=$VMDIR/nvme2.img,if=none,id=nv1,format=raw,cache=unsafe"
+		-device nvme,serial=nvmetest2,drive=nv1)
+fi
 
 case ${VM_ACCEL:-tcg} in
 tcg) ACCEL=(-accel tcg,thread=multi -cpu max) ;;   # -cpu max: SSE4.2, PCLMUL (crc32c)
@@ -281,6 +291,7 @@ QEMU=(qemu-system-x86_64
 	-device intel-iommu,intremap=on,caching-mode=on
 	-drive "$DRIVE"
 	-device nvme,serial=nvmetest,drive=nv0
+	"${SECOND[@]}"
 	-virtfs "local,path=$SHARE,mount_tag=share,security_model=none,id=share"
 	-kernel "$KERNEL" -initrd "$VMDIR/initramfs.cpio.gz"
 	-append "$APPEND"
