@@ -135,6 +135,11 @@ perf randwrite_qd1 -w randwrite -o 4k -q 1 -t "$SECS" --warmup "$WARMUP" --quiet
 perf randwrite_qd32 -w randwrite -o 4k -q 32 -t "$SECS" --warmup "$WARMUP" --quiet
 perf randwrite_qd128 -w randwrite -o 4k -q 128 -t "$SECS" --warmup "$WARMUP" --quiet
 perf read128k_qd32 -w read -o 128k -q 32 -t "$SECS" --warmup "$WARMUP" --quiet
+# the same with header and data digests (CRC32C over every PDU header and
+# payload, both ways): what a digest costs per command
+perf randread_qd32_digest -w randread -o 4k -q 32 -t "$SECS" --warmup "$WARMUP" --hdgst --ddgst --quiet
+perf randwrite_qd32_digest -w randwrite -o 4k -q 32 -t "$SECS" --warmup "$WARMUP" --hdgst --ddgst --quiet
+perf read128k_qd32_digest -w read -o 128k -q 32 -t "$SECS" --warmup "$WARMUP" --hdgst --ddgst --quiet
 # idle: a host connected (admin + one I/O queue), nothing but keep-alives
 perf idle --idle "$IDLE_SECS" --quiet
 if [ -n "${BENCH_VERIFY:-}" ]; then

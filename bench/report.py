@@ -19,7 +19,13 @@ HOST_RUNS = [
     ("randwrite_qd32", "4 KiB random write", 32),
     ("randwrite_qd128", "4 KiB random write", 128),
     ("read128k_qd32", "128 KiB sequential read", 32),
+    ("randread_qd32_digest", "4 KiB random read, digests", 32),
+    ("randwrite_qd32_digest", "4 KiB random write, digests", 32),
+    ("read128k_qd32_digest", "128 KiB sequential read, digests", 32),
 ]
+# each digest run and the plain run it is compared with
+DIGEST_PAIRS = [("randread_qd32_digest", "randread_qd32"), ("randwrite_qd32_digest", "randwrite_qd32"),
+                ("read128k_qd32_digest", "read128k_qd32")]
 VM_JOBS = {
     "randread_qd32": "4 KiB random read QD32",
     "randread_qd1": "4 KiB random read QD1",
@@ -234,6 +240,23 @@ def main():
                      fmt(r["cpu_us_per_cmd"], 2)])
     md.append(md_table(["workload", "QD", "IOPS", "MiB/s", "lat mean us", "p50", "p99", "p99.9",
                         "target CPU us/cmd", "target CPU % of a core", "perf CPU us/cmd"], rows))
+    runs = {r["name"]: r for r in host["runs"]}
+    drows = []
+    for dig, plain in DIGEST_PAIRS:
+        d, p = runs.get(dig), runs.get(plain)
+        if not d or not p or d.get("target_cpu_us_per_cmd") is None or p.get("target_cpu_us_per_cmd") is None:
+            continue
+        dc, pc = d["target_cpu_us_per_cmd"], p["target_cpu_us_per_cmd"]
+        drows.append([p["desc"], str(p["qd"]), fmt(pc, 2), fmt(dc, 2), fmt(dc - pc, 2),
+                      "%.0f %%" % (100.0 * (dc - pc) / pc) if pc else "-",
+                      "%.2f" % (d["iops"] / p["iops"]) if p["iops"] else "-"])
+    if drows:
+        md.append("")
+        md.append("Cost of header and data digests (CRC32C, SSE4.2) per command, the same workload without and "
+                  "with `--hdgst --ddgst` in this run:")
+        md.append("")
+        md.append(md_table(["workload", "QD", "target us/cmd plain", "with digests", "digest cost us/cmd",
+                            "more CPU", "IOPS ratio"], drows))
     idle = host.get("idle")
     if idle:
         md.append("")
