@@ -74,6 +74,11 @@ struct cfg_subsystem {
 	char model[41];               /* attr.model; default "Linux" */
 	uint16_t cntlid_min;          /* attr.cntlid_min, default 1 */
 	uint16_t cntlid_max;          /* attr.cntlid_max, default 65519 */
+	uint16_t qid_max;             /* attr.qid_max: I/O queues a host may have; 0 = the daemon's maximum */
+	uint32_t version;             /* attr.version as the VS register encodes it; 0 = 1.4.0 */
+	char firmware[9];             /* attr.firmware: Identify FR; empty = the device's or ours */
+	bool has_ieee_oui;
+	uint32_t ieee_oui;            /* attr.ieee_oui: Identify IEEE (24 bits) */
 	char (*allowed_hosts)[CFG_NQN_SIZE];
 	unsigned nr_allowed_hosts;
 	bool require_auth;            /* "require_auth" (ours): hosts without a DH-HMAC-CHAP key are refused */

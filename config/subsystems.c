@@ -378,10 +378,48 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 
 /* ---- subsystems ---- */
 
+/* What nvmet lets a subsystem change in what hosts see, honoured the same
+ * way: qid_max (I/O queues per controller), version (VS), firmware (FR),
+ * ieee_oui (IEEE). nvmetcli saves all four for every subsystem. */
+static int parse_nvmet_attrs(struct cfg_ctx *c, struct json_object *attr, struct cfg_subsystem *s)
+{
+	const char *v;
+	int64_t n;
+	unsigned maj = 0, min = 0, ter = 0;
+	int pos = 0, more = 0;
+
+	if (cfg_opt_int(c, attr, "qid_max", 1, 65535, 0, &n))
+		return -EINVAL;
+	s->qid_max = (uint16_t)n;
+	if (cfg_opt_str(c, attr, "version", &v))
+		return -EINVAL;
+	if (v) {
+		bool ok = v[0] >= '0' && v[0] <= '9' && sscanf(v, "%u.%u%n", &maj, &min, &pos) == 2;
+
+		if (ok && v[pos] == '.')
+			ok = v[pos + 1] >= '0' && v[pos + 1] <= '9' && sscanf(v + pos, ".%u%n", &ter, &more) == 1;
+		if (!ok || v[pos + more] || maj < 1 || maj > 2 || min > 255 || ter > 255)
+			return cfg_fail_key(c, "version", "\"%s\" is not an NVMe version (\"1.3\", \"2.0\", \"1.4.0\": major 1 or 2)", v);
+		s->version = maj << 16 | min << 8 | ter;
+	}
+	if (cfg_opt_ascii(c, attr, "firmware", sizeof(s->firmware) - 1, s->firmware, ""))
+		return -EINVAL;
+	if (cfg_opt_str(c, attr, "ieee_oui", &v))
+		return -EINVAL;
+	if (v) {
+		char *end;
+		unsigned long oui = strtoul(v, &end, 16);
+
+		if (*end || end == v || oui > 0xffffff || v[0] == '-' || v[0] == '+')
+			return cfg_fail_key(c, "ieee_oui", "\"%s\" is not a 24-bit hexadecimal OUI (\"0x001b44\")", v);
+		s->has_ieee_oui = true;
+		s->ieee_oui = (uint32_t)oui;
+	}
+	return 0;
+}
+
 static int parse_attr(struct cfg_ctx *c, struct json_object *attr, struct cfg_subsystem *s)
 {
-	/* version, qid_max, firmware and ieee_oui are nvmet's; accepted and
-	 * ignored (Identify Controller comes from the device). */
 	static const char *const keys[] = {
 		"allow_any_host", "serial", "model", "version", "cntlid_min",
 		"cntlid_max", "pi_enable", "qid_max", "firmware", "ieee_oui", NULL
@@ -404,7 +442,7 @@ static int parse_attr(struct cfg_ctx *c, struct json_object *attr, struct cfg_su
 	s->cntlid_max = (uint16_t)hi;
 	if (!s->model[0])
 		memcpy(s->model, CFG_MODEL_DEFAULT, sizeof(CFG_MODEL_DEFAULT));
-	return 0;
+	return parse_nvmet_attrs(c, attr, s);
 }
 
 static int parse_allowed_hosts(struct cfg_ctx *c, struct json_object *obj,

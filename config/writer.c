@@ -358,6 +358,23 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 	/* empty: the daemon makes one up; "" would say the same, less clearly */
 	if (s->serial[0])
 		jw_str(w, "serial", s->serial);
+	if (s->qid_max)
+		jw_strnum(w, "qid_max", s->qid_max);
+	if (s->version) {
+		char v[16];
+
+		snprintf(v, sizeof(v), s->version & 0xff ? "%u.%u.%u" : "%u.%u", s->version >> 16, (s->version >> 8) & 0xff,
+			 s->version & 0xff);
+		jw_str(w, "version", v);
+	}
+	if (s->firmware[0])
+		jw_str(w, "firmware", s->firmware);
+	if (s->has_ieee_oui) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "0x%06x", s->ieee_oui);
+		jw_str(w, "ieee_oui", v);
+	}
 	jw_close(w, '}');
 	jw_open(w, "namespaces", '[');
 	for (i = 0; i < s->nr_namespaces; i++) {
@@ -635,6 +652,8 @@ static bool subsystem_equal(const struct cfg_subsystem *a, const struct cfg_subs
 	if (strcmp(a->nqn, b->nqn) || a->allow_any_host != b->allow_any_host ||
 	    strcmp(a->serial, b->serial) || strcmp(a->model, b->model) ||
 	    a->cntlid_min != b->cntlid_min || a->cntlid_max != b->cntlid_max || a->require_auth != b->require_auth ||
+	    a->qid_max != b->qid_max || a->version != b->version || strcmp(a->firmware, b->firmware) ||
+	    a->has_ieee_oui != b->has_ieee_oui || a->ieee_oui != b->ieee_oui ||
 	    a->nr_allowed_hosts != b->nr_allowed_hosts || a->nr_namespaces != b->nr_namespaces)
 		return false;
 	for (i = 0; i < a->nr_allowed_hosts; i++) {

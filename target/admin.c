@@ -70,6 +70,14 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	} else {
 		pad_copy(id->fr, sizeof(id->fr), "nvmfb01");
 	}
+	/* what nvmet lets a subsystem set, set the same way */
+	if (s->cfg && s->cfg->firmware[0])
+		pad_copy(id->fr, sizeof(id->fr), s->cfg->firmware);
+	if (s->cfg && s->cfg->has_ieee_oui) {
+		id->ieee[0] = (uint8_t)s->cfg->ieee_oui;    /* least significant byte first */
+		id->ieee[1] = (uint8_t)(s->cfg->ieee_oui >> 8);
+		id->ieee[2] = (uint8_t)(s->cfg->ieee_oui >> 16);
+	}
 	pad_copy(id->sn, sizeof(id->sn), s->serial);
 	pad_copy(id->mn, sizeof(id->mn), s->model);
 	/* several hosts may each have a controller in one subsystem: the
@@ -77,7 +85,7 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	id->cmic = disc ? 0 : (1u << 1);
 	id->mdts = (uint8_t)log2_u32(s->max_xfer / 4096);
 	id->cntlid = c->cntlid;
-	id->ver = NVME_VS(1, 4, 0);
+	id->ver = nvmf_subsys_version(s);
 	id->oaes = disc ? (1u << 31) : (1u << 8);   /* discovery log / NS attribute notices */
 	id->cntrltype = disc ? 2 : 1;
 	id->acl = 3;
@@ -315,8 +323,8 @@ static void exec_features(struct nvmf_req *req, bool set)
 			}
 			if (wantc < want)
 				want = wantc;
-			if (want > NVMF_MAX_IO_QUEUES)
-				want = NVMF_MAX_IO_QUEUES;
+			if (want > nvmf_ctrl_max_io_queues(c))
+				want = nvmf_ctrl_max_io_queues(c);
 			c->nr_io_queues = want;
 		}
 		req->rsp.dw0 = (c->nr_io_queues - 1u) | ((c->nr_io_queues - 1u) << 16);

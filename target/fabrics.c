@@ -166,7 +166,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 		c->kato_ms = NVMF_DISC_KATO_MS;
 	c->auth = nvmf_auth_needed(s, c->hostnqn);
 	c->auth_deadline_ns = reactor_now_ns() + (uint64_t)t->limits.connect_timeout_ms * 1000000u;
-	c->nr_io_queues = NVMF_MAX_IO_QUEUES;
+	c->nr_io_queues = nvmf_ctrl_max_io_queues(c);
 	c->admin = sq;
 	c->reactor = sq->reactor ? sq->reactor : &s->tgt->reactors[0];
 	c->last_ka_ns = reactor_now_ns();
@@ -364,7 +364,7 @@ static void exec_property(struct nvmf_req *req, bool set)
 		v = ctrl_cap(c) >> 32;
 		break;
 	case NVME_REG_VS:
-		v = NVME_VS(1, 4, 0);
+		v = nvmf_subsys_version(c->subsys);
 		break;
 	case NVME_REG_CC:
 		v = c->cc;

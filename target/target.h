@@ -19,6 +19,7 @@
 #include "common/dma.h"
 #include "common/reactor.h"
 #include "config/config.h"
+#include "nvme/regs.h"
 #include "nvme/cmd.h"
 #include "nvme/fabrics.h"
 #include "nvme/identify.h"
@@ -475,6 +476,20 @@ void nvmf_req_execute(struct nvmf_req *req);
 /* Fill the CQE (status, SQHD, SQID, CID) and hand the request back to the
  * transport. status is the 15-bit status without the phase bit. */
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
+
+/* attr.version (VS and Identify VER), 1.4.0 unless set */
+static inline uint32_t nvmf_subsys_version(const struct nvmf_subsys *s)
+{
+	return s->cfg && s->cfg->version ? s->cfg->version : NVME_VS(1, 4, 0);
+}
+
+/* I/O queues a controller may have: attr.qid_max, at most ours */
+static inline unsigned nvmf_ctrl_max_io_queues(const struct nvmf_ctrl *c)
+{
+	unsigned q = c->subsys->cfg ? c->subsys->cfg->qid_max : 0;
+
+	return q && q < NVMF_MAX_IO_QUEUES ? q : NVMF_MAX_IO_QUEUES;
+}
 
 /* auth.c: DH-HMAC-CHAP (tgt->lock held) */
 bool nvmf_auth_needed(const struct nvmf_subsys *s, const char *hostnqn);

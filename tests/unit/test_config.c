@@ -1101,6 +1101,14 @@ static const struct err_case err_cases[] = {
 	  "subsystems[0].allowed_hosts[0]", "could never connect" },
 	{ "host_dhchap_unknown", "{'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'secret': ''}}]}",
 	  "hosts[0].dhchap.secret", "unknown key" },
+	{ "attr_qid_max_0", ONE_SUBSYS("'qid_max': '0'", ""), "subsystems[0].attr.qid_max", "out of range" },
+	{ "attr_version_word", ONE_SUBSYS("'version': 'two'", ""), "subsystems[0].attr.version", "not an NVMe version" },
+	{ "attr_version_3", ONE_SUBSYS("'version': '3.0'", ""), "subsystems[0].attr.version", "not an NVMe version" },
+	{ "attr_version_tail", ONE_SUBSYS("'version': '1.3x'", ""), "subsystems[0].attr.version", "not an NVMe version" },
+	{ "attr_version_dot", ONE_SUBSYS("'version': '1.3.'", ""), "subsystems[0].attr.version", "not an NVMe version" },
+	{ "attr_firmware_long", ONE_SUBSYS("'firmware': '123456789'", ""), "subsystems[0].attr.firmware", "maximum is 8" },
+	{ "attr_ieee_oui_big", ONE_SUBSYS("'ieee_oui': '0x1000000'", ""), "subsystems[0].attr.ieee_oui", "24-bit" },
+	{ "attr_ieee_oui_hex", ONE_SUBSYS("'ieee_oui': 'xyz'", ""), "subsystems[0].attr.ieee_oui", "24-bit" },
 	{ "host_not_object", "{'hosts': ['" HOSTA "']}", "hosts[0]", "expected an object, got a string" },
 
 	/* subsystems */

@@ -407,14 +407,14 @@ static void test_null_round_trip(void **state)
 	config_free(b);
 }
 
-/* What nvmetcli writes that we only check (ana, tsas, dhchap, passthru,
- * resv, version...) and values that mean the default are not written
+/* What nvmetcli writes that we only check (ana, tsas, an empty dhchap,
+ * passthru, resv...) and values that mean the default are not written
  * back; what they mean is. */
 static void test_normalised(void **state)
 {
 	struct config *a = parse_ok(
 		"{'discovery': {}, 'hosts': [{'nqn': '" HOSTA "', 'dhchap': {'key': ''}}],"
-		" 'subsystems': [{'nqn': '" NQN1 "', 'attr': {'model': '', 'version': '1.3',"
+		" 'subsystems': [{'nqn': '" NQN1 "', 'attr': {'model': '',"
 		"  'pi_enable': '0', 'serial': ''}, 'passthru': {'enable': 0},"
 		"  'namespaces': [{'nsid': '1', 'enable': 'true', 'ana_grpid': 0, 'ana': {'grpid': 1},"
 		"   'resv': {'enable': 0}, 'device': {'mem': 1048576}}]}],"
@@ -443,6 +443,40 @@ static void test_normalised(void **state)
 
 /* Strings with every character JSON must escape, and UTF-8, come back as
  * they were. */
+/* nvmet's qid_max, version, firmware and ieee_oui mean something to hosts:
+ * read, written back as nvmetcli writes them, and part of equality */
+static void test_nvmet_attrs(void **state)
+{
+	struct config *a = parse_ok(
+		"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'qid_max': '8', 'version': '1.3', 'firmware': '6.1.0-18',"
+		"  'ieee_oui': '0x001b44'}}]}");
+	struct config *b = parse_ok("{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'version': '2.0.1'}}]}");
+	const struct cfg_subsystem *s = &a->subsystems[0];
+	char *ta = config_to_json(a), *tb = config_to_json(b);
+	struct config *c;
+
+	(void)state;
+	assert_int_equal(s->qid_max, 8);
+	assert_int_equal(s->version, 0x10300);
+	assert_string_equal(s->firmware, "6.1.0-18");
+	assert_true(s->has_ieee_oui);
+	assert_int_equal(s->ieee_oui, 0x001b44);
+	assert_int_equal(b->subsystems[0].version, 0x20001);
+	assert_non_null(strstr(ta, "\"qid_max\": \"8\""));
+	assert_non_null(strstr(ta, "\"version\": \"1.3\""));
+	assert_non_null(strstr(ta, "\"firmware\": \"6.1.0-18\""));
+	assert_non_null(strstr(ta, "\"ieee_oui\": \"0x001b44\""));
+	assert_non_null(strstr(tb, "\"version\": \"2.0.1\""));
+	assert_false(config_equal(a, b));
+	c = parse_ok(ta);
+	assert_true(config_equal(a, c));
+	config_free(c);
+	free(ta);
+	free(tb);
+	config_free(a);
+	config_free(b);
+}
+
 static void test_escaping(void **state)
 {
 	static const char json[] =
@@ -1235,6 +1269,7 @@ int main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_equal_each_field),
 		cmocka_unit_test(test_equal_unwritten),
+		cmocka_unit_test(test_nvmet_attrs),
 		cmocka_unit_test_setup_teardown(test_write_new, make_tmpdir, remove_tmpdir),
 		cmocka_unit_test_setup_teardown(test_write_examples, make_tmpdir, remove_tmpdir),
 		cmocka_unit_test_setup_teardown(test_write_replace, make_tmpdir, remove_tmpdir),

@@ -3187,6 +3187,42 @@ static void test_identify_ctrl_ctratt(void **state)
 	put(r);
 }
 
+/* nvmet's subsystem attributes reach the host: version (VS, VER),
+ * firmware (FR), ieee_oui (IEEE), qid_max (Number of Queues granted) */
+static void test_nvmet_subsys_attrs(void **state)
+{
+	static const char cfg[] =
+		"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1', 'qid_max': '3', 'version': '1.3',"
+		"  'firmware': 'fw-7', 'ieee_oui': '0x001b44'}, 'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}}]},"
+		" {'nqn': '" NQN2 "', 'attr': {'allow_any_host': '1'}, 'namespaces': []}],"
+		" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "', '" NQN2 "']}]}";
+	const struct nvme_id_ctrl *id;
+	struct tq *q;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	assert_int_equal(get32(q, NVME_REG_VS), 0x10300);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	assert_int_equal(status_of(r), ST_OK);
+	id = r->req.buf;
+	assert_int_equal(id->ver, 0x10300);
+	assert_memory_equal(id->fr, "fw-7    ", 8);
+	assert_int_equal(id->ieee[0], 0x44);
+	assert_int_equal(id->ieee[1], 0x1b);
+	assert_int_equal(id->ieee[2], 0x00);
+	put(r);
+	/* asks for 8 I/O queues, gets qid_max = 3 */
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 7u | 7u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 2u | 2u << 16);
+	/* the other subsystem keeps the defaults */
+	q = admin_up(1, NQN2, HOSTA, NULL);
+	assert_int_equal(get32(q, NVME_REG_VS), 0x10400);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_NUM_QUEUES, 7u | 7u << 16)), ST_OK);
+	assert_int_equal(E.last.dw0, 7u | 7u << 16);
+}
+
 /* ONCS is combined from the namespaces (as VWC is): a namespace without
  * DSM or Write Zeroes (a PCIe device that lacks them) takes them out, or
  * the Linux host enables discard and every discard fails. */
@@ -3955,6 +3991,7 @@ int main(void)
 		T(test_ctrl_destroy),
 		T(test_connect_null_hostid),
 		T(test_identify_ctrl_ctratt),
+		T(test_nvmet_subsys_attrs),
 		T(test_identify_ctrl_oncs_combined),
 		T(test_ctrls_per_host_capped),
 		T(test_buffer_quotas),
