@@ -10,8 +10,9 @@
 #                       (tlshd), fio and the rdma-core tools, each with the
 #                       libraries trixie's own ld.so resolves for it inside the
 #                       private root; the 6.12 modules the 6.1 guest loads plus
-#                       NVMe in-band authentication and NVMe/TCP TLS (with
-#                       their dependencies and softdeps); tests/vm/init as /init
+#                       NVMe in-band authentication and NVMe/TCP TLS (kTLS and
+#                       its AEAD ciphers; with their dependencies and
+#                       softdeps); tests/vm/init as /init
 #
 # The guest's libc is trixie's. The project's programs (built on bookworm) still
 # come through the 9p share with their libraries, as in the 6.1 guest: /init's
@@ -189,12 +190,21 @@ echo "root:x:0:" > "$ROOT/etc/group"
 # are built into Debian's 6.12 (modprobe says "builtin", nothing to copy);
 # "sha256"/"sha512" also bring the SSSE3/AVX modules. 6.12 has no hkdf
 # module (nvme-auth derives keys itself).
+# NVMe/TCP TLS (auth.sh's nvmet_tls): the handshake netlink service is built
+# in (CONFIG_NET_HANDSHAKE=y), tlshd does the handshake in userspace
+# (GnuTLS), then kernel TLS (tls.ko) takes over the socket and asks the
+# crypto API for the negotiated record cipher: gcm(aes) for
+# TLS_AES_128/256_GCM_*, rfc7539(chacha20,poly1305) or ccm(aes), all modules
+# in Debian's 6.12 (the AES-NI/CLMUL/x86_64 variants and the generic ones;
+# aes itself is built in).
 MODS="nvme nvme-core nvme-fabrics nvme-tcp nvme-rdma nvmet nvmet-tcp nvmet-rdma
       rdma_rxe ib_core ib_uverbs ib_umad rdma_cm rdma_ucm ib_cm iw_cm
       vfio vfio-pci vfio_iommu_type1 uio_pci_generic veth dummy null_blk
       crc32c_generic crc32c-intel crc32_generic crc32-pclmul libcrc32c configfs
       virtio_pci 9p 9pnet_virtio
       nvme-auth nvme-keyring tls nvme-loop
+      gcm ghash-generic ghash-clmulni-intel aesni-intel ccm
+      chacha20poly1305 chacha_generic chacha-x86_64 poly1305_generic poly1305-x86_64
       hmac sha256 sha512 dh_generic"
 for opt in NVME_AUTH NVME_TARGET_AUTH NVME_TCP_TLS NVME_TARGET_TCP_TLS; do
 	grep -q "^CONFIG_$opt=[ym]" "$X/boot/config-$KVER" ||

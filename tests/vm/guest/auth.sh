@@ -22,9 +22,13 @@
 #   tls_tools   nvme version is 2.13.x, `nvme gen-tls-key` prints an
 #               NVMeTLSkey-1:01: key and (--insert) puts it into the kernel's
 #               .nvme keyring (libnvme's keyutils support), keyctl runs,
-#               tlshd is there and answers --help/--version. No TLS connection.
+#               tlshd is there and answers --help/--version. No TLS connection
+#               (nvmet_tls below makes them).
 #
-# Runs the tests named in $TESTS (comma list; both when empty); each prints
+# nvmet_tls (NVMe/TCP TLS through tlshd) and bridge_auth (nvmf-bridged as
+# the target) are described with their code below.
+#
+# Runs the tests named in $TESTS (comma list; all when empty); each prints
 # one `RESULT <name> PASS|FAIL <details>` line; every nvme-cli output is in
 # $RES/auth_*.out and printed on the console when a step fails.
 set -u
@@ -284,6 +288,409 @@ t_tls_tools() {
 	fi
 }
 
+# --- NVMe/TCP TLS against the kernel's own target -----------------------------
+#   nvmet_tls   tlshd (ktls-utils) is the TLS handshake agent of both ends in
+#               the guest: the kernel's nvmet-tcp (server) and nvme-tcp (client)
+#               over 127.0.0.1. nvmet-tcp port 2 (127.0.0.1:4421) has
+#               addr_tsas=tls1.3 and addr_treq=required; subsystem
+#               nqn.2024-01.io.nvmf-bridge:tls allows three hosts:
+#               - the TLS host: `nvme gen-tls-key --identity=0 --hmac=1
+#                 --hostnqn --subsysnqn --insert` makes its configured PSK
+#                 and puts the derived TLS PSK into .nvme; `nvme connect
+#                 --tls` connects (the handshake in tlshd's log and the
+#                 kernel's), a verified fio run, disconnect;
+#               - a host without any key: refused (the host's kernel: "no
+#                 valid PSK found");
+#               - a host whose key only it has (a keyring of its own the
+#                 target does not see): the target's tlshd finds no PSK for
+#                 the identity ("failed to search 'psk' key '<identity>'"),
+#                 nvmet_tcp: "TLS handshake done, key 0, status -13";
+#               - a plain (non-TLS) connect to the TLS-only port: refused
+#                 (the host: "failed to receive icresp", nvmet_tcp: -13).
+#               The kernel's TLS debug messages are on (dynamic debug).
+#               Facts for a TLS target of our own go to $RES/tls_facts.txt:
+#               the configured key, the PSK identity as in /proc/keys, the
+#               inserted payload (keyctl pipe, hex; nvme tls-key --export),
+#               the negotiated cipher suite, PSK mode and group (GnuTLS's
+#               debug messages in tlshd's log); tests/tools/nvme_tls_psk.py
+#               --facts recomputes the payload from them on the host.
+TLS_NQN=nqn.2024-01.io.nvmf-bridge:tls
+TLS_PORT=4421
+TLS_PRT=$CFS/ports/2
+TLS_SUB=$CFS/subsystems/$TLS_NQN
+TLSHD_CONF=/etc/tlshd.conf
+TLSHD_LOG=$RES/tlshd.log
+TLSHD_PID=
+FACTS=$RES/tls_facts.txt
+DDC=/sys/kernel/debug/dynamic_debug/control
+TLSHD_TLS_DEBUG=4    # GnuTLS's debug level in tlshd's log: 4 names the cipher
+                     # suite, group, PSK mode (~80 KB for this test)
+
+tlshd_alive() { [ -n "$TLSHD_PID" ] && kill -0 "$TLSHD_PID" 2>/dev/null; }
+# tlshd_up: /etc/tlshd.conf (see tlshd.conf(5) of ktls-utils 1.0.0), tlshd in
+# the background, its log (-s: stderr as well as syslog) in $TLSHD_LOG
+tlshd_up() {
+	cat > "$TLSHD_CONF" <<-EOC
+	# written by auth.sh (nvmet_tls)
+	[debug]
+	# 1: tlshd's own debug messages, incl. the session description
+	loglevel=1
+	tls=$TLSHD_TLS_DEBUG
+	nl=0
+
+	[authenticate]
+	# the kernel's NVMe keyring (nvme-keyring), linked into tlshd's session
+	# keyring at start: the server looks the client's PSK identity up there
+	keyrings=.nvme
+
+	[authenticate.client]
+
+	[authenticate.server]
+	EOC
+	cp "$TLSHD_CONF" "$RES/tlshd.conf"
+	log "\$ tlshd -s -c $TLSHD_CONF >> $TLSHD_LOG 2>&1 &"
+	tlshd -s -c "$TLSHD_CONF" >> "$TLSHD_LOG" 2>&1 &
+	TLSHD_PID=$!
+	sleep 1
+	tlshd_alive
+}
+tlshd_down() {
+	tlshd_alive || return 0
+	kill -TERM "$TLSHD_PID" 2>/dev/null
+	wait_until 5 sh -c "! kill -0 $TLSHD_PID 2>/dev/null" || kill -KILL "$TLSHD_PID" 2>/dev/null
+	wait "$TLSHD_PID" 2>/dev/null
+	TLSHD_PID=
+}
+tlshd_lines() { wc -l < "$TLSHD_LOG" 2>/dev/null || echo 0; }
+# tlshd_new N: its log after line N
+tlshd_new() { sed -n "$(($1 + 1)),\$p" "$TLSHD_LOG" 2>/dev/null | sed 's/^[^:]*tlshd\[[0-9]*\]: //'; }
+dmesg_tls() { dmesg_new | grep -i -E 'tls|psk|key|handshake|icresp|nvmet_tcp|connect' | tail -n 5 | tr '\n' '|' | cut -c1-400; }
+tls_stat() { tr -s ' \t' ' ' < /proc/net/tls_stat 2>/dev/null | grep -E '^TlsCurr(Tx|Rx)Sw ' | tr '\n' ' '; }
+
+# tls_connect LABEL HOSTNQN HOSTID ARGS...: nvme connect to the TLS port
+tls_connect() {
+	_l=$1 _hn=$2 _hi=$3; shift 3
+	log "\$ nvme connect -t tcp -a $TADDR -s $TLS_PORT -n $TLS_NQN --hostnqn=$_hn $*"
+	nvme_cmd "$_l" connect -t tcp -a "$TADDR" -s "$TLS_PORT" -n "$TLS_NQN" \
+		--ctrl-loss-tmo=20 --reconnect-delay=2 --hostnqn="$_hn" --hostid="$_hi" "$@"
+}
+
+# tls_target_up: port 2 (tls1.3, treq required) with subsystem $TLS_NQN
+# (namespace 1, the three hosts allowed)
+tls_target_up() {
+	TARGET_WHY=
+	backend || { TARGET_WHY="no namespace backing (null_blk, tmpfs file)"; return 1; }
+	modprobe nvmet-tcp || { TARGET_WHY="modprobe nvmet-tcp failed"; return 1; }
+	modprobe nvme-tcp || { TARGET_WHY="modprobe nvme-tcp failed"; return 1; }
+	if [ ! -d "$TLS_SUB" ]; then
+		mkdir "$TLS_SUB" &&
+		echo 0 > "$TLS_SUB/attr_allow_any_host" &&
+		mkdir "$TLS_SUB/namespaces/1" &&
+		printf %s "$NSDEV" > "$TLS_SUB/namespaces/1/device_path" &&
+		echo 1 > "$TLS_SUB/namespaces/1/enable" ||
+			{ TARGET_WHY="configfs: subsystem $TLS_NQN with $NSDEV"; return 1; }
+	fi
+	for _h in "$TLS_HOST" "$NOKEY_HOST" "$FOREIGN_HOST"; do
+		[ -d "$CFS/hosts/$_h" ] || mkdir "$CFS/hosts/$_h" || { TARGET_WHY="configfs: host $_h"; return 1; }
+		[ -e "$TLS_SUB/allowed_hosts/$_h" ] || ln -s "$CFS/hosts/$_h" "$TLS_SUB/allowed_hosts/$_h" ||
+			{ TARGET_WHY="configfs: allowing host $_h"; return 1; }
+	done
+	# the port takes the .nvme keyring when it is made (nvmet_ports_make:
+	# nvme_keyring_id()); addr_tsas needs trtype tcp first and is refused
+	# without a keyring ("TLS keyring not configured")
+	if [ ! -d "$TLS_PRT" ]; then
+		dmesg_mark
+		mkdir "$TLS_PRT" &&
+		echo tcp > "$TLS_PRT/addr_trtype" &&
+		echo ipv4 > "$TLS_PRT/addr_adrfam" &&
+		echo "$TADDR" > "$TLS_PRT/addr_traddr" &&
+		echo "$TLS_PORT" > "$TLS_PRT/addr_trsvcid" ||
+			{ TARGET_WHY="configfs: port 2"; return 1; }
+		echo tls1.3 > "$TLS_PRT/addr_tsas" ||
+			{ TARGET_WHY="configfs: addr_tsas tls1.3 refused: $(dmesg_new | tail -n 2 | tr '\n' '|')"; return 1; }
+		echo required > "$TLS_PRT/addr_treq" ||
+			{ TARGET_WHY="configfs: addr_treq required refused: $(dmesg_new | tail -n 2 | tr '\n' '|')"; return 1; }
+	fi
+	ln -s "$TLS_SUB" "$TLS_PRT/subsystems/$TLS_NQN" || { TARGET_WHY="configfs: linking port 2"; return 1; }
+	wait_until 10 listening "$TLS_PORT" || { TARGET_WHY="no listener on $TADDR:$TLS_PORT"; return 1; }
+}
+tls_target_down() {
+	rm -f "$TLS_PRT/subsystems/$TLS_NQN" 2>/dev/null
+	rmdir "$TLS_PRT" 2>/dev/null
+}
+
+# tls_refused LABEL WHAT KERNEL TLSHD HOSTNQN HOSTID ARGS...: must not
+# connect; the kernel's log has a line matching KERNEL, tlshd's one matching
+# TLSHD (extended regexes; an empty one is not looked for), and when the
+# kernel's TLS debug messages are on, one matching $KERNEL_DBG
+KERNEL_DBG=
+tls_refused() {
+	_l=$1 _what=$2 _kre=$3 _tre=$4; shift 4
+	dmesg_mark
+	_tl=$(tlshd_lines)
+	if tls_connect "$_l" "$@"; then
+		WHY="$WHY; $_what: connected although it must be refused: $(said "$_l")"
+		log "FAILED: $_what was accepted; nvme-cli printed:"; show "$_l"
+		nvme_disconnect "${_l}_disc" "$TLS_NQN"
+		return 1
+	fi
+	tls_refused_check "$_l" "$_what" "$_kre" "$_tre"
+}
+# tls_refused_check LABEL WHAT KERNEL TLSHD: after a refused connect (dmesg
+# and tlshd's log marked before it)
+tls_refused_check() {
+	_l=$1 _what=$2 _kre=$3 _tre=$4
+	log "refused as expected ($_what): nvme connect exit $RC; nvme-cli printed:"; show "$_l"
+	wait_until 10 no_ctrl_of "$TLS_NQN"
+	sleep 1   # (the target's side of a failed handshake may log a moment later)
+	dmesg_new | grep -v 'lookup tls psk' | sed 's/^/    dmesg: /' | tail -n 8
+	tlshd_new "$_tl" | sed 's/^/    tlshd: /' | tail -n 10
+	_ks= _ts= _ds= _dre=
+	[ "$DYNDBG" = 1 ] && _dre=$KERNEL_DBG
+	[ -z "$_kre" ] || _ks=$(dmesg_has "$_kre")
+	[ -z "$_dre" ] || _ds=$(dmesg_has "$_dre")
+	[ -z "$_tre" ] || _ts=$(tlshd_new "$_tl" | grep -m1 -E "$_tre")
+	if { [ -n "$_kre" ] && [ -z "$_ks" ]; } || { [ -n "$_tre" ] && [ -z "$_ts" ]; } ||
+	   { [ -n "$_dre" ] && [ -z "$_ds" ]; }; then
+		WHY="$WHY; $_what: refused, but not as expected (kernel /$_kre/: ${_ks:-none}; kernel debug /$_dre/: ${_ds:-none}; tlshd /$_tre/: ${_ts:-none}): $(said "$_l") dmesg: $(dmesg_tls) tlshd: $(tlshd_new "$_tl" | tail -n 3 | tr '\n' '|')"
+		return 1
+	fi
+	_ks=$(printf '%s\n%s' "$_ks" "$_ds" | grep -v '^$' | sed 's/^nvme nvme[0-9]*: //' | tr '\n' '|' | sed 's/|$//')
+	INFO="$INFO; $_what: refused (${_ks:+kernel: '$_ks'}${_ks:+${_ts:+, }}${_ts:+tlshd: '$(echo "$_ts" | cut -c1-150)'})"
+	log "refused ($_what): kernel: ${_ks:-} tlshd: ${_ts:-}"
+}
+
+t_nvmet_tls() {
+	WHY= INFO= CIPHER= DESC= IDENT= PAYLOAD= DYNDBG=0
+	# the three host identities (each NQN with its own host ID: the 6.12
+	# host refuses one host ID under two NQNs)
+	TLS_HOSTID=$(cat /proc/sys/kernel/random/uuid) NOKEY_HOSTID=$(cat /proc/sys/kernel/random/uuid)
+	FOREIGN_HOSTID=$(cat /proc/sys/kernel/random/uuid)
+	TLS_HOST=nqn.2014-08.org.nvmexpress:uuid:$TLS_HOSTID
+	NOKEY_HOST=nqn.2014-08.org.nvmexpress:uuid:$NOKEY_HOSTID
+	FOREIGN_HOST=nqn.2014-08.org.nvmexpress:uuid:$FOREIGN_HOSTID
+	# the keyring first: nvmet takes it when the port is made, tlshd links
+	# it when it starts; kernel TLS and its ciphers (loaded on demand too)
+	for m in nvme-keyring tls; do
+		modprobe $m || { result nvmet_tls FAIL "modprobe $m failed"; return; }
+	done
+	for m in aesni-intel ghash-clmulni-intel gcm ccm chacha20poly1305; do modprobe $m 2>/dev/null; done
+	for m in nvmet-tcp nvme-tcp; do
+		modprobe $m || { result nvmet_tls FAIL "modprobe $m failed"; return; }
+	done
+	_kr=$(grep ' keyring  *\.nvme:' /proc/keys | head -n 1)
+	[ -n "$_kr" ] || { result nvmet_tls FAIL "no .nvme keyring in /proc/keys after modprobe nvme-keyring"; return; }
+	log ".nvme keyring: $_kr"
+	# the kernel's debug messages on the TLS path (dynamic debug): the
+	# handshake's start and end on both ends, the keyring lookups
+	if [ -d /sys/kernel/debug ] && { grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug; } &&
+	   [ -w "$DDC" ]; then
+		echo 'module nvme_tcp format "TLS" +p' > "$DDC"
+		echo 'module nvmet_tcp format "TLS" +p' > "$DDC"
+		echo 'module nvme_keyring format "lookup tls psk" +p' > "$DDC"
+		grep -E 'nvme_tcp|nvmet_tcp|nvme_keyring' "$DDC" | grep '=p' > "$RES/tls_dyndbg.txt"
+		log "dynamic debug: $(wc -l < "$RES/tls_dyndbg.txt") pr_debug sites on"
+		grep -q 'TLS handshake done' "$RES/tls_dyndbg.txt" && DYNDBG=1
+	else
+		log "no dynamic debug control: the kernel's TLS debug messages stay off"
+	fi
+	if ! tlshd_up; then
+		result nvmet_tls FAIL "tlshd did not stay up: $(tail -n 3 "$TLSHD_LOG" | tr '\n' '|')"
+		return
+	fi
+	log "tlshd pid $TLSHD_PID; its log so far:"; sed 's/^/    | /' "$TLSHD_LOG" | head -n 10
+	if ! tls_target_up; then
+		result nvmet_tls FAIL "kernel target: $TARGET_WHY"
+		tlshd_down
+		return
+	fi
+	INFO="$INFO; nvmet-tcp $TADDR:$TLS_PORT addr_tsas=$(cat "$TLS_PRT/addr_tsas") addr_treq=$(cat "$TLS_PRT/addr_treq")"
+	log "port 2: $(cat "$TLS_PRT/addr_tsas"), treq $(cat "$TLS_PRT/addr_treq")"
+
+	# the configured PSK, inserted for (TLS host, subsystem)
+	if ! nvme_cmd tls_genkey gen-tls-key --hmac=1 --identity=0 --hostnqn="$TLS_HOST" \
+		--subsysnqn="$TLS_NQN" --insert; then
+		show tls_genkey
+		result nvmet_tls FAIL "nvme gen-tls-key --insert exit $RC: $(said tls_genkey)"
+		tls_target_down; tlshd_down
+		return
+	fi
+	show tls_genkey
+	KEY=$(grep -o 'NVMeTLSkey-1:01:[A-Za-z0-9+/=]*:' "$RES/tls_genkey.out" | head -n 1)
+	KID=$(sed -n 's/.*Inserted TLS key \([0-9a-fA-F]*\).*/\1/p' "$RES/tls_genkey.out" | head -n 1)
+	_pk=$(grep -i "^0*${KID:-none} " /proc/keys | head -n 1)
+	IDENT=$(echo "$_pk" | sed -n 's/^[0-9a-f]* .* psk  *\(.*\): [0-9]*$/\1/p')
+	log "configured PSK $KEY, key $KID: $_pk"
+	if [ -z "$KEY" ] || [ -z "$KID" ] || [ -z "$IDENT" ]; then
+		result nvmet_tls FAIL "no key/serial/identity from gen-tls-key --insert: $(said tls_genkey) /proc/keys: $_pk"
+		tls_target_down; tlshd_down
+		return
+	fi
+	# the payload (the TLS PSK the kernel and tlshd use). The key grants
+	# read to its possessor only (perm 3b010000), and nvme-cli linked .nvme
+	# into a session keyring of its own that died with it (a process
+	# without a session keyring gets a new one when it links into @s): read
+	# it in a session of ours with .nvme linked in
+	PAYLOAD= PAYWHY=
+	_ring=$(echo "$_kr" | cut -d' ' -f1)
+	# ("keyctl session" says which keyring it joined: not into the file)
+	if keyctl session - sh -c "keyctl link $((0x$_ring)) @s && keyctl pipe $((0x$KID)) > /tmp/tls_psk.bin" \
+		> "$RES/tls_keyctl.err" 2>&1 && [ -s /tmp/tls_psk.bin ]; then
+		PAYLOAD=$(od -An -v -tx1 /tmp/tls_psk.bin | tr -d ' \n')
+	else
+		PAYWHY="keyctl pipe $((0x$KID)) in a session with .nvme: $(tr '\n' ' ' < "$RES/tls_keyctl.err")"
+		WHY="$WHY; payload not readable: $PAYWHY"
+	fi
+	rm -f /tmp/tls_psk.bin
+	keyctl session - sh -c "keyctl link $((0x$_ring)) @s && keyctl describe $((0x$KID)) > $RES/tls_keydesc.out" > /dev/null 2>&1
+	nvme_cmd tls_export tls-key --export
+	{
+		echo "# nvmet_tls (auth.sh): the facts a TLS target needs; recompute with"
+		echo "# tests/tools/nvme_tls_psk.py --facts <this file>"
+		echo "kernel=$(uname -r)"
+		echo "nvme_cli=$(nvme version 2>/dev/null | head -n 1)"
+		echo "libnvme=$(nvme version 2>/dev/null | sed -n 's/^libnvme version //p')"
+		echo "key=$KEY"
+		echo "hostnqn=$TLS_HOST"
+		echo "subnqn=$TLS_NQN"
+		echo "key_serial=$KID"
+		echo "identity=$IDENT"
+		echo "proc_keys=$_pk"
+		echo "keyctl_describe=$(head -n 1 "$RES/tls_keydesc.out")"
+		echo "payload_hex=$PAYLOAD"
+		echo "payload_len=$((${#PAYLOAD} / 2))"
+		[ -n "$PAYWHY" ] && echo "payload_why=$PAYWHY"
+		echo "export=$(grep -m1 "$TLS_HOST" "$RES/tls_export.out")"
+	} > "$FACTS"
+	log "identity '$IDENT', payload $PAYLOAD"
+
+	# TLS connect: the kernel finds the PSK by identity in .nvme, tlshd
+	# shakes hands for both ends
+	dmesg_mark
+	_tl=$(tlshd_lines)
+	if ! tls_connect tls_ok "$TLS_HOST" "$TLS_HOSTID" --tls; then
+		log "FAILED: TLS connect exit $RC; nvme-cli printed:"; show tls_ok
+		dmesg_new | sed 's/^/    dmesg: /' | tail -n 15
+		tlshd_new "$_tl" | sed 's/^/    tlshd: /' | tail -n 15
+		WHY="$WHY; TLS connect exit $RC: $(said tls_ok) dmesg: $(dmesg_tls) tlshd: $(tlshd_new "$_tl" | tail -n 3 | tr '\n' '|')"
+	else
+		show tls_ok
+		if ! wait_until 20 ns_dev "$TLS_NQN"; then
+			WHY="$WHY; TLS: connected but no namespace block device"
+		else
+			_c=$(ctrls_of "$TLS_NQN" | head -n 1)
+			_tk=$(cat "/sys/class/nvme/$_c/tls_key" 2>/dev/null)
+			_st=$(tls_stat)
+			log "connected: $_c, $DEV, sysfs tls_key ${_tk:-none}, kTLS: $_st"
+			dmesg_new | sed 's/^/    dmesg: /' | tail -n 15
+			tlshd_new "$_tl" | sed 's/^/    tlshd: /' | tail -n 15
+			tlshd_new "$_tl" > /tmp/tls_ok_tlshd.log
+			DESC=$(sed -n 's/.*Session description: //p' /tmp/tls_ok_tlshd.log | head -n 1)
+			# GnuTLS's own words (debug level 4) for what was negotiated
+			CIPHER=$(sed -n 's/.*Selected cipher suite: GNUTLS_\([A-Z0-9_]*\).*/TLS_\1/p' /tmp/tls_ok_tlshd.log | head -n 1)
+			_grp=$(sed -n 's/.*HSK.*Selected group \([A-Z0-9]*\).*/\1/p' /tmp/tls_ok_tlshd.log | head -n 1)
+			_mode=$(sed -n 's/.*PSK KE mode \([0-9]*\) received.*/\1/p' /tmp/tls_ok_tlshd.log | sort -u | tr '\n' ' ')
+			_shares=$(sed -n 's/.*sending key share for \([A-Z0-9]*\).*/\1/p' /tmp/tls_ok_tlshd.log | awk '!s[$0]++' | tr '\n' ' ')
+			_wire=$(sed -n 's/.*selected PSK identity: \(.*\) ([0-9]*)$/\1/p' /tmp/tls_ok_tlshd.log | head -n 1)
+			_rsl=$(sed -n 's/.*record_size_limit \([0-9]*\) negotiated.*/\1/p' /tmp/tls_ok_tlshd.log | head -n 1)
+			rm -f /tmp/tls_ok_tlshd.log
+			{
+				echo "session_description=$DESC"
+				echo "cipher_suite=$CIPHER"
+				echo "psk_key_exchange_modes=$_mode(RFC 8446: 0 psk_ke, 1 psk_dhe_ke)"
+				echo "key_share_groups_offered=$_shares"
+				echo "group_selected=$_grp"
+				echo "record_size_limit=$_rsl"
+				echo "identity_on_the_wire=$_wire"
+			} >> "$FACTS"
+			_ok=$(tlshd_new "$_tl" | grep -c 'was successful')
+			echo "tls_stat_connected=$_st" >> "$FACTS"
+			dmesg_new | grep -i -E 'tls|psk' > "$RES/tls_ok_dmesg.txt"
+			# (the kernel prints the key serial with %x)
+			_kx=$(printf %x "$((0x$KID))")
+			_hs=$(dmesg_has "nvme nvme[0-9]+: queue 0: TLS handshake done, key $_kx, status 0")
+			_ts=$(dmesg_has "nvmet_tcp: queue [0-9]+: TLS handshake done, key $_kx, status 0")
+			# the order in which the host's kernel looked for a PSK
+			echo "kernel_lookups=$(dmesg_new | sed -n "s/.*lookup tls psk '\(NVMe[^ ]*\) .*/\1/p" | awk '!s[$0]++' | tr '\n' ' ')" >> "$FACTS"
+			if [ "$DYNDBG" = 1 ] && { [ -z "$_hs" ] || [ -z "$_ts" ]; }; then
+				WHY="$WHY; TLS: connected, but the kernel's debug messages lack 'TLS handshake done, key $_kx, status 0' of the host (${_hs:-none}) or the target (${_ts:-none})"
+			elif [ "${_tk:-x}" != "$KID" ] && [ -n "$_tk" ]; then
+				WHY="$WHY; TLS: the controller's tls_key $_tk is not the inserted key $KID"
+			elif ! echo "$_st" | grep -q 'TlsCurrTxSw [1-9]'; then
+				WHY="$WHY; TLS: connected, but no kernel TLS socket (/proc/net/tls_stat: $_st)"
+			elif [ "$_ok" -lt 2 ]; then
+				WHY="$WHY; TLS: tlshd logged $_ok successful handshakes (want client and server): $(tlshd_new "$_tl" | tail -n 3 | tr '\n' '|')"
+			elif [ -z "$DESC" ] || [ -z "$CIPHER" ]; then
+				WHY="$WHY; TLS: no session description / selected cipher suite in tlshd's log"
+			elif [ "$_wire" != "$IDENT" ]; then
+				WHY="$WHY; TLS: the server saw PSK identity '$_wire', not the key's '$IDENT'"
+			elif [ "${CIPHER%_SHA256}" = "$CIPHER" ]; then
+				WHY="$WHY; TLS: cipher suite $CIPHER does not use the PSK's hash (HH 01: SHA-256)"
+			elif ! run_fio tls_ok "$T_FIO" --name=tls_ok --filename="$DEV" $FIO_JOB; then
+				WHY="$WHY; TLS: fio: $FIO_WHY"
+			else
+				INFO="$INFO; TLS host: connected (tls_key ${_tk:-?}; tlshd: $_ok handshakes, '$DESC', $CIPHER, PSK KE mode ${_mode% } (psk_dhe_ke), group $_grp${_hs:+; kernel: host '${_hs#nvme nvme[0-9]*: }', target '${_ts#nvmet_tcp: }'}), fio ${FIO_WKB} KiB verified, kTLS $(tls_stat)"
+			fi
+		fi
+		nvme_disconnect tls_ok_disc "$TLS_NQN" || WHY="$WHY; TLS: disconnect exit $RC: $(said tls_ok_disc)"
+	fi
+
+	# a host without any PSK: its kernel finds none and does not even try
+	KERNEL_DBG=
+	tls_refused tls_nokey "host without a key" 'no valid PSK found' '' \
+		"$NOKEY_HOST" "$NOKEY_HOSTID" --tls
+	# a host with a PSK the target does not have: a keyring of its own in a
+	# session of its own, out of the reach of tlshd's session keyring (which
+	# has .nvme); the key made readable for its user (tlshd's client side
+	# reads it by serial, without possessing it) and named to the kernel by
+	# serial (--tls-key=<id>: libnvme 1.13 ignores --keyring without a key)
+	dmesg_mark
+	_tl=$(tlshd_lines)
+	log "\$ keyctl session - sh -c 'keyctl newring nvmfb-foreign @s; nvme gen-tls-key --keyring=nvmfb-foreign --insert ...; nvme connect --tls --tls-key=<its serial> ...'"
+	FH=$FOREIGN_HOST FHI=$FOREIGN_HOSTID N=$TLS_NQN A=$TADDR P=$TLS_PORT R=$RES T=$T_NVME \
+	keyctl session - sh -c '
+		keyctl newring nvmfb-foreign @s > $R/tls_foreign_ring.out 2>&1 || exit 90
+		timeout $T nvme gen-tls-key --hmac=1 --identity=0 --keyring=nvmfb-foreign --hostnqn=$FH \
+			--subsysnqn=$N --insert > $R/tls_foreign_genkey.out 2>&1 || exit 91
+		kid=$(sed -n "s/.*Inserted TLS key \([0-9a-fA-F]*\).*/\1/p" $R/tls_foreign_genkey.out)
+		[ -n "$kid" ] && keyctl setperm $((0x$kid)) 0x3f0b0000 || exit 92
+		grep -i "^0*$kid " /proc/keys >> $R/tls_foreign_ring.out
+		timeout -k 5 $T nvme connect -t tcp -a $A -s $P -n $N --ctrl-loss-tmo=20 --reconnect-delay=2 \
+			--hostnqn=$FH --hostid=$FHI --tls --tls-key=0x$kid > $R/tls_foreign.out 2>&1' \
+		> "$RES/tls_foreign.sh.out" 2>&1
+	RC=$?
+	log "foreign key: $(tail -n 1 "$RES/tls_foreign_ring.out")"
+	case $RC in
+	0)	WHY="$WHY; host with a key unknown to the target: connected although it must be refused: $(said tls_foreign)"
+		nvme_disconnect tls_foreign_disc "$TLS_NQN" ;;
+	90|91|92)
+		WHY="$WHY; host with a key unknown to the target: could not set up its keyring/key (step $RC): $(said tls_foreign_ring) $(said tls_foreign_genkey) $(said tls_foreign.sh)" ;;
+	*)	KERNEL_DBG='nvmet_tcp: queue [0-9]+: TLS handshake done, key 0, status -13'
+		tls_refused_check tls_foreign "host with a key unknown to the target" '' \
+			"failed to search 'psk' key 'NVMe0R01 $FOREIGN_HOST $TLS_NQN'" ;;
+	esac
+	# plain NVMe/TCP to the TLS-only port
+	# (the target hands the ICReq to tlshd as if it were a ClientHello)
+	KERNEL_DBG='nvmet_tcp: queue [0-9]+: TLS handshake done, key 0, status -13'
+	tls_refused tls_plain "plain connect to the TLS port" 'failed to receive icresp' \
+		"Handshake with .* failed" \
+		"$TLS_HOST" "$TLS_HOSTID"
+
+	tls_target_down
+	tlshd_down
+	[ -w "$DDC" ] && echo 'module nvme_tcp -p; module nvmet_tcp -p; module nvme_keyring -p' > "$DDC" 2>/dev/null
+	dmesg | grep -E "lookup tls psk|TLS|tls" > "$RES/tls_dmesg.txt"
+	{
+		echo "# tlshd's handshake lines"
+		grep -E 'Session description|was successful|failed|search' "$TLSHD_LOG"
+	} >> "$FACTS"
+	if [ -z "$WHY" ]; then
+		result nvmet_tls PASS "identity '$IDENT', cipher $CIPHER, payload $PAYLOAD (keyctl pipe of key $KID, configured $KEY)${INFO}"
+	else
+		result nvmet_tls FAIL "${WHY#; } [identity '$IDENT', cipher ${CIPHER:-?}, payload ${PAYLOAD:-unread}]"
+	fi
+}
+
 # --- nvmf-bridged as the target ---------------------------------------------
 #   bridge_auth  nvmf-bridged exports QEMU's NVMe controller (through VFIO) in a
 #               subsystem with require_auth to two hosts with keys from
@@ -485,12 +892,12 @@ bridge_auth_run() {
 	fi
 }
 
-ALL="nvmet_auth tls_tools bridge_auth"
+ALL="nvmet_auth tls_tools nvmet_tls bridge_auth"
 LIST=$(echo "${TESTS:-$ALL}" | tr ',' ' ')
 log "auth: kernel $(uname -r), tests: $LIST"
 for t in $LIST; do
 	case $t in
-	nvmet_auth|tls_tools|bridge_auth)
+	nvmet_auth|tls_tools|nvmet_tls|bridge_auth)
 		log "--- $t"
 		"t_$t" ;;
 	*) result "$t" FAIL "no such test in auth.sh" ;;
