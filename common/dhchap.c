@@ -101,14 +101,52 @@ static int hmac(int id, const uint8_t *key, size_t key_len, const uint8_t *data,
 	return 0;
 }
 
-int dhchap_key_parse(const char *s, struct dhchap_key *k, const char **why)
+int nvme_secret_decode(const char *p, size_t n, uint8_t *key, size_t max, const char **why)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-	uint8_t buf[80];
-	const char *p, *end;
-	size_t n, pad = 0;
+	uint8_t buf[100];
+	size_t pad = 0;
 	int dec;
 	uint32_t crc;
+
+	if (n % 4 || n > 4 * (sizeof(buf) / 3) || strspn(p, b64) < n) {
+		*why = "does not hold valid base64";
+		return -1;
+	}
+	if (n && p[n - 1] == '=')
+		pad = n > 1 && p[n - 2] == '=' ? 2 : 1;
+	if (memchr(p, '=', n - pad)) {
+		*why = "does not hold valid base64";
+		return -1;
+	}
+	dec = EVP_DecodeBlock(buf, (const unsigned char *)p, (int)n);
+	if (dec < 0 || (size_t)dec < pad + 4) {
+		*why = "does not hold valid base64";
+		return -1;
+	}
+	dec -= (int)pad + 4;
+	if ((size_t)dec > max) {
+		*why = "holds a key of the wrong length";
+		dhchap_wipe(buf, sizeof(buf));
+		return -1;
+	}
+	crc = (uint32_t)crc32(0L, buf, (uInt)dec);
+	if (buf[dec] != (uint8_t)crc || buf[dec + 1] != (uint8_t)(crc >> 8) || buf[dec + 2] != (uint8_t)(crc >> 16) ||
+	    buf[dec + 3] != (uint8_t)(crc >> 24)) {
+		*why = "fails its CRC-32 check (mistyped or truncated?)";
+		dhchap_wipe(buf, sizeof(buf));
+		return -1;
+	}
+	memcpy(key, buf, (size_t)dec);
+	dhchap_wipe(buf, sizeof(buf));
+	return dec;
+}
+
+int dhchap_key_parse(const char *s, struct dhchap_key *k, const char **why)
+{
+	const char *p, *end;
+	size_t n;
+	int len;
 
 	memset(k, 0, sizeof(*k));
 	if (strncmp(s, "DHHC-1:", 7) || s[7] != '0' || s[8] < '0' || s[8] > '3' || s[9] != ':') {
@@ -122,39 +160,16 @@ int dhchap_key_parse(const char *s, struct dhchap_key *k, const char **why)
 		return -1;
 	}
 	n = end ? (size_t)(end - p) : strlen(p);
-	if (n % 4 || n > 4 * (sizeof(buf) / 3) || strspn(p, b64) < n) {
-		*why = "does not hold valid base64 after \"DHHC-1:0N:\"";
+	len = nvme_secret_decode(p, n, k->key, sizeof(k->key), why);
+	if (len < 0)
 		return -1;
-	}
-	if (n && p[n - 1] == '=')
-		pad = n > 1 && p[n - 2] == '=' ? 2 : 1;
-	if (memchr(p, '=', n - pad)) {
-		*why = "does not hold valid base64 after \"DHHC-1:0N:\"";
-		return -1;
-	}
-	dec = EVP_DecodeBlock(buf, (const unsigned char *)p, (int)n);
-	if (dec < 0 || (size_t)dec < pad) {
-		*why = "does not hold valid base64 after \"DHHC-1:0N:\"";
-		return -1;
-	}
-	dec -= (int)pad;
-	if (dec != 36 && dec != 52 && dec != 68) {
+	if (len != 32 && len != 48 && len != 64) {
 		*why = "holds a key of the wrong length (32, 48 or 64 bytes and a 4-byte CRC)";
-		dhchap_wipe(buf, sizeof(buf));
+		dhchap_wipe(k, sizeof(*k));
 		return -1;
 	}
-	dec -= 4;
-	crc = (uint32_t)crc32(0L, buf, (uInt)dec);
-	if (buf[dec] != (uint8_t)crc || buf[dec + 1] != (uint8_t)(crc >> 8) || buf[dec + 2] != (uint8_t)(crc >> 16) ||
-	    buf[dec + 3] != (uint8_t)(crc >> 24)) {
-		*why = "fails its CRC-32 check (mistyped or truncated?)";
-		dhchap_wipe(buf, sizeof(buf));
-		return -1;
-	}
-	k->len = (uint8_t)dec;
+	k->len = (uint8_t)len;
 	k->hash = (uint8_t)(s[8] - '0');
-	memcpy(k->key, buf, (size_t)dec);
-	dhchap_wipe(buf, sizeof(buf));
 	return 0;
 }
 

@@ -41,6 +41,11 @@ struct dhchap_key {
 	uint8_t key[64];
 };
 
+/* The base64 of a key and its CRC-32 (little endian), as the DHHC-1 and
+ * NVMeTLSkey-1 representations carry them: the key's length, or -1 with
+ * *why set (the bytes are never quoted). */
+int nvme_secret_decode(const char *b64, size_t n, uint8_t *key, size_t max, const char **why);
+
 /* "DHHC-1:HH:<base64 of key and its CRC-32>:". 0, or -1 with *why set to
  * a sentence naming what is wrong (the secret itself is never quoted). */
 int dhchap_key_parse(const char *s, struct dhchap_key *k, const char **why);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/dhchap.h"
+#include "common/tls_psk.h"
 
 #define CFG_NQN_SIZE 224              /* 223 bytes + NUL */
 #define CFG_ADDR_SIZE 64
@@ -92,6 +93,7 @@ struct cfg_addr {
 	char traddr[CFG_ADDR_SIZE];   /* numeric address, validated with inet_pton */
 	char trsvcid[CFG_SVCID_SIZE]; /* port number 1..65535 as a string */
 	enum cfg_treq treq;
+	bool tls;                     /* tsas "tls1.3" (TCP): TLS required, or allowed with treq "not required" */
 };
 
 struct cfg_referral {
@@ -125,6 +127,13 @@ struct cfg_dhchap {
 struct cfg_host {
 	char nqn[CFG_NQN_SIZE];
 	struct cfg_dhchap dhchap;
+	/* "tls_psk" (ours): the configured PSK for NVMe/TCP TLS, as nvme
+	 * gen-tls-key prints it; "tls_psk_derivation": how the host's side
+	 * turns it into the TLS PSK ("compat", libnvme <= 1.15, the default;
+	 * "spec", libnvme >= 1.16) */
+	char tls_psk_str[TLS_PSK_SECRET_MAX];
+	struct tls_psk tls_psk;
+	enum tls_psk_kdf tls_kdf;
 };
 
 /* Top-level "bridge" object (our extension; every key optional) */

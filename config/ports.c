@@ -114,7 +114,7 @@ static int parse_traddr(struct cfg_ctx *c, struct json_object *addr,
 /* The TSAS values "nvmetcli save" can write: "none" (tcp without TLS),
  * "connected" (rdma), and "" or "reserved" (what some kernels show when
  * there is nothing to show). TLS is not supported. */
-static int parse_tsas(struct cfg_ctx *c, struct json_object *addr, const struct cfg_addr *a)
+static int parse_tsas(struct cfg_ctx *c, struct json_object *addr, struct cfg_addr *a)
 {
 	const char *s;
 
@@ -124,8 +124,12 @@ static int parse_tsas(struct cfg_ctx *c, struct json_object *addr, const struct 
 		return 0;
 	if (a->trtype == CFG_TRTYPE_RDMA && !strcmp(s, "connected"))
 		return 0;
-	if (!strcmp(s, "tls1.3"))
-		return cfg_fail_key(c, "tsas", "TLS is not supported (use \"none\")");
+	if (!strcmp(s, "tls1.3")) {
+		if (a->trtype != CFG_TRTYPE_TCP)
+			return cfg_fail_key(c, "tsas", "TLS is for NVMe/TCP ports only");
+		a->tls = true;
+		return 0;
+	}
 	return cfg_fail_key(c, "tsas", "\"%s\" is not supported for %s (use \"none\")", s,
 			    trtype_name(a->trtype));
 }
@@ -160,13 +164,16 @@ static int parse_addr(struct cfg_ctx *c, struct json_object *addr, struct cfg_ad
 					    treq);
 		a->treq = (enum cfg_treq)t;
 	}
-	/* a referral describes another target, which may offer TLS; our own
-	 * ports cannot, and hosts would try a secure channel and fail */
-	if (!referral && a->treq == CFG_TREQ_REQUIRED)
-		return cfg_fail_key(c, "treq", "\"required\" asks hosts for a secure channel (TLS), which "
-				    "nvmf-bridge does not provide; use \"not specified\" or \"not required\"");
 	if (parse_tsas(c, addr, a))
 		return -EINVAL;
+	/* a referral describes another target, which may offer TLS; one of
+	 * our ports requires it only with TLS on */
+	if (!referral && a->treq == CFG_TREQ_REQUIRED && !a->tls)
+		return cfg_fail_key(c, "treq", "\"required\" asks hosts for TLS: set \"tsas\": \"tls1.3\" too, or use "
+				    "\"not specified\"");
+	/* TLS on, nothing said: required (as nvmet does) */
+	if (!referral && a->tls && a->treq == CFG_TREQ_NOT_SPECIFIED)
+		a->treq = CFG_TREQ_REQUIRED;
 	if (referral) {
 		if (cfg_opt_int(c, addr, "portid", 0, 65535, 0, &v))
 			return -EINVAL;

@@ -69,9 +69,35 @@ static int parse_dhchap(struct cfg_ctx *c, struct json_object *obj, struct cfg_d
 	return 0;
 }
 
+static int parse_tls_psk(struct cfg_ctx *c, struct json_object *obj, struct cfg_host *h)
+{
+	const char *s, *why;
+
+	if (cfg_opt_str(c, obj, "tls_psk", &s))
+		return -EINVAL;
+	if (s) {
+		if (strlen(s) >= sizeof(h->tls_psk_str))
+			return cfg_fail_key(c, "tls_psk", "is too long for a TLS PSK in the interchange format");
+		if (tls_psk_parse(s, &h->tls_psk, &why))
+			return cfg_fail_key(c, "tls_psk", "%s", why);
+		memcpy(h->tls_psk_str, s, strlen(s) + 1);
+	}
+	if (cfg_opt_str(c, obj, "tls_psk_derivation", &s))
+		return -EINVAL;
+	h->tls_kdf = TLS_PSK_KDF_COMPAT;
+	if (s) {
+		if (!strcmp(s, "spec"))
+			h->tls_kdf = TLS_PSK_KDF_SPEC;
+		else if (strcmp(s, "compat"))
+			return cfg_fail_key(c, "tls_psk_derivation",
+					    "\"%s\" is not one of \"compat\" (nvme-cli up to 2.15) and \"spec\" (nvme-cli 2.16 on)", s);
+	}
+	return 0;
+}
+
 int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
 {
-	static const char *const keys[] = { "nqn", "dhchap", NULL };
+	static const char *const keys[] = { "nqn", "dhchap", "tls_psk", "tls_psk_derivation", NULL };
 	struct cfg_host *h = &c->cfg->hosts[i];
 	struct json_object *dh;
 	unsigned j;
@@ -84,6 +110,8 @@ int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
 		if (!strcmp(c->cfg->hosts[j].nqn, h->nqn))
 			return cfg_fail_key(c, "nqn", "duplicate host NQN (also hosts[%u])", j);
 	}
+	if (parse_tls_psk(c, obj, h))
+		return -EINVAL;
 	if (cfg_opt_object(c, obj, "dhchap", &dh))
 		return -EINVAL;
 	if (dh) {

@@ -276,6 +276,8 @@ static void write_addr(struct jw *w, const struct cfg_addr *a, const uint16_t *r
 	jw_str(w, "treq", treq_name(a->treq));
 	jw_str(w, "trsvcid", a->trsvcid);
 	jw_str(w, "trtype", trtype_name(a->trtype));
+	if (a->tls)
+		jw_str(w, "tsas", "tls1.3");
 	jw_close(w, '}');
 }
 
@@ -457,6 +459,10 @@ char *config_to_json(const struct config *cfg)
 			jw_close(&w, '}');
 		}
 		jw_str(&w, "nqn", cfg->hosts[i].nqn);
+		if (cfg->hosts[i].tls_psk_str[0])
+			jw_str(&w, "tls_psk", cfg->hosts[i].tls_psk_str);
+		if (cfg->hosts[i].tls_kdf == TLS_PSK_KDF_SPEC)
+			jw_str(&w, "tls_psk_derivation", "spec");
 		jw_close(&w, '}');
 	}
 	jw_close(&w, ']');
@@ -621,7 +627,7 @@ static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
 {
 	return a->trtype == b->trtype && a->adrfam == b->adrfam &&
 	       !strcmp(a->traddr, b->traddr) && !strcmp(a->trsvcid, b->trsvcid) &&
-	       a->treq == b->treq;
+	       a->treq == b->treq && a->tls == b->tls;
 }
 
 /* Only the fields of the namespace's backend, and an ID only when it is
@@ -729,6 +735,7 @@ bool config_equal(const struct config *a, const struct config *b)
 		const struct cfg_dhchap *x = &a->hosts[i].dhchap, *y = &b->hosts[i].dhchap;
 
 		if (strcmp(a->hosts[i].nqn, b->hosts[i].nqn) || strcmp(x->key, y->key) ||
+		    strcmp(a->hosts[i].tls_psk_str, b->hosts[i].tls_psk_str) || a->hosts[i].tls_kdf != b->hosts[i].tls_kdf ||
 		    strcmp(x->ctrl_key, y->ctrl_key) || (x->key[0] && (x->hash != y->hash || x->dhgroup != y->dhgroup)))
 			return false;
 	}

@@ -487,6 +487,12 @@ struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, c
 	p->addr = *a;
 	p->portid = cp ? cp->portid : 0;
 	p->discovery_only = disc_only;
+	if (disc_only) {
+		/* our own discovery listener speaks plain NVMe/TCP: hosts learn
+		 * there which ports require TLS */
+		p->addr.tls = false;
+		p->addr.treq = CFG_TREQ_NOT_SPECIFIED;
+	}
 	p->inline_data_size = cp ? cp->inline_data_size : 0;
 	if (p->inline_data_size > t->max_xfer)
 		p->inline_data_size = t->max_xfer;

@@ -44,6 +44,8 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c,
 		   addr_unspecified(a) && c->traddr[0] ? c->traddr : a->traddr);
 	/* TSAS: TCP sectype 0 (no security) is all zero; RDMA: reliable
 	 * connected QPs, no particular provider, connection through RDMA_CM */
+	if (a->trtype == CFG_TRTYPE_TCP && a->tls)
+		e->tsas[0] = 2;         /* SECTYPE: TLS 1.3 */
 	if (a->trtype == CFG_TRTYPE_RDMA) {
 		e->tsas[0] = 1;         /* RDMA_QPTYPE: reliable connected */
 		e->tsas[1] = 1;         /* RDMA_PRTYPE: not specified */

@@ -262,6 +262,9 @@ struct nvmf_sq {
 	                                     or by DH-HMAC-CHAP when the host must authenticate */
 	struct nvmf_auth *auth;           /* a DH-HMAC-CHAP transaction (control path) */
 	uint8_t auth_tries;               /* transactions started while not authenticated */
+	bool tls;                         /* TLS 1.3: the PSK identity's NQNs are the only ones it may use */
+	char tls_hostnqn[CFG_NQN_SIZE];
+	char tls_subnqn[CFG_NQN_SIZE];
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */

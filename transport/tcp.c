@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "common/listen_fds.h"
+#include "transport/tcp_tls.h"
 #include "common/log.h"
 #include "transport/tcp.h"
 #include "transport/tcp_pdu.h"
@@ -189,6 +190,10 @@ struct tcp_conn {
 	bool close_queued;
 	bool on_work;
 	bool on_deadline;
+	/* TLS (a port with tsas tls1.3): the handshake before the ICReq, or
+	 * a look at the first byte where TLS is optional */
+	struct tcp_tls *tls;
+	bool tls_peek;
 	struct tcp_conn *prev, *next;   /* all connections of the reactor */
 	struct tcp_conn *next_work;
 	struct tcp_conn *dl_prev, *dl_next;
@@ -1110,10 +1115,74 @@ static void conn_rx(struct tcp_conn *c)
 	}
 }
 
+/* Before the ICReq on a TLS port: the handshake, then the kernel has the
+ * keys and the connection goes on in the clear as far as we can see. A
+ * port where TLS is optional looks at the first byte: 16h begins a TLS
+ * record, an ICReq begins with 00h. */
+static void tls_event(struct tcp_conn *c, uint32_t events)
+{
+	char why[256];
+	bool want_write = false;
+	int rc;
+
+	if (c->tls_peek) {
+		uint8_t b;
+		ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(c, n == 0 ? "closed by peer" : "socket error");
+			return;
+		}
+		if (n < 0)
+			return;
+		c->tls_peek = false;
+		if (b != 0x16) {        /* plain NVMe/TCP on a port where TLS is optional */
+			conn_rx(c);
+			return;
+		}
+		{
+			const char *err;
+
+			c->tls = tcp_tls_start(c->fd, c->sq.port->tgt, &err);
+			if (!c->tls) {
+				conn_close(c, err);
+				return;
+			}
+		}
+	}
+	(void)events;
+	rc = tcp_tls_step(c->tls, &want_write, why, sizeof(why));
+	if (rc == 0) {
+		update_events(c, want_write);
+		return;
+	}
+	if (rc < 0) {
+		log_peer_notice(c->sq.peer_ip, "%s: %s", c->sq.peer, why);
+		conn_close(c, "TLS handshake failed");
+		return;
+	}
+	c->sq.tls = true;
+	snprintf(c->sq.tls_hostnqn, sizeof(c->sq.tls_hostnqn), "%s", tcp_tls_hostnqn(c->tls));
+	snprintf(c->sq.tls_subnqn, sizeof(c->sq.tls_subnqn), "%s", tcp_tls_subnqn(c->tls));
+	log_peer_info(c->sq.peer_ip, "%s: TLS 1.3 (%s) with the PSK of %s for %s", c->sq.peer, tcp_tls_cipher(c->tls),
+		      c->sq.tls_hostnqn, c->sq.tls_subnqn);
+	tcp_tls_free(c->tls);
+	c->tls = NULL;
+	update_events(c, false);
+	conn_rx(c);             /* an ICReq may be there already */
+}
+
 static void conn_event(void *arg, uint32_t events)
 {
 	struct tcp_conn *c = arg;
 
+	if (c->tls || c->tls_peek) {
+		if (events & (EPOLLIN | EPOLLOUT))
+			tls_event(c, events);
+		else if (!c->closing)
+			conn_close(c, "socket error or hang-up");
+		return;
+	}
 	if ((events & EPOLLIN) && c->draining)
 		drain_input(c);
 	else if (events & EPOLLIN)
@@ -1141,6 +1210,7 @@ static void conn_unlink(struct tcp_conn *c)
 
 static void conn_release_memory(struct tcp_conn *c)
 {
+	tcp_tls_free(c->tls);
 	nvmf_sq_fini(&c->sq);
 	free(c->reqs);
 	free(c->rbuf);
@@ -1277,6 +1347,15 @@ static int conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *
 	c->accept_ns = reactor_now_ns();
 	deadline_set(c, ms_after(c->accept_ns, p->tgt->limits.icreq_timeout_ms), "no ICReq in time");
 	log_peer_info(c->sq.peer_ip, "%s: connected to port %u (reactor %u)", c->sq.peer, p->portid, rs->nr->idx);
+	if (p->addr.tls && p->addr.treq == CFG_TREQ_NOT_REQUIRED) {
+		c->tls_peek = true;
+	} else if (p->addr.tls) {
+		const char *why;
+
+		c->tls = tcp_tls_start(fd, p->tgt, &why);
+		if (!c->tls)
+			conn_close(c, why);
+	}
 	return 0;
 
 refuse:

@@ -764,6 +764,32 @@ static void test_dhchap(void **state)
 	config_free(cfg);
 }
 
+/* TLS: a port with tsas tls1.3 (required unless "not required"), a
+ * host's PSK and its derivation */
+static void test_tls(void **state)
+{
+	struct config *cfg = parse_ok(
+		"{'hosts': [{'nqn': '" HOSTA "', 'tls_psk': 'NVMeTLSkey-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvn:'},"
+		"           {'nqn': '" HOSTB "', 'tls_psk_derivation': 'spec'}],"
+		" 'ports': [{'portid': 1, 'addr': {" TCP4 ", 'tsas': 'tls1.3'}},"
+		"           {'portid': 2, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1', 'trsvcid': '4421',"
+		"            'tsas': 'tls1.3', 'treq': 'not required'}},"
+		"           {'portid': 3, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1', 'trsvcid': '4422',"
+		"            'tsas': 'none', 'treq': 'not required'}}]}");
+
+	(void)state;
+	assert_int_equal(cfg->hosts[0].tls_psk.len, 32);
+	assert_int_equal(cfg->hosts[0].tls_kdf, TLS_PSK_KDF_COMPAT);
+	assert_int_equal(cfg->hosts[1].tls_psk.len, 0);
+	assert_int_equal(cfg->hosts[1].tls_kdf, TLS_PSK_KDF_SPEC);
+	assert_true(cfg->ports[0].addr.tls);
+	assert_int_equal(cfg->ports[0].addr.treq, CFG_TREQ_REQUIRED);
+	assert_true(cfg->ports[1].addr.tls);
+	assert_int_equal(cfg->ports[1].addr.treq, CFG_TREQ_NOT_REQUIRED);
+	assert_false(cfg->ports[2].addr.tls);
+	config_free(cfg);
+}
+
 static void test_uuid_nguid(void **state)
 {
 	struct config *cfg = parse_ok(ONE_NS(
@@ -1316,8 +1342,15 @@ static const struct err_case err_cases[] = {
 	{ "trsvcid_space", PORT_ADDR("'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1', 'trsvcid': ' 4420'"),
 	  "ports[0].addr.trsvcid", "expected an integer" },
 	{ "treq_bad", PORT_ADDR(TCP4 ", 'treq': 'optional'"), "ports[0].addr.treq", "not one of" },
-	{ "treq_required_tls", PORT_ADDR(TCP4 ", 'treq': 'required'"), "ports[0].addr.treq", "secure channel" },
-	{ "tsas_tls", PORT_ADDR(TCP4 ", 'tsas': 'tls1.3'"), "ports[0].addr.tsas", "TLS is not supported" },
+	{ "treq_required_no_tls", PORT_ADDR(TCP4 ", 'treq': 'required'"), "ports[0].addr.treq", "set \"tsas\": \"tls1.3\"" },
+	{ "tsas_tls_rdma", "{'ports': [{'portid': 1, 'addr': {'trtype': 'rdma', 'adrfam': 'ipv4', 'traddr': '10.0.0.1',"
+	  " 'trsvcid': '4420', 'tsas': 'tls1.3'}}]}", "ports[0].addr.tsas", "NVMe/TCP ports only" },
+	{ "host_tls_psk_crc", "{'hosts': [{'nqn': '" HOSTA "', 'tls_psk': 'NVMeTLSkey-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvm:'}]}",
+	  "hosts[0].tls_psk", "CRC-32" },
+	{ "host_tls_psk_form", "{'hosts': [{'nqn': '" HOSTA "', 'tls_psk': 'NVMeTLSkey-1:03:abc:'}]}",
+	  "hosts[0].tls_psk", "interchange format" },
+	{ "host_tls_derivation", "{'hosts': [{'nqn': '" HOSTA "', 'tls_psk_derivation': 'rfc'}]}",
+	  "hosts[0].tls_psk_derivation", "not one of" },
 	{ "tsas_connected_tcp", PORT_ADDR(TCP4 ", 'tsas': 'connected'"), "ports[0].addr.tsas", "not supported for tcp" },
 	{ "addr_unknown_key", PORT_ADDR(TCP4 ", 'portid': 1"), "ports[0].addr.portid", "unknown key" },
 	{ "inline_too_big", PORT_EXTRA(", 'param': {'inline_data_size': '1048576'}"),
@@ -1717,6 +1750,7 @@ int main(void)
 		cmocka_unit_test(test_nvmetcli_file),
 		cmocka_unit_test(test_kernel_dump_extras),
 		cmocka_unit_test(test_dhchap),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_bridge),
 		cmocka_unit_test(test_rpc_group),
 		cmocka_unit_test(test_bridge_limits),

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/dhchap.h"
+#include "common/tls_psk.h"
 
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0f0e0d0c-0b0a-0908-0706-050403020100"
 #define SUBNQN "nqn.2024-01.org.example:nvmf-bridge.test"
@@ -184,6 +185,65 @@ static void test_dh_groups(void **state)
 	assert_null(dhchap_dh_generate(6, pa));
 }
 
+/* NVMe/TCP TLS PSKs: the payload nvme-cli 2.13 inserted into the Linux
+ * host's keyring (VM test nvmet_tls) for this configured key and these
+ * NQNs, and tests/tools/nvme_tls_psk.py's values for both derivations */
+#define TLS_KEY1 "NVMeTLSkey-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvn:"
+#define TLS_HOST1 "nqn.2014-08.org.nvmexpress:uuid:1c670ceb-7fab-4893-875c-bdd7b7ae1497"
+#define TLS_SUB1 "nqn.2024-01.io.nvmf-bridge:tls"
+#define TLS_KEY2 "NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:"
+
+static void test_tls_psk(void **state)
+{
+	struct tls_psk k;
+	char id[TLS_PSK_IDENTITY_MAX], h[224], sub[224];
+	uint8_t psk[48], want[48];
+	const char *why = NULL;
+	int v, c;
+
+	(void)state;
+	assert_int_equal(tls_psk_parse(TLS_KEY1, &k, &why), 0);
+	assert_int_equal(k.len, 32);
+	assert_int_equal(k.hash, 1);
+	assert_int_equal(tls_psk_cipher(&k), 1);
+	assert_int_equal(tls_psk_derive(&k, TLS_PSK_KDF_COMPAT, 0, TLS_HOST1, TLS_SUB1, id, psk), 0);
+	assert_string_equal(id, "NVMe0R01 " TLS_HOST1 " " TLS_SUB1);
+	unhex("6b08b3f7db72c221582e6c1d1fdcf91bba171921d246bded90b699b4fe763474", want, 32);
+	assert_memory_equal(psk, want, 32);        /* what nvme-cli 2.13 inserted */
+	assert_int_equal(tls_psk_derive(&k, TLS_PSK_KDF_SPEC, 0, TLS_HOST1, TLS_SUB1, id, psk), 0);
+	unhex("3135f6730a9dfc2a5a18a9b9dd76ec758063e6326030d9c3e458a60508e97e76", want, 32);
+	assert_memory_equal(psk, want, 32);
+	/* SHA-384, 48 bytes counting up */
+	assert_int_equal(tls_psk_parse(TLS_KEY2, &k, &why), 0);
+	assert_int_equal(tls_psk_cipher(&k), 2);
+	assert_int_equal(tls_psk_derive(&k, TLS_PSK_KDF_COMPAT, 0, HOSTNQN, "nqn.2024-01.org.example:ssd0", id, psk), 0);
+	assert_string_equal(id, "NVMe0R02 " HOSTNQN " nqn.2024-01.org.example:ssd0");
+	unhex("6a50b78afa45dfdd1a829e2b1cc1aa38fb4719f9003fbbf937424e4b147ed2eaf7b6caae5803bbf978fe60ae3f997cdc", want, 48);
+	assert_memory_equal(psk, want, 48);
+	assert_int_equal(tls_psk_derive(&k, TLS_PSK_KDF_SPEC, 0, HOSTNQN, "nqn.2024-01.org.example:ssd0", id, psk), 0);
+	unhex("6f161fb42e0629f13d360d1330c273be01c8d69dd5830564eb40cf5b348d7380051c004fa949bea1b5568d2c2f873c75", want, 48);
+	assert_memory_equal(psk, want, 48);
+	/* identities */
+	assert_int_equal(tls_psk_identity_parse("NVMe0R01 " TLS_HOST1 " " TLS_SUB1, &v, &c, h, sizeof(h), sub, sizeof(sub)), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(c, 1);
+	assert_string_equal(h, TLS_HOST1);
+	assert_string_equal(sub, TLS_SUB1);
+	assert_int_equal(tls_psk_identity_parse("NVMe1R02 h s digest", &v, &c, h, sizeof(h), sub, sizeof(sub)), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(tls_psk_identity_parse("NVMe0R01 h s extra", &v, &c, h, sizeof(h), sub, sizeof(sub)), -1);
+	assert_int_equal(tls_psk_identity_parse("NVMe0R03 h s", &v, &c, h, sizeof(h), sub, sizeof(sub)), -1);
+	assert_int_equal(tls_psk_identity_parse("NVMe0R01 h", &v, &c, h, sizeof(h), sub, sizeof(sub)), -1);
+	assert_int_equal(tls_psk_identity_parse("client1", &v, &c, h, sizeof(h), sub, sizeof(sub)), -1);
+	/* damaged keys */
+	assert_int_equal(tls_psk_parse("NVMeTLSkey-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvm:", &k, &why), -1);
+	assert_non_null(strstr(why, "CRC-32"));
+	assert_int_equal(tls_psk_parse("NVMeTLSkey-1:02:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvn:", &k, &why), -1);
+	assert_non_null(strstr(why, "wrong length"));
+	assert_int_equal(tls_psk_parse("NVMeTLSkey-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvn", &k, &why), -1);
+	assert_int_equal(tls_psk_parse("DHHC-1:01:KI0kE4hVRuRk7cIbb6/zFjH17CYYDFxxB56ivclWbTziEdvn:", &k, &why), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_responses),
 		cmocka_unit_test(test_augment),
 		cmocka_unit_test(test_dh_groups),
+		cmocka_unit_test(test_tls_psk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -892,12 +892,179 @@ bridge_auth_run() {
 	fi
 }
 
-ALL="nvmet_auth tls_tools nvmet_tls bridge_auth"
+# --- nvmf-bridged over TLS ---------------------------------------------------
+#   bridge_tls  nvmf-bridged exports QEMU's controller on a port with tsas
+#               tls1.3 (TLS required) and one where TLS is optional ("not
+#               required"); the host's PSK comes from `nvme gen-tls-key
+#               --insert` (nvme-cli 2.13) and the same configured key is the
+#               daemon's hosts[].tls_psk. The Linux 6.12 host with tlshd:
+#               - `nvme connect --tls`: TLS 1.3 (the daemon logs the suite and
+#                 the identity's host), kTLS on the socket, fio verified;
+#               - TLS and DH-HMAC-CHAP together (a second host with both);
+#               - a plain connect to the TLS port: refused (the daemon: TLS
+#                 handshake failed);
+#               - a host whose PSK the daemon does not know: refused (the
+#                 daemon: no TLS PSK for host ...);
+#               - the optional port: a plain connect and a TLS one both work;
+#               - `nvme discover` shows the TLS requirement (sectype tls13,
+#                 treq required / not required).
+BT_NQN=nqn.2024-01.io.nvmf-bridge:vm-tls
+BT_PORT=4460 BT_OPT_PORT=4461 BT_DISC=8019
+BT_CONF=/tmp/bridge-tls.json
+
+bt_connect() {   # bt_connect LABEL PORT HOSTNQN HOSTID ARGS...
+	_l=$1 _p=$2 _hn=$3 _hi=$4; shift 4
+	log "\$ nvme connect -t tcp -a $TADDR -s $_p -n $BT_NQN --hostnqn=$_hn $*"
+	nvme_cmd "$_l" connect -t tcp -a "$TADDR" -s "$_p" -n "$BT_NQN" \
+		--ctrl-loss-tmo=20 --reconnect-delay=2 --hostnqn="$_hn" --hostid="$_hi" "$@"
+}
+
+# bt_ok LABEL WHAT PORT HOSTNQN HOSTID ARGS...: connects, fio verifies, disconnects
+bt_ok() {
+	_l=$1 _what=$2 _p=$3; shift 3
+	_dl=$(wc -l < "$DLOG")
+	dmesg_mark
+	if ! bt_connect "$_l" "$_p" "$@"; then
+		show "$_l"
+		WHY="$WHY; $_what: connect exit $RC: $(said "$_l") daemon: $(sed -n "$((_dl + 1)),\$p" "$DLOG" | tail -n 3 | tr '\n' '|') dmesg: $(dmesg_tls)"
+		return 1
+	fi
+	if ! wait_until 20 ns_dev "$BT_NQN"; then
+		WHY="$WHY; $_what: connected but no namespace block device"
+	elif ! run_fio "$_l" "$T_FIO" --name="$_l" --filename="$DEV" $FIO_JOB; then
+		WHY="$WHY; $_what: fio: $FIO_WHY"
+	else
+		_tl=$(sed -n "$((_dl + 1)),\$p" "$DLOG" | grep -m1 'TLS 1.3' | sed 's/.*: TLS 1.3/TLS 1.3/' | cut -c1-70)
+		INFO="$INFO; $_what: connected${_tl:+ ($_tl)}, fio ${FIO_WKB} KiB verified"
+	fi
+	nvme_disconnect "${_l}_disc" "$BT_NQN" || WHY="$WHY; $_what: disconnect exit $RC"
+}
+
+# bt_refused LABEL WHAT WHERE EXPECT PORT HOSTNQN HOSTID ARGS...
+bt_refused() {
+	_l=$1 _what=$2 _where=$3 _expect=$4 _p=$5; shift 5
+	_dl=$(wc -l < "$DLOG")
+	dmesg_mark
+	if bt_connect "$_l" "$_p" "$@"; then
+		WHY="$WHY; $_what: connected although it must be refused"
+		nvme_disconnect "${_l}_disc" "$BT_NQN"
+		return 1
+	fi
+	wait_until 10 no_ctrl_of "$BT_NQN"
+	if [ "$_where" = daemon ]; then
+		wait_until 5 sh -c "sed -n '$((_dl + 1)),\$p' '$DLOG' | grep -q -E '$_expect'"
+		_seen=$(sed -n "$((_dl + 1)),\$p" "$DLOG" | grep -m1 -E "$_expect" | sed 's/^[^ ]* [^ ]* //')
+	else
+		_seen=$(dmesg_has "$_expect")
+	fi
+	if [ -z "$_seen" ]; then
+		WHY="$WHY; $_what: refused, but no $_where line /$_expect/: $(said "$_l") $(dmesg_tls) $(log_tail 3)"
+		return 1
+	fi
+	INFO="$INFO; $_what: refused ('$(echo "$_seen" | sed 's/^nvme nvme[0-9]*: //' | cut -c1-100)')"
+}
+
+t_bridge_tls() {
+	WHY= INFO=
+	_tport=$TPORT
+	bridge_tls_run
+	TPORT=$_tport
+	tlshd_down
+}
+
+bridge_tls_run() {
+	host_identity           # nvme discover's own host NQN
+	if [ ! -x "$BRIDGED" ]; then
+		result bridge_tls FAIL "nvmf-bridged is not in the share (build it: make)"
+		return
+	fi
+	if ! find_controller || ! bind_to vfio-pci; then
+		result bridge_tls FAIL "no NVMe controller for VFIO"
+		return
+	fi
+	for m in nvme-keyring tls nvme-tcp; do
+		modprobe $m || { result bridge_tls FAIL "modprobe $m failed"; return; }
+	done
+	for m in aesni-intel ghash-clmulni-intel gcm; do modprobe $m 2>/dev/null; done
+	tlshd_alive || tlshd_up || { result bridge_tls FAIL "tlshd did not stay up: $(tail -n 3 "$TLSHD_LOG" | tr '\n' '|')"; return; }
+	A_ID=$(cat /proc/sys/kernel/random/uuid) B_ID=$(cat /proc/sys/kernel/random/uuid)
+	N_ID=$(cat /proc/sys/kernel/random/uuid) F_ID=$(cat /proc/sys/kernel/random/uuid)
+	A_HOST=nqn.2014-08.org.nvmexpress:uuid:$A_ID B_HOST=nqn.2014-08.org.nvmexpress:uuid:$B_ID
+	N_HOST=nqn.2014-08.org.nvmexpress:uuid:$N_ID F_HOST=nqn.2014-08.org.nvmexpress:uuid:$F_ID
+	# the configured PSKs, inserted into the host's keyring for (host, subsystem)
+	for h in A B F; do
+		eval "_hn=\$${h}_HOST"
+		if ! nvme_cmd bt_genkey_$h gen-tls-key --hmac=1 --identity=0 --hostnqn="$_hn" --subsysnqn="$BT_NQN" --insert; then
+			result bridge_tls FAIL "nvme gen-tls-key --insert exit $RC: $(said bt_genkey_$h)"
+			return
+		fi
+		eval "${h}_KEY=\$(grep -o 'NVMeTLSkey-1:01:[A-Za-z0-9+/=]*:' \"$RES/bt_genkey_$h.out\" | head -n 1)"
+	done
+	nvme_cmd bt_dhkey gen-dhchap-key --hmac=1 -n "$B_HOST" || { result bridge_tls FAIL "gen-dhchap-key"; return; }
+	B_DH=$(grep -o 'DHHC-1:01:[A-Za-z0-9+/=]*:' "$RES/bt_dhkey.out" | head -n 1)
+	# F's key is not the daemon's: it gets another one
+	nvme_cmd bt_genkey_X gen-tls-key --hmac=1
+	X_KEY=$(grep -o 'NVMeTLSkey-1:01:[A-Za-z0-9+/=]*:' "$RES/bt_genkey_X.out" | head -n 1)
+	cat > "$BT_CONF" <<EOC
+{
+  "bridge": { "discovery_port": $BT_DISC },
+  "hosts": [
+    { "nqn": "$A_HOST", "tls_psk": "$A_KEY" },
+    { "nqn": "$B_HOST", "tls_psk": "$B_KEY", "dhchap": { "key": "$B_DH" } },
+    { "nqn": "$F_HOST", "tls_psk": "$X_KEY" }
+  ],
+  "ports": [
+    { "portid": 1, "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "$TADDR", "trsvcid": "$BT_PORT",
+                             "tsas": "tls1.3", "treq": "required" }, "subsystems": [ "$BT_NQN" ] },
+    { "portid": 2, "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "$TADDR", "trsvcid": "$BT_OPT_PORT",
+                             "tsas": "tls1.3", "treq": "not required" }, "subsystems": [ "$BT_NQN" ] }
+  ],
+  "subsystems": [ { "nqn": "$BT_NQN", "attr": { "allow_any_host": "1" },
+    "namespaces": [ { "nsid": 1, "device": { "pcie": "$BDF", "nsid": 1 } } ] } ]
+}
+EOC
+	cp "$BT_CONF" "$RES/bridge-tls.json"
+	if ! start_bridged "$BT_CONF" "$BT_PORT" "$BT_OPT_PORT"; then
+		result bridge_tls FAIL "nvmf-bridged did not start: $START_WHY"
+		return
+	fi
+	bt_ok bt_tls "TLS" $BT_PORT "$A_HOST" "$A_ID" --tls
+	grep -q 'TLS 1.3 (TLS_AES_128_GCM_SHA256) with the PSK of' "$DLOG" || WHY="$WHY; the daemon did not log the TLS handshake"
+	bt_ok bt_tls_auth "TLS and DH-HMAC-CHAP" $BT_PORT "$B_HOST" "$B_ID" --tls --dhchap-secret="$B_DH"
+	grep -q "host $B_HOST authenticated" "$DLOG" || WHY="$WHY; TLS and DH-HMAC-CHAP: the daemon did not log the authentication"
+	bt_refused bt_plain "plain connect to the TLS port" daemon 'TLS handshake failed' $BT_PORT "$A_HOST" "$A_ID"
+	bt_refused bt_foreign "a PSK the daemon does not have" daemon 'TLS handshake (refused|failed)' $BT_PORT "$F_HOST" "$F_ID" --tls
+	bt_refused bt_nokey "a host without a PSK" dmesg 'no valid PSK|TLS handshake|PSK' $BT_PORT "$N_HOST" "$N_ID" --tls
+	bt_ok bt_opt_plain "TLS optional, plain" $BT_OPT_PORT "$A_HOST" "$A_ID"
+	bt_ok bt_opt_tls "TLS optional, TLS" $BT_OPT_PORT "$A_HOST" "$A_ID" --tls
+	if nvme_cmd bt_discover discover -t tcp -a "$TADDR" -s "$BT_DISC"; then
+		_n=$(grep -c 'sectype: *tls13' "$RES/bt_discover.out")
+		if [ "$_n" -ge 2 ] && grep -q 'treq: *required' "$RES/bt_discover.out" && grep -q 'treq: *not required' "$RES/bt_discover.out"; then
+			INFO="$INFO; discover: $_n entries with sectype tls13, treq required and not required"
+		else
+			show bt_discover
+			WHY="$WHY; discover does not show the TLS requirement"
+		fi
+	else
+		WHY="$WHY; discover exit $RC"
+	fi
+	for k in "$A_KEY" "$B_KEY" "$X_KEY" "$B_DH"; do
+		grep -q -F "$k" "$DLOG" && WHY="$WHY; a secret appears in the daemon's log"
+	done
+	stop_bridged 30 || WHY="$WHY; nvmf-bridged did not stop cleanly (exit $STOP_RC)"
+	if [ -z "$WHY" ]; then
+		result bridge_tls PASS "nvmf-bridged on $BDF${INFO}"
+	else
+		result bridge_tls FAIL "${WHY#; }"
+	fi
+}
+
+ALL="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls"
 LIST=$(echo "${TESTS:-$ALL}" | tr ',' ' ')
 log "auth: kernel $(uname -r), tests: $LIST"
 for t in $LIST; do
 	case $t in
-	nvmet_auth|tls_tools|nvmet_tls|bridge_auth)
+	nvmet_auth|tls_tools|nvmet_tls|bridge_auth|bridge_tls)
 		log "--- $t"
 		"t_$t" ;;
 	*) result "$t" FAIL "no such test in auth.sh" ;;
