@@ -989,6 +989,8 @@ bridge_tls_run() {
 	tlshd_alive || tlshd_up || { result bridge_tls FAIL "tlshd did not stay up: $(tail -n 3 "$TLSHD_LOG" | tr '\n' '|')"; return; }
 	A_ID=$(cat /proc/sys/kernel/random/uuid) B_ID=$(cat /proc/sys/kernel/random/uuid)
 	N_ID=$(cat /proc/sys/kernel/random/uuid) F_ID=$(cat /proc/sys/kernel/random/uuid)
+	C_ID=$(cat /proc/sys/kernel/random/uuid)
+	C_HOST=nqn.2014-08.org.nvmexpress:uuid:$C_ID
 	A_HOST=nqn.2014-08.org.nvmexpress:uuid:$A_ID B_HOST=nqn.2014-08.org.nvmexpress:uuid:$B_ID
 	N_HOST=nqn.2014-08.org.nvmexpress:uuid:$N_ID F_HOST=nqn.2014-08.org.nvmexpress:uuid:$F_ID
 	# the configured PSKs, inserted into the host's keyring for (host, subsystem)
@@ -1000,6 +1002,12 @@ bridge_tls_run() {
 		fi
 		eval "${h}_KEY=\$(grep -o 'NVMeTLSkey-1:01:[A-Za-z0-9+/=]*:' \"$RES/bt_genkey_$h.out\" | head -n 1)"
 	done
+	# C: a version 1 identity (NVMe1R01 <host> <subsystem> <PSK digest>)
+	if ! nvme_cmd bt_genkey_C gen-tls-key --hmac=1 --identity=1 --hostnqn="$C_HOST" --subsysnqn="$BT_NQN" --insert; then
+		result bridge_tls FAIL "nvme gen-tls-key --identity=1 --insert exit $RC: $(said bt_genkey_C)"
+		return
+	fi
+	C_KEY=$(grep -o 'NVMeTLSkey-1:01:[A-Za-z0-9+/=]*:' "$RES/bt_genkey_C.out" | head -n 1)
 	nvme_cmd bt_dhkey gen-dhchap-key --hmac=1 -n "$B_HOST" || { result bridge_tls FAIL "gen-dhchap-key"; return; }
 	B_DH=$(grep -o 'DHHC-1:01:[A-Za-z0-9+/=]*:' "$RES/bt_dhkey.out" | head -n 1)
 	# F's key is not the daemon's: it gets another one
@@ -1011,7 +1019,8 @@ bridge_tls_run() {
   "hosts": [
     { "nqn": "$A_HOST", "tls_psk": "$A_KEY" },
     { "nqn": "$B_HOST", "tls_psk": "$B_KEY", "dhchap": { "key": "$B_DH" } },
-    { "nqn": "$F_HOST", "tls_psk": "$X_KEY" }
+    { "nqn": "$F_HOST", "tls_psk": "$X_KEY" },
+    { "nqn": "$C_HOST", "tls_psk": "$C_KEY" }
   ],
   "ports": [
     { "portid": 1, "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "$TADDR", "trsvcid": "$BT_PORT",
@@ -1031,6 +1040,9 @@ EOC
 	bt_ok bt_tls "TLS" $BT_PORT "$A_HOST" "$A_ID" --tls
 	grep -q 'TLS 1.3 (TLS_AES_128_GCM_SHA256) with the PSK of' "$DLOG" || WHY="$WHY; the daemon did not log the TLS handshake"
 	bt_ok bt_tls_auth "TLS and DH-HMAC-CHAP" $BT_PORT "$B_HOST" "$B_ID" --tls --dhchap-secret="$B_DH"
+	bt_ok bt_tls_v1 "TLS, a version 1 identity" $BT_PORT "$C_HOST" "$C_ID" --tls
+	grep -q "NVMe1R01 $C_HOST" /proc/keys || WHY="$WHY; no NVMe1R01 identity for host C in /proc/keys"
+	grep -q "with the PSK of $C_HOST" "$DLOG" || WHY="$WHY; version 1 identity: the daemon did not log its handshake"
 	grep -q "host $B_HOST authenticated" "$DLOG" || WHY="$WHY; TLS and DH-HMAC-CHAP: the daemon did not log the authentication"
 	bt_refused bt_plain "plain connect to the TLS port" daemon 'TLS handshake failed' $BT_PORT "$A_HOST" "$A_ID"
 	bt_refused bt_foreign "a PSK the daemon does not have" daemon 'TLS handshake (refused|failed)' $BT_PORT "$F_HOST" "$F_ID" --tls
