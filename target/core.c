@@ -173,6 +173,8 @@ void nvmf_sq_fini(struct nvmf_sq *sq)
 	waiter_del(&sq->buf_wait);
 	free(sq->lat);
 	sq->lat = NULL;
+	free(sq->tls);
+	sq->tls = NULL;
 }
 
 /* --- lookups --------------------------------------------------------------- */

@@ -285,9 +285,9 @@ static void exec_connect(struct nvmf_req *req)
 	}
 	/* over TLS the PSK identity named the host and the subsystem: a
 	 * Connect for anything else is refused (as nvmet) */
-	if (sq->tls && (strcmp(d->hostnqn, sq->tls_hostnqn) || strcmp(d->subnqn, sq->tls_subnqn))) {
+	if (sq->tls && (strcmp(d->hostnqn, sq->tls->hostnqn) || strcmp(d->subnqn, sq->tls->subnqn))) {
 		log_peer_notice(sq->peer_ip, "connect from %.223s to %.223s over a TLS connection made for %s and %s: refused",
-				d->hostnqn, d->subnqn, sq->tls_hostnqn, sq->tls_subnqn);
+				d->hostnqn, d->subnqn, sq->tls->hostnqn, sq->tls->subnqn);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;

@@ -245,6 +245,13 @@ struct nvmf_ctrl {
 
 struct nvmf_transport_ops;
 
+/* The NQNs a TLS connection's PSK identity named (allocated only for TLS
+ * connections: an idle plain one stays small) */
+struct nvmf_tls_peer {
+	char hostnqn[CFG_NQN_SIZE];
+	char subnqn[CFG_NQN_SIZE];
+};
+
 /* A fabric submission queue: one TCP connection or one RDMA QP. */
 struct nvmf_sq {
 	struct nvmf_ctrl *ctrl;           /* NULL until Connect */
@@ -260,11 +267,9 @@ struct nvmf_sq {
 	bool keyed_sgl;                   /* RDMA: data by keyed SGL; TCP: transport SGL */
 	bool authed;                      /* runs more than fabrics commands: set at Connect,
 	                                     or by DH-HMAC-CHAP when the host must authenticate */
-	struct nvmf_auth *auth;           /* a DH-HMAC-CHAP transaction (control path) */
 	uint8_t auth_tries;               /* transactions started while not authenticated */
-	bool tls;                         /* TLS 1.3: the PSK identity's NQNs are the only ones it may use */
-	char tls_hostnqn[CFG_NQN_SIZE];
-	char tls_subnqn[CFG_NQN_SIZE];
+	struct nvmf_auth *auth;           /* a DH-HMAC-CHAP transaction (control path) */
+	struct nvmf_tls_peer *tls;        /* TLS 1.3: the PSK identity's NQNs, the only ones it may use */
 	const struct nvmf_transport_ops *ops;
 	void *tconn;                      /* transport connection */
 	struct nvmf_reactor *reactor;     /* the reactor the queue lives on */

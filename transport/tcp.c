@@ -190,10 +190,10 @@ struct tcp_conn {
 	bool close_queued;
 	bool on_work;
 	bool on_deadline;
-	/* TLS (a port with tsas tls1.3): the handshake before the ICReq, or
-	 * a look at the first byte where TLS is optional */
-	struct tcp_tls *tls;
+	/* TLS (a port with tsas tls1.3): the handshake before the ICReq
+	 * (tls), or a look at the first byte where TLS is optional */
 	bool tls_peek;
+	struct tcp_tls *tls;
 	struct tcp_conn *prev, *next;   /* all connections of the reactor */
 	struct tcp_conn *next_work;
 	struct tcp_conn *dl_prev, *dl_next;
@@ -1161,11 +1161,15 @@ static void tls_event(struct tcp_conn *c, uint32_t events)
 		conn_close(c, "TLS handshake failed");
 		return;
 	}
-	c->sq.tls = true;
-	snprintf(c->sq.tls_hostnqn, sizeof(c->sq.tls_hostnqn), "%s", tcp_tls_hostnqn(c->tls));
-	snprintf(c->sq.tls_subnqn, sizeof(c->sq.tls_subnqn), "%s", tcp_tls_subnqn(c->tls));
+	c->sq.tls = calloc(1, sizeof(*c->sq.tls));
+	if (!c->sq.tls) {
+		conn_close(c, "no memory");
+		return;
+	}
+	snprintf(c->sq.tls->hostnqn, sizeof(c->sq.tls->hostnqn), "%s", tcp_tls_hostnqn(c->tls));
+	snprintf(c->sq.tls->subnqn, sizeof(c->sq.tls->subnqn), "%s", tcp_tls_subnqn(c->tls));
 	log_peer_info(c->sq.peer_ip, "%s: TLS 1.3 (%s) with the PSK of %s for %s", c->sq.peer, tcp_tls_cipher(c->tls),
-		      c->sq.tls_hostnqn, c->sq.tls_subnqn);
+		      c->sq.tls->hostnqn, c->sq.tls->subnqn);
 	tcp_tls_free(c->tls);
 	c->tls = NULL;
 	update_events(c, false);

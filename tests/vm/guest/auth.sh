@@ -318,49 +318,11 @@ TLS_NQN=nqn.2024-01.io.nvmf-bridge:tls
 TLS_PORT=4421
 TLS_PRT=$CFS/ports/2
 TLS_SUB=$CFS/subsystems/$TLS_NQN
-TLSHD_CONF=/etc/tlshd.conf
-TLSHD_LOG=$RES/tlshd.log
-TLSHD_PID=
 FACTS=$RES/tls_facts.txt
 DDC=/sys/kernel/debug/dynamic_debug/control
 TLSHD_TLS_DEBUG=4    # GnuTLS's debug level in tlshd's log: 4 names the cipher
                      # suite, group, PSK mode (~80 KB for this test)
 
-tlshd_alive() { [ -n "$TLSHD_PID" ] && kill -0 "$TLSHD_PID" 2>/dev/null; }
-# tlshd_up: /etc/tlshd.conf (see tlshd.conf(5) of ktls-utils 1.0.0), tlshd in
-# the background, its log (-s: stderr as well as syslog) in $TLSHD_LOG
-tlshd_up() {
-	cat > "$TLSHD_CONF" <<-EOC
-	# written by auth.sh (nvmet_tls)
-	[debug]
-	# 1: tlshd's own debug messages, incl. the session description
-	loglevel=1
-	tls=$TLSHD_TLS_DEBUG
-	nl=0
-
-	[authenticate]
-	# the kernel's NVMe keyring (nvme-keyring), linked into tlshd's session
-	# keyring at start: the server looks the client's PSK identity up there
-	keyrings=.nvme
-
-	[authenticate.client]
-
-	[authenticate.server]
-	EOC
-	cp "$TLSHD_CONF" "$RES/tlshd.conf"
-	log "\$ tlshd -s -c $TLSHD_CONF >> $TLSHD_LOG 2>&1 &"
-	tlshd -s -c "$TLSHD_CONF" >> "$TLSHD_LOG" 2>&1 &
-	TLSHD_PID=$!
-	sleep 1
-	tlshd_alive
-}
-tlshd_down() {
-	tlshd_alive || return 0
-	kill -TERM "$TLSHD_PID" 2>/dev/null
-	wait_until 5 sh -c "! kill -0 $TLSHD_PID 2>/dev/null" || kill -KILL "$TLSHD_PID" 2>/dev/null
-	wait "$TLSHD_PID" 2>/dev/null
-	TLSHD_PID=
-}
 tlshd_lines() { wc -l < "$TLSHD_LOG" 2>/dev/null || echo 0; }
 # tlshd_new N: its log after line N
 tlshd_new() { sed -n "$(($1 + 1)),\$p" "$TLSHD_LOG" 2>/dev/null | sed 's/^[^:]*tlshd\[[0-9]*\]: //'; }

@@ -400,3 +400,43 @@ run_fio() {
 	log "fio $_l: exit $FIO_RC err=$FIO_ERR read ${FIO_RIOPS} IOPS (${FIO_RLAT} us), write ${FIO_WIOPS} IOPS (${FIO_WLAT} us) after $(since "$_t0")s"
 	[ -z "$FIO_WHY" ]
 }
+
+# --- tlshd (ktls-utils): the kernel's TLS handshake agent, for NVMe/TCP TLS ---
+TLSHD_CONF=/etc/tlshd.conf
+TLSHD_LOG=${TLSHD_LOG:-$RES/tlshd.log}
+TLSHD_PID=
+tlshd_alive() { [ -n "$TLSHD_PID" ] && kill -0 "$TLSHD_PID" 2>/dev/null; }
+# tlshd_up: /etc/tlshd.conf (see tlshd.conf(5) of ktls-utils 1.0.0), tlshd in
+# the background, its log (-s: stderr as well as syslog) in $TLSHD_LOG
+tlshd_up() {
+	cat > "$TLSHD_CONF" <<-EOC
+	# written by the VM test bed (tests/vm/guest/lib.sh)
+	[debug]
+	# 1: tlshd's own debug messages, incl. the session description
+	loglevel=1
+	tls=${TLSHD_TLS_DEBUG:-0}
+	nl=0
+
+	[authenticate]
+	# the kernel's NVMe keyring (nvme-keyring), linked into tlshd's session
+	# keyring at start: the server looks the client's PSK identity up there
+	keyrings=.nvme
+
+	[authenticate.client]
+
+	[authenticate.server]
+	EOC
+	cp "$TLSHD_CONF" "$RES/tlshd.conf"
+	log "\$ tlshd -s -c $TLSHD_CONF >> $TLSHD_LOG 2>&1 &"
+	tlshd -s -c "$TLSHD_CONF" >> "$TLSHD_LOG" 2>&1 &
+	TLSHD_PID=$!
+	sleep 1
+	tlshd_alive
+}
+tlshd_down() {
+	tlshd_alive || return 0
+	kill -TERM "$TLSHD_PID" 2>/dev/null
+	wait_until 5 sh -c "! kill -0 $TLSHD_PID 2>/dev/null" || kill -KILL "$TLSHD_PID" 2>/dev/null
+	wait "$TLSHD_PID" 2>/dev/null
+	TLSHD_PID=
+}
