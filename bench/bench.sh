@@ -12,6 +12,9 @@
 #    driver + fio vs nvmf-pcie perf; the kernel's nvmet over TCP vs
 #    nvmf-bridged, both driven by the kernel initiator with the same fio jobs;
 #    NVMe/RDMA the same once nvmf-bridged serves it.
+# 2b. VM, the current guest (tests/vm/guest/tls_bench.sh): the cost of TLS,
+#    nvmet-tcp and nvmf-bridged each on a plain and a TLS 1.3 port, the
+#    kernel initiator and fio (BENCH_TLS=0 skips it).
 #
 # env: BUILD (build tree, default build), BENCH_SECS (host seconds per
 #      workload, 10), BENCH_WARMUP (1), BENCH_IDLE_SECS (10), BENCH_VM (1;
@@ -167,11 +170,23 @@ EOF
 	VMRES=$BUILD/vm/share/results/bench
 	[ "$vm_rc" = 0 ] || echo "bench: the VM part failed (exit $vm_rc); see $BUILD/vm/console.txt" >&2
 fi
+# --- 2b. the cost of TLS, in the current guest (kernel 6.12, tlshd) --------------
+TLSRES=
+if [ "$VM" = 1 ] && [ "${BENCH_TLS:-1}" = 1 ]; then
+	echo "bench: VM: the cost of TLS (VM_GUEST=current, tests/vm/guest/tls_bench.sh)"
+	tls_rc=0
+	BUILD=$BUILD VM_GUEST=current VM_SCRIPT=tls_bench VM_TESTS=tls_bench VM_GUEST_ENV=$W/env.sh VM_QUIET=${VM_QUIET:-1} \
+		"$REPO/tests/vm/run.sh" bench > "$W/vm-tls.log" 2>&1 || tls_rc=$?
+	grep -E '^(RESULT|vm:)' "$W/vm-tls.log" | sed 's/^/bench: /' || true
+	echo "vm_tls_rc=$tls_rc" >> "$W/machine.txt"
+	TLSRES=$BUILD/vm-current/share/results/bench/tls.txt
+	[ "$tls_rc" = 0 ] || echo "bench: the TLS part failed (exit $tls_rc); see $BUILD/vm-current/console.txt" >&2
+fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$W/machine.txt"
 echo "wall_s=$((SECONDS - T_START))" >> "$W/machine.txt"
 
 mkdir -p "$OUT"
-python3 "$HERE/report.py" --host "$W" ${VMRES:+--vm "$VMRES"} --out "$OUT/$NAME"
+python3 "$HERE/report.py" --host "$W" ${VMRES:+--vm "$VMRES"} ${TLSRES:+--tls "$TLSRES"} --out "$OUT/$NAME"
 echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.md ($((SECONDS - T_START)) s)"
 
 # --- 3. SPDK as a peer ------------------------------------------------------------

@@ -204,10 +204,33 @@ def summarize(runs, pair, job):
     return out
 
 
+def tls_part(path):
+    """tls.txt: SIDE ROUND JOB IOPS CPU_US_PER_IO -> table rows"""
+    acc = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) != 5 or f[4] == "-":
+            continue
+        acc.setdefault((f[2], f[0]), []).append((float(f[3]), float(f[4])))
+    rows = []
+    for job in ("randread_qd32", "randwrite_qd32", "read128k_qd8"):
+        for side in ("kernel", "ours"):
+            plain, tls = acc.get((job, side)), acc.get((job, side + "_tls"))
+            if not plain or not tls:
+                continue
+            pi, pc = mean([x[0] for x in plain]), mean([x[1] for x in plain])
+            ti, tc = mean([x[0] for x in tls]), mean([x[1] for x in tls])
+            rows.append([job, side, fmt(pi, 0), fmt(pc, 1), "", ""])
+            rows.append([job, side + " + TLS", fmt(ti, 0), fmt(tc, 1), "%.2f" % (ti / pi) if pi else "-",
+                         fmt(tc - pc, 1)])
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
     ap.add_argument("--vm")
+    ap.add_argument("--tls", help="tls.txt of the current guest's TLS runs (tests/vm/guest/tls_bench.sh)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -343,6 +366,19 @@ def main():
         md.append("")
         md.append("(VM part not run)")
 
+    tls = tls_part(a.tls) if a.tls and os.path.isfile(a.tls) else None
+    if tls:
+        md.append("")
+        md.append("## VM: the cost of TLS (issue 11)")
+        md.append("")
+        md.append("The current guest (kernel 6.12, tlshd, QEMU TCG, 2 vCPUs), the kernel's nvme-tcp initiator and fio "
+                  "(io_uring, 1 I/O queue) on 127.0.0.1 against nvmet-tcp (null_blk) and nvmf-bridged (a null "
+                  "namespace, 1 reactor), each on a plain port and one with TLS 1.3 (TLS_AES_128_GCM_SHA256, kTLS "
+                  "at both ends); sides alternated in every round; means over the rounds. CPU per I/O is the "
+                  "guest's (initiator, target and the kernel's crypto together).")
+        md.append("")
+        md.append(md_table(["workload", "side", "IOPS", "guest CPU us/IO", "TLS: IOPS ratio", "TLS: CPU us/IO added"],
+                           tls))
     md.append("")
     md.append("## First bars (issue 6)")
     md.append("")
@@ -353,7 +389,7 @@ def main():
     text = "\n".join(md) + "\n"
     result = {"name": os.path.basename(a.out), "machine": m, "host": host, "vm": vm_json,
               "vm_runs": vm["runs"] if vm else None, "vm_guest": vm["guest"] if vm else None,
-              "bars": [{"bar": b[0], "measured": b[1], "met": b[2]} for b in bars]}
+              "bars": [{"bar": b[0], "measured": b[1], "met": b[2]} for b in bars], "tls": tls}
     with open(a.out + ".json", "w") as f:
         json.dump(result, f, indent=1, sort_keys=True)
     with open(a.out + ".md", "w") as f:
