@@ -127,15 +127,6 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	id->msdbd = 1;
 }
 
-static struct nvmf_ns *find_ns(const struct nvmf_subsys *s, uint32_t nsid)
-{
-	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
-
-	for (unsigned i = 0; i < nt->nr; i++)
-		if (nt->ns[i]->nsid == nsid)
-			return nt->ns[i]->enabled ? nt->ns[i] : NULL;
-	return NULL;
-}
 
 struct ns_desc {
 	uint8_t nidt;
@@ -168,7 +159,7 @@ static void exec_identify(struct nvmf_req *req)
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
 			return;
 		}
-		ns = find_ns(s, nsid);
+		ns = nvmf_subsys_find_ns(s, nsid);
 		/* an inactive NSID reads as zeros */
 		complete_data(req, ns ? (const void *)&ns->id : page, sizeof(page));
 		return;
@@ -182,7 +173,7 @@ static void exec_identify(struct nvmf_req *req)
 			return;
 		}
 		for (unsigned i = 0; i < nt->nr && n < 1024; i++)
-			if (nt->ns[i]->enabled && nt->ns[i]->nsid > nsid)
+			if (nt->ns[i]->nsid > nsid)
 				list[n++] = nt->ns[i]->nsid;
 		complete_data(req, page, sizeof(page));
 		return;
@@ -190,7 +181,7 @@ static void exec_identify(struct nvmf_req *req)
 	case NVME_ID_CNS_NS_DESC_LIST: {
 		uint8_t *p = page;
 
-		ns = find_ns(s, nsid);
+		ns = nvmf_subsys_find_ns(s, nsid);
 		if (!ns) {
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
 			return;

@@ -332,7 +332,6 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	ns->subsys = s;
 	ns->nsid = cn->nsid;
 	ns->cfg = cn;
-	ns->enabled = true;
 	ns_ids(ns);
 	switch (cn->backend) {
 	case CFG_BACKEND_PCIE: {

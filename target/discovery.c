@@ -138,15 +138,6 @@ static size_t build_log(const struct nvmf_ctrl *c, uint8_t **out)
 	return sizeof(*hdr) + n * sizeof(*e);
 }
 
-size_t nvmf_discovery_log_size(struct nvmf_ctrl *c)
-{
-	uint8_t *log;
-	size_t n = build_log(c, &log);
-
-	free(log);
-	return n;
-}
-
 void nvmf_discovery_log(struct nvmf_ctrl *c, void *buf, uint64_t offset, uint32_t len)
 {
 	uint8_t *log;

@@ -16,17 +16,6 @@ struct dsm_range {
 	uint64_t slba;
 } __attribute__((packed));
 
-/* No lock: the table is replaced, never changed in place, and an old one
- * outlives every reactor's use of it (nvmf_tgt_retire). */
-static struct nvmf_ns *io_ns(const struct nvmf_subsys *s, uint32_t nsid)
-{
-	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
-
-	for (unsigned i = 0; i < nt->nr; i++)
-		if (nt->ns[i]->nsid == nsid)
-			return nt->ns[i]->enabled ? nt->ns[i] : NULL;
-	return NULL;
-}
 
 /* LBA range of a read/write/compare/write-zeroes command */
 static uint16_t check_range(const struct nvmf_ns *ns, const struct nvme_sqe *cmd, uint64_t *bytes)
@@ -84,7 +73,7 @@ static uint16_t check_io(struct nvmf_req *req, struct nvmf_ns *ns)
 void nvmf_exec_io(struct nvmf_req *req)
 {
 	struct nvmf_subsys *s = req->sq->ctrl->subsys;
-	struct nvmf_ns *ns = io_ns(s, req->cmd.nsid);
+	struct nvmf_ns *ns = nvmf_subsys_find_ns(s, req->cmd.nsid);
 	uint16_t st;
 
 	if (!ns) {

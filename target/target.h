@@ -4,8 +4,10 @@
  * fabric queues and requests; command execution (fabrics, admin, I/O) and
  * the discovery subsystem. Transports feed requests in and get them back
  * through struct nvmf_transport_ops; namespaces are served by a backend
- * through struct nvmf_backend_ops. Everything here runs on one reactor
- * thread; nothing takes a lock.
+ * through struct nvmf_backend_ops. The I/O path runs on its queue's
+ * reactor and takes no lock; the control path (fabrics and admin
+ * commands, controller lifetime, reconfiguration) takes tgt->lock, since
+ * controllers and the configuration are shared between reactors.
  */
 #ifndef TARGET_TARGET_H
 #define TARGET_TARGET_H
@@ -141,7 +143,6 @@ struct nvmf_ns_stats {
 struct nvmf_ns {
 	struct nvmf_subsys *subsys;
 	uint32_t nsid;                /* as the host sees it */
-	bool enabled;
 	const struct cfg_namespace *cfg;  /* re-pointed on reconfiguration; not on the I/O path */
 	uint32_t dev_nsid;            /* pcie: the controller's namespace */
 	struct nvmf_ns_stats *stats;  /* [tgt->nr_reactors] */
@@ -193,6 +194,18 @@ struct nvmf_subsys {
 static inline const struct nvmf_ns_table *nvmf_subsys_ns(const struct nvmf_subsys *s)
 {
 	return __atomic_load_n(&s->nst, __ATOMIC_ACQUIRE);
+}
+
+/* Namespace nsid of the subsystem's published table, or NULL (the table,
+ * and what it points to, outlives every reactor's use: nvmf_tgt_retire) */
+static inline struct nvmf_ns *nvmf_subsys_find_ns(const struct nvmf_subsys *s, uint32_t nsid)
+{
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+
+	for (unsigned i = 0; i < nt->nr; i++)
+		if (nt->ns[i]->nsid == nsid)
+			return nt->ns[i];
+	return NULL;
 }
 
 struct nvmf_listener;
@@ -528,7 +541,6 @@ void nvmf_exec_io(struct nvmf_req *req);
 /* discovery.c: fill buf (len bytes from offset) with the discovery log
  * page for the host on ctrl */
 void nvmf_discovery_log(struct nvmf_ctrl *ctrl, void *buf, uint64_t offset, uint32_t len);
-size_t nvmf_discovery_log_size(struct nvmf_ctrl *ctrl);
 
 /* backends */
 int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
