@@ -47,10 +47,10 @@
 #include <unistd.h>
 
 #include "common/listen_fds.h"
-#include "transport/tcp_tls.h"
 #include "common/log.h"
 #include "transport/tcp.h"
 #include "transport/tcp_pdu.h"
+#include "transport/tcp_tls.h"
 
 #define RX_BUDGET 64                    /* PDUs per turn and connection, for fairness */
 #define TX_IOV_MAX 64
