@@ -90,7 +90,7 @@ $(BUILD)/nvmf-attack: $(BUILD)/obj/tests/attack_main.o $(BUILD)/obj/tests/suppor
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # the load generator (perf/): the test initiator sets queues up, perf/perf_tcp.c runs the I/O
-$(BUILD)/nvmf-bridge-perf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard perf/*.c)) $(BUILD)/obj/tests/support/tcp_host.o $(BUILD)/libnvmfb.a
+$(BUILD)/nvmf-bridge-perf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard perf/*.c)) $(BUILD)/obj/tests/support/tcp_host.o $(BUILD)/obj/tests/support/dhchap_host.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a

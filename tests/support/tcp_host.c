@@ -31,6 +31,7 @@
 #include "common/crc32c.h"
 #include "common/dhchap.h"
 #include "nvme/auth.h"
+#include "tests/support/dhchap_host.h"
 #include "nvme/regs.h"
 
 /* SGL descriptor types the TCP transport uses (TCP 1.0 3.3.7; Linux
@@ -1260,175 +1261,67 @@ int tcp_host_auth_recv(struct tcp_host_q *q, void *buf, size_t al, uint16_t *sta
 	return tcp_host_exec(q, (struct nvme_sqe *)&c, buf, al, TCP_HOST_DIR_FROM_CTRL, 0, &cqe, status);
 }
 
-/* Send one message and check the command's status */
-static int auth_xfer(struct tcp_host_q *q, void *buf, size_t len, bool send, const char *what)
+/* Authentication Send/Receive for the shared host side: a status other
+ * than success ends the transaction, with the status in q's error */
+struct auth_io {
+	struct tcp_host_q *q;
+	int err;
+};
+
+static int auth_io_check(struct auth_io *io, int ret, uint16_t st, const char *what)
 {
+	if (!ret && st)
+		ret = set_err(io->q, -EREMOTEIO, "DH-HMAC-CHAP %s on qid %u: %s", what, io->q->qid, tcp_host_status_str(st));
+	io->err = ret;
+	return ret;
+}
+
+static int auth_io_send(void *ctx, const void *msg, size_t len)
+{
+	struct auth_io *io = ctx;
 	uint16_t st = 0;
-	int ret = send ? tcp_host_auth_send(q, buf, len, &st) : tcp_host_auth_recv(q, buf, len, &st);
 
-	if (ret)
-		return ret;
-	if (st)
-		return set_err(q, -EREMOTEIO, "DH-HMAC-CHAP %s on qid %u: %s", what, q->qid, tcp_host_status_str(st));
-	return 0;
+	return auth_io_check(io, tcp_host_auth_send(io->q, msg, len, &st), st, "Authentication Send");
 }
 
-/* A received message must be the one expected, else Failure1 says why */
-static int auth_expect(struct tcp_host_q *q, const uint8_t *m, uint8_t id, uint16_t tid)
+static int auth_io_recv(void *ctx, void *buf, size_t al)
 {
-	const struct nvmf_auth_failure *f = (const void *)m;
+	struct auth_io *io = ctx;
+	uint16_t st = 0;
 
-	if (m[0] == NVMF_AUTH_COMMON && m[1] == NVMF_AUTH_FAILURE1)
-		return set_err(q, -EACCES, "DH-HMAC-CHAP on qid %u refused by the controller: Failure1 reason %u explanation %u",
-			       q->qid, f->rescode, f->rescode_exp);
-	if (m[0] != NVMF_AUTH_DHCHAP || m[1] != id || f->t_id != tid)
-		return set_err(q, -EPROTO, "DH-HMAC-CHAP on qid %u: message %02x/%02x tid %u, expected 01/%02x tid %u",
-			       q->qid, m[0], m[1], f->t_id, id, tid);
-	return 0;
+	return auth_io_check(io, tcp_host_auth_recv(io->q, buf, al, &st), st, "Authentication Receive");
 }
 
-static int dhchap_host(struct tcp_host_q *q, const struct tcp_host_connect_args *a, uint16_t cntlid)
+static int dhchap_host(struct tcp_host_q *q, const struct tcp_host_connect_args *a)
 {
 	static uint16_t transaction;
-	static uint32_t seq;
-	uint8_t buf[4096], tkey[DHCHAP_MAX_HASH_LEN], chal[DHCHAP_MAX_HASH_LEN], r1[DHCHAP_MAX_HASH_LEN];
-	uint8_t c2[DHCHAP_MAX_HASH_LEN], r2[DHCHAP_MAX_HASH_LEN], sess[DHCHAP_MAX_DH_LEN];
-	struct nvmf_auth_negotiate *neg = (void *)buf;
-	struct nvmf_auth_challenge *ch = (void *)buf;
-	struct nvmf_auth_reply *rep = (void *)buf;
-	struct nvmf_auth_success1 *s1 = (void *)buf;
-	struct nvmf_auth_success2 *s2 = (void *)buf;
 	struct dhchap_key hk, ck = { 0 };
-	uint16_t tid = ++transaction;
-	uint32_t cseq = 0;
-	size_t tkey_len, hl, dhlen = 0;
+	struct auth_io io = { .q = q };
+	struct dhchap_host_xfer x = { .send = auth_io_send, .recv = auth_io_recv, .ctx = &io };
+	struct dhchap_host_args args = { .hostnqn = a->hostnqn, .subnqn = a->subnqn, .host = &hk, .ctrl = &ck,
+					 .tid = ++transaction, .dh_offer = a->dh_offer };
+	struct dhchap_host_result r;
 	const char *why;
-	void *dh = NULL;
-	uint8_t hash, gid, ng = 0;
-	int ret = -EPROTO;
+	int ret;
 
-	(void)cntlid;
 	if (dhchap_key_parse(a->dhchap_secret, &hk, &why))
 		return set_err(q, -EINVAL, "the host secret %s", why);
 	if (a->dhchap_ctrl_secret && dhchap_key_parse(a->dhchap_ctrl_secret, &ck, &why))
 		return set_err(q, -EINVAL, "the controller secret %s", why);
-	/* Negotiate: what the Linux host offers */
-	memset(buf, 0, sizeof(*neg) + sizeof(neg->proto[0]));
-	neg->auth_type = NVMF_AUTH_COMMON;
-	neg->auth_id = NVMF_AUTH_NEGOTIATE;
-	neg->t_id = tid;
-	neg->napd = 1;
-	neg->proto[0].authid = NVMF_AUTH_DHCHAP_AUTHID;
-	neg->proto[0].halen = 3;
-	for (uint8_t i = 0; i < 3; i++)
-		neg->proto[0].idlist[i] = (uint8_t)(DHCHAP_SHA256 + i);
-	for (uint8_t g = DHCHAP_DH_NULL; g <= DHCHAP_FFDHE8192; g++)
-		if (!a->dh_offer || (a->dh_offer & (1u << g)))
-			neg->proto[0].idlist[NVMF_AUTH_MAX_HASH_IDS + ng++] = g;
-	neg->proto[0].dhlen = ng;
-	if ((ret = auth_xfer(q, buf, sizeof(*neg) + sizeof(neg->proto[0]), true, "Negotiate")))
-		goto out;
-	/* Challenge */
-	memset(buf, 0, sizeof(buf));
-	if ((ret = auth_xfer(q, buf, sizeof(buf), false, "Challenge")) || (ret = auth_expect(q, buf, NVMF_AUTH_CHALLENGE, tid)))
-		goto out;
-	hash = ch->hashid;
-	gid = ch->dhgid;
-	hl = dhchap_hash_len(hash);
-	if (!hl || ch->hl != hl || (gid && ch->dhvlen != dhchap_dh_len(gid)) || (!gid && ch->dhvlen) ||
-	    gid > DHCHAP_FFDHE8192 || sizeof(*ch) + hl + ch->dhvlen > sizeof(buf)) {
-		ret = set_err(q, -EPROTO, "DH-HMAC-CHAP on qid %u: bad Challenge (hash %u hl %u group %u dhvlen %u)", q->qid,
-			      hash, ch->hl, gid, ch->dhvlen);
-		goto out;
-	}
-	memcpy(chal, ch->cval, hl);
-	if (gid) {
-		uint8_t pub[DHCHAP_MAX_DH_LEN];
-
-		dhlen = dhchap_dh_len(gid);
-		dh = dhchap_dh_generate(gid, pub);
-		if (!dh || dhchap_dh_derive(dh, ch->cval + hl, dhlen, sess, dhlen) ||
-		    dhchap_augment(hash, sess, dhlen, ch->cval, chal)) {
-			ret = set_err(q, -EPROTO, "DH-HMAC-CHAP on qid %u: the controller's DH value is not usable", q->qid);
-			goto out;
-		}
-		memmove(buf + 2048, pub, dhlen);
-	}
-	if (dhchap_transform(&hk, a->hostnqn, tkey, &tkey_len) ||
-	    dhchap_response(hash, tkey, tkey_len, chal, ch->seqnum, tid, 0, false, a->hostnqn, a->subnqn, r1)) {
-		ret = set_err(q, -EIO, "DH-HMAC-CHAP: host response");
-		goto out;
-	}
-	/* Reply */
-	memset(buf, 0, sizeof(*rep) + 2 * hl);
-	if (gid)
-		memmove(buf + sizeof(*rep) + 2 * hl, buf + 2048, dhlen);
-	rep->auth_type = NVMF_AUTH_DHCHAP;
-	rep->auth_id = NVMF_AUTH_REPLY;
-	rep->t_id = tid;
-	rep->hl = (uint8_t)hl;
-	rep->dhvlen = (uint16_t)dhlen;
-	memcpy(rep->rval, r1, hl);
-	if (ck.len) {
-		if (!++seq)
-			seq = 1;
-		cseq = seq;
-		dhchap_random(c2, hl);
-		rep->cvalid = 1;
-		rep->seqnum = cseq;
-		memcpy(rep->rval + hl, c2, hl);
-	}
-	if ((ret = auth_xfer(q, buf, sizeof(*rep) + 2 * hl + dhlen, true, "Reply")))
-		goto out;
-	/* Success1 */
-	memset(buf, 0, sizeof(buf));
-	if ((ret = auth_xfer(q, buf, sizeof(buf), false, "Success1")) || (ret = auth_expect(q, buf, NVMF_AUTH_SUCCESS1, tid)))
-		goto out;
-	if (s1->hl != hl) {
-		ret = set_err(q, -EPROTO, "DH-HMAC-CHAP on qid %u: Success1 hl %u, expected %zu", q->qid, s1->hl, hl);
-		goto out;
-	}
-	if (ck.len) {
-		uint8_t cchal[DHCHAP_MAX_HASH_LEN];
-		struct nvmf_auth_failure *f = (void *)buf;
-		bool ok;
-
-		memcpy(cchal, c2, hl);
-		ok = s1->rvalid && (!gid || !dhchap_augment(hash, sess, dhlen, c2, cchal)) &&
-		     !dhchap_transform(&ck, a->subnqn, tkey, &tkey_len) &&
-		     !dhchap_response(hash, tkey, tkey_len, cchal, cseq, tid, 0, true, a->subnqn, a->hostnqn, r2) &&
-		     !dhchap_memcmp(r2, s1->rval, hl);
-		if (!ok) {      /* Failure2, as the Linux host sends it */
-			memset(buf, 0, sizeof(*f));
-			f->auth_type = NVMF_AUTH_COMMON;
-			f->auth_id = NVMF_AUTH_FAILURE2;
-			f->t_id = tid;
-			f->rescode = NVMF_AUTH_RESCODE_FAILED;
-			f->rescode_exp = NVMF_AUTH_FAIL_FAILED;
-			auth_xfer(q, buf, sizeof(*f), true, "Failure2");
-			ret = set_err(q, -EACCES, "DH-HMAC-CHAP on qid %u: the controller's response is wrong%s", q->qid,
-				      s1->rvalid ? "" : " (none sent)");
-			goto out;
-		}
-		memset(buf, 0, sizeof(*s2));
-		s2->auth_type = NVMF_AUTH_DHCHAP;
-		s2->auth_id = NVMF_AUTH_SUCCESS2;
-		s2->t_id = tid;
-		if ((ret = auth_xfer(q, buf, sizeof(*s2), true, "Success2")))
-			goto out;
-		q->auth.ctrl_verified = true;
-	}
-	q->auth.done = true;
-	q->auth.hash = hash;
-	q->auth.dhgroup = gid;
-	ret = 0;
-out:
-	dhchap_dh_free(dh);
-	dhchap_wipe(sess, sizeof(sess));
-	dhchap_wipe(tkey, sizeof(tkey));
+	ret = dhchap_host_run(&x, &args, &r);
 	dhchap_wipe(&hk, sizeof(hk));
 	dhchap_wipe(&ck, sizeof(ck));
-	return ret;
+	if (io.err)             /* a command failed: its error is q's already */
+		return io.err;
+	if (ret > 0)
+		return set_err(q, -EACCES, "DH-HMAC-CHAP on qid %u %s", q->qid, r.why);
+	if (ret < 0)
+		return set_err(q, ret, "DH-HMAC-CHAP on qid %u: %s", q->qid, r.why);
+	q->auth.done = true;
+	q->auth.ctrl_verified = r.ctrl_verified;
+	q->auth.hash = r.hash;
+	q->auth.dhgroup = r.dhgroup;
+	return 0;
 }
 
 int tcp_host_fabrics_connect(struct tcp_host_q *q, const struct tcp_host_connect_args *a,
@@ -1497,7 +1390,7 @@ int tcp_host_fabrics_connect(struct tcp_host_q *q, const struct tcp_host_connect
 			return set_err(q, -EACCES,
 				       "Connect qid %u: the controller requires DH-HMAC-CHAP and no secret was given",
 				       a->qid);
-		ret = dhchap_host(q, a, a->qid == 0 ? (uint16_t)(cqe.dw0 & 0xffff) : a->cntlid);
+		ret = dhchap_host(q, a);
 		if (ret)
 			return ret;
 	}

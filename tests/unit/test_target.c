@@ -38,6 +38,7 @@
 #include "pcie/pcie.h"
 #include "target/target.h"
 #include "tests/fake_nvme.h"
+#include "tests/support/dhchap_host.h"
 
 #define NQN1 "nqn.2024-01.org.example:ssd0"
 #define NQN2 "nqn.2024-01.org.example:ssd1"
@@ -3515,27 +3516,6 @@ static uint16_t auth_recv(struct tq *q, void *buf, uint32_t al)
 	return st;
 }
 
-static uint32_t negotiate_msg(uint8_t *buf, uint16_t tid, uint8_t dh_mask)
-{
-	struct nvmf_auth_negotiate *n = (void *)buf;
-	uint8_t ng = 0;
-
-	memset(buf, 0, sizeof(*n) + sizeof(n->proto[0]));
-	n->auth_type = NVMF_AUTH_COMMON;
-	n->auth_id = NVMF_AUTH_NEGOTIATE;
-	n->t_id = tid;
-	n->napd = 1;
-	n->proto[0].authid = NVMF_AUTH_DHCHAP_AUTHID;
-	n->proto[0].halen = 3;
-	for (uint8_t i = 0; i < 3; i++)
-		n->proto[0].idlist[i] = (uint8_t)(DHCHAP_SHA256 + i);
-	for (uint8_t g = 0; g <= DHCHAP_FFDHE8192; g++)
-		if (dh_mask & (1u << g))
-			n->proto[0].idlist[30 + ng++] = g;
-	n->proto[0].dhlen = ng;
-	return sizeof(*n) + sizeof(n->proto[0]);
-}
-
 /* The Failure1 a Receive returns: its explanation, or -1 for another message */
 static int failure1(struct tq *q)
 {
@@ -3549,88 +3529,40 @@ static int failure1(struct tq *q)
 	return f->rescode_exp;
 }
 
+/* Authentication Send/Receive for the shared host side
+ * (tests/support/dhchap_host.c): 0 only for a success status */
+static int xfer_send(void *ctx, const void *msg, size_t len)
+{
+	return auth_send(ctx, msg, (uint32_t)len) != ST_OK;
+}
+
+static int xfer_recv(void *ctx, void *buf, size_t al)
+{
+	return auth_recv(ctx, buf, (uint32_t)al) != ST_OK;
+}
+
 /* A whole transaction as the Linux host runs it; the controller's response
  * is checked when ctrl_secret is given. Returns the Failure1 explanation,
- * 0 when authenticated. */
+ * 0 when authenticated; anything else fails the test. */
 static int host_auth(struct tq *q, const char *subnqn, const char *hostnqn, const char *secret,
 		     const char *ctrl_secret, uint16_t tid)
 {
-	static uint8_t buf[4096];
-	struct nvmf_auth_challenge *ch = (void *)buf;
-	struct nvmf_auth_reply *rep = (void *)buf;
-	struct nvmf_auth_success1 *s1 = (void *)buf;
 	struct dhchap_key hk, ck = { 0 };
-	uint8_t tkey[64], chal[64], c2[64], r[64], sess[DHCHAP_MAX_DH_LEN], pub[DHCHAP_MAX_DH_LEN];
-	size_t tl, hl, dhlen;
+	struct dhchap_host_xfer x = { .send = xfer_send, .recv = xfer_recv, .ctx = q };
+	struct dhchap_host_args a = { .hostnqn = hostnqn, .subnqn = subnqn, .host = &hk, .ctrl = &ck, .tid = tid,
+				      .dh_offer = 0x3f };
+	struct dhchap_host_result r;
 	const char *why;
-	void *dh = NULL;
-	uint8_t hash, gid;
-	uint32_t s1num;
+	int rc;
 
 	assert_int_equal(dhchap_key_parse(secret, &hk, &why), 0);
 	if (ctrl_secret)
 		assert_int_equal(dhchap_key_parse(ctrl_secret, &ck, &why), 0);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, tid, 0x3f)), ST_OK);
-	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
-	if (ch->auth_id == NVMF_AUTH_FAILURE1)
-		return ((struct nvmf_auth_failure *)buf)->rescode_exp;
-	assert_int_equal(ch->auth_type, NVMF_AUTH_DHCHAP);
-	assert_int_equal(ch->auth_id, NVMF_AUTH_CHALLENGE);
-	assert_int_equal(ch->t_id, tid);
-	assert_int_not_equal(ch->seqnum, 0);
-	hash = ch->hashid;
-	gid = ch->dhgid;
-	hl = dhchap_hash_len(hash);
-	dhlen = dhchap_dh_len(gid);
-	assert_int_equal(ch->hl, hl);
-	assert_int_equal(ch->dhvlen, dhlen);
-	memcpy(chal, ch->cval, hl);
-	if (dhlen) {
-		assert_non_null(dh = dhchap_dh_generate(gid, pub));
-		assert_int_equal(dhchap_dh_derive(dh, ch->cval + hl, dhlen, sess, dhlen), 0);
-		assert_int_equal(dhchap_augment(hash, sess, dhlen, ch->cval, chal), 0);
-		dhchap_dh_free(dh);
-	}
-	s1num = ch->seqnum;
-	assert_int_equal(dhchap_transform(&hk, hostnqn, tkey, &tl), 0);
-	assert_int_equal(dhchap_response(hash, tkey, tl, chal, s1num, tid, 0, false, hostnqn, subnqn, r), 0);
-	memset(buf, 0, sizeof(*rep) + 2 * hl + dhlen);
-	rep->auth_type = NVMF_AUTH_DHCHAP;
-	rep->auth_id = NVMF_AUTH_REPLY;
-	rep->t_id = tid;
-	rep->hl = (uint8_t)hl;
-	rep->dhvlen = (uint16_t)dhlen;
-	memcpy(rep->rval, r, hl);
-	memset(c2, 0x3c, hl);
-	if (ck.len) {
-		rep->cvalid = 1;
-		rep->seqnum = 77;
-		memcpy(rep->rval + hl, c2, hl);
-	}
-	memcpy(rep->rval + 2 * hl, pub, dhlen);
-	assert_int_equal(auth_send(q, buf, (uint32_t)(sizeof(*rep) + 2 * hl + dhlen)), ST_OK);
-	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
-	if (s1->auth_id == NVMF_AUTH_FAILURE1)
-		return ((struct nvmf_auth_failure *)buf)->rescode_exp;
-	assert_int_equal(s1->auth_id, NVMF_AUTH_SUCCESS1);
-	assert_int_equal(s1->hl, hl);
-	assert_int_equal(s1->rvalid, ck.len ? 1 : 0);
-	if (ck.len) {
-		struct nvmf_auth_success2 *s2 = (void *)buf;
-
-		memcpy(chal, c2, hl);
-		if (dhlen)
-			assert_int_equal(dhchap_augment(hash, sess, dhlen, c2, chal), 0);
-		assert_int_equal(dhchap_transform(&ck, subnqn, tkey, &tl), 0);
-		assert_int_equal(dhchap_response(hash, tkey, tl, chal, 77, tid, 0, true, subnqn, hostnqn, r), 0);
-		assert_memory_equal(s1->rval, r, hl);
-		memset(buf, 0, sizeof(*s2));
-		s2->auth_type = NVMF_AUTH_DHCHAP;
-		s2->auth_id = NVMF_AUTH_SUCCESS2;
-		s2->t_id = tid;
-		assert_int_equal(auth_send(q, buf, sizeof(*s2)), ST_OK);
-	}
-	return 0;
+	rc = dhchap_host_run(&x, &a, &r);
+	if (rc < 0)
+		fail_msg("DH-HMAC-CHAP transaction %u: %s (%d)", tid, r.why, rc);
+	assert_int_equal(r.ctrl_verified, rc == 0 && ck.len);
+	return rc;
 }
 
 static struct tq *auth_admin(const char *hostnqn, uint16_t *cntlid)
@@ -3676,7 +3608,7 @@ static void test_auth_gate_and_success(void **state)
 	a.hostnqn = "nqn.2014-08.org.example:keyless";
 	assert_int_equal(connect_st(q, &a), ST_OK);
 	assert_int_equal(E.last.dw0 >> 16, 0);
-	assert_int_equal(auth_send(q, data, negotiate_msg(data, 1, 1)), gen(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(auth_send(q, data, dhchap_host_negotiate(data, 1, 1)), gen(NVME_SC_CMD_SEQ_ERROR));
 }
 
 /* bidirectional with ffdhe2048 (HOSTB's settings); a host that does not
@@ -3695,9 +3627,9 @@ static void test_auth_bidirectional_dh(void **state)
 	enable(q);
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
 	q = auth_admin(HOSTB, &id);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 1u << DHCHAP_DH_NULL)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 3, 1u << DHCHAP_DH_NULL)), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_DHGROUP_UNUSABLE);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 1u << DHCHAP_FFDHE8192)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 3, 1u << DHCHAP_FFDHE8192)), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_DHGROUP_UNUSABLE);
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), spec(NVMF_SC_AUTH_REQUIRED));
 	/* a wrong host key, then the right one on the same queue */
@@ -3751,15 +3683,15 @@ static void test_auth_protocol_errors(void **state)
 	assert_int_equal(status_of(r), gen(NVME_SC_SGL_INVALID_DATA));
 	put(r);
 	/* Negotiate without a DH-HMAC-CHAP descriptor, or with too many ids */
-	negotiate_msg(buf, 1, 1);
+	dhchap_host_negotiate(buf, 1, 1);
 	n->proto[0].authid = 2;
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
-	negotiate_msg(buf, 1, 1);
+	dhchap_host_negotiate(buf, 1, 1);
 	n->proto[0].dhlen = 31;
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
-	negotiate_msg(buf, 1, 1);
+	dhchap_host_negotiate(buf, 1, 1);
 	n->napd = 2;            /* says two, carries one: the one it carries counts */
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
@@ -3767,18 +3699,18 @@ static void test_auth_protocol_errors(void **state)
 	/* a queue starts at most 4 exchanges before it authenticates: a new one */
 	q = auth_admin(HOSTA, &id);
 	/* secure channel concatenation */
-	negotiate_msg(buf, 1, 1);
+	dhchap_host_negotiate(buf, 1, 1);
 	n->sc_c = 1;
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_CONCAT_MISMATCH);
 	/* only MD5-like hash identifiers */
-	negotiate_msg(buf, 1, 1);
+	dhchap_host_negotiate(buf, 1, 1);
 	n->proto[0].idlist[0] = 7;
 	n->proto[0].halen = 1;
 	assert_int_equal(auth_send(q, buf, 72), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_HASH_UNUSABLE);
 	/* a Reply of another transaction */
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 5, 1)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 5, 1)), ST_OK);
 	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
 	memset(buf, 0, sizeof(buf));
 	rep->auth_type = NVMF_AUTH_DHCHAP;
@@ -3788,7 +3720,7 @@ static void test_auth_protocol_errors(void **state)
 	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
 	/* a Reply shorter than it says, and one with a DH value for the null group */
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 7, 1)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 7, 1)), ST_OK);
 	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
 	memset(buf, 0, sizeof(buf));
 	rep->auth_type = NVMF_AUTH_DHCHAP;
@@ -3799,7 +3731,7 @@ static void test_auth_protocol_errors(void **state)
 	assert_int_equal(auth_send(q, buf, sizeof(*rep) + 64), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_INCORRECT_PAYLOAD);
 	/* that was the fourth: the fifth is refused */
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 1, 1)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 1, 1)), ST_OK);
 	assert_int_equal(failure1(q), NVMF_AUTH_FAIL_NOT_USABLE);
 	/* an I/O queue cannot join before the admin queue authenticated */
 	enable(q);
@@ -3808,7 +3740,7 @@ static void test_auth_protocol_errors(void **state)
 	assert_int_equal(connect_st(io, &a), spec(NVMF_SC_AUTH_REQUIRED));
 	q = auth_admin(HOSTA, &id);
 	/* a Challenge that does not fit the allocation length */
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 8, 1)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 8, 1)), ST_OK);
 	assert_int_equal(auth_recv(q, buf, 20), ST_OK);
 	assert_int_equal(buf[1], NVMF_AUTH_FAILURE1);
 	/* after all that, still not authenticated; then a good transaction */
@@ -3831,7 +3763,7 @@ static void test_auth_reauth(void **state)
 	q = auth_admin(HOSTA, &id);
 	assert_int_equal(host_auth(q, NQN1, HOSTA, AKEY_A, NULL, 1), 0);
 	enable(q);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 2, 1)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 2, 1)), ST_OK);
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
 	assert_int_equal(auth_recv(q, buf, sizeof(buf)), ST_OK);
 	assert_int_equal(status_of(identify(q, NVME_ID_CNS_CTRL, 0)), ST_OK);
@@ -3858,7 +3790,7 @@ static void test_auth_worker(void **state)
 	assert_int_equal(host_auth(other, NQN1, HOSTA, AKEY_A, NULL, 1), 0);
 	enable(other);
 	q = auth_admin(HOSTB, &id);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 2, 0x3f)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 2, 0x3f)), ST_OK);
 	r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, 2048), 2048);
 	assert_int_equal(r->completions, 0);                    /* waits for g^x */
 	assert_int_equal(status_of(identify(other, NVME_ID_CNS_CTRL, 0)), ST_OK);
@@ -3872,7 +3804,7 @@ static void test_auth_worker(void **state)
 	put(r);
 	/* the same again, but the queue is torn down while the job runs */
 	q = auth_admin(HOSTB, &id);
-	assert_int_equal(auth_send(q, buf, negotiate_msg(buf, 3, 0x3f)), ST_OK);
+	assert_int_equal(auth_send(q, buf, dhchap_host_negotiate(buf, 3, 0x3f)), ST_OK);
 	r = exec_c2h(q, auth_sqe(NVMF_FCTYPE_AUTH_RECV, 2048), 2048);
 	assert_int_equal(r->completions, 0);
 	tq_destroy(q);
