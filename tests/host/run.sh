@@ -16,19 +16,18 @@ SECURE=nqn.2024-01.io.nvmf-bridge:secure
 SECURE_ANY=nqn.2024-01.io.nvmf-bridge:secure-any
 AUTH_HOST=nqn.2014-08.org.nvmexpress:uuid:6b1e6a52-0f5c-4c1e-9b7e-1c0ffee00011
 AUTH2_HOST=nqn.2014-08.org.nvmexpress:uuid:6b1e6a52-0f5c-4c1e-9b7e-1c0ffee00012
-# a secret as nvme gen-dhchap-key prints it: DHHC-1:HH:base64(key || CRC-32 LE):
+# a secret as nvme gen-dhchap-key (or, with the prefix NVMeTLSkey-1,
+# gen-tls-key) prints it: PREFIX:HH:base64(key || CRC-32 LE):
 genkey() { python3 -c 'import base64,os,sys,zlib
 k=os.urandom(int(sys.argv[2]))
-print("DHHC-1:%02d:%s:" % (int(sys.argv[1]), base64.b64encode(k + zlib.crc32(k).to_bytes(4, "little")).decode()))' "$1" "$2"; }
+print("%s:%02d:%s:" % (sys.argv[3], int(sys.argv[1]), base64.b64encode(k + zlib.crc32(k).to_bytes(4, "little")).decode()))' "$1" "$2" "${3:-DHHC-1}"; }
 K1=$(genkey 1 32) K1_NEW=$(genkey 0 32) K2=$(genkey 2 48) C2=$(genkey 3 64) K_OTHER=$(genkey 1 32)
 # one host per further DH group (a host authenticates in its configured group only)
 GROUPS_MORE="ffdhe3072 ffdhe4096 ffdhe6144 ffdhe8192" AUTH_G_HOST=nqn.2024-01.io.nvmf-bridge:host-
 # TLS: a port that requires it, one where it is optional; a host's PSK
 TLSPORT=$((PORT + 1)) OPTPORT=$((PORT + 2))
 TLS_HOST=nqn.2014-08.org.nvmexpress:uuid:6b1e6a52-0f5c-4c1e-9b7e-1c0ffee00021
-TLS_KEY=$(python3 -c 'import base64,os,zlib
-k=os.urandom(32)
-print("NVMeTLSkey-1:01:%s:" % base64.b64encode(k + zlib.crc32(k).to_bytes(4, "little")).decode())')
+TLS_KEY=$(genkey 1 32 NVMeTLSkey-1)
 pass=0 fail=0 DPID=
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

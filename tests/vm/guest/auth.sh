@@ -73,22 +73,27 @@ backend() {
 	truncate -s 128M "$NSFILE" && NSDEV=$NSFILE
 }
 
+# nvmet_subsys_up DIR NQN: nvmet-tcp loaded, subsystem NQN (configfs DIR)
+# with $NSDEV as namespace 1 and no host allowed yet; TARGET_WHY on failure
+nvmet_subsys_up() {
+	backend || { TARGET_WHY="no namespace backing (null_blk, tmpfs file)"; return 1; }
+	modprobe nvmet-tcp || { TARGET_WHY="modprobe nvmet-tcp failed"; return 1; }
+	modprobe nvme-tcp || { TARGET_WHY="modprobe nvme-tcp failed"; return 1; }
+	[ -d "$1" ] && return 0
+	mkdir "$1" &&
+	echo 0 > "$1/attr_allow_any_host" &&
+	mkdir "$1/namespaces/1" &&
+	printf %s "$NSDEV" > "$1/namespaces/1/device_path" &&
+	echo 1 > "$1/namespaces/1/enable" ||
+		{ TARGET_WHY="configfs: subsystem $2 with $NSDEV"; return 1; }
+}
+
 # target_up: the subsystem (no host allowed yet) with one namespace on port 1
 TARGET_WHY=
 target_up() {
 	TARGET_WHY=
 	[ -e "$PRT/subsystems/$SUBNQN" ] && return 0
-	backend || { TARGET_WHY="no namespace backing (null_blk, tmpfs file)"; return 1; }
-	modprobe nvmet-tcp || { TARGET_WHY="modprobe nvmet-tcp failed"; return 1; }
-	modprobe nvme-tcp || { TARGET_WHY="modprobe nvme-tcp failed"; return 1; }
-	if [ ! -d "$SUB" ]; then
-		mkdir "$SUB" &&
-		echo 0 > "$SUB/attr_allow_any_host" &&
-		mkdir "$SUB/namespaces/1" &&
-		printf %s "$NSDEV" > "$SUB/namespaces/1/device_path" &&
-		echo 1 > "$SUB/namespaces/1/enable" ||
-			{ TARGET_WHY="configfs: subsystem $SUBNQN with $NSDEV"; return 1; }
-	fi
+	nvmet_subsys_up "$SUB" "$SUBNQN" || return 1
 	if [ ! -d "$PRT" ]; then
 		mkdir "$PRT" &&
 		echo tcp > "$PRT/addr_trtype" &&
@@ -341,17 +346,7 @@ tls_connect() {
 # (namespace 1, the three hosts allowed)
 tls_target_up() {
 	TARGET_WHY=
-	backend || { TARGET_WHY="no namespace backing (null_blk, tmpfs file)"; return 1; }
-	modprobe nvmet-tcp || { TARGET_WHY="modprobe nvmet-tcp failed"; return 1; }
-	modprobe nvme-tcp || { TARGET_WHY="modprobe nvme-tcp failed"; return 1; }
-	if [ ! -d "$TLS_SUB" ]; then
-		mkdir "$TLS_SUB" &&
-		echo 0 > "$TLS_SUB/attr_allow_any_host" &&
-		mkdir "$TLS_SUB/namespaces/1" &&
-		printf %s "$NSDEV" > "$TLS_SUB/namespaces/1/device_path" &&
-		echo 1 > "$TLS_SUB/namespaces/1/enable" ||
-			{ TARGET_WHY="configfs: subsystem $TLS_NQN with $NSDEV"; return 1; }
-	fi
+	nvmet_subsys_up "$TLS_SUB" "$TLS_NQN" || return 1
 	for _h in "$TLS_HOST" "$NOKEY_HOST" "$FOREIGN_HOST"; do
 		[ -d "$CFS/hosts/$_h" ] || mkdir "$CFS/hosts/$_h" || { TARGET_WHY="configfs: host $_h"; return 1; }
 		[ -e "$TLS_SUB/allowed_hosts/$_h" ] || ln -s "$CFS/hosts/$_h" "$TLS_SUB/allowed_hosts/$_h" ||
