@@ -1119,7 +1119,7 @@ static void conn_rx(struct tcp_conn *c)
  * keys and the connection goes on in the clear as far as we can see. A
  * port where TLS is optional looks at the first byte: 16h begins a TLS
  * record, an ICReq begins with 00h. */
-static void tls_event(struct tcp_conn *c, uint32_t events)
+static void tls_event(struct tcp_conn *c)
 {
 	char why[256];
 	bool want_write = false;
@@ -1150,7 +1150,6 @@ static void tls_event(struct tcp_conn *c, uint32_t events)
 			}
 		}
 	}
-	(void)events;
 	rc = tcp_tls_step(c->tls, &want_write, why, sizeof(why));
 	if (rc == 0) {
 		update_events(c, want_write);
@@ -1182,7 +1181,7 @@ static void conn_event(void *arg, uint32_t events)
 
 	if (c->tls || c->tls_peek) {
 		if (events & (EPOLLIN | EPOLLOUT))
-			tls_event(c, events);
+			tls_event(c);
 		else if (!c->closing)
 			conn_close(c, "socket error or hang-up");
 		return;
