@@ -94,14 +94,7 @@ target_up() {
 	TARGET_WHY=
 	[ -e "$PRT/subsystems/$SUBNQN" ] && return 0
 	nvmet_subsys_up "$SUB" "$SUBNQN" || return 1
-	if [ ! -d "$PRT" ]; then
-		mkdir "$PRT" &&
-		echo tcp > "$PRT/addr_trtype" &&
-		echo ipv4 > "$PRT/addr_adrfam" &&
-		echo "$TADDR" > "$PRT/addr_traddr" &&
-		echo "$TPORT" > "$PRT/addr_trsvcid" ||
-			{ TARGET_WHY="configfs: port 1"; return 1; }
-	fi
+	nvmet_port "$PRT" "$TADDR" "$TPORT" || { TARGET_WHY="configfs: port 1"; return 1; }
 	ln -s "$SUB" "$PRT/subsystems/$SUBNQN" || { TARGET_WHY="configfs: linking the port"; return 1; }
 	wait_until 10 listening "$TPORT" || { TARGET_WHY="no listener on $TADDR:$TPORT"; return 1; }
 }
@@ -357,12 +350,7 @@ tls_target_up() {
 	# without a keyring ("TLS keyring not configured")
 	if [ ! -d "$TLS_PRT" ]; then
 		dmesg_mark
-		mkdir "$TLS_PRT" &&
-		echo tcp > "$TLS_PRT/addr_trtype" &&
-		echo ipv4 > "$TLS_PRT/addr_adrfam" &&
-		echo "$TADDR" > "$TLS_PRT/addr_traddr" &&
-		echo "$TLS_PORT" > "$TLS_PRT/addr_trsvcid" ||
-			{ TARGET_WHY="configfs: port 2"; return 1; }
+		nvmet_port "$TLS_PRT" "$TADDR" "$TLS_PORT" || { TARGET_WHY="configfs: port 2"; return 1; }
 		echo tls1.3 > "$TLS_PRT/addr_tsas" ||
 			{ TARGET_WHY="configfs: addr_tsas tls1.3 refused: $(dmesg_new | tail -n 2 | tr '\n' '|')"; return 1; }
 		echo required > "$TLS_PRT/addr_treq" ||

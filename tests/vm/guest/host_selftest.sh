@@ -75,11 +75,7 @@ backend() {
 # subsystem linked in
 port_up() {
 	if [ ! -d "$1" ]; then
-		mkdir "$1" || return 1
-		echo tcp > "$1/addr_trtype"
-		echo ipv4 > "$1/addr_adrfam"
-		echo "$ADDR" > "$1/addr_traddr"
-		echo "$2" > "$1/addr_trsvcid"
+		nvmet_port "$1" "$ADDR" "$2" || return 1
 		[ -n "${3:-}" ] && echo "$3" > "$1/param_inline_data_size"
 	fi
 	[ -e "$1/subsystems/$NQN" ] || ln -s "$SUB" "$1/subsystems/$NQN" || return 1

@@ -362,6 +362,17 @@ nvme_disconnect() {
 	wait_until 20 no_ctrl_of "$2" && wait_until 10 no_ns_dev "$2"
 }
 
+# nvmet_port DIR ADDR PORT: the kernel target's port DIR, TCP on ADDR:PORT
+# (IPv4), unless it is there already
+nvmet_port() {
+	[ -d "$1" ] && return 0
+	mkdir "$1" &&
+	echo tcp > "$1/addr_trtype" &&
+	echo ipv4 > "$1/addr_adrfam" &&
+	echo "$2" > "$1/addr_traddr" &&
+	echo "$3" > "$1/addr_trsvcid"
+}
+
 # run_fio LABEL SECS ARGS...: fio with terse output (FIO_FORMAT=normal,terse
 # for both) under a timeout, to $RES/LABEL.fio; sets
 # FIO_RC, FIO_ERR (the job's error field), FIO_RIOPS, FIO_WIOPS, FIO_RBW,
