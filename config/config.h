@@ -29,6 +29,18 @@
 #define CFG_DIR_SIZE 256
 /* Identify Controller NN: the highest NSID a namespace may have */
 #define CFG_MAX_NSID 1024
+/* ANA groups 1..CFG_MAX_ANAGRPID (Identify ANAGRPMAX and NANAGRPID, as nvmet) */
+#define CFG_MAX_ANAGRPID 128
+
+/* A port's state of an ANA group, as the ANA log page encodes it */
+enum cfg_ana_state {
+	CFG_ANA_UNSET = 0,            /* not listed on the port: optimized */
+	CFG_ANA_OPTIMIZED = 0x1,
+	CFG_ANA_NON_OPTIMIZED = 0x2,
+	CFG_ANA_INACCESSIBLE = 0x3,
+	CFG_ANA_PERSISTENT_LOSS = 0x4,
+	CFG_ANA_CHANGE = 0xf,
+};
 
 enum cfg_trtype {
 	CFG_TRTYPE_TCP = 3,           /* values match the discovery log TRTYPE */
@@ -66,6 +78,7 @@ struct cfg_namespace {
 	uint8_t uuid[16];
 	bool has_nguid;
 	uint8_t nguid[16];
+	uint32_t anagrpid;            /* ana_grpid / ana.grpid: 1..CFG_MAX_ANAGRPID, default (and 0) 1 */
 };
 
 struct cfg_subsystem {
@@ -110,6 +123,9 @@ struct cfg_port {
 	char (*subsystems)[CFG_NQN_SIZE];  /* each must name a configured subsystem */
 	unsigned nr_subsystems;
 	struct cfg_referral *referrals;
+	/* ana_groups: [grpid] is the group's state on this port (enum
+	 * cfg_ana_state; CFG_ANA_UNSET: not listed, optimized) */
+	uint8_t ana_state[CFG_MAX_ANAGRPID + 1];
 	unsigned nr_referrals;
 };
 
@@ -186,6 +202,11 @@ bool nqn_valid(const char *nqn, char *why, size_t whylen);
 
 /* Parse "1GiB", "512MiB", "1G", "4096" (bytes) etc. Returns 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *bytes);
+/* ANA states by nvmetcli's names ("optimized", "non-optimized",
+ * "inaccessible", "persistent-loss", "change"): the enum cfg_ana_state
+ * value, or 0 for anything else; and back ("optimized" for UNSET) */
+unsigned cfg_ana_state_parse(const char *s);
+const char *cfg_ana_state_name(unsigned state);
 
 const struct cfg_subsystem *config_find_subsystem(const struct config *cfg, const char *nqn);
 

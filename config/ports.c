@@ -206,38 +206,50 @@ static int parse_param(struct cfg_ctx *c, struct json_object *param, struct cfg_
 	return 0;
 }
 
-static int parse_ana_group(struct cfg_ctx *c, struct json_object *g)
+static int parse_ana_group(struct cfg_ctx *c, struct json_object *g, struct cfg_port *p, unsigned pi,
+			   unsigned gi, uint32_t *grpids)
 {
 	static const char *const keys[] = { "grpid", "ana", NULL };
 	static const char *const ana_keys[] = { "state", NULL };
 	struct json_object *ana;
-	const char *state;
+	const char *state = NULL;
+	unsigned st = CFG_ANA_OPTIMIZED;
 	size_t mark;
 	int64_t v;
 	int ret;
 
 	if (cfg_expect_object(c, g) || cfg_check_keys(c, g, keys))
 		return -EINVAL;
-	if (cfg_req_int(c, g, "grpid", 0, UINT32_MAX, &v))
+	if (cfg_req_int(c, g, "grpid", INT64_MIN, INT64_MAX, &v))
 		return -EINVAL;
-	if (v != 1)
-		return cfg_fail_key(c, "grpid", "ANA group %lld is not supported; only group 1 (optimized) exists",
-				    (long long)v);
+	if (v < 1 || v > CFG_MAX_ANAGRPID)
+		return cfg_fail_key(c, "grpid", "ANA group %lld is out of range (1..%d)", (long long)v,
+				    CFG_MAX_ANAGRPID);
+	for (unsigned j = 0; j < gi; j++)
+		if (grpids[j] == v)
+			return cfg_fail_key(c, "grpid", "duplicate ANA group %lld (also ports[%u].ana_groups[%u])",
+					    (long long)v, pi, j);
+	grpids[gi] = (uint32_t)v;
 	if (cfg_opt_object(c, g, "ana", &ana))
 		return -EINVAL;
-	if (!ana)
-		return 0;
-	mark = cfg_path_key(c, "ana");
-	ret = cfg_check_keys(c, ana, ana_keys) ?: cfg_opt_str(c, ana, "state", &state);
-	if (!ret && state && strcmp(state, "optimized"))
-		ret = cfg_fail_key(c, "state", "ANA state \"%s\" is not supported; group 1 is always optimized",
-				   state);
-	cfg_path_pop(c, mark);
-	return ret;
+	if (ana) {
+		mark = cfg_path_key(c, "ana");
+		ret = cfg_check_keys(c, ana, ana_keys) ?: cfg_opt_str(c, ana, "state", &state);
+		if (!ret && state && !(st = cfg_ana_state_parse(state)))
+			ret = cfg_fail_key(c, "state", "\"%s\" is not one of \"optimized\", \"non-optimized\", "
+					   "\"inaccessible\", \"persistent-loss\", \"change\"", state);
+		cfg_path_pop(c, mark);
+		if (ret)
+			return ret;
+	}
+	/* optimized is what a group not listed is: stored (and written) as such */
+	p->ana_state[v] = st == CFG_ANA_OPTIMIZED ? CFG_ANA_UNSET : (uint8_t)st;
+	return 0;
 }
 
-static int parse_ana_groups(struct cfg_ctx *c, struct json_object *obj, unsigned pi)
+static int parse_ana_groups(struct cfg_ctx *c, struct json_object *obj, struct cfg_port *p, unsigned pi)
 {
+	uint32_t grpids[CFG_MAX_ANAGRPID];
 	struct json_object *arr;
 	size_t n, i, mark;
 	int ret = 0;
@@ -245,12 +257,12 @@ static int parse_ana_groups(struct cfg_ctx *c, struct json_object *obj, unsigned
 	if (cfg_opt_array(c, obj, "ana_groups", &arr, &n))
 		return -EINVAL;
 	mark = cfg_path_key(c, "ana_groups");
+	if (n > CFG_MAX_ANAGRPID)
+		ret = cfg_fail(c, "%zu ANA groups: at most %d", n, CFG_MAX_ANAGRPID);
 	for (i = 0; i < n && !ret; i++) {
 		size_t m = cfg_path_index(c, i);
 
-		ret = parse_ana_group(c, json_object_array_get_idx(arr, i));
-		if (!ret && i > 0)
-			ret = cfg_fail(c, "duplicate ANA group 1 (also ports[%u].ana_groups[0])", pi);
+		ret = parse_ana_group(c, json_object_array_get_idx(arr, i), p, pi, (unsigned)i, grpids);
 		cfg_path_pop(c, m);
 	}
 	cfg_path_pop(c, mark);
@@ -429,6 +441,6 @@ int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned pi)
 			return ret;
 	}
 	return parse_port_subsystems(c, obj, p, pi) ?: parse_referrals(c, obj, p, pi) ?:
-	       parse_ana_groups(c, obj, pi);
+	       parse_ana_groups(c, obj, p, pi);
 }
 

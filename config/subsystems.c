@@ -322,37 +322,43 @@ static int parse_ns_device(struct cfg_ctx *c, struct json_object *dev,
 	return parse_dev_sized(c, dev, "null", null, CFG_BACKEND_NULL, ns);
 }
 
-/* ANA: one group, 1, always optimized. 0 is what nvmetcli writes on a
- * kernel without ANA and means the same. */
-static int check_ana_grpid(struct cfg_ctx *c, struct json_object *obj, const char *key)
+/* The namespace's ANA group: 0 is what nvmetcli writes on a kernel
+ * without ANA and means group 1, nvmet's default group. */
+static int parse_ana_grpid(struct cfg_ctx *c, struct json_object *obj, const char *key, int64_t *out)
 {
-	int64_t v;
-
-	if (cfg_opt_int(c, obj, key, 0, UINT32_MAX, 1, &v))
+	if (cfg_opt_int(c, obj, key, INT64_MIN, INT64_MAX, -1, out))
 		return -EINVAL;
-	if (v > 1)
-		return cfg_fail_key(c, key, "ANA group %lld is not supported; only group 1 (optimized) exists",
-				    (long long)v);
+	if (*out == 0)
+		*out = 1;
+	if (*out != -1 && (*out < 1 || *out > CFG_MAX_ANAGRPID))
+		return cfg_fail_key(c, key, "ANA group %lld is out of range (1..%d)", (long long)*out,
+				    CFG_MAX_ANAGRPID);
 	return 0;
 }
 
-static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj)
+static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj, struct cfg_namespace *ns)
 {
 	static const char *const ana_keys[] = { "grpid", NULL };
 	static const char *const resv_keys[] = { "enable", NULL };
 	struct json_object *ana, *resv;
+	int64_t top, grp = -1;
 	size_t mark;
 	int ret = 0;
 
-	if (check_ana_grpid(c, obj, "ana_grpid"))
+	if (parse_ana_grpid(c, obj, "ana_grpid", &top))
 		return -EINVAL;
 	if (cfg_opt_object(c, obj, "ana", &ana) || cfg_opt_object(c, obj, "resv", &resv))
 		return -EINVAL;
 	if (ana) {
 		mark = cfg_path_key(c, "ana");
-		ret = cfg_check_keys(c, ana, ana_keys) ?: check_ana_grpid(c, ana, "grpid");
+		ret = cfg_check_keys(c, ana, ana_keys) ?: parse_ana_grpid(c, ana, "grpid", &grp);
+		/* nvmetcli writes both, from the same attribute */
+		if (!ret && grp != -1 && top != -1 && grp != top)
+			ret = cfg_fail_key(c, "grpid", "ANA group %lld differs from ana_grpid %lld", (long long)grp,
+					   (long long)top);
 		cfg_path_pop(c, mark);
 	}
+	ns->anagrpid = grp != -1 ? (uint32_t)grp : top != -1 ? (uint32_t)top : 1;
 	if (!ret && resv) {
 		mark = cfg_path_key(c, "resv");
 		ret = cfg_check_keys(c, resv, resv_keys) ?:
@@ -394,7 +400,7 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 			return cfg_fail_key(c, "nsid", "duplicate NSID %u (also subsystems[%u].namespaces[%u])",
 					    ns->nsid, si, j);
 	}
-	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj))
+	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj, ns))
 		return -EINVAL;
 	if (cfg_unset(dev))
 		return cfg_fail_key(c, "device", "missing (required): the backing device");

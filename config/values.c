@@ -211,3 +211,30 @@ int cfg_parse_bdf(const char *s, char *out, size_t outlen)
 		return -EINVAL;
 	return 0;
 }
+
+static const struct {
+	const char *name;
+	unsigned state;
+} ana_states[] = {
+	{ "optimized", CFG_ANA_OPTIMIZED },
+	{ "non-optimized", CFG_ANA_NON_OPTIMIZED },
+	{ "inaccessible", CFG_ANA_INACCESSIBLE },
+	{ "persistent-loss", CFG_ANA_PERSISTENT_LOSS },
+	{ "change", CFG_ANA_CHANGE },
+};
+
+unsigned cfg_ana_state_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(ana_states) / sizeof(ana_states[0]); i++)
+		if (!strcmp(s, ana_states[i].name))
+			return ana_states[i].state;
+	return 0;
+}
+
+const char *cfg_ana_state_name(unsigned state)
+{
+	for (size_t i = 0; i < sizeof(ana_states) / sizeof(ana_states[0]); i++)
+		if (state == ana_states[i].state)
+			return ana_states[i].name;
+	return "optimized";
+}

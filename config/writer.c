@@ -287,6 +287,23 @@ static void write_port(struct jw *w, const struct cfg_port *p)
 
 	jw_open(w, NULL, '{');
 	write_addr(w, &p->addr, NULL);
+	/* the groups that are not optimized, in group order */
+	for (i = 1; i <= CFG_MAX_ANAGRPID && !p->ana_state[i]; i++)
+		;
+	if (i <= CFG_MAX_ANAGRPID) {
+		jw_open(w, "ana_groups", '[');
+		for (; i <= CFG_MAX_ANAGRPID; i++) {
+			if (!p->ana_state[i])
+				continue;
+			jw_open(w, NULL, '{');
+			jw_open(w, "ana", '{');
+			jw_str(w, "state", cfg_ana_state_name(p->ana_state[i]));
+			jw_close(w, '}');
+			jw_num(w, "grpid", i);
+			jw_close(w, '}');
+		}
+		jw_close(w, ']');
+	}
 	jw_open(w, "param", '{');
 	jw_strnum(w, "inline_data_size", p->inline_data_size);
 	jw_close(w, '}');
@@ -383,6 +400,8 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 		const struct cfg_namespace *ns = &s->namespaces[i];
 
 		jw_open(w, NULL, '{');
+		if (ns->anagrpid != 1)
+			jw_num(w, "ana_grpid", ns->anagrpid);
 		write_device(w, ns);
 		jw_num(w, "enable", ns->enable);
 		jw_num(w, "nsid", ns->nsid);
@@ -634,7 +653,7 @@ static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
  * set: the rest is not part of the configuration, whatever it holds. */
 static bool ns_equal(const struct cfg_namespace *a, const struct cfg_namespace *b)
 {
-	if (a->nsid != b->nsid || a->enable != b->enable || a->backend != b->backend ||
+	if (a->nsid != b->nsid || a->enable != b->enable || a->backend != b->backend || a->anagrpid != b->anagrpid ||
 	    a->has_uuid != b->has_uuid || a->has_nguid != b->has_nguid ||
 	    (a->has_uuid && memcmp(a->uuid, b->uuid, sizeof(a->uuid))) ||
 	    (a->has_nguid && memcmp(a->nguid, b->nguid, sizeof(a->nguid))))
@@ -684,7 +703,7 @@ static bool port_equal(const struct cfg_port *a, const struct cfg_port *b)
 	unsigned i;
 
 	if (a->portid != b->portid || !addr_equal(&a->addr, &b->addr) ||
-	    a->inline_data_size != b->inline_data_size ||
+	    a->inline_data_size != b->inline_data_size || memcmp(a->ana_state, b->ana_state, sizeof(a->ana_state)) ||
 	    a->nr_subsystems != b->nr_subsystems || a->nr_referrals != b->nr_referrals)
 		return false;
 	for (i = 0; i < a->nr_subsystems; i++) {

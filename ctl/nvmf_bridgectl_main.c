@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "config/config.h"
 #include "ctl/ctl.h"
 
 struct opts {
@@ -69,6 +70,9 @@ static void usage(FILE *f)
 		"                                  listen on a new port (trsvcid 4420, trtype tcp and the\n"
 		"                                  address family of ADDR by default)\n"
 		"  remove-port PORTID              close a port and its connections\n"
+		"  set-ana-state PORTID GRPID STATE\n"
+		"                                  set ANA group GRPID's state on a port: optimized,\n"
+		"                                  non-optimized, inaccessible, persistent-loss or change\n"
 		"  reload                          re-read the configuration file and apply the difference\n"
 		"  save-config [PATH]              write the running configuration (default: the daemon's file)\n"
 		"\n"
@@ -550,6 +554,42 @@ static int cmd_remove_port(struct opts *o, int argc, char **argv)
 	return call(o, "remove-port", params, print_line, line);
 }
 
+static int cmd_set_ana_state(struct opts *o, int argc, char **argv)
+{
+	static const char *const states[] = { "optimized", "non-optimized", "inaccessible", "persistent-loss",
+					      "change" };
+	struct json_object *params;
+	uint64_t portid, grpid;
+	bool known = false;
+	char line[128];
+	int i = parse_plain(o, argc, argv, "set-ana-state", 3, 3);
+
+	if (i < 0)
+		return CTL_USAGE;
+	if (!parse_u64(argv[i], 65535, &portid) || !portid) {
+		ctl_err("set-ana-state %s: expected a port ID, 1..65535", argv[i]);
+		return CTL_USAGE;
+	}
+	if (!parse_u64(argv[i + 1], CFG_MAX_ANAGRPID, &grpid) || !grpid) {
+		ctl_err("set-ana-state %s: expected an ANA group, 1..%d", argv[i + 1], CFG_MAX_ANAGRPID);
+		return CTL_USAGE;
+	}
+	for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++)
+		known |= !strcmp(argv[i + 2], states[k]);
+	if (!known) {
+		ctl_err("set-ana-state %s: expected optimized, non-optimized, inaccessible, persistent-loss or change",
+			argv[i + 2]);
+		return CTL_USAGE;
+	}
+	params = json_object_new_object();
+	json_object_object_add(params, "portid", json_object_new_int64((int64_t)portid));
+	json_object_object_add(params, "grpid", json_object_new_int64((int64_t)grpid));
+	json_object_object_add(params, "state", json_object_new_string(argv[i + 2]));
+	snprintf(line, sizeof(line), "port %llu: ANA group %llu is %s", (unsigned long long)portid,
+		 (unsigned long long)grpid, argv[i + 2]);
+	return call(o, "set-ana-state", params, print_line, line);
+}
+
 static void print_reload(struct json_object *res, void *arg)
 {
 	struct json_object *ch = NULL;
@@ -663,6 +703,8 @@ int main(int argc, char **argv)
 		return cmd_add_port(&o, cargc, cargv);
 	if (!strcmp(cmd, "remove-port"))
 		return cmd_remove_port(&o, cargc, cargv);
+	if (!strcmp(cmd, "set-ana-state"))
+		return cmd_set_ana_state(&o, cargc, cargv);
 	if (!strcmp(cmd, "save-config"))
 		return cmd_save_config(&o, cargc, cargv);
 	if (!strcmp(cmd, "setup"))

@@ -495,6 +495,32 @@ void ctl_print_stats(struct json_object *res)
 		table_print(&t, "  ");
 		table_free(&t);
 	}
+	if (arr_len(get(res, "ports"))) {
+		static const char *const phdr[] = { "PORT", "TRTYPE", "ADDRESS", "IO_COMMANDS", "ANA_REFUSED",
+						    "ANA_GROUPS_NOT_OPTIMIZED" };
+		struct json_object *ps = get(res, "ports");
+
+		printf("ports: %zu\n", arr_len(ps));
+		table_init(&t, 6, phdr);
+		for (size_t i = 0; i < arr_len(ps); i++) {
+			struct json_object *p = json_object_array_get_idx(ps, i), *ana = get(p, "ana_groups");
+			char id[24], addr[128], io[24], rf[24], groups[256] = "-";
+			size_t n = 0;
+
+			if (ana && json_object_is_type(ana, json_type_object)) {
+				json_object_object_foreach(ana, k, v) {
+					if (n < sizeof(groups))
+						n += (size_t)snprintf(groups + n, sizeof(groups) - n, "%s%s=%s", n ? "," : "",
+								      k, json_object_get_string(v));
+				}
+			}
+			snprintf(addr, sizeof(addr), "%s:%s", get_str(p, "traddr"), get_str(p, "trsvcid"));
+			table_row(&t, num(id, 24, p, "portid"), get_str(p, "trtype"), addr, num(io, 24, p, "io_commands"),
+				  num(rf, 24, p, "ana_refused"), groups);
+		}
+		table_print(&t, "  ");
+		table_free(&t);
+	}
 	if (arr_len(get(res, "reactors"))) {
 		static const char *const rhdr[] = { "REACTOR", "BUSY_S", "IDLE_S", "BUSY_%" };
 		struct json_object *rs = get(res, "reactors");

@@ -83,10 +83,22 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	/* several hosts may each have a controller in one subsystem: the
 	 * Linux host refuses a second controller without CMIC.MCTRS */
 	id->cmic = disc ? 0 : (1u << 1);
+	if (!disc) {
+		/* ANA reporting, as nvmet: every state, NANAGRPID groups; the
+		 * Linux host sizes its ANA log buffer from NANAGRPID and MNAN
+		 * and wants 0 < MNAN <= NN */
+		id->cmic |= 1u << 3;
+		id->anacap = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4);
+		id->anatt = NVMF_ANATT_S;
+		id->anagrpmax = CFG_MAX_ANAGRPID;
+		id->nanagrpid = CFG_MAX_ANAGRPID;
+		id->mnan = NVMF_NN;
+	}
 	id->mdts = (uint8_t)log2_u32(s->max_xfer / 4096);
 	id->cntlid = c->cntlid;
 	id->ver = nvmf_subsys_version(s);
-	id->oaes = disc ? (1u << 31) : (1u << 8);   /* discovery log / NS attribute notices */
+	/* discovery log / NS attribute and ANA change notices */
+	id->oaes = disc ? (1u << 31) : (1u << 8) | (1u << 11);
 	id->cntrltype = disc ? 2 : 1;
 	id->acl = 3;
 	id->aerl = NVMF_AERL - 1;
@@ -161,7 +173,12 @@ static void exec_identify(struct nvmf_req *req)
 		}
 		ns = nvmf_subsys_find_ns(s, nsid);
 		/* an inactive NSID reads as zeros */
-		complete_data(req, ns ? (const void *)&ns->id : page, sizeof(page));
+		if (ns) {
+			memcpy(page, &ns->id, sizeof(ns->id));
+			/* a reload may have moved it to another group */
+			((struct nvme_id_ns *)page)->anagrpid = __atomic_load_n(&ns->anagrpid, __ATOMIC_RELAXED);
+		}
+		complete_data(req, page, sizeof(page));
 		return;
 	case NVME_ID_CNS_NS_ACTIVE_LIST: {
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
@@ -220,6 +237,52 @@ static struct pcie_ctrl *subsys_pcie(const struct nvmf_subsys *s)
 		if (nt->ns[i]->pcie)
 			return nt->ns[i]->pcie;
 	return NULL;
+}
+
+/*
+ * The ANA log page as the controller's port sees it: one descriptor per
+ * group that holds a namespace of the subsystem, in group order, each with
+ * its NSIDs unless RGO asks for groups only. At most CFG_MAX_ANAGRPID
+ * descriptors and NVMF_NN NSIDs: NVMF_ANA_LOG_MAX bytes.
+ */
+#define NVMF_ANA_LOG_MAX (sizeof(struct nvme_ana_log_hdr) + \
+			  CFG_MAX_ANAGRPID * sizeof(struct nvme_ana_group_desc) + NVMF_NN * sizeof(uint32_t))
+
+static size_t build_ana_log(const struct nvmf_ctrl *c, bool rgo, uint8_t *buf)
+{
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(c->subsys);
+	struct nvme_ana_log_hdr *h = (struct nvme_ana_log_hdr *)buf;
+	uint64_t chgcnt = __atomic_load_n(&c->subsys->tgt->ana_chgcnt, __ATOMIC_RELAXED);
+	size_t off = sizeof(*h);
+	bool used[CFG_MAX_ANAGRPID + 1] = { false };
+	uint32_t grp[NVMF_NN];
+
+	memset(h, 0, sizeof(*h));
+	h->chgcnt = chgcnt;
+	for (unsigned i = 0; i < nt->nr && i < NVMF_NN; i++) {
+		grp[i] = __atomic_load_n(&nt->ns[i]->anagrpid, __ATOMIC_RELAXED);
+		used[grp[i]] = true;
+	}
+	for (uint32_t g = 1; g <= CFG_MAX_ANAGRPID; g++) {
+		struct nvme_ana_group_desc *d = (struct nvme_ana_group_desc *)(buf + off);
+
+		if (!used[g])
+			continue;
+		memset(d, 0, sizeof(*d));
+		d->grpid = g;
+		d->chgcnt = chgcnt;
+		d->state = nvmf_port_ana_state(c->port, g);
+		off += sizeof(*d);
+		for (unsigned i = 0; !rgo && i < nt->nr && i < NVMF_NN; i++) {
+			if (grp[i] != g)
+				continue;
+			memcpy(buf + off, &nt->ns[i]->nsid, sizeof(uint32_t));     /* the table is sorted */
+			off += sizeof(uint32_t);
+			d->nnsids++;
+		}
+		h->ngrps++;
+	}
+	return off;
 }
 
 static void exec_get_log(struct nvmf_req *req)
@@ -281,6 +344,17 @@ static void exec_get_log(struct nvmf_req *req)
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		else
 			complete_data(req, (uint8_t *)list + lpo, sizeof(list) - lpo);
+		return;
+	}
+	case NVME_LOG_ANA: {
+		static_assert(NVMF_ANA_LOG_MAX <= 16384, "the ANA log fits on the stack");
+		uint8_t ana[NVMF_ANA_LOG_MAX];
+		size_t n = build_ana_log(c, req->cmd.cdw10 & NVME_LOG_ANA_LSP_RGO, ana);
+
+		if (lpo >= n)
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		else
+			complete_data(req, ana + lpo, n - lpo);
 		return;
 	}
 	default:
@@ -380,8 +454,10 @@ static void aen_deliver(struct nvmf_ctrl *c)
 		uint32_t ev = c->pending_aen & (~c->pending_aen + 1);   /* lowest pending */
 
 		c->pending_aen &= ~ev;
-		req->rsp.dw0 = ev == 1u ? (0x2u | (0x0u << 8) | (0x04u << 16))     /* NS attribute changed */
-				       : (0x2u | (0xf0u << 8) | (0x70u << 16));   /* discovery log changed */
+		/* type notice (2), the event, the log page that tells more */
+		req->rsp.dw0 = ev == NVMF_AEN_NS ? (0x2u | (0x00u << 8) | (0x04u << 16))      /* NS attribute changed */
+			     : ev == NVMF_AEN_ANA ? (0x2u | (0x03u << 8) | (NVME_LOG_ANA << 16))  /* ANA change */
+						  : (0x2u | (0xf0u << 8) | (0x70u << 16));    /* discovery log changed */
 		nvmf_req_complete(req, 0);
 	}
 }
@@ -392,7 +468,7 @@ void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid)
 		c->changed_ns[c->nr_changed_ns] = nsid;
 	c->nr_changed_ns++;
 	if (c->aen_cfg & (1u << 8)) {
-		c->pending_aen |= 1u;
+		c->pending_aen |= NVMF_AEN_NS;
 		aen_deliver(c);
 	}
 }
@@ -400,7 +476,15 @@ void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid)
 void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c)
 {
 	if (c->aen_cfg & (1u << 31)) {
-		c->pending_aen |= 2u;
+		c->pending_aen |= NVMF_AEN_DISC;
+		aen_deliver(c);
+	}
+}
+
+void nvmf_ctrl_aen_ana_changed(struct nvmf_ctrl *c)
+{
+	if (c->aen_cfg & (1u << 11)) {
+		c->pending_aen |= NVMF_AEN_ANA;
 		aen_deliver(c);
 	}
 }

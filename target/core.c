@@ -363,7 +363,8 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	}
 	/* fabrics fix-ups of what the backend filled in */
 	ns->id.nmic = 1;                /* may be shared by several controllers */
-	ns->id.anagrpid = 0;
+	ns->anagrpid = cn->anagrpid ? cn->anagrpid : 1;
+	ns->id.anagrpid = ns->anagrpid;
 	memset(ns->id.eui64, 0, sizeof(ns->id.eui64));
 	memcpy(ns->id.nguid, ns->nguid, 16);
 	*out = ns;
@@ -479,12 +480,17 @@ static int add_subsys(struct nvmf_tgt *t, const struct cfg_subsystem *cs, unsign
 struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
 			       bool disc_only)
 {
-	struct nvmf_port *p = calloc(1, sizeof(*p));
+	unsigned nr = t->nr_reactors ? t->nr_reactors : 1;
+	size_t size = sizeof(struct nvmf_port) + nr * sizeof(struct nvmf_port_stats);
+	struct nvmf_port *p = aligned_alloc(64, size);     /* the stats are cache-line aligned */
 
 	if (!p)
 		return NULL;
+	memset(p, 0, size);
 	p->tgt = t;
 	p->cfg = cp;
+	if (cp)
+		memcpy(p->ana_state, cp->ana_state, sizeof(p->ana_state));
 	p->addr = *a;
 	p->portid = cp ? cp->portid : 0;
 	p->discovery_only = disc_only;

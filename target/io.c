@@ -70,10 +70,29 @@ static uint16_t check_io(struct nvmf_req *req, struct nvmf_ns *ns)
 	}
 }
 
+/* A namespace whose ANA group is not accessible through this port: the
+ * path status tells a multipath host to use another path. Never DNR (the
+ * Linux host then fails the I/O instead of failing over). */
+static uint16_t check_ana(const struct nvmf_port *p, const struct nvmf_ns *ns)
+{
+	switch (nvmf_port_ana_state(p, __atomic_load_n(&ns->anagrpid, __ATOMIC_RELAXED))) {
+	case CFG_ANA_INACCESSIBLE:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);
+	case CFG_ANA_PERSISTENT_LOSS:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_PERSISTENT_LOSS);
+	case CFG_ANA_CHANGE:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_TRANSITION);
+	default:
+		return 0;       /* optimized, non-optimized */
+	}
+}
+
 void nvmf_exec_io(struct nvmf_req *req)
 {
 	struct nvmf_subsys *s = req->sq->ctrl->subsys;
 	struct nvmf_ns *ns = nvmf_subsys_find_ns(s, req->cmd.nsid);
+	unsigned ri = req->sq->reactor ? req->sq->reactor->idx : 0;
+	struct nvmf_port *p = req->sq->port;
 	uint16_t st;
 
 	if (!ns) {
@@ -82,7 +101,14 @@ void nvmf_exec_io(struct nvmf_req *req)
 	}
 	/* counted from here to nvmf_req_complete, also for refused commands */
 	req->ns = ns;
-	ns->stats[req->sq->reactor ? req->sq->reactor->idx : 0].inflight++;
+	ns->stats[ri].inflight++;
+	p->stats[ri].io++;
+	st = check_ana(p, ns);
+	if (st) {
+		p->stats[ri].ana_refused++;
+		nvmf_req_complete(req, st);
+		return;
+	}
 	st = check_io(req, ns);
 	if (st) {
 		nvmf_req_complete(req, st);

@@ -115,6 +115,7 @@ struct ctrl_msg {
 	uint16_t cntlid;
 	uint32_t nsid;                    /* 0: destroy; else: namespace changed */
 	bool disc;                        /* discovery log changed */
+	bool ana;                         /* ANA log changed */
 };
 
 static struct nvmf_ctrl *find_ctrl(struct nvmf_subsys *s, uint16_t cntlid)
@@ -131,7 +132,9 @@ static void ctrl_msg_run(struct ctrl_msg *m)
 
 	if (!c)
 		return;         /* gone meanwhile */
-	if (m->disc)
+	if (m->ana)
+		nvmf_ctrl_aen_ana_changed(c);
+	else if (m->disc)
 		nvmf_ctrl_aen_disc_changed(c);
 	else if (m->nsid)
 		nvmf_ctrl_aen_ns_changed(c, m->nsid);
@@ -151,9 +154,8 @@ static void ctrl_msg_handler(void *arg)
 
 /* Caller holds t->lock. AER completions and keep-alive timers belong to
  * the controller's reactor: act there. */
-static void on_ctrl(struct nvmf_tgt *t, struct nvmf_ctrl *c, uint32_t nsid, bool disc)
+static void on_ctrl_msg(struct nvmf_tgt *t, struct nvmf_ctrl *c, struct ctrl_msg m)
 {
-	struct ctrl_msg m = { .t = t, .s = c->subsys, .cntlid = c->cntlid, .nsid = nsid, .disc = disc };
 	struct ctrl_msg *mp;
 
 	if (c->dying)
@@ -168,6 +170,17 @@ static void on_ctrl(struct nvmf_tgt *t, struct nvmf_ctrl *c, uint32_t nsid, bool
 	*mp = m;
 	if (nvmf_reactor_call(c->reactor, ctrl_msg_handler, mp))
 		free(mp);
+}
+
+static void on_ctrl(struct nvmf_tgt *t, struct nvmf_ctrl *c, uint32_t nsid, bool disc)
+{
+	on_ctrl_msg(t, c, (struct ctrl_msg){ .t = t, .s = c->subsys, .cntlid = c->cntlid, .nsid = nsid, .disc = disc });
+}
+
+/* The ANA log of c's port changed: an ANA change notice (caller: t->lock) */
+static void on_ctrl_ana(struct nvmf_tgt *t, struct nvmf_ctrl *c)
+{
+	on_ctrl_msg(t, c, (struct ctrl_msg){ .t = t, .s = c->subsys, .cntlid = c->cntlid, .ana = true });
 }
 
 /* --- change log --------------------------------------------------------------------- */
@@ -458,7 +471,7 @@ static bool commit_subsys(struct nvmf_tgt *t, struct subsys_plan *sp, struct cha
 	struct nvmf_ns_table *old = s->nst;
 	bool hosts_changed = !sp->is_new && (s->cfg->allow_any_host != sp->cs->allow_any_host ||
 					     s->cfg->nr_allowed_hosts != sp->cs->nr_allowed_hosts);
-	bool ns_changed = false;
+	bool ns_changed = false, ana_moved = false;
 
 	for (unsigned i = 0; !hosts_changed && !sp->is_new && i < sp->cs->nr_allowed_hosts; i++)
 		hosts_changed = strcmp(s->cfg->allowed_hosts[i], sp->cs->allowed_hosts[i]) != 0;
@@ -469,8 +482,20 @@ static bool commit_subsys(struct nvmf_tgt *t, struct subsys_plan *sp, struct cha
 	for (unsigned i = 0; i < sp->cs->nr_namespaces; i++) {
 		struct nvmf_ns *ns = table_find(sp->nt, sp->cs->namespaces[i].nsid);
 
-		if (ns && sp->cs->namespaces[i].enable)
+		if (ns && sp->cs->namespaces[i].enable) {
 			ns->cfg = &sp->cs->namespaces[i];
+			if (ns->anagrpid != ns->cfg->anagrpid) {     /* a namespace that stays */
+				change(ch, "namespace %u of %s moved from ANA group %u to %u", ns->nsid, s->nqn,
+				       ns->anagrpid, ns->cfg->anagrpid);
+				__atomic_store_n(&ns->anagrpid, ns->cfg->anagrpid, __ATOMIC_RELAXED);
+				ana_moved = true;
+			}
+		}
+	}
+	if (ana_moved) {
+		t->ana_chgcnt++;
+		for (struct nvmf_ctrl *c = s->ctrls; c; c = c->next)
+			on_ctrl_ana(t, c);
 	}
 	if (!sp->is_new) {
 		for (unsigned i = 0; i < old->nr; i++) {
@@ -528,6 +553,30 @@ static bool port_subsys_changed(const struct cfg_port *a, const struct cfg_port 
 	return false;
 }
 
+/* A port that stays takes its new ANA group states: the I/O path sees
+ * each at once, the hosts on the port get an ANA change notice */
+static void ana_states_changes(struct nvmf_tgt *t, struct nvmf_port *p, const struct cfg_port *cp,
+			       struct changes *ch)
+{
+	bool changed = false;
+
+	for (unsigned g = 1; g <= CFG_MAX_ANAGRPID; g++) {
+		if (p->ana_state[g] == cp->ana_state[g])
+			continue;
+		change(ch, "port %u: ANA group %u is now %s (was %s)", p->portid, g, cfg_ana_state_name(cp->ana_state[g]),
+		       cfg_ana_state_name(p->ana_state[g]));
+		__atomic_store_n(&p->ana_state[g], cp->ana_state[g], __ATOMIC_RELAXED);
+		changed = true;
+	}
+	if (!changed)
+		return;
+	t->ana_chgcnt++;
+	for (unsigned i = 0; i < t->nr_subsys; i++)
+		for (struct nvmf_ctrl *c = t->subsys[i]->ctrls; c; c = c->next)
+			if (c->port == p)
+				on_ctrl_ana(t, c);
+}
+
 static bool commit_ports(struct nvmf_tgt *t, struct plan *pl, struct changes *ch)
 {
 	bool changed = false;
@@ -574,6 +623,8 @@ static bool commit_ports(struct nvmf_tgt *t, struct plan *pl, struct changes *ch
 			changed = true;
 		}
 		p->cfg = pp->cp;
+		if (pp->cp)
+			ana_states_changes(t, p, pp->cp, ch);
 		if (pp->cp) {
 			p->inline_data_size = pp->cp->inline_data_size;
 			if (p->inline_data_size > t->max_xfer)

@@ -308,6 +308,41 @@ static json_object *m_stats(struct nvmf_tgt *t)
 	}
 	json_object_object_add(o, "namespaces", nss);
 	json_object_object_add(o, "queues", qs);
+	/* per port: I/O commands received, those answered with an ANA status,
+	 * and the groups that are not optimized there */
+	qs = json_object_new_array();
+	for (unsigned i = 0; i < t->nr_ports; i++) {
+		const struct nvmf_port *p = t->ports[i];
+		json_object *jp, *ana;
+		uint64_t io = 0, refused = 0;
+
+		if (p->discovery_only)
+			continue;
+		for (unsigned k = 0; k < (t->nr_reactors ? t->nr_reactors : 1); k++) {
+			io += __atomic_load_n(&p->stats[k].io, __ATOMIC_RELAXED);
+			refused += __atomic_load_n(&p->stats[k].ana_refused, __ATOMIC_RELAXED);
+		}
+		jp = json_object_new_object();
+		json_object_object_add(jp, "portid", json_object_new_int(p->portid));
+		json_object_object_add(jp, "trtype", jstr(p->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp"));
+		json_object_object_add(jp, "traddr", jstr(p->addr.traddr));
+		json_object_object_add(jp, "trsvcid", jstr(p->addr.trsvcid));
+		json_object_object_add(jp, "io_commands", json_object_new_int64((int64_t)io));
+		json_object_object_add(jp, "ana_refused", json_object_new_int64((int64_t)refused));
+		ana = json_object_new_object();
+		for (unsigned g = 1; g <= CFG_MAX_ANAGRPID; g++) {
+			uint8_t st = __atomic_load_n(&p->ana_state[g], __ATOMIC_RELAXED);
+			char key[8];
+
+			if (!st)
+				continue;
+			snprintf(key, sizeof(key), "%u", g);
+			json_object_object_add(ana, key, jstr(cfg_ana_state_name(st)));
+		}
+		json_object_object_add(jp, "ana_groups", ana);
+		json_object_array_add(qs, jp);
+	}
+	json_object_object_add(o, "ports", qs);
 	/* each reactor's time in turns that did work and in turns that did
 	 * not (spinning or asleep): the load, however busy polling makes the
 	 * thread look in top */

@@ -303,6 +303,44 @@ static int e_remove_port(json_object *root, json_object *params, json_object **r
 	return 0;
 }
 
+/* set-ana-state {portid, grpid, state}: the port's ana_groups entry for
+ * the group, added when missing; the validator checks the values */
+static int e_set_ana_state(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	json_object *ports = array_of(root, "ports"), *port = NULL, *groups, *g = NULL, *ana;
+	const char *state = param_str(params, "state", msg, msglen);
+	int64_t portid, grpid;
+	bool ok;
+
+	(void)result;
+	portid = param_int(params, "portid", &ok, msg, msglen);
+	if (!ok)
+		return RPC_BAD_PARAMS;
+	grpid = param_int(params, "grpid", &ok, msg, msglen);
+	if (!ok || !state)
+		return RPC_BAD_PARAMS;
+	for (size_t i = 0; i < json_object_array_length(ports) && !port; i++)
+		if (json_int(json_object_array_get_idx(ports, i), "portid") == portid)
+			port = json_object_array_get_idx(ports, i);
+	if (!port) {
+		snprintf(msg, msglen, "no port %lld", (long long)portid);
+		return RPC_REFUSED;
+	}
+	groups = array_of(port, "ana_groups");
+	for (size_t i = 0; i < json_object_array_length(groups) && !g; i++)
+		if (json_int(json_object_array_get_idx(groups, i), "grpid") == grpid)
+			g = json_object_array_get_idx(groups, i);
+	if (!g) {
+		g = json_object_new_object();
+		json_object_object_add(g, "grpid", json_object_new_int64(grpid));
+		json_object_array_add(groups, g);
+	}
+	ana = json_object_new_object();
+	json_object_object_add(ana, "state", json_object_new_string(state));
+	json_object_object_add(g, "ana", ana);
+	return 0;
+}
+
 rpc_edit_fn rpc_find_edit(const char *method)
 {
 	static const struct {
@@ -315,6 +353,7 @@ rpc_edit_fn rpc_find_edit(const char *method)
 		{ "remove-host", e_remove_host },
 		{ "add-port", e_add_port },
 		{ "remove-port", e_remove_port },
+		{ "set-ana-state", e_set_ana_state },
 	};
 
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)

@@ -40,6 +40,7 @@ struct pcie_ctrl;
 #define NVMF_AERL 4                   /* outstanding AERs (ACL/AERL 0's based: 3) */
 #define NVMF_DISC_KATO_MS 120000      /* discovery controllers without KATO */
 #define NVMF_KAS 10                   /* Identify KAS: 100 ms units -> 1 s granularity */
+#define NVMF_ANATT_S 10               /* Identify ANATT: a group leaves "change" within this */
 #define NVMF_MAX_PCIE 32                  /* PCIe controllers one daemon owns */
 #define NVMF_MAX_SUBSYS 1024
 #define NVMF_MAX_PORTS 256
@@ -150,6 +151,8 @@ struct nvmf_ns {
 	uint32_t lba_shift;
 	uint16_t oncs;                /* the backend's supported optional commands */
 	bool vwc;                     /* volatile write cache present */
+	uint32_t anagrpid;            /* ANA group, 1..CFG_MAX_ANAGRPID (a reload may change it:
+	                                 atomic load/store) */
 	struct nvme_id_ns id;         /* built at open: what Identify returns */
 	uint8_t nguid[16];
 	uint8_t uuid[16];
@@ -210,6 +213,13 @@ static inline struct nvmf_ns *nvmf_subsys_find_ns(const struct nvmf_subsys *s, u
 
 struct nvmf_listener;
 
+/* Per port and reactor: written only by that reactor (no lock, no atomic
+ * read-modify-write); read racily for statistics. */
+struct nvmf_port_stats {
+	uint64_t io;                  /* I/O commands received */
+	uint64_t ana_refused;         /* answered with an ANA status (group not accessible here) */
+} __attribute__((aligned(64)));
+
 struct nvmf_port {
 	struct nvmf_tgt *tgt;
 	const struct cfg_port *cfg;       /* NULL for the extra discovery port */
@@ -221,9 +231,26 @@ struct nvmf_port {
 	struct nvmf_listener *listener;
 	bool removed;
 	struct nvmf_port *next_dead;
+	/* each ANA group's state on this port (enum cfg_ana_state, 0 =
+	 * optimized); the control path stores, the I/O path loads */
+	uint8_t ana_state[CFG_MAX_ANAGRPID + 1];
+	struct nvmf_port_stats stats[];   /* [max(tgt->nr_reactors, 1)] */
 };
 
+/* The state of ANA group grpid on port p, as the ANA log page reports it */
+static inline uint8_t nvmf_port_ana_state(const struct nvmf_port *p, uint32_t grpid)
+{
+	uint8_t st = __atomic_load_n(&p->ana_state[grpid], __ATOMIC_RELAXED);
+
+	return st ? st : CFG_ANA_OPTIMIZED;
+}
+
 /* --- controllers and queues ------------------------------------------------- */
+
+/* nvmf_ctrl.pending_aen: asynchronous events waiting for an AER */
+#define NVMF_AEN_NS   (1u << 0)       /* namespace attribute changed (log 04h) */
+#define NVMF_AEN_DISC (1u << 1)       /* discovery log changed (log 70h) */
+#define NVMF_AEN_ANA  (1u << 2)       /* ANA change (log 0Ch) */
 
 struct nvmf_ctrl {
 	struct nvmf_subsys *subsys;
@@ -239,7 +266,7 @@ struct nvmf_ctrl {
 	uint32_t aen_cfg;
 	struct nvmf_req *aer[NVMF_AERL];
 	unsigned nr_aer;
-	uint32_t pending_aen;             /* events waiting for an AER */
+	uint32_t pending_aen;             /* events waiting for an AER (NVMF_AEN_*) */
 	uint32_t changed_ns[1024];        /* changed namespace list (log 04h) */
 	unsigned nr_changed_ns;
 	unsigned nr_io_queues;            /* granted by Set Features */
@@ -355,6 +382,7 @@ struct nvmf_tgt {
 	struct nvmf_port **ports;
 	unsigned nr_ports;
 	uint64_t genctr;
+	uint64_t ana_chgcnt;              /* ANA log change count: any group state or membership (tgt->lock) */
 	uint32_t max_xfer;                /* largest data buffer */
 	struct pcie_ctrl *pcie[NVMF_MAX_PCIE];  /* opened controllers; nr_pcie published last */
 	char pcie_bdf[NVMF_MAX_PCIE][16];
@@ -536,6 +564,7 @@ void nvmf_exec_admin(struct nvmf_req *req);
 /* Async events: queue and deliver to an outstanding AER if enabled. */
 void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid);
 void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c);
+void nvmf_ctrl_aen_ana_changed(struct nvmf_ctrl *c);
 /* io.c */
 void nvmf_exec_io(struct nvmf_req *req);
 /* discovery.c: fill buf (len bytes from offset) with the discovery log

@@ -159,6 +159,9 @@ enum nvme_media_sc {
 /* Path related status (SCT 3) */
 enum nvme_path_sc {
 	NVME_SC_INTERNAL_PATH_ERROR = 0x00,
+	NVME_SC_ANA_PERSISTENT_LOSS = 0x01,
+	NVME_SC_ANA_INACCESSIBLE = 0x02,
+	NVME_SC_ANA_TRANSITION = 0x03,
 	NVME_SC_CTRL_PATH_ERROR = 0x60,
 	NVME_SC_HOST_PATH_ERROR = 0x70,
 	NVME_SC_HOST_ABORTED_CMD = 0x71,
@@ -231,6 +234,32 @@ enum nvme_feat {
 	NVME_FEAT_KATO = 0x0f,
 	NVME_FEAT_HOST_ID = 0x81,
 };
+
+/* Asymmetric Namespace Access log page (Get Log Page 0Ch): this header,
+ * then one descriptor per group, each followed by its nnsids NSIDs */
+#define NVME_LOG_ANA 0x0c
+#define NVME_LOG_ANA_LSP_RGO (1u << 8)   /* cdw10 LSP bit 0: groups only, no NSIDs */
+
+struct nvme_ana_log_hdr {
+	uint64_t chgcnt;
+	uint16_t ngrps;
+	uint8_t rsvd[6];
+} __attribute__((packed));
+
+struct nvme_ana_group_desc {
+	uint32_t grpid;
+	uint32_t nnsids;
+	uint64_t chgcnt;
+	uint8_t state;
+	uint8_t rsvd[15];
+	uint32_t nsids[];
+} __attribute__((packed));
+
+static_assert(sizeof(struct nvme_ana_log_hdr) == 16, "ana log header");
+static_assert(offsetof(struct nvme_ana_log_hdr, ngrps) == 8, "ana log ngrps");
+static_assert(sizeof(struct nvme_ana_group_desc) == 32, "ana group descriptor");
+static_assert(offsetof(struct nvme_ana_group_desc, chgcnt) == 8, "ana desc chgcnt");
+static_assert(offsetof(struct nvme_ana_group_desc, state) == 16, "ana desc state");
 
 /* Create I/O CQ cdw11 flags */
 #define NVME_CQ_PC   (1u << 0)  /* physically contiguous */

@@ -160,7 +160,7 @@ fi
 c usage add-namespace "$OPEN"
 if [ $RC = 2 ] && one_line "$W/usage.err"; then ok "usage error: exit 2, $(first "$W/usage.err")"; else bad "usage error (exit $RC)" "$W/usage.err"; fi
 if "$CTL" --help > "$W/help.out" 2>&1 &&
-   for cmd in status list stats add-namespace remove-namespace add-host remove-host add-port remove-port reload save-config setup release; do
+   for cmd in status list stats add-namespace remove-namespace add-host remove-host add-port remove-port set-ana-state reload save-config setup release; do
 	grep -q "^  $cmd" "$W/help.out" || exit 1
    done; then
 	ok "--help lists every command"
@@ -313,6 +313,25 @@ else
 	bad "remove-port (exit $RC)" "$W/rmport.out" "$W/rmport.err"
 fi
 
+# --- set-ana-state: the port's group state, live, and the per-port counters ---------------------
+c ana_off set-ana-state 1 1 inaccessible
+if [ $RC = 0 ] && grep -q "port 1: ANA group 1 is inaccessible" "$W/ana_off.out" &&
+   ! h selftest -n "$OPEN" --nsid 2 > "$W/ana_io_off.out" 2>&1 &&
+   c ana_stats_off --json stats && [ $RC = 0 ] &&
+   json_get "$W/ana_stats_off.out" '[p for p in r["ports"] if p["portid"] == 1][0]["ana_refused"] > 0 and [p for p in r["ports"] if p["portid"] == 1][0]["ana_groups"] == {"1": "inaccessible"}' | grep -qx True; then
+	ok "set-ana-state inaccessible: I/O on port 1 refused ($(grep . "$W/ana_io_off.out" | tail -n 1 | cut -c1-110)), counted in stats"
+else
+	bad "set-ana-state inaccessible (exit $RC)" "$W/ana_off.out" "$W/ana_off.err" "$W/ana_io_off.out" "$W/ana_stats_off.out"
+fi
+c ana_on set-ana-state 1 1 optimized
+if [ $RC = 0 ] && h selftest -n "$OPEN" --nsid 2 > "$W/ana_io_on.out" 2>&1; then
+	ok "set-ana-state optimized: I/O on port 1 again: $(tail -n 1 "$W/ana_io_on.out")"
+else
+	bad "set-ana-state optimized (exit $RC)" "$W/ana_on.out" "$W/ana_on.err" "$W/ana_io_on.out"
+fi
+c ana_bad_state set-ana-state 1 1 standby
+if [ $RC = 2 ] && one_line "$W/ana_bad_state.err"; then ok "set-ana-state with an unknown state: exit 2, $(first "$W/ana_bad_state.err")"; else bad "set-ana-state standby (exit $RC)" "$W/ana_bad_state.err"; fi
+
 # --- invalid changes: refused with one line, nothing changed --------------------------------
 norm_list > "$W/before.json"
 invalid() {   # invalid NAME ARGS...
@@ -333,6 +352,7 @@ invalid rm_no_ns remove-namespace "$OPEN" 77
 invalid port_dup_addr add-port --portid 5 --traddr 127.0.0.1 --trsvcid "$PORT" --subsystem "$OPEN"
 invalid port_no_subsystem add-port --portid 5 --traddr 127.0.0.1 --trsvcid "$PORT2" --subsystem nqn.2024-01.io.nvmf-bridge:nosuch
 invalid host_bad_nqn add-host "$RESTR" not-an-nqn
+invalid ana_no_port set-ana-state 9 1 inaccessible
 
 # --- reload: file edited, invalid file -----------------------------------------------------
 write_config '{ "nsid": 4, "device": { "mem": "8MiB" } }'

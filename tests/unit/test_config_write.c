@@ -1225,6 +1225,7 @@ static void test_write_too_big(void **state)
 		s->namespaces[i].enable = true;
 		s->namespaces[i].backend = CFG_BACKEND_FILE;
 		s->namespaces[i].block_size = 512;
+		s->namespaces[i].anagrpid = 1;
 		memset(s->namespaces[i].path, 'a', 4000);
 		s->namespaces[i].path[0] = '/';
 	}

@@ -1516,7 +1516,7 @@ static void test_identify_ns(void **state)
 	assert_int_equal(ns1.nmic & 1u, 1);             /* may be shared */
 	assert_false(all_zero(ns1.nguid, 16));
 	assert_true(all_zero(ns1.eui64, 8));            /* 4b.13: no copied IDs */
-	assert_int_equal(ns1.anagrpid, 0);
+	assert_int_equal(ns1.anagrpid, 1);          /* nvmet's default ANA group */
 
 	identify_ns(q, 3, &ns3);
 	assert_int_equal(ns3.nsze, (1u << 20) / 4096);
@@ -1873,6 +1873,238 @@ static void test_aen_pending(void **state)
 	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 0)), ST_OK);
 	nvmf_ctrl_aen_ns_changed(q->sq.ctrl, 3);
 	assert_int_equal(r->completions, 0);
+}
+
+
+/* ======================================================================== */
+/* ANA                                                                       */
+/* ======================================================================== */
+
+/* NQN1 on ports 1 and 3; namespace 1 in group 1, namespace 3 in group 2,
+ * which port 1 reports as `state1` (and port 3 leaves optimized) */
+#define CFG_ANA(state1, ns3grp)                                                                  \
+	"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'},"                   \
+	"  'namespaces': [{'nsid': 1, 'device': {'mem': '1MiB'}},"                               \
+	"                 {'nsid': 3, 'ana_grpid': " ns3grp ", 'device': {'mem': '1MiB'}}]}],"   \
+	" 'ports': ["                                                                            \
+	" {'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "'],"     \
+	"  'ana_groups': [{'grpid': 1, 'ana': {'state': 'optimized'}},"                          \
+	"                 {'grpid': 2, 'ana': {'state': '" state1 "'}}]},"                       \
+	" {'portid': 3, 'addr': {" TCP("127.0.0.1", "4422") "}, 'subsystems': ['" NQN1 "']}]}"
+
+static uint16_t ana_st(uint8_t sc)
+{
+	return NVME_STATUS(NVME_SCT_PATH, sc);  /* no DNR: the host fails over */
+}
+
+struct ana_log {
+	struct nvme_ana_log_hdr h;
+	uint8_t rest[4096];
+};
+
+static void read_ana_log(struct tq *q, bool rgo, struct ana_log *out)
+{
+	struct nvme_sqe c = sqe(NVME_ADM_GET_LOG_PAGE, 0xffffffffu);
+	struct treq *r;
+
+	c.cdw10 = NVME_LOG_ANA | (rgo ? NVME_LOG_ANA_LSP_RGO : 0) | ((sizeof(*out) / 4 - 1) << 16);
+	r = exec_c2h(q, c, sizeof(*out));
+	assert_int_equal(status_of(r), ST_OK);
+	memcpy(out, r->req.buf, sizeof(*out));
+	put(r);
+}
+
+/* descriptor i of the log (and, when nsids, its NSIDs) */
+static const struct nvme_ana_group_desc *ana_desc(const struct ana_log *l, unsigned i)
+{
+	const uint8_t *p = l->rest;
+
+	for (unsigned k = 0; k < i; k++) {
+		const struct nvme_ana_group_desc *d = (const void *)p;
+
+		p += sizeof(*d) + d->nnsids * sizeof(uint32_t);
+	}
+	return (const void *)p;
+}
+
+static uint32_t desc_nsid(const struct nvme_ana_group_desc *d, unsigned i)
+{
+	uint32_t v;
+
+	memcpy(&v, (const uint8_t *)d + sizeof(*d) + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+static void test_ana_identify_and_log(void **state)
+{
+	struct tq *q, *q3;
+	struct treq *r;
+	struct ana_log l;
+	const struct nvme_ana_group_desc *d;
+	struct nvme_id_ns ns3;
+	uint16_t cntlid;
+
+	(void)state;
+	env_up(CFG_ANA("inaccessible", "2"));
+	q = admin_up(1, NQN1, HOSTA, &cntlid);
+	r = identify(q, NVME_ID_CNS_CTRL, 0);
+	{
+		const struct nvme_id_ctrl *id = r->req.buf;
+
+		assert_int_equal(status_of(r), ST_OK);
+		assert_int_equal(id->cmic & (1u << 3), 1u << 3);        /* ANA reporting */
+		assert_int_equal(id->anacap & 0x1f, 0x1f);              /* all five states */
+		assert_int_equal(id->anatt, NVMF_ANATT_S);
+		assert_int_equal(id->anagrpmax, CFG_MAX_ANAGRPID);
+		assert_int_equal(id->nanagrpid, CFG_MAX_ANAGRPID);
+		assert_int_equal(id->mnan, NVMF_NN);                    /* 0 < MNAN <= NN, or Linux gives up */
+		assert_true(id->mnan <= id->nn);
+		assert_int_equal(id->oaes & (1u << 11), 1u << 11);      /* ANA change notices */
+	}
+	put(r);
+	identify_ns(q, 3, &ns3);
+	assert_int_equal(ns3.anagrpid, 2);
+
+	/* port 1: group 1 optimized with NSID 1, group 2 inaccessible with NSID 3 */
+	read_ana_log(q, false, &l);
+	assert_int_equal(l.h.ngrps, 2);
+	d = ana_desc(&l, 0);
+	assert_int_equal(d->grpid, 1);
+	assert_int_equal(d->state, CFG_ANA_OPTIMIZED);
+	assert_int_equal(d->nnsids, 1);
+	assert_int_equal(desc_nsid(d, 0), 1);
+	assert_int_equal(d->chgcnt, l.h.chgcnt);
+	d = ana_desc(&l, 1);
+	assert_int_equal(d->grpid, 2);
+	assert_int_equal(d->state, CFG_ANA_INACCESSIBLE);
+	assert_int_equal(d->nnsids, 1);
+	assert_int_equal(desc_nsid(d, 0), 3);
+	/* RGO: the groups without their NSIDs */
+	read_ana_log(q, true, &l);
+	assert_int_equal(l.h.ngrps, 2);
+	assert_int_equal(ana_desc(&l, 0)->nnsids, 0);
+	assert_int_equal(ana_desc(&l, 1)->grpid, 2);
+	assert_int_equal(ana_desc(&l, 1)->state, CFG_ANA_INACCESSIBLE);
+	assert_true(all_zero(l.rest + 2 * sizeof(struct nvme_ana_group_desc), 64));
+
+	/* port 3 sees group 2 optimized */
+	q3 = admin_up(3, NQN1, HOSTB, NULL);
+	read_ana_log(q3, false, &l);
+	assert_int_equal(ana_desc(&l, 1)->state, CFG_ANA_OPTIMIZED);
+}
+
+static void test_ana_io_status(void **state)
+{
+	static const struct {
+		const char *name;
+		uint16_t st;
+	} cases[] = {
+		{ "optimized", ST_OK },
+		{ "non-optimized", ST_OK },
+		{ "inaccessible", 0 },
+		{ "persistent-loss", 0 },
+		{ "change", 0 },
+	};
+	uint8_t buf[512];
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char json[4096];
+		uint16_t want = i == 2 ? ana_st(NVME_SC_ANA_INACCESSIBLE) : i == 3 ? ana_st(NVME_SC_ANA_PERSISTENT_LOSS)
+			      : i == 4 ? ana_st(NVME_SC_ANA_TRANSITION) : cases[i].st;
+		struct tq *q, *io, *q3, *io3;
+		struct nvmf_port *p1;
+		uint16_t cntlid, cntlid3;
+
+		snprintf(json, sizeof(json), CFG_ANA("%s", "2"), cases[i].name);
+		env_up(json);
+		q = admin_up(1, NQN1, HOSTA, &cntlid);
+		io = io_up(1, NQN1, HOSTA, cntlid, 1);
+		q3 = admin_up(3, NQN1, HOSTB, &cntlid3);
+		io3 = io_up(3, NQN1, HOSTB, cntlid3, 1);
+		(void)q;
+		(void)q3;
+		/* group 1 is optimized everywhere; group 2 is cases[i] on port 1 */
+		assert_int_equal(io_read(io, 1, 0, 1, buf, sizeof(buf)), ST_OK);
+		assert_int_equal(io_read(io, 3, 0, 1, buf, sizeof(buf)), want);
+		assert_int_equal(io_write(io, 3, 0, 1, buf, sizeof(buf)), want);
+		assert_int_equal(io_read(io3, 3, 0, 1, buf, sizeof(buf)), ST_OK);
+		p1 = port_by_id(1);
+		assert_int_equal(p1->stats[0].io, 3);
+		assert_int_equal(p1->stats[0].ana_refused, want ? 2 : 0);
+		assert_int_equal(port_by_id(3)->stats[0].io, 1);
+		env_down(NULL);
+	}
+}
+
+static void apply_json(const char *json, char *changes, size_t len)
+{
+	struct config *cfg;
+	char err[512] = "";
+	char *j = dq(json);
+
+	assert_int_equal(config_parse(j, "t.json", &cfg, err, sizeof(err)), 0);
+	free(j);
+	if (nvmf_tgt_apply(&E.t, cfg, changes, len, err, sizeof(err)))
+		fail_msg("nvmf_tgt_apply: %s", err);
+	E.cfg = cfg;                    /* the old one was freed by apply */
+}
+
+/* a reload changes a group's state on a port: the I/O path follows at
+ * once, the port's controllers get an ANA change notice, the log's
+ * change count moves; moving a namespace to another group does the same */
+static void test_ana_reload(void **state)
+{
+	struct tq *q, *io, *q3;
+	struct treq *aer, *aer3;
+	struct ana_log l;
+	struct nvme_sqe c;
+	uint64_t cc0;
+	uint16_t cntlid;
+	uint8_t buf[512];
+	char changes[2048];
+
+	(void)state;
+	env_up(CFG_ANA("optimized", "2"));
+	q = admin_up(1, NQN1, HOSTA, &cntlid);
+	io = io_up(1, NQN1, HOSTA, cntlid, 1);
+	q3 = admin_up(3, NQN1, HOSTB, NULL);
+	assert_int_equal(xs(q, feat(true, NVME_FEAT_ASYNC_EVENT, 1u << 11)), ST_OK);
+	assert_int_equal(xs(q3, feat(true, NVME_FEAT_ASYNC_EVENT, 1u << 11)), ST_OK);
+	c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+	aer = exec_raw(q, &c, NULL, 0, NULL, 0);
+	aer3 = exec_raw(q3, &c, NULL, 0, NULL, 0);
+	assert_int_equal(aer->completions, 0);
+	read_ana_log(q, false, &l);
+	cc0 = l.h.chgcnt;
+	assert_int_equal(io_read(io, 3, 0, 1, buf, sizeof(buf)), ST_OK);
+
+	apply_json(CFG_ANA("inaccessible", "2"), changes, sizeof(changes));
+	assert_non_null(strstr(changes, "port 1: ANA group 2 is now inaccessible (was optimized)"));
+	assert_int_equal(io_read(io, 3, 0, 1, buf, sizeof(buf)), ana_st(NVME_SC_ANA_INACCESSIBLE));
+	/* the notice reaches port 1's controller, not port 3's */
+	assert_int_equal(status_of(aer), ST_OK);
+	assert_int_equal(aer->req.rsp.dw0, 0x2u | 0x03u << 8 | (uint32_t)NVME_LOG_ANA << 16);
+	assert_int_equal(aer3->completions, 0);
+	read_ana_log(q, false, &l);
+	assert_true(l.h.chgcnt > cc0);
+	assert_int_equal(ana_desc(&l, 1)->state, CFG_ANA_INACCESSIBLE);
+	cc0 = l.h.chgcnt;
+
+	/* namespace 3 moves to group 1 (optimized): one group of two NSIDs */
+	apply_json(CFG_ANA("inaccessible", "1"), changes, sizeof(changes));
+	assert_non_null(strstr(changes, "namespace 3 of " NQN1 " moved from ANA group 2 to 1"));
+	assert_int_equal(io_read(io, 3, 0, 1, buf, sizeof(buf)), ST_OK);
+	read_ana_log(q, false, &l);
+	assert_true(l.h.chgcnt > cc0);
+	assert_int_equal(l.h.ngrps, 1);
+	assert_int_equal(ana_desc(&l, 0)->nnsids, 2);
+	assert_int_equal(desc_nsid(ana_desc(&l, 0), 1), 3);
+	/* every controller of the subsystem heard of it */
+	assert_int_equal(status_of(aer3), ST_OK);
+	assert_int_equal(aer3->req.rsp.dw0, 0x2u | 0x03u << 8 | (uint32_t)NVME_LOG_ANA << 16);
+	put(aer);
+	put(aer3);
 }
 
 /* ======================================================================== */
@@ -3891,6 +4123,9 @@ int main(void)
 		T(test_keep_alive_cmd),
 		T(test_aer_limit),
 		T(test_aen_pending),
+		T(test_ana_identify_and_log),
+		T(test_ana_io_status),
+		T(test_ana_reload),
 		T(test_refused_admin_opcodes),
 		T(test_io_write_read),
 		T(test_io_invalid_namespace),
