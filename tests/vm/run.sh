@@ -126,7 +126,7 @@ if [ "$VM_GUEST" = current ] && [ "$MODE" = check ]; then
 	# authentication against the kernel's nvmet-tcp, the TLS tools, NVMe/TCP
 	# TLS with the kernel's nvmet-tcp (tlshd)
 	SCRIPT=current
-	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout"
+	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout bridge_ana"
 	TIMEOUT=${VM_TIMEOUT:-600}
 fi
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
