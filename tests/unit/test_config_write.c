@@ -370,6 +370,46 @@ static void test_device_keys(void **state)
 
 /* A null namespace is written as null, not mem, and reads back as the
  * same backend, size and block size. */
+/* ANA: a namespace's group and a port's group states survive a save; an
+ * optimized group is what a group not listed is, and is not written */
+static void test_ana_round_trip(void **state)
+{
+	struct config *a = parse_ok(
+		"{'subsystems': [{'nqn': '" NQN1 "', 'namespaces': ["
+		"  {'nsid': 1, 'device': {'mem': '1M'}},"
+		"  {'nsid': 2, 'ana_grpid': 5, 'ana': {'grpid': '5'}, 'device': {'mem': '1M'}}]}],"
+		" 'ports': [{'portid': 1, 'addr': {" TCP4 "}, 'subsystems': ['" NQN1 "'],"
+		"  'ana_groups': [{'grpid': 1, 'ana': {'state': 'optimized'}},"
+		"                 {'grpid': 7, 'ana': {'state': 'change'}},"
+		"                 {'grpid': 5, 'ana': {'state': 'persistent-loss'}}]}]}");
+	struct config *b;
+	char *ta = config_to_json(a), *tb;
+
+	(void)state;
+	assert_non_null(ta);
+	assert_int_equal(a->subsystems[0].namespaces[0].anagrpid, 1);
+	assert_int_equal(a->subsystems[0].namespaces[1].anagrpid, 5);
+	assert_int_equal(a->ports[0].ana_state[1], CFG_ANA_UNSET);
+	assert_int_equal(a->ports[0].ana_state[5], CFG_ANA_PERSISTENT_LOSS);
+	assert_int_equal(a->ports[0].ana_state[7], CFG_ANA_CHANGE);
+	assert_non_null(strstr(ta, "\"ana_grpid\": 5"));
+	assert_null(strstr(ta, "\"grpid\": 1"));
+	/* in group order */
+	assert_non_null(strstr(ta, "\"state\": \"persistent-loss\""));
+	assert_true(strstr(ta, "\"state\": \"persistent-loss\"") < strstr(ta, "\"state\": \"change\""));
+	b = parse_ok(ta);
+	assert_true(config_equal(a, b));
+	tb = config_to_json(b);
+	assert_string_equal(ta, tb);
+	/* a state that differs is a different configuration */
+	b->ports[0].ana_state[7] = CFG_ANA_INACCESSIBLE;
+	assert_false(config_equal(a, b));
+	free(ta);
+	free(tb);
+	config_free(a);
+	config_free(b);
+}
+
 static void test_null_round_trip(void **state)
 {
 	struct config *a = parse_ok(
@@ -1266,6 +1306,7 @@ int main(void)
 		cmocka_unit_test(test_mem_sizes),
 		cmocka_unit_test(test_device_keys),
 		cmocka_unit_test(test_null_round_trip),
+		cmocka_unit_test(test_ana_round_trip),
 		cmocka_unit_test(test_normalised),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_equal_each_field),
