@@ -27,7 +27,6 @@
 #include "config/config_internal.h"
 #include "config/json_reader.h"
 
-#define CFG_REACTORS_MAX 64
 
 /* ---- bridge ---- */
 

@@ -31,6 +31,8 @@
 #define CFG_MAX_NSID 1024
 /* ANA groups 1..CFG_MAX_ANAGRPID (Identify ANAGRPMAX and NANAGRPID, as nvmet) */
 #define CFG_MAX_ANAGRPID 128
+/* bridge.reactors: at most this many */
+#define CFG_REACTORS_MAX 64
 
 /* A port's state of an ANA group, as the ANA log page encodes it */
 enum cfg_ana_state {

@@ -228,6 +228,7 @@ static void fail(struct nvmf_sq *sq, struct nvmf_auth *a, uint8_t why, const cha
 
 	log_peer_notice(sq->peer_ip, "controller %u of %s, queue %u: DH-HMAC-CHAP with host %s failed: %s",
 			c->cntlid, c->subsys->nqn, sq->qid, c->hostnqn, what);
+	nvmf_count_refused(c->subsys->tgt, NVMF_REFUSE_AUTH_FAILED);
 	a->step = NVMF_AUTH_FAILURE1;
 	a->fail = why;
 	dhchap_dh_free(a->dh);

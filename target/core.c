@@ -26,6 +26,7 @@ static void subsys_free(struct nvmf_subsys *s)
 {
 	while (s->ctrls)
 		ctrl_free(s->ctrls);
+	nvmf_host_stats_free(s);
 	for (unsigned j = 0; s->nst && j < s->nst->nr; j++)
 		nvmf_ns_free(s->nst->ns[j]);
 	free(s->nst);
@@ -171,8 +172,8 @@ int nvmf_buf_run_waiters(struct nvmf_reactor *nr)
 void nvmf_sq_fini(struct nvmf_sq *sq)
 {
 	waiter_del(&sq->buf_wait);
-	free(sq->lat);
-	sq->lat = NULL;
+	free(sq->st);
+	sq->st = NULL;
 	free(sq->tls);
 	sq->tls = NULL;
 }
@@ -891,59 +892,6 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	return 0;
 }
 
-/* --- latency histograms ------------------------------------------------------ */
-
-static unsigned lat_bucket(uint64_t us)
-{
-	unsigned e;
-
-	if (us < 8)
-		return (unsigned)us;
-	e = 63u - (unsigned)__builtin_clzll(us);            /* 2^e <= us */
-	return (e - 2) * 8 + (unsigned)((us >> (e - 3)) & 7u);
-}
-
-static uint64_t lat_bucket_top(unsigned b)
-{
-	unsigned e, m;
-
-	if (b < 8)
-		return b;
-	e = b / 8 + 2;
-	m = b % 8;
-	return ((uint64_t)(9 + m) << (e - 3)) - 1;
-}
-
-void nvmf_lat_add(struct nvmf_lat *l, uint64_t us)
-{
-	unsigned b = lat_bucket(us);
-
-	l->hist[b < NVMF_LAT_BUCKETS ? b : NVMF_LAT_BUCKETS - 1]++;
-	if (us > l->max_us)
-		l->max_us = us;
-}
-
-uint64_t nvmf_lat_pct(const struct nvmf_lat *const *l, unsigned n, double pct)
-{
-	uint64_t total = 0, need, seen = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		for (unsigned b = 0; b < NVMF_LAT_BUCKETS; b++)
-			total += l[i]->hist[b];
-	if (!total)
-		return 0;
-	need = (uint64_t)((double)total * pct / 100.0 + 0.5);
-	if (!need)
-		need = 1;
-	for (unsigned b = 0; b < NVMF_LAT_BUCKETS; b++) {
-		for (unsigned i = 0; i < n; i++)
-			seen += l[i]->hist[b];
-		if (seen >= need)
-			return lat_bucket_top(b);
-	}
-	return lat_bucket_top(NVMF_LAT_BUCKETS - 1);
-}
-
 void nvmf_req_c2h_done(struct nvmf_req *req)
 {
 	struct nvmf_ns *ns = req->c2h_ns;
@@ -966,8 +914,8 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 	if (status)
 		sq->errors++;
 	/* an AER is held until an event happens: its time is not latency */
-	if (sq->lat && !(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
-		nvmf_lat_add(sq->lat, us);
+	if (sq->st && !(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
+		nvmf_lat_add(&sq->st->lat, us);
 	if (req->ns) {
 		/* this reactor's own slot: no atomics needed */
 		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
@@ -980,16 +928,7 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 			st->inflight--;
 			req->c2h_data = NULL;   /* a failed read sends nothing */
 		}
-		if (status)
-			st->errors++;
-		else if (req->cmd.opc == NVME_CMD_READ) {
-			st->reads++;
-			st->read_bytes += req->len;
-		} else if (req->cmd.opc == NVME_CMD_WRITE) {
-			st->writes++;
-			st->write_bytes += req->len;
-		}
-		nvmf_lat_add(&st->lat, us);
+		nvmf_count_io(st, sq->st ? &sq->st->io : NULL, req->cmd.opc, status, req->len, us);
 		req->ns = NULL;
 	}
 	sq->ops->complete(req);
@@ -1041,6 +980,7 @@ static void ctrl_free(struct nvmf_ctrl *c)
 	}
 	if (c->ka_timer.armed)
 		reactor_timer_stop(&c->reactor->r, &c->ka_timer);
+	nvmf_host_stats_put(c->hstats);
 	log_info("controller %u of %s for %s released", c->cntlid, s->nqn, c->hostnqn);
 	free(c);
 }
@@ -1079,6 +1019,7 @@ static void sq_destroy_locked(struct nvmf_sq *sq)
 	 * controller (which may go before they come back); this runs on the
 	 * queue's own reactor, the only writer of its slot */
 	c->bufs[sq->reactor ? sq->reactor->idx : 0] -= sq->bufs;
+	nvmf_host_stats_fold(c->hstats, sq);
 	sq->ctrl = NULL;
 	if (sq->qid == 0) {
 		c->admin = NULL;

@@ -43,6 +43,7 @@ static void ka_check(void *arg)
 		pthread_mutex_lock(&t->lock);
 		log_warn("controller %u of %s: host %s did not authenticate in time (connect_timeout_ms %u)",
 			 c->cntlid, c->subsys->nqn, c->hostnqn, t->limits.connect_timeout_ms);
+		nvmf_count_refused(t, NVMF_REFUSE_CONNECT_TIMEOUT);
 		nvmf_ctrl_destroy(c);
 		pthread_mutex_unlock(&t->lock);
 		return;
@@ -52,6 +53,7 @@ static void ka_check(void *arg)
 	pthread_mutex_lock(&t->lock);
 	log_warn("controller %u of %s: keep-alive timeout (%llu ms without traffic, KATO %u ms), host %s",
 		 c->cntlid, c->subsys->nqn, (unsigned long long)idle_ms, c->kato_ms, c->hostnqn);
+	__atomic_add_fetch(&t->ka_expired, 1, __ATOMIC_RELAXED);
 	nvmf_ctrl_destroy(c);
 	pthread_mutex_unlock(&t->lock);
 }
@@ -118,9 +120,9 @@ static unsigned ctrls_of_host(const struct nvmf_tgt *t, const char *hostnqn)
  * transport's own allocation. 0, or the status that refuses the Connect. */
 static uint16_t queue_attach(struct nvmf_sq *sq)
 {
-	if (!sq->lat)
-		sq->lat = calloc(1, sizeof(*sq->lat));
-	if (!sq->lat || (sq->ops->queue_connected && sq->ops->queue_connected(sq)))
+	if (!sq->st)
+		sq->st = calloc(1, sizeof(*sq->st));
+	if (!sq->st || (sq->ops->queue_connected && sq->ops->queue_connected(sq)))
 		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY);
 	return 0;
 }
@@ -146,6 +148,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	if (ctrls_of_host(t, d->hostnqn) >= t->limits.max_ctrls_per_host) {
 		log_peer_notice(sq->peer_ip, "host %s already has %u controllers (max_controllers_per_host): "
 			       "Connect to %s refused", d->hostnqn, t->limits.max_ctrls_per_host, s->nqn);
+		nvmf_count_refused(t, NVMF_REFUSE_HOST_CTRL_CAP);
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY));
 		return;
 	}
@@ -183,6 +186,8 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 		nvmf_req_complete(req, st);
 		return;
 	}
+	if (s->type != NVMF_SUBSYS_DISCOVERY)
+		c->hstats = nvmf_host_stats_get(s, c->hostnqn, sq->port);
 	c->next = s->ctrls;
 	s->ctrls = c;
 	if (c->kato_ms || c->auth)
@@ -288,6 +293,7 @@ static void exec_connect(struct nvmf_req *req)
 	if (sq->tls && (strcmp(d->hostnqn, sq->tls->hostnqn) || strcmp(d->subnqn, sq->tls->subnqn))) {
 		log_peer_notice(sq->peer_ip, "connect from %.223s to %.223s over a TLS connection made for %s and %s: refused",
 				d->hostnqn, d->subnqn, sq->tls->hostnqn, sq->tls->subnqn);
+		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
@@ -296,11 +302,13 @@ static void exec_connect(struct nvmf_req *req)
 	if (!s || !nvmf_port_has_subsys(sq->port, s)) {
 		log_peer_notice(sq->peer_ip, "connect from %.223s to unknown subsystem %.223s on port %u", d->hostnqn,
 				d->subnqn, sq->port->portid);
+		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_UNKNOWN_SUBSYS);
 		connect_invalid(req, true, offsetof(struct nvmf_connect_data, subnqn));
 		return;
 	}
 	if (!nvmf_subsys_host_allowed(s, d->hostnqn)) {
 		log_peer_notice(sq->peer_ip, "host %.223s not allowed on %s", d->hostnqn, s->nqn);
+		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
@@ -308,6 +316,7 @@ static void exec_connect(struct nvmf_req *req)
 	if (s->cfg && s->cfg->require_auth && !nvmf_auth_needed(s, d->hostnqn)) {
 		log_peer_notice(sq->peer_ip, "host %.223s has no DH-HMAC-CHAP key but %s requires authentication",
 				d->hostnqn, s->nqn);
+		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
 		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;

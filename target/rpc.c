@@ -248,7 +248,7 @@ static void add_queue_stats(json_object *arr, const struct nvmf_subsys *s, const
 			    const struct nvmf_sq *sq)
 {
 	static const struct nvmf_lat none;
-	const struct nvmf_lat *l = sq->lat ? sq->lat : &none;
+	const struct nvmf_lat *l = sq->st ? &sq->st->lat : &none;
 	json_object *q = json_object_new_object();
 
 	json_object_object_add(q, "subsystem", jstr(s->nqn));
@@ -266,7 +266,7 @@ static json_object *m_stats(struct nvmf_tgt *t)
 {
 	json_object *o = json_object_new_object(), *nss = json_object_new_array();
 	json_object *qs = json_object_new_array();
-	const struct nvmf_lat *lats[NVMF_MAX_IO_QUEUES];
+	const struct nvmf_lat *lats[CFG_REACTORS_MAX * NVMF_NR_OPS];
 
 	for (unsigned i = 0; i < t->nr_subsys; i++) {
 		const struct nvmf_subsys *s = t->subsys[i];
@@ -284,7 +284,8 @@ static json_object *m_stats(struct nvmf_tgt *t)
 				rb += ns->stats[k].read_bytes;
 				wb += ns->stats[k].write_bytes;
 				e += ns->stats[k].errors;
-				lats[k] = &ns->stats[k].lat;
+				for (unsigned op = 0; op < NVMF_NR_OPS; op++)
+					lats[k * NVMF_NR_OPS + op] = &ns->stats[k].lat[op];
 			}
 			json_object_object_add(jn, "subsystem", jstr(s->nqn));
 			json_object_object_add(jn, "nsid", json_object_new_int64(ns->nsid));
@@ -293,7 +294,7 @@ static json_object *m_stats(struct nvmf_tgt *t)
 			json_object_object_add(jn, "read_bytes", json_object_new_int64((int64_t)rb));
 			json_object_object_add(jn, "write_bytes", json_object_new_int64((int64_t)wb));
 			json_object_object_add(jn, "errors", json_object_new_int64((int64_t)e));
-			json_object_object_add(jn, "latency_us", lat_json(lats, t->nr_reactors));
+			json_object_object_add(jn, "latency_us", lat_json(lats, t->nr_reactors * NVMF_NR_OPS));
 			json_object_array_add(nss, jn);
 		}
 		for (const struct nvmf_ctrl *c = s->ctrls; c; c = c->next) {

@@ -127,19 +127,63 @@ struct nvmf_backend_ops {
 struct nvmf_lat {
 	uint32_t hist[NVMF_LAT_BUCKETS];
 	uint64_t max_us;
+	uint64_t sum_us;              /* for a Prometheus histogram's _sum */
 };
 
 void nvmf_lat_add(struct nvmf_lat *l, uint64_t us);
+/* the largest latency (µs) bucket b holds */
+uint64_t nvmf_lat_bucket_top(unsigned b);
 /* percentile (0 < pct < 100) over the sum of n histograms, in µs */
 uint64_t nvmf_lat_pct(const struct nvmf_lat *const *l, unsigned n, double pct);
+
+/* I/O commands by kind, for counters and latency histograms */
+enum nvmf_op {
+	NVMF_OP_READ,
+	NVMF_OP_WRITE,
+	NVMF_OP_OTHER,                /* flush, write zeroes, DSM, compare, ... */
+	NVMF_NR_OPS,
+};
+
+/* Failed commands by what the status means to an operator (a bounded
+ * label set for metrics): nvmf_err_class() maps a status to one */
+enum nvmf_err {
+	NVMF_ERR_INVALID,             /* invalid opcode, field, SGL, ...: the host's command */
+	NVMF_ERR_INVALID_NS,
+	NVMF_ERR_LBA_RANGE,
+	NVMF_ERR_ANA,                 /* ANA path status: the group is not accessible here */
+	NVMF_ERR_PATH,                /* other path-related status */
+	NVMF_ERR_MEDIA,               /* media and data integrity (SCT 2) */
+	NVMF_ERR_RESERVATION,         /* reservation conflict */
+	NVMF_ERR_ABORTED,
+	NVMF_ERR_INTERNAL,            /* internal error, device failure */
+	NVMF_ERR_OTHER,
+	NVMF_NR_ERRS,
+};
+
+unsigned nvmf_err_class(uint16_t status);
+const char *nvmf_err_name(unsigned cls);
+static inline unsigned nvmf_op_of(uint8_t opc)
+{
+	return opc == NVME_CMD_READ ? NVMF_OP_READ : opc == NVME_CMD_WRITE ? NVMF_OP_WRITE : NVMF_OP_OTHER;
+}
 
 /* Per namespace and reactor: written only by that reactor, no lock and no
  * atomic read-modify-write on the I/O path; read racily for statistics. */
 struct nvmf_ns_stats {
 	uint64_t inflight;            /* commands in the backend from this reactor */
-	uint64_t reads, writes, read_bytes, write_bytes, errors;
-	struct nvmf_lat lat;
+	uint64_t reads, writes, read_bytes, write_bytes, errors;   /* reads, writes: successful */
+	uint64_t others;              /* other commands completed successfully */
+	uint64_t err[NVMF_NR_ERRS];   /* errors by class */
+	struct nvmf_lat lat[NVMF_NR_OPS];
 } __attribute__((aligned(64)));
+
+/* A host's I/O counters: per queue (written by its reactor), folded into
+ * the host's nvmf_host_stats when the queue goes */
+struct nvmf_io_counts {
+	uint64_t cmds[NVMF_NR_OPS];   /* completed successfully */
+	uint64_t bytes[2];            /* read, written */
+	uint64_t err[NVMF_NR_ERRS];
+};
 
 struct nvmf_ns {
 	struct nvmf_subsys *subsys;
@@ -171,6 +215,50 @@ struct nvmf_ns_table {
 	struct nvmf_ns *ns[];
 };
 
+/* A connected queue's own counters (allocated at Connect: an idle
+ * connection stays small): every command's latency, its I/O commands */
+struct nvmf_sq_stats {
+	struct nvmf_lat lat;
+	struct nvmf_io_counts io;         /* ctrl->hstats sums them */
+};
+
+/* --- per-host statistics --------------------------------------------------- */
+
+/* At most this many hosts per subsystem are counted by name; further ones
+ * while all are connected count as NVMF_HOST_OTHER */
+#define NVMF_MAX_HOST_STATS 256
+#define NVMF_HOST_OTHER "_other"
+
+/* What one host did on one subsystem through one port, across its
+ * controllers, for as long as the entry lives (tgt->lock): kept after the
+ * host disconnects, dropped (oldest first) only to make room for a new
+ * host when NVMF_MAX_HOST_STATS are counted */
+struct nvmf_host_stats {
+	struct nvmf_host_stats *next;
+	char hostnqn[CFG_NQN_SIZE];
+	struct nvmf_port *port;
+	unsigned live;                    /* controllers that count here */
+	uint64_t last_used;               /* a sequence number: eviction order */
+	struct nvmf_io_counts io;         /* of the queues that are gone */
+	struct nvmf_lat lat;              /* every command of those queues */
+};
+
+/* stats.c: count a completed I/O command (on the queue's reactor) */
+void nvmf_count_io(struct nvmf_ns_stats *st, struct nvmf_io_counts *q, uint8_t opc, uint16_t status, uint32_t len,
+		   uint64_t us);
+void nvmf_lat_merge(struct nvmf_lat *to, const struct nvmf_lat *from);
+/* The host's entry on s for port p, counted as live (tgt->lock held);
+ * NULL only when out of memory (the host is then not counted) */
+struct nvmf_host_stats *nvmf_host_stats_get(struct nvmf_subsys *s, const char *hostnqn, struct nvmf_port *p);
+/* A queue of a controller counting into h goes: its counters move to h */
+void nvmf_host_stats_fold(struct nvmf_host_stats *h, struct nvmf_sq *sq);
+/* A controller counting into h is released */
+void nvmf_host_stats_put(struct nvmf_host_stats *h);
+/* h's counters with those of the live queues that count into it */
+void nvmf_host_stats_sum(const struct nvmf_subsys *s, const struct nvmf_host_stats *h, struct nvmf_io_counts *io,
+			 struct nvmf_lat *lat);
+void nvmf_host_stats_free(struct nvmf_subsys *s);
+
 /* --- subsystems and ports ----------------------------------------------- */
 
 enum nvmf_subsys_type {
@@ -191,6 +279,9 @@ struct nvmf_subsys {
 	struct nvmf_ctrl *ctrls;          /* live controllers */
 	uint32_t max_xfer;                /* MDTS in bytes for this subsystem */
 	struct nvme_id_ctrl *dev_id;      /* identify page of the backing device, if any */
+	struct nvmf_host_stats *hstats;   /* per host and port (tgt->lock) */
+	unsigned nr_hstats;
+	uint64_t hstats_seq;
 	struct nvmf_subsys *next_dead;    /* removed, kept until shutdown for pointers still around */
 };
 
@@ -277,6 +368,7 @@ struct nvmf_ctrl {
 	uint64_t auth_deadline_ns;        /* released if the admin queue is not authenticated by then */
 	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
+	struct nvmf_host_stats *hstats;   /* where its queues' counters go (NULL: discovery) */
 	struct nvmf_ctrl *next;
 	/* data buffers its queues hold, per reactor: [r] is written only by
 	 * reactor r (nvmf_sq_buf_get/put), so no lock */
@@ -299,7 +391,7 @@ struct nvmf_sq {
 	uint16_t qid;
 	uint16_t size;                    /* entries (SQSIZE + 1) */
 	uint16_t sqhd;                    /* the fabric queue's own head */
-	struct nvmf_lat *lat;             /* from Connect on; owned by the queue's reactor */
+	struct nvmf_sq_stats *st;         /* from Connect on; owned by the queue's reactor */
 	bool sqflow_off;                  /* CATTR.DISSQFC: SQHD reported as 0xffff */
 	bool c2h_any_memory;              /* the transport sends C2H data from any
 	                                     memory (TCP), not only the DMA pool
@@ -371,6 +463,22 @@ struct nvmf_transport_ops {
 
 /* --- the target -------------------------------------------------------------- */
 
+/* Why a connection or a Connect was refused (metrics: a bounded label) */
+enum nvmf_refuse {
+	NVMF_REFUSE_PORT_CAP,             /* bridge.max_connections_per_port */
+	NVMF_REFUSE_ADDR_CAP,             /* bridge.max_connections_per_address */
+	NVMF_REFUSE_ICREQ_TIMEOUT,        /* no ICReq in icreq_timeout_ms */
+	NVMF_REFUSE_CONNECT_TIMEOUT,      /* no Connect (or authentication) in connect_timeout_ms */
+	NVMF_REFUSE_UNKNOWN_SUBSYS,
+	NVMF_REFUSE_HOST_NOT_ALLOWED,     /* allowed_hosts, require_auth, a TLS identity's NQNs */
+	NVMF_REFUSE_HOST_CTRL_CAP,        /* bridge.max_controllers_per_host */
+	NVMF_REFUSE_AUTH_FAILED,          /* DH-HMAC-CHAP failed */
+	NVMF_REFUSE_TLS,                  /* TLS handshake failed or refused */
+	NVMF_NR_REFUSE,
+};
+
+const char *nvmf_refuse_name(unsigned why);
+
 struct nvmf_tgt {
 	struct config *cfg;
 	struct nvmf_reactor *reactors;    /* [0] runs on the thread that called nvmf_tgt_run */
@@ -407,8 +515,17 @@ struct nvmf_tgt {
 	uint64_t epoch;
 	struct reactor_timer reclaim_timer;
 	void *rpc;                        /* the control socket (rpc.c) */
+	void *metrics;                    /* the Prometheus endpoint (metrics_http.c) */
+	/* events counted for metrics: atomic adds, off the I/O path */
+	uint64_t refused[NVMF_NR_REFUSE]; /* connections and Connects refused, by reason */
+	uint64_t ka_expired;              /* controllers released by keep-alive expiry */
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
 };
+
+static inline void nvmf_count_refused(struct nvmf_tgt *t, enum nvmf_refuse why)
+{
+	__atomic_add_fetch(&t->refused[why], 1, __ATOMIC_RELAXED);
+}
 
 struct nvmf_retired {
 	void *ptr;
