@@ -22,7 +22,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing -pthread
 # DH-HMAC-CHAP and TLS: OpenSSL (libssl, libcrypto), zlib's CRC-32 for the secrets
-LDLIBS   += -pthread -ljson-c -lrdmacm -libverbs -lssl -lcrypto -lz
+LDLIBS   += -pthread -ljson-c -lrdmacm -libverbs -lssl -lcrypto -lz -lmicrohttpd
 # sd_notify through libsystemd when present (NO_SYSTEMD=1 builds the no-op stub)
 ifeq ($(NO_SYSTEMD),)
 ifneq ($(shell pkg-config --exists libsystemd 2>/dev/null && echo y),)

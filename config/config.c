@@ -15,6 +15,7 @@
  *
  * Every error is one line, "FILE: OBJECT.PATH: problem".
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -171,13 +172,80 @@ static int parse_limits(struct cfg_ctx *c, struct json_object *obj, struct cfg_b
 	return 0;
 }
 
+/* "metrics": {"listen": "127.0.0.1:10420" | "[::1]:10420" | "0.0.0.0"} */
+static int parse_metrics(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
+{
+	static const char *const keys[] = { "listen", NULL };
+	struct cfg_metrics *m = &b->metrics;
+	struct json_object *mo;
+	const char *listen, *colon, *host;
+	char buf[CFG_ADDR_SIZE + 8], bin[16];
+	size_t mark, hlen;
+	int ret = 0;
+
+	if (cfg_opt_object(c, obj, "metrics", &mo))
+		return -EINVAL;
+	if (!mo)
+		return 0;
+	mark = cfg_path_key(c, "metrics");
+	if (cfg_check_keys(c, mo, keys) || cfg_req_str(c, mo, "listen", &listen)) {
+		cfg_path_pop(c, mark);
+		return -EINVAL;
+	}
+	m->port = CFG_METRICS_PORT_DEFAULT;
+	if (strlen(listen) >= sizeof(buf)) {
+		ret = cfg_fail_key(c, "listen", "longer than %zu bytes", sizeof(buf) - 1);
+		goto out;
+	}
+	memcpy(buf, listen, strlen(listen) + 1);
+	host = buf;
+	if (buf[0] == '[') {                    /* [IPv6]:port */
+		char *end = strchr(buf, ']');
+
+		if (!end || (end[1] && end[1] != ':')) {
+			ret = cfg_fail_key(c, "listen", "\"%s\": expected [IPv6]:PORT", listen);
+			goto out;
+		}
+		*end = 0;
+		host = buf + 1;
+		colon = end[1] ? end + 1 : NULL;
+	} else {
+		colon = strrchr(buf, ':');
+		if (colon && strchr(buf, ':') != colon)
+			colon = NULL;           /* a bare IPv6 address */
+	}
+	if (colon) {
+		char *e;
+		unsigned long p = strtoul(colon + 1, &e, 10);
+
+		if (!colon[1] || *e || p < 1 || p > 65535) {
+			ret = cfg_fail_key(c, "listen", "\"%s\": the port must be 1..65535", listen);
+			goto out;
+		}
+		m->port = (uint16_t)p;
+		if (host == buf)
+			buf[colon - buf] = 0;
+	}
+	hlen = strlen(host);
+	if (hlen >= sizeof(m->addr) || (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)) {
+		ret = cfg_fail_key(c, "listen", "\"%s\": expected a numeric IPv4 or IPv6 address, and :PORT "
+				   "(default %d)", listen, CFG_METRICS_PORT_DEFAULT);
+		goto out;
+	}
+	memcpy(m->addr, host, hlen + 1);
+	m->enabled = true;
+out:
+	cfg_path_pop(c, mark);
+	return ret;
+}
+
 static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 {
 	static const char *const keys[] = {
 		"discovery_port", "reactors", "rpc_socket", "rpc_group",
 		"icreq_timeout_ms", "connect_timeout_ms", "max_connections_per_port",
 		"max_connections_per_address", "max_controllers_per_host",
-		"rpc_namespace_dirs", "rpc_save_dir", NULL
+		"rpc_namespace_dirs", "rpc_save_dir", "metrics", NULL
 	};
 	struct cfg_bridge *b = &c->cfg->bridge;
 	const char *sock;
@@ -200,7 +268,8 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 					    strlen(sock), sizeof(b->rpc_socket));
 		memcpy(b->rpc_socket, sock, strlen(sock) + 1);
 	}
-	return parse_rpc_group(c, obj, b) ?: parse_limits(c, obj, b) ?: parse_rpc_dirs(c, obj, b);
+	return parse_rpc_group(c, obj, b) ?: parse_limits(c, obj, b) ?: parse_rpc_dirs(c, obj, b) ?:
+	       parse_metrics(c, obj, b);
 }
 
 /* ---- top level ---- */

@@ -31,6 +31,10 @@
 #define CFG_MAX_NSID 1024
 /* ANA groups 1..CFG_MAX_ANAGRPID (Identify ANAGRPMAX and NANAGRPID, as nvmet) */
 #define CFG_MAX_ANAGRPID 128
+/* bridge.metrics.listen without a port: outside 9100-9999, the range the
+ * Prometheus project hands out to exporters (all taken), and not a port
+ * NVMe-oF uses */
+#define CFG_METRICS_PORT_DEFAULT 10420
 /* bridge.reactors: at most this many */
 #define CFG_REACTORS_MAX 64
 
@@ -170,6 +174,12 @@ struct cfg_bridge {
 	char rpc_namespace_dirs[CFG_MAX_DIRS][CFG_DIR_SIZE];  /* "rpc_namespace_dirs": absolute */
 	unsigned nr_rpc_namespace_dirs;
 	char rpc_save_dir[CFG_DIR_SIZE];  /* "rpc_save_dir": absolute; empty = own file only */
+	/* "metrics": {"listen": "ADDR[:PORT]"}: the Prometheus endpoint; off when absent */
+	struct cfg_metrics {
+		bool enabled;
+		char addr[CFG_ADDR_SIZE];  /* numeric IPv4 or IPv6 (without brackets) */
+		uint16_t port;             /* default CFG_METRICS_PORT_DEFAULT */
+	} metrics;
 };
 
 struct config {

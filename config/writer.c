@@ -438,6 +438,15 @@ static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 	bridge_num(w, "max_connections_per_address", b->max_conns_per_addr, CFG_MAX_CONNS_PER_ADDR_DEFAULT);
 	bridge_num(w, "max_connections_per_port", b->max_conns_per_port, CFG_MAX_CONNS_PER_PORT_DEFAULT);
 	bridge_num(w, "max_controllers_per_host", b->max_ctrls_per_host, CFG_MAX_CTRLS_PER_HOST_DEFAULT);
+	if (b->metrics.enabled) {
+		char l[CFG_ADDR_SIZE + 16];
+
+		snprintf(l, sizeof(l), strchr(b->metrics.addr, ':') ? "[%s]:%u" : "%s:%u", b->metrics.addr,
+			 b->metrics.port);
+		jw_open(w, "metrics", '{');
+		jw_str(w, "listen", l);
+		jw_close(w, '}');
+	}
 	bridge_num(w, "reactors", b->reactors, CFG_REACTORS_DEFAULT);
 	if (b->rpc_group[0])
 		jw_str(w, "rpc_group", b->rpc_group);
@@ -736,7 +745,9 @@ static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 	       !strcmp(a->rpc_socket, b->rpc_socket) && !strcmp(a->rpc_group, b->rpc_group) &&
 	       a->icreq_timeout_ms == b->icreq_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_conns_per_port == b->max_conns_per_port && a->max_conns_per_addr == b->max_conns_per_addr &&
-	       a->max_ctrls_per_host == b->max_ctrls_per_host && dirs_equal(a, b);
+	       a->max_ctrls_per_host == b->max_ctrls_per_host && dirs_equal(a, b) &&
+	       a->metrics.enabled == b->metrics.enabled &&
+	       (!a->metrics.enabled || (!strcmp(a->metrics.addr, b->metrics.addr) && a->metrics.port == b->metrics.port));
 }
 
 /* Order counts everywhere: it is written, and it is the order in which

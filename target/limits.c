@@ -127,6 +127,7 @@ int nvmf_conn_admit(struct nvmf_port *p, const uint8_t key[16], const char **why
 	if (__atomic_add_fetch(&p->nr_conns, 1, __ATOMIC_RELAXED) > max_port) {
 		__atomic_sub_fetch(&p->nr_conns, 1, __ATOMIC_RELAXED);
 		*why = "max_connections_per_port";
+		nvmf_count_refused(t, NVMF_REFUSE_PORT_CAP);
 		return -EBUSY;
 	}
 	pthread_mutex_lock(&at->lock);
@@ -150,6 +151,7 @@ int nvmf_conn_admit(struct nvmf_port *p, const uint8_t key[16], const char **why
 		pthread_mutex_unlock(&at->lock);
 		__atomic_sub_fetch(&p->nr_conns, 1, __ATOMIC_RELAXED);
 		*why = "max_connections_per_address";
+		nvmf_count_refused(t, NVMF_REFUSE_ADDR_CAP);
 		return -EBUSY;
 	}
 	e->conns++;

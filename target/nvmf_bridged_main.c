@@ -24,6 +24,7 @@
 #include "common/listen_fds.h"
 #include "common/sd_notify.h"
 #include "config/config.h"
+#include "target/metrics.h"
 #include "target/target.h"
 #include "transport/tcp.h"
 #include "transport/transport.h"
@@ -272,6 +273,13 @@ int main(int argc, char **argv)
 		nvmf_transports_stop_listening(&d.tgt);
 		goto fini_tgt;
 	}
+	rc = nvmf_metrics_start(&d.tgt, &d.tgt.cfg->bridge.metrics, err, sizeof(err));
+	if (rc) {
+		log_err("%s", err);
+		nvmf_rpc_stop(&d.tgt);
+		nvmf_transports_stop_listening(&d.tgt);
+		goto fini_tgt;
+	}
 	summary(&d);
 	notify_ready(&d);
 	rc = nvmf_tgt_run(&d.tgt);
@@ -279,6 +287,7 @@ int main(int argc, char **argv)
 	nvmf_rpc_stop(&d.tgt);
 	nvmf_transports_stop_listening(&d.tgt);
 fini_tgt:
+	nvmf_metrics_stop(&d.tgt);
 	for (unsigned i = 0; i < d.tgt.nr_reactors; i++)
 		nvmf_transports_reactor_fini(&d.tgt.reactors[i]);
 	/* memory registrations go before the pools they cover */

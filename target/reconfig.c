@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "pcie/pcie.h"
 #include "target/target.h"
+#include "target/metrics.h"
 #include "transport/transport.h"
 
 /* --- retirement ---------------------------------------------------------------- */
@@ -666,10 +667,18 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 	struct plan pl = { 0 };
 	struct config *old = t->cfg;
 	bool disc_changed = false;
+	bool metrics_changed = memcmp(&cfg->bridge.metrics, &old->bridge.metrics, sizeof(cfg->bridge.metrics)) != 0;
 	int rc = 0;
 
 	if (changes && changes_len)
 		changes[0] = 0;
+	/* the metrics server first, outside tgt->lock (a scrape in progress
+	 * holds it, and stopping the server waits for the scrape) */
+	if (metrics_changed) {
+		rc = nvmf_metrics_start(t, &cfg->bridge.metrics, err, errlen);
+		if (rc)
+			return rc;
+	}
 	pthread_mutex_lock(&t->lock);
 	if (cfg->nr_subsystems > NVMF_MAX_SUBSYS || 2 * cfg->nr_ports + 1 > NVMF_MAX_PORTS) {
 		snprintf(err, errlen, "%s: more than %u subsystems or %u ports", cfg->file, NVMF_MAX_SUBSYS,
@@ -709,6 +718,11 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 	    cfg->bridge.nr_rpc_namespace_dirs != old->bridge.nr_rpc_namespace_dirs ||
 	    strcmp(cfg->bridge.rpc_save_dir, old->bridge.rpc_save_dir))
 		change(&ch, "bridge.rpc_namespace_dirs and rpc_save_dir apply to the next control request");
+	if (metrics_changed && cfg->bridge.metrics.enabled)
+		change(&ch, "metrics now served on %s%s%s:%u", strchr(cfg->bridge.metrics.addr, ':') ? "[" : "",
+		       cfg->bridge.metrics.addr, strchr(cfg->bridge.metrics.addr, ':') ? "]" : "", cfg->bridge.metrics.port);
+	else if (metrics_changed)
+		change(&ch, "metrics endpoint closed");
 	for (unsigned i = 0; i < t->nr_subsys;) {
 		bool wanted = false;
 
@@ -742,6 +756,12 @@ rollback:
 	plan_free(t, &pl, true);
 unlock:
 	pthread_mutex_unlock(&t->lock);
+	if (metrics_changed) {
+		char e2[256];
+
+		if (nvmf_metrics_start(t, &old->bridge.metrics, e2, sizeof(e2)))
+			log_err("the refused configuration's metrics endpoint stays: %s", e2);
+	}
 	if (rc == -ENOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	return rc;

@@ -29,7 +29,6 @@
 #include "target/target.h"
 #include "transport/tcp.h"
 
-#define NVMF_BRIDGE_VERSION "0.3"
 /* Reactor 0 also carries I/O: nothing here may block it. Clients are
  * served with non-blocking sockets and bounded buffers; one that does not
  * read its answers is dropped. */

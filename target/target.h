@@ -34,6 +34,7 @@ struct nvmf_sq;
 struct nvmf_req;
 struct pcie_ctrl;
 
+#define NVMF_BRIDGE_VERSION "0.3"      /* status, metrics */
 #define NVMF_MAX_IO_QUEUES 64
 #define NVMF_MAX_QUEUE_DEPTH 128      /* entries per fabric queue (CAP.MQES + 1) */
 #define NVMF_ADMIN_QUEUE_DEPTH 32

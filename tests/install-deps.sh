@@ -5,7 +5,9 @@ set -euo pipefail
 PKGS=(
 	# build
 	gcc make libc6-dev pkg-config libcmocka-dev libjson-c-dev python3
-	libibverbs-dev librdmacm-dev libsystemd-dev libssl-dev zlib1g-dev
+	libibverbs-dev librdmacm-dev libsystemd-dev libssl-dev zlib1g-dev libmicrohttpd-dev
+	# the Prometheus endpoint's tests: promtool and a Prometheus server that scrapes it
+	prometheus
 	# libFuzzer harnesses (make fuzz, make fuzz-check): clang's fuzzer runtime
 	clang libclang-rt-14-dev
 	# systemd-analyze verify of the unit (installed on any Debian system that

@@ -661,6 +661,7 @@ static void connect_overdue(void *arg)
 {
 	struct rdma_conn *c = arg;
 
+	nvmf_count_refused(c->sq.port->tgt, NVMF_REFUSE_CONNECT_TIMEOUT);
 	conn_close(c, "no Connect in time");
 	conn_maybe_free(c);
 }

@@ -284,6 +284,8 @@ static void deadline_clear(struct tcp_conn *c)
 	c->on_deadline = false;
 }
 
+static const char why_no_icreq[] = "no ICReq in time", why_no_connect[] = "no Connect in time";
+
 static void deadline_set(struct tcp_conn *c, uint64_t when_ns, const char *why)
 {
 	struct tcp_rstate *rs = c->rs;
@@ -308,8 +310,15 @@ static void deadline_tick(void *arg)
 
 	for (struct tcp_conn *c = rs->deadlines, *n; c; c = n) {
 		n = c->dl_next;
-		if (c->deadline_ns <= now)
+		if (c->deadline_ns <= now) {
+			/* no ICReq, or no Connect, in time (not the linger
+			 * after a last PDU: that connection was done anyway) */
+			if (c->deadline_why == why_no_icreq || c->deadline_why == why_no_connect)
+				nvmf_count_refused(c->sq.port->tgt, c->deadline_why == why_no_icreq
+									   ? NVMF_REFUSE_ICREQ_TIMEOUT
+									   : NVMF_REFUSE_CONNECT_TIMEOUT);
 			conn_close(c, c->deadline_why);         /* takes it off the list */
+		}
 		else if (c->deadline_ns < next)
 			next = c->deadline_ns;
 	}
@@ -847,7 +856,7 @@ static int handle_icreq(struct tcp_conn *c)
 	}
 	c->icresp->unit = (struct tx_unit){ .iov = { { c->icresp->buf, (size_t)n } }, .cnt = 1 };
 	tx_queue(c, &c->icresp->unit);
-	deadline_set(c, ms_after(c->accept_ns, c->sq.port->tgt->limits.connect_timeout_ms), "no Connect in time");
+	deadline_set(c, ms_after(c->accept_ns, c->sq.port->tgt->limits.connect_timeout_ms), why_no_connect);
 	expect_ch(c);
 	return 0;
 }
@@ -1157,6 +1166,7 @@ static void tls_event(struct tcp_conn *c)
 	}
 	if (rc < 0) {
 		log_peer_notice(c->sq.peer_ip, "%s: %s", c->sq.peer, why);
+		nvmf_count_refused(c->sq.port->tgt, NVMF_REFUSE_TLS);
 		conn_close(c, "TLS handshake failed");
 		return;
 	}
@@ -1348,7 +1358,7 @@ static int conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *
 	rs->conns = c;
 	__atomic_add_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
 	c->accept_ns = reactor_now_ns();
-	deadline_set(c, ms_after(c->accept_ns, p->tgt->limits.icreq_timeout_ms), "no ICReq in time");
+	deadline_set(c, ms_after(c->accept_ns, p->tgt->limits.icreq_timeout_ms), why_no_icreq);
 	log_peer_info(c->sq.peer_ip, "%s: connected to port %u (reactor %u)", c->sq.peer, p->portid, rs->nr->idx);
 	if (p->addr.tls && p->addr.treq == CFG_TREQ_NOT_REQUIRED) {
 		c->tls_peek = true;
