@@ -120,6 +120,7 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/ctl.sh $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host plain
 	$(Q)tests/host/ctl.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/hostile.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-attack $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-bridgectl asan+ubsan $(BUILD)/nvmf-bridged
+	$(Q)tests/host/metrics.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/bench_smoke.sh $(BUILD)
 
 # both guests: Debian 12's kernel 6.1 (the driver, TCP, RDMA, the service)

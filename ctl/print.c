@@ -495,6 +495,26 @@ void ctl_print_stats(struct json_object *res)
 		table_print(&t, "  ");
 		table_free(&t);
 	}
+	if (arr_len(get(res, "hosts"))) {
+		static const char *const hhdr[] = { "SUBSYSTEM", "HOSTNQN", "PORT", "CTRLS", "READS", "WRITES", "READ",
+						    "WRITTEN", "ERRORS", "P50_US", "P99_US" };
+		struct json_object *hs = get(res, "hosts");
+
+		printf("hosts: %zu\n", arr_len(hs));
+		table_init(&t, 11, hhdr);
+		for (size_t i = 0; i < arr_len(hs); i++) {
+			struct json_object *h = json_object_array_get_idx(hs, i);
+			char p[24], c[24], r[24], w[24], rb[32], wb[32], e[24], p50[24], p99[24], p999[24], mx[24];
+
+			lat(h, p50, p99, p999, mx);
+			table_row(&t, get_str(h, "subsystem"), get_str(h, "hostnqn"), num(p, 24, h, "portid"),
+				  num(c, 24, h, "controllers"), num(r, 24, h, "reads"), num(w, 24, h, "writes"),
+				  bytes_of(rb, 32, h, "read_bytes"), bytes_of(wb, 32, h, "write_bytes"), num(e, 24, h, "errors"),
+				  p50, p99);
+		}
+		table_print(&t, "  ");
+		table_free(&t);
+	}
 	if (arr_len(get(res, "ports"))) {
 		static const char *const phdr[] = { "PORT", "TRTYPE", "ADDRESS", "IO_COMMANDS", "ANA_REFUSED",
 						    "ANA_GROUPS_NOT_OPTIMIZED" };

@@ -273,8 +273,8 @@ static json_object *m_stats(struct nvmf_tgt *t)
 
 		for (unsigned j = 0; j < nt->nr; j++) {
 			const struct nvmf_ns *ns = nt->ns[j];
-			uint64_t r = 0, w = 0, rb = 0, wb = 0, e = 0;
-			json_object *jn = json_object_new_object();
+			uint64_t r = 0, w = 0, ot = 0, rb = 0, wb = 0, e = 0, ec[NVMF_NR_ERRS] = { 0 };
+			json_object *jn = json_object_new_object(), *je = json_object_new_object();
 
 			/* other reactors write these: racy reads are fine for statistics */
 			for (unsigned k = 0; k < t->nr_reactors; k++) {
@@ -283,6 +283,9 @@ static json_object *m_stats(struct nvmf_tgt *t)
 				rb += ns->stats[k].read_bytes;
 				wb += ns->stats[k].write_bytes;
 				e += ns->stats[k].errors;
+				ot += ns->stats[k].others;
+				for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
+					ec[x] += ns->stats[k].err[x];
 				for (unsigned op = 0; op < NVMF_NR_OPS; op++)
 					lats[k * NVMF_NR_OPS + op] = &ns->stats[k].lat[op];
 			}
@@ -292,7 +295,12 @@ static json_object *m_stats(struct nvmf_tgt *t)
 			json_object_object_add(jn, "writes", json_object_new_int64((int64_t)w));
 			json_object_object_add(jn, "read_bytes", json_object_new_int64((int64_t)rb));
 			json_object_object_add(jn, "write_bytes", json_object_new_int64((int64_t)wb));
+			json_object_object_add(jn, "others", json_object_new_int64((int64_t)ot));
 			json_object_object_add(jn, "errors", json_object_new_int64((int64_t)e));
+			for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
+				if (ec[x])
+					json_object_object_add(je, nvmf_err_name(x), json_object_new_int64((int64_t)ec[x]));
+			json_object_object_add(jn, "errors_by_status", je);
 			json_object_object_add(jn, "latency_us", lat_json(lats, t->nr_reactors * NVMF_NR_OPS));
 			json_object_array_add(nss, jn);
 		}
@@ -308,6 +316,42 @@ static json_object *m_stats(struct nvmf_tgt *t)
 	}
 	json_object_object_add(o, "namespaces", nss);
 	json_object_object_add(o, "queues", qs);
+	/* per host, subsystem and port: the same accumulators as the metrics
+	 * (kept after the host disconnects) */
+	qs = json_object_new_array();
+	for (unsigned i = 0; i < t->nr_subsys; i++) {
+		const struct nvmf_subsys *s = t->subsys[i];
+
+		for (const struct nvmf_host_stats *h = s->hstats; h; h = h->next) {
+			struct nvmf_io_counts io;
+			struct nvmf_lat *lat = malloc(sizeof(*lat));
+			const struct nvmf_lat *l = lat;
+			json_object *jh;
+			uint64_t e = 0;
+
+			if (!lat)
+				continue;
+			nvmf_host_stats_sum(s, h, &io, lat);
+			for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
+				e += io.err[x];
+			jh = json_object_new_object();
+			json_object_object_add(jh, "subsystem", jstr(s->nqn));
+			json_object_object_add(jh, "hostnqn", jstr(h->hostnqn));
+			json_object_object_add(jh, "portid", json_object_new_int(h->port->portid));
+			json_object_object_add(jh, "transport", jstr(h->port->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp"));
+			json_object_object_add(jh, "controllers", json_object_new_int((int)h->live));
+			json_object_object_add(jh, "reads", json_object_new_int64((int64_t)io.cmds[NVMF_OP_READ]));
+			json_object_object_add(jh, "writes", json_object_new_int64((int64_t)io.cmds[NVMF_OP_WRITE]));
+			json_object_object_add(jh, "others", json_object_new_int64((int64_t)io.cmds[NVMF_OP_OTHER]));
+			json_object_object_add(jh, "read_bytes", json_object_new_int64((int64_t)io.bytes[0]));
+			json_object_object_add(jh, "write_bytes", json_object_new_int64((int64_t)io.bytes[1]));
+			json_object_object_add(jh, "errors", json_object_new_int64((int64_t)e));
+			json_object_object_add(jh, "latency_us", lat_json(&l, 1));
+			free(lat);
+			json_object_array_add(qs, jh);
+		}
+	}
+	json_object_object_add(o, "hosts", qs);
 	/* per port: I/O commands received, those answered with an ANA status,
 	 * and the groups that are not optimized there */
 	qs = json_object_new_array();
