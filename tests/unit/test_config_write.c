@@ -410,6 +410,37 @@ static void test_ana_round_trip(void **state)
 	config_free(b);
 }
 
+/* bridge.metrics: the default port, IPv6 in brackets, written back */
+static void test_metrics_listen(void **state)
+{
+	struct config *a = parse_ok("{'bridge': {'metrics': {'listen': '127.0.0.1'}}}");
+	struct config *b = parse_ok("{'bridge': {'metrics': {'listen': '[::1]:9999'}}}");
+	struct config *c = parse_ok("{'bridge': {'metrics': {'listen': '::'}}}");
+	char *ta = config_to_json(a), *tb = config_to_json(b);
+	struct config *a2 = parse_ok(ta), *b2 = parse_ok(tb);
+
+	(void)state;
+	assert_true(a->bridge.metrics.enabled);
+	assert_string_equal(a->bridge.metrics.addr, "127.0.0.1");
+	assert_int_equal(a->bridge.metrics.port, CFG_METRICS_PORT_DEFAULT);
+	assert_string_equal(b->bridge.metrics.addr, "::1");
+	assert_int_equal(b->bridge.metrics.port, 9999);
+	assert_string_equal(c->bridge.metrics.addr, "::");
+	assert_int_equal(c->bridge.metrics.port, CFG_METRICS_PORT_DEFAULT);
+	assert_non_null(strstr(ta, "\"listen\": \"127.0.0.1:10420\""));
+	assert_non_null(strstr(tb, "\"listen\": \"[::1]:9999\""));
+	assert_true(config_equal(a, a2));
+	assert_true(config_equal(b, b2));
+	assert_false(config_equal(a, b));
+	free(ta);
+	free(tb);
+	config_free(a);
+	config_free(b);
+	config_free(c);
+	config_free(a2);
+	config_free(b2);
+}
+
 static void test_null_round_trip(void **state)
 {
 	struct config *a = parse_ok(
@@ -1307,6 +1338,7 @@ int main(void)
 		cmocka_unit_test(test_device_keys),
 		cmocka_unit_test(test_null_round_trip),
 		cmocka_unit_test(test_ana_round_trip),
+		cmocka_unit_test(test_metrics_listen),
 		cmocka_unit_test(test_normalised),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_equal_each_field),
