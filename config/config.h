@@ -66,6 +66,7 @@ struct cfg_namespace {
 	uint8_t uuid[16];
 	bool has_nguid;
 	uint8_t nguid[16];
+	bool no_resv;                 /* "resv": {"enable": 0}: no reservations (default: on) */
 };
 
 struct cfg_subsystem {

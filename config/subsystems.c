@@ -336,7 +336,7 @@ static int check_ana_grpid(struct cfg_ctx *c, struct json_object *obj, const cha
 	return 0;
 }
 
-static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj)
+static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj, struct cfg_namespace *ns)
 {
 	static const char *const ana_keys[] = { "grpid", NULL };
 	static const char *const resv_keys[] = { "enable", NULL };
@@ -355,8 +355,11 @@ static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj)
 	}
 	if (!ret && resv) {
 		mark = cfg_path_key(c, "resv");
-		ret = cfg_check_keys(c, resv, resv_keys) ?:
-		      cfg_want_off(c, resv, "enable", "reservations are not supported");
+		bool on = true;
+
+		/* reservations are on unless turned off (nvmet needs resv_enable) */
+		ret = cfg_check_keys(c, resv, resv_keys) ?: cfg_opt_bool(c, resv, "enable", true, &on);
+		ns->no_resv = !on;
 		cfg_path_pop(c, mark);
 	}
 	return ret;
@@ -394,7 +397,7 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 			return cfg_fail_key(c, "nsid", "duplicate NSID %u (also subsystems[%u].namespaces[%u])",
 					    ns->nsid, si, j);
 	}
-	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj))
+	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj, ns))
 		return -EINVAL;
 	if (cfg_unset(dev))
 		return cfg_fail_key(c, "device", "missing (required): the backing device");

@@ -101,7 +101,7 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	id->ctratt = NVME_CTRATT_HID_128 | NVME_CTRATT_TBKAS;
 	if (!disc) {
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
-		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
+		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES | NVME_ONCS_RESV;
 
 		/* ONCS is per controller: offer an optional command only when
 		 * every namespace has it (the Linux host enables discard and
@@ -283,6 +283,17 @@ static void exec_get_log(struct nvmf_req *req)
 			complete_data(req, (uint8_t *)list + lpo, sizeof(list) - lpo);
 		return;
 	}
+	case NVME_LOG_RESV_NOTIFY: {    /* reservation notification: one page consumed */
+		uint8_t page[64];
+
+		if (lpo >= sizeof(page)) {
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+			return;
+		}
+		nvmf_resv_log_read(c, page, req->cmd.cdw10 & (1u << 15));
+		complete_data(req, page + lpo, sizeof(page) - lpo);
+		return;
+	}
 	default:
 		complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_LOG_PAGE);
 	}
@@ -347,6 +358,16 @@ static void exec_features(struct nvmf_req *req, bool set)
 			req->rsp.dw0 = vwc;
 		}
 		break;
+	case NVME_FEAT_RESV_MASK:
+	case NVME_FEAT_RESV_PERSIST: {
+		uint16_t st = nvmf_resv_feature(req, set);
+
+		if (st) {
+			nvmf_req_complete(req, st);
+			return;
+		}
+		break;
+	}
 	case NVME_FEAT_HOST_ID:
 		if (set) {
 			/* fixed by Connect for fabrics controllers */
@@ -381,7 +402,8 @@ static void aen_deliver(struct nvmf_ctrl *c)
 
 		c->pending_aen &= ~ev;
 		req->rsp.dw0 = ev == 1u ? (0x2u | (0x0u << 8) | (0x04u << 16))     /* NS attribute changed */
-				       : (0x2u | (0xf0u << 8) | (0x70u << 16));   /* discovery log changed */
+			     : ev == 2u ? (0x2u | (0xf0u << 8) | (0x70u << 16))   /* discovery log changed */
+				       : (0x6u | (0x0u << 8) | (0x80u << 16));    /* reservation log page */
 		nvmf_req_complete(req, 0);
 	}
 }
@@ -403,6 +425,13 @@ void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c)
 		c->pending_aen |= 2u;
 		aen_deliver(c);
 	}
+}
+
+/* I/O command specific: no enable bit in Async Event Configuration */
+void nvmf_ctrl_aen_resv(struct nvmf_ctrl *c)
+{
+	c->pending_aen |= 4u;
+	aen_deliver(c);
 }
 
 static void exec_aer(struct nvmf_req *req)

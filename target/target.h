@@ -25,6 +25,7 @@
 #include "nvme/cmd.h"
 #include "nvme/fabrics.h"
 #include "nvme/identify.h"
+#include "target/resv.h"
 
 struct nvmf_tgt;
 struct nvmf_subsys;
@@ -157,6 +158,7 @@ struct nvmf_ns {
 	const struct nvmf_backend_ops *ops;
 	void *priv;                   /* backend state */
 	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
+	struct nvmf_resv *resv;       /* reservations (resv.c); NULL when disabled */
 
 };
 
@@ -250,6 +252,7 @@ struct nvmf_ctrl {
 	uint64_t auth_deadline_ns;        /* released if the admin queue is not authenticated by then */
 	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
+	struct nvmf_resv_log resv_log;    /* reservation notifications (resv.c), under tgt->lock */
 	struct nvmf_ctrl *next;
 	/* data buffers its queues hold, per reactor: [r] is written only by
 	 * reactor r (nvmf_sq_buf_get/put), so no lock */
@@ -380,6 +383,7 @@ struct nvmf_tgt {
 	struct reactor_timer reclaim_timer;
 	void *rpc;                        /* the control socket (rpc.c) */
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
+	struct nvmf_resv_store *resv_store;   /* the PTPL state file (resv.c) */
 };
 
 struct nvmf_retired {
@@ -536,6 +540,8 @@ void nvmf_exec_admin(struct nvmf_req *req);
 /* Async events: queue and deliver to an outstanding AER if enabled. */
 void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid);
 void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c);
+/* Reservation log page available (tgt->lock held, on the controller's reactor) */
+void nvmf_ctrl_aen_resv(struct nvmf_ctrl *c);
 /* io.c */
 void nvmf_exec_io(struct nvmf_req *req);
 /* discovery.c: fill buf (len bytes from offset) with the discovery log
