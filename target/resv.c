@@ -220,8 +220,10 @@ void nvmf_resv_log_read(struct nvmf_ctrl *c, uint8_t page[64], bool rae)
 	uint64_t count;
 
 	memset(page, 0, 64);
-	if (!rae)
+	if (!rae) {
 		l->aen_out = false;
+		c->pending_aen &= ~4u;  /* an event not sent yet is answered by this read */
+	}
 	if (!l->nr)
 		return;                 /* type 0: empty */
 	p = l->q[l->head];
@@ -816,13 +818,7 @@ static uint16_t do_preempt(struct nvmf_resv *r, const uint8_t id[16], uint8_t rt
 		unregister_key(r, 0, true, id, true, nt);
 		return 0;
 	}
-	if (!memcmp(r->holder, id, 16)) {
-		/* the holder changes its own type */
-		set_resv(r, rtype, type_all_regs(rtype) ? NULL : id);
-		if (old != rtype)
-			note_registrants(nt, r, id, NVMF_RESV_LOG_RESV_RELEASED);
-		return 0;
-	}
+	/* PRKEY is the holder's (the caller's own too: a change of type) */
 	h = find_reg(r, r->holder);
 	if (h >= 0 && r->regs[h].key == prkey) {
 		set_resv(r, rtype, type_all_regs(rtype) ? NULL : id);
