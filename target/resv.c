@@ -786,7 +786,15 @@ static uint16_t do_register(struct nvmf_resv *r, const uint8_t id[16], uint32_t 
 			return conflict();
 		unregister_at(r, (unsigned)i, nt);
 		break;
-	case 2:         /* replace */
+	case 2:         /* replace; a host not registered may register this way with IEKEY */
+		if (i < 0 && iekey) {
+			if (r->nr == NVMF_RESV_MAX_REGS)
+				return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CAP_EXCEEDED);
+			memcpy(r->regs[r->nr].hostid, id, 16);
+			r->regs[r->nr].key = d[1];
+			r->nr++;
+			break;
+		}
 		if (i < 0 || (!iekey && r->regs[i].key != d[0]))
 			return conflict();
 		r->regs[i].key = d[1];

@@ -806,9 +806,13 @@ static void test_resv_register(void **state)
 	r = report(a.io);
 	assert_int_equal(r.regctl, 0);
 	g = r.gen;
-	/* unregister and replace need a registration */
+	/* unregister and replace need a registration (replace with IEKEY
+	 * registers, as SPDK does) */
 	assert_int_equal(reg(a.io, RREGA(1) | IEKEY, 0, 0), CONFLICT);
-	assert_int_equal(reg(a.io, RREGA(2) | IEKEY, 0, 5), CONFLICT);
+	assert_int_equal(reg(a.io, RREGA(2), 0, 5), CONFLICT);
+	assert_int_equal(reg(a.io, RREGA(2) | IEKEY, 0, 5), ST_OK);
+	assert_int_equal(reg(a.io, RREGA(1), 5, 0), ST_OK);
+	g += 2;
 	assert_int_equal(reg(a.io, RREGA(0), 0, 0xaa), ST_OK);
 	/* the same key again: fine; another: conflict */
 	assert_int_equal(reg(a.io, RREGA(0), 0, 0xaa), ST_OK);
