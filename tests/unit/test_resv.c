@@ -1160,15 +1160,12 @@ struct logpage {
 	uint32_t nsid;
 };
 
-static struct logpage resv_log(struct tq *adm, bool rae)
+static struct logpage resv_log(struct tq *adm)
 {
 	struct treq *r = get_log(adm, NVME_LOG_RESV_NOTIFY, 0, 64);
 	struct logpage p;
 	const uint8_t *b;
 
-	if (rae) {
-		r->req.cmd.cdw10 |= 1u << 15;   /* (too late to matter: recorded for clarity) */
-	}
 	assert_int_equal(status_of(r), ST_OK);
 	b = r->req.buf;
 	memcpy(&p.count, b, 8);
@@ -1196,7 +1193,7 @@ static void test_resv_notifications(void **state)
 	assert_int_equal(reg(b.io, 0, 0, 0xb), ST_OK);
 	assert_int_equal(reg(c.io, 0, 0, 0xc), ST_OK);
 	/* nothing yet: the log is empty */
-	p = resv_log(a.adm, false);
+	p = resv_log(a.adm);
 	assert_int_equal(p.type, NVMF_RESV_LOG_EMPTY);
 	assert_int_equal(p.count, 0);
 	/* B preempts A: A's registration is preempted, an event for A only */
@@ -1205,15 +1202,15 @@ static void test_resv_notifications(void **state)
 	assert_int_equal(ea->completions, 1);
 	assert_int_equal(ea->req.rsp.dw0, 0x6u | 0x80u << 16);    /* I/O command specific, log 80h */
 	assert_int_equal(eb->completions, 0);
-	p = resv_log(a.adm, false);
+	p = resv_log(a.adm);
 	assert_int_equal(p.type, NVMF_RESV_LOG_REG_PREEMPTED);
 	assert_int_equal(p.nsid, 1);
 	assert_int_equal(p.count, 1);
 	assert_int_equal(p.avail, 0);
-	assert_int_equal(resv_log(a.adm, false).type, NVMF_RESV_LOG_EMPTY);
+	assert_int_equal(resv_log(a.adm).type, NVMF_RESV_LOG_EMPTY);
 	/* the type changed (write exclusive to registrants only): C, still
 	 * registered, is told; reading the log answers its pending event */
-	p = resv_log(c.adm, false);
+	p = resv_log(c.adm);
 	assert_int_equal(p.type, NVMF_RESV_LOG_RESV_RELEASED);
 	assert_int_equal(p.count, 1);
 	/* B releases its registrants-only reservation: C is told (A is no
@@ -1227,14 +1224,14 @@ static void test_resv_notifications(void **state)
 		assert_int_equal(ec->completions, 1);
 		assert_int_equal(ea->completions, 0);
 		assert_int_equal(eb->completions, 0);
-		p = resv_log(c.adm, false);
+		p = resv_log(c.adm);
 		assert_int_equal(p.type, NVMF_RESV_LOG_RESV_RELEASED);
 		/* clear by B: C's reservation is preempted */
 		put(ec);
 		ec = aer(c.adm);
 		assert_int_equal(rel(b.io, 1, 0, 0xb), ST_OK);
 		assert_int_equal(ec->completions, 1);
-		p = resv_log(c.adm, false);
+		p = resv_log(c.adm);
 		assert_int_equal(p.type, NVMF_RESV_LOG_RESV_PREEMPTED);
 		assert_int_equal(p.count, 3);   /* C's third page */
 	}
@@ -1259,7 +1256,7 @@ static void test_resv_notifications(void **state)
 	assert_int_equal(reg(b.io, 0, 0, 0xb), ST_OK);
 	assert_int_equal(acq(b.io, 1, NVMF_RTYPE_WE, 0xb, 0xa), ST_OK);
 	assert_int_equal(ea->completions, 0);
-	assert_int_equal(resv_log(a.adm, false).type, NVMF_RESV_LOG_EMPTY);
+	assert_int_equal(resv_log(a.adm).type, NVMF_RESV_LOG_EMPTY);
 	{
 		struct nvme_sqe f = feat(true, NVME_FEAT_RESV_MASK, 0);
 
@@ -1287,16 +1284,16 @@ static void test_resv_log_overflow(void **state)
 		assert_int_equal(rel(a.io, 0, NVMF_RTYPE_WE_RO, 0xa), ST_OK);
 	}
 	for (unsigned i = 1; i <= NVMF_RESV_LOG_DEPTH; i++) {
-		p = resv_log(b.adm, false);
+		p = resv_log(b.adm);
 		assert_int_equal(p.type, NVMF_RESV_LOG_RESV_RELEASED);
 		assert_int_equal(p.avail, NVMF_RESV_LOG_DEPTH - i);
 		/* the last one queued stands for the 6 lost after it */
 		assert_int_equal(p.count, i < NVMF_RESV_LOG_DEPTH ? i : n);
 	}
-	p = resv_log(b.adm, false);
+	p = resv_log(b.adm);
 	assert_int_equal(p.type, NVMF_RESV_LOG_EMPTY);
 	/* A got nothing */
-	assert_int_equal(resv_log(a.adm, false).type, NVMF_RESV_LOG_EMPTY);
+	assert_int_equal(resv_log(a.adm).type, NVMF_RESV_LOG_EMPTY);
 }
 
 /* one event until the log is read */
@@ -1319,7 +1316,23 @@ static void test_resv_aen_once_per_read(void **state)
 	assert_int_equal(acq(a.io, 0, NVMF_RTYPE_EA_RO, 0xa, 0), ST_OK);
 	assert_int_equal(rel(a.io, 0, NVMF_RTYPE_EA_RO, 0xa), ST_OK);
 	assert_int_equal(e1->completions + e2->completions, 1);
-	assert_int_equal(resv_log(b.adm, false).avail, 1);
+	/* read with Retain Asynchronous Event: still no new event */
+	{
+		struct nvme_sqe c = sqe(NVME_ADM_GET_LOG_PAGE, 0);
+		struct treq *r;
+
+		c.cdw10 = NVME_LOG_RESV_NOTIFY | 1u << 15 | (64u / 4 - 1) << 16;
+		r = exec_c2h(b.adm, c, 64);
+		assert_int_equal(status_of(r), ST_OK);
+		assert_int_equal(((uint8_t *)r->req.buf)[8], NVMF_RESV_LOG_RESV_RELEASED);
+		assert_int_equal(((uint8_t *)r->req.buf)[9], 1);
+		put(r);
+	}
+	assert_int_equal(acq(a.io, 0, NVMF_RTYPE_EA_RO, 0xa, 0), ST_OK);
+	assert_int_equal(rel(a.io, 0, NVMF_RTYPE_EA_RO, 0xa), ST_OK);
+	assert_int_equal(e1->completions + e2->completions, 1);
+	/* a read without it: the next notification is an event again */
+	assert_int_equal(resv_log(b.adm).avail, 1);
 	assert_int_equal(acq(a.io, 0, NVMF_RTYPE_EA_RO, 0xa, 0), ST_OK);
 	assert_int_equal(rel(a.io, 0, NVMF_RTYPE_EA_RO, 0xa), ST_OK);
 	assert_int_equal(e1->completions + e2->completions, 2);
