@@ -354,10 +354,10 @@ static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj, struct cf
 		cfg_path_pop(c, mark);
 	}
 	if (!ret && resv) {
-		mark = cfg_path_key(c, "resv");
 		bool on = true;
 
 		/* reservations are on unless turned off (nvmet needs resv_enable) */
+		mark = cfg_path_key(c, "resv");
 		ret = cfg_check_keys(c, resv, resv_keys) ?: cfg_opt_bool(c, resv, "enable", true, &on);
 		ns->no_resv = !on;
 		cfg_path_pop(c, mark);
