@@ -20,11 +20,13 @@
  *
  * Persist Through Power Loss: namespaces with PTPL set are written to a
  * state file beside the configuration (<config>.resv) whenever their state
- * changes, before the command completes (write, fsync, rename, fsync of
- * the directory). That runs on the reactor of the command: reservation
- * commands are rare (a cluster's fencing and failover), the file is small,
- * and the specification wants the change durable once the host sees the
- * completion.
+ * changes (a temporary file, fsync, rename, fsync of the directory), and
+ * the command completes only once its change is on disk, as the host
+ * expects of PTPL. The writing runs on one writer thread (started with the
+ * first PTPL change), so a reactor never waits for an fsync; commands that
+ * arrive while a write is under way share the next one. Set Features 83h
+ * (an admin command) and the rare cases where the thread cannot take a
+ * command (out of memory) write on the calling thread.
  */
 #define LOG_TAG "resv"
 #include <ctype.h>
@@ -253,11 +255,30 @@ struct resv_rec {
 	struct nvmf_resv_reg regs[NVMF_RESV_MAX_REGS];
 };
 
+/* A command whose change waits for the state file before it completes */
+struct resv_wait {
+	struct nvmf_msg msg;              /* back to the command's reactor */
+	struct nvmf_req *req;
+	struct resv_wait *next;
+};
+
+/*
+ * The records of every PTPL namespace (lock), and the thread that writes
+ * them out. Lock order: a namespace's mutex, write_lock, lock. The file is
+ * always written whole, under write_lock, from a snapshot taken under
+ * lock once write_lock is held: so writes land in the order of the
+ * snapshots, each as new as every change recorded before it.
+ */
 struct nvmf_resv_store {
 	pthread_mutex_t lock;
 	char *path;
 	struct resv_rec *recs;
 	unsigned nr, cap;
+	pthread_mutex_t write_lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop;
+	struct resv_wait *waiting;        /* complete once the next write is done */
 };
 
 #define STATE_MAGIC "nvmf-bridge-reservations 1"
@@ -335,24 +356,13 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
-/* store->lock held */
-static int store_write(struct nvmf_resv_store *st)
+/* st->lock held: the whole file's text into a new buffer */
+static int serialize(const struct nvmf_resv_store *st, char **buf, size_t *len)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
-	int fd, rc = 0;
+	FILE *f = open_memstream(buf, len);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", st->path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		rc = -errno;
-		close(fd);
-		goto unlink_tmp;
-	}
+	if (!f)
+		return -ENOMEM;
 	fprintf(f, "%s\n", STATE_MAGIC);
 	for (unsigned i = 0; i < st->nr; i++) {
 		const struct resv_rec *r = &st->recs[i];
@@ -373,19 +383,142 @@ static int store_write(struct nvmf_resv_store *st)
 		}
 		fputc('\n', f);
 	}
-	if (fflush(f) || ferror(f) || fsync(fd))
-		rc = errno ? -errno : -EIO;
-	if (fclose(f) && !rc)
-		rc = -errno;
-	if (rc)
-		goto unlink_tmp;
-	if (rename(tmp, st->path))
-		return -errno;
-	return fsync_dir(st->path);
+	if (ferror(f)) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return -ENOMEM;
+	}
+	return fclose(f) ? -ENOMEM : 0;
+}
 
-unlink_tmp:
-	unlink(tmp);
+/* path atomically: a temporary file, fsync, rename, fsync of the directory */
+static int write_file(const char *path, const char *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	size_t done = 0;
+	int fd, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = write(fd, buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (!rc && fsync(fd))
+		rc = -errno;
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return fsync_dir(path);
+}
+
+/* Write the file as it stands now. No lock of the store held. */
+static int store_flush(struct nvmf_resv_store *st)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->write_lock);
+	pthread_mutex_lock(&st->lock);
+	rc = serialize(st, &buf, &len);
+	pthread_mutex_unlock(&st->lock);
+	if (!rc)
+		rc = write_file(st->path, buf, len);
+	pthread_mutex_unlock(&st->write_lock);
+	free(buf);
 	return rc;
+}
+
+static void wait_done(void *arg)
+{
+	struct resv_wait *w = arg;
+
+	nvmf_req_complete(w->req, 0);
+	free(w);
+}
+
+/* The writer thread: every batch of waiting commands gets one write (the
+ * fsyncs stay off the reactors), then their completions go back to their
+ * reactors. On a failed write they still succeed: the change holds in
+ * memory (logged), as the specification has no status for it. */
+static void *writer_main(void *arg)
+{
+	struct nvmf_resv_store *st = arg;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		struct resv_wait *batch;
+		int rc;
+
+		while (!st->waiting && !st->stop)
+			pthread_cond_wait(&st->cond, &st->lock);
+		if (!st->waiting)
+			break;
+		batch = st->waiting;
+		st->waiting = NULL;
+		pthread_mutex_unlock(&st->lock);
+		rc = store_flush(st);
+		if (rc)
+			log_err("%s: cannot write the persistent reservations: %s; the changes hold until the daemon stops",
+				st->path, strerror(-rc));
+		while (batch) {
+			struct resv_wait *w = batch;
+
+			batch = w->next;
+			w->msg = (struct nvmf_msg){ .fn = wait_done, .arg = w };
+			nvmf_reactor_post(w->req->sq->reactor, &w->msg);
+		}
+		pthread_mutex_lock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* Have the writer thread complete req once the file holds what the store
+ * holds now. false: it cannot (no reactor to come back to, out of memory,
+ * no thread): the caller writes itself. */
+static bool write_later(struct nvmf_resv_store *st, struct nvmf_req *req)
+{
+	struct resv_wait *w;
+
+	if (!req->sq->reactor)
+		return false;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return false;
+	w->req = req;
+	pthread_mutex_lock(&st->lock);
+	if (!st->started) {
+		if (pthread_create(&st->thread, NULL, writer_main, st)) {
+			pthread_mutex_unlock(&st->lock);
+			free(w);
+			log_err("%s: cannot start the writer thread: written on the reactor", st->path);
+			return false;
+		}
+		st->started = true;
+	}
+	w->next = st->waiting;
+	st->waiting = w;
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	return true;
 }
 
 /* One "ns" line into r; false when it is not one. */
@@ -513,6 +646,8 @@ int nvmf_resv_store_open(struct nvmf_tgt *t, const char *cfg_file)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->write_lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
 	t->resv_store = st;
 	f = fopen(st->path, "re");
 	if (!f) {
@@ -558,6 +693,15 @@ void nvmf_resv_store_close(struct nvmf_tgt *t)
 
 	if (!st)
 		return;
+	/* the writer finishes what waits for it, then ends */
+	pthread_mutex_lock(&st->lock);
+	st->stop = true;
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	if (st->started)
+		pthread_join(st->thread, NULL);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->write_lock);
 	pthread_mutex_destroy(&st->lock);
 	free(st->recs);
 	free(st->path);
@@ -565,9 +709,9 @@ void nvmf_resv_store_close(struct nvmf_tgt *t)
 	t->resv_store = NULL;
 }
 
-/* The namespace's mutex held: write its state (or drop it when PTPL went
- * off). Synchronous: see the top of the file. */
-static void persist(struct nvmf_ns *ns, bool was_ptpl)
+/* The namespace's mutex held: its state into the store's records (or
+ * out, when PTPL went off). true: the file must be written. */
+static bool store_update(struct nvmf_ns *ns, bool was_ptpl)
 {
 	struct nvmf_resv_store *st = ns->subsys->tgt->resv_store;
 	const struct nvmf_resv *r = ns->resv;
@@ -575,7 +719,7 @@ static void persist(struct nvmf_ns *ns, bool was_ptpl)
 	int rc = 0;
 
 	if (!st || (!r->ptpl && !was_ptpl))
-		return;
+		return false;
 	pthread_mutex_lock(&st->lock);
 	rec = store_find(st, ns->subsys->nqn, ns->nsid, ns->nguid, ns->uuid);
 	if (!r->ptpl) {
@@ -606,12 +750,22 @@ static void persist(struct nvmf_ns *ns, bool was_ptpl)
 			memcpy(rec->regs, r->regs, r->nr * sizeof(r->regs[0]));
 		}
 	}
-	if (!rc)
-		rc = store_write(st);
 	pthread_mutex_unlock(&st->lock);
 	if (rc)
-		log_err("%s: cannot save the reservations of namespace %u of %s: %s; they hold until the daemon stops",
-			st->path, ns->nsid, ns->subsys->nqn, strerror(-rc));
+		log_err("%s: out of memory: the reservations of namespace %u of %s are not saved; they hold until the daemon stops",
+			st->path, ns->nsid, ns->subsys->nqn);
+	return !rc;
+}
+
+/* Write the file now, on the calling thread (the admin path, or when the
+ * writer thread cannot take it) */
+static void flush_now(struct nvmf_resv_store *st)
+{
+	int rc = store_flush(st);
+
+	if (rc)
+		log_err("%s: cannot write the persistent reservations: %s; the changes hold until the daemon stops",
+			st->path, strerror(-rc));
 }
 
 /* --- namespaces ----------------------------------------------------------------------- */
@@ -942,7 +1096,7 @@ bool nvmf_resv_exec(struct nvmf_ns *ns, struct nvmf_req *req)
 	uint64_t d[2] = { 0, 0 };
 	uint8_t opc = req->cmd.opc;
 	uint32_t gen;
-	bool changed = false, was_ptpl;
+	bool changed = false, was_ptpl, write = false;
 	uint16_t st;
 
 	if (opc != NVME_CMD_RESV_REGISTER && opc != NVME_CMD_RESV_REPORT && opc != NVME_CMD_RESV_ACQUIRE &&
@@ -990,9 +1144,17 @@ bool nvmf_resv_exec(struct nvmf_ns *ns, struct nvmf_req *req)
 		break;
 	}
 	if (!st && (changed || r->gen != gen || r->ptpl != was_ptpl))
-		persist(ns, was_ptpl);
+		write = store_update(ns, was_ptpl);
 	pthread_mutex_unlock(&r->lock);
 	notify(ns, &nt);
+	/* a PTPL namespace's change completes once it is in the file */
+	if (write) {
+		struct nvmf_resv_store *store = ns->subsys->tgt->resv_store;
+
+		if (write_later(store, req))
+			return true;
+		flush_now(store);
+	}
 	nvmf_req_complete(req, st);
 	return true;
 }
@@ -1005,6 +1167,7 @@ uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 	uint8_t fid = req->cmd.cdw10 & 0xff;
 	uint32_t nsid = req->cmd.nsid, v = req->cmd.cdw11;
 	struct nvmf_ns *ns;
+	bool write = false;
 
 	if (fid == NVME_FEAT_RESV_MASK && set && nsid == 0xffffffffu) {
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
@@ -1047,10 +1210,12 @@ uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 				return invalid_field();
 			}
 			ns->resv->ptpl = v & 1u;
-			persist(ns, was);
+			write = store_update(ns, was);
 		}
 		req->rsp.dw0 = ns->resv->ptpl;
 	}
 	pthread_mutex_unlock(&ns->resv->lock);
+	if (write)
+		flush_now(s->tgt->resv_store);
 	return 0;
 }

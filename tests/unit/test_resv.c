@@ -575,6 +575,47 @@ static uint16_t io_read(struct tq *q, uint32_t nsid, uint64_t slba, uint32_t nlb
 	return st;
 }
 
+/* ---- reactor ---- */
+
+static void stop_cb(void *arg)
+{
+	reactor_stop(arg);
+}
+
+/* reactor 0 of the target: our queues live there, so do their
+ * controllers' keep-alive timers */
+static struct reactor *tgt_reactor(void)
+{
+	return &E.t.reactors[0].r;
+}
+
+/* Run the target's reactor for about ms milliseconds (a one-shot timer
+ * stops it); returns the time it ran in ns. */
+static uint64_t run_reactor_ns(unsigned ms)
+{
+	struct reactor *r = tgt_reactor();
+	struct reactor_timer stop = { 0 };
+	uint64_t t0 = reactor_now_ns();
+
+	r->stop = false;
+	reactor_timer_start(r, &stop, ms, 0, stop_cb, r);
+	assert_int_equal(reactor_run(r), 0);
+	reactor_timer_stop(r, &stop);
+	r->stop = false;
+	return reactor_now_ns() - t0;
+}
+
+
+/* a command the writer thread completes (a PTPL change): run the reactor
+ * until its completion came back, 2 s at most */
+static void settle(const struct treq *r)
+{
+	uint64_t t0 = reactor_now_ns();
+
+	while (!r->completions && reactor_now_ns() - t0 < 2000000000ull)
+		run_reactor_ns(2);
+}
+
 /* ---- reservations ---- */
 
 static char tmpdir[128];
@@ -633,6 +674,7 @@ static uint16_t resv_cmd(struct tq *io, uint8_t opc, uint32_t nsid, uint32_t cdw
 
 	c.cdw10 = cdw10;
 	r = exec_h2c(io, c, d, opc == NVME_CMD_RESV_RELEASE ? 8 : 16, true);
+	settle(r);
 	st = status_of(r);
 	put(r);
 	return st;
@@ -1473,6 +1515,66 @@ static void test_resv_ptpl_restart(void **state)
 	free(s);
 }
 
+/* A PTPL change completes only once the writer thread wrote it, on the
+ * command's reactor; commands without PTPL complete at once */
+static void test_resv_ptpl_writer_thread(void **state)
+{
+	uint64_t d[2] = { 0, 0xb };
+	struct treq *r1, *r2;
+	struct host a, b;
+	struct nvme_sqe c;
+	char *s;
+
+	(void)state;
+	env_up(cfg_resv);
+	a = host_up(HOSTA);
+	b = host_up(HOSTB);
+	c = sqe(NVME_CMD_RESV_REGISTER, 1);
+	c.cdw10 = CPTPL(3);
+	d[1] = 0xa;
+	r1 = exec_h2c(a.io, c, d, 16, true);
+	/* not yet: the reactor (this thread) has not run */
+	assert_int_equal(r1->completions, 0);
+	c = sqe(NVME_CMD_RESV_REGISTER, 1);
+	d[1] = 0xb;
+	r2 = exec_h2c(b.io, c, d, 16, true);
+	assert_int_equal(r2->completions, 0);
+	settle(r1);
+	settle(r2);
+	assert_int_equal(status_of(r1), ST_OK);
+	assert_int_equal(status_of(r2), ST_OK);
+	put(r1);
+	put(r2);
+	s = read_state();
+	assert_non_null(strstr(s, ":000000000000000a"));
+	assert_non_null(strstr(s, ":000000000000000b"));
+	free(s);
+	/* a Report changes nothing: answered at once */
+	{
+		struct nvme_sqe rc = sqe(NVME_CMD_RESV_REPORT, 1);
+		struct treq *r;
+
+		rc.cdw10 = 4096 / 4 - 1;
+		rc.cdw11 = 1;
+		r = exec_c2h(a.io, rc, 4096);
+		assert_int_equal(r->completions, 1);
+		put(r);
+	}
+	/* without PTPL a change completes at once */
+	c = sqe(NVME_CMD_RESV_REGISTER, 1);
+	c.cdw10 = CPTPL(2) | RREGA(1);
+	d[0] = 0xa;
+	r1 = exec_h2c(a.io, c, d, 16, true);
+	settle(r1);
+	assert_int_equal(status_of(r1), ST_OK);         /* (the PTPL-off write) */
+	put(r1);
+	c = sqe(NVME_CMD_RESV_REGISTER, 1);
+	d[1] = 0xc;
+	r1 = exec_h2c(a.io, c, d, 16, true);
+	assert_int_equal(r1->completions, 1);
+	put(r1);
+}
+
 static void test_resv_ptpl_damaged_file(void **state)
 {
 	char p[300], d[320];
@@ -1537,6 +1639,7 @@ int main(void)
 		T(test_resv_aen_once_per_read),
 		T(test_resv_registrant_cap),
 		T(test_resv_ptpl_restart),
+		T(test_resv_ptpl_writer_thread),
 		T(test_resv_ptpl_damaged_file),
 #undef T
 	};
