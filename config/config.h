@@ -85,6 +85,7 @@ struct cfg_namespace {
 	bool has_nguid;
 	uint8_t nguid[16];
 	uint32_t anagrpid;            /* ana_grpid / ana.grpid: 1..CFG_MAX_ANAGRPID, default (and 0) 1 */
+	bool no_resv;                 /* "resv": {"enable": 0}: no reservations (default: on) */
 };
 
 struct cfg_subsystem {

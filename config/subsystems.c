@@ -360,9 +360,12 @@ static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj, struct cf
 	}
 	ns->anagrpid = grp != -1 ? (uint32_t)grp : top != -1 ? (uint32_t)top : 1;
 	if (!ret && resv) {
+		bool on = true;
+
+		/* reservations are on unless turned off (nvmet needs resv_enable) */
 		mark = cfg_path_key(c, "resv");
-		ret = cfg_check_keys(c, resv, resv_keys) ?:
-		      cfg_want_off(c, resv, "enable", "reservations are not supported");
+		ret = cfg_check_keys(c, resv, resv_keys) ?: cfg_opt_bool(c, resv, "enable", true, &on);
+		ns->no_resv = !on;
 		cfg_path_pop(c, mark);
 	}
 	return ret;

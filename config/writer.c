@@ -405,6 +405,11 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 		write_device(w, ns);
 		jw_num(w, "enable", ns->enable);
 		jw_num(w, "nsid", ns->nsid);
+		if (ns->no_resv) {
+			jw_open(w, "resv", '{');
+			jw_num(w, "enable", 0);
+			jw_close(w, '}');
+		}
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
@@ -663,6 +668,7 @@ static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
 static bool ns_equal(const struct cfg_namespace *a, const struct cfg_namespace *b)
 {
 	if (a->nsid != b->nsid || a->enable != b->enable || a->backend != b->backend || a->anagrpid != b->anagrpid ||
+	    a->no_resv != b->no_resv ||
 	    a->has_uuid != b->has_uuid || a->has_nguid != b->has_nguid ||
 	    (a->has_uuid && memcmp(a->uuid, b->uuid, sizeof(a->uuid))) ||
 	    (a->has_nguid && memcmp(a->nguid, b->nguid, sizeof(a->nguid))))

@@ -113,7 +113,7 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 	id->ctratt = NVME_CTRATT_HID_128 | NVME_CTRATT_TBKAS;
 	if (!disc) {
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
-		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
+		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES | NVME_ONCS_RESV;
 
 		/* ONCS is per controller: offer an optional command only when
 		 * every namespace has it (the Linux host enables discard and
@@ -357,6 +357,17 @@ static void exec_get_log(struct nvmf_req *req)
 			complete_data(req, ana + lpo, n - lpo);
 		return;
 	}
+	case NVME_LOG_RESV_NOTIFY: {    /* reservation notification: one page consumed */
+		uint8_t page[64];
+
+		if (lpo >= sizeof(page)) {
+			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+			return;
+		}
+		nvmf_resv_log_read(c, page, req->cmd.cdw10 & (1u << 15));
+		complete_data(req, page + lpo, sizeof(page) - lpo);
+		return;
+	}
 	default:
 		complete_status(req, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_LOG_PAGE);
 	}
@@ -421,6 +432,16 @@ static void exec_features(struct nvmf_req *req, bool set)
 			req->rsp.dw0 = vwc;
 		}
 		break;
+	case NVME_FEAT_RESV_MASK:
+	case NVME_FEAT_RESV_PERSIST: {
+		uint16_t st = nvmf_resv_feature(req, set);
+
+		if (st) {
+			nvmf_req_complete(req, st);
+			return;
+		}
+		break;
+	}
 	case NVME_FEAT_HOST_ID:
 		if (set) {
 			/* fixed by Connect for fabrics controllers */
@@ -454,10 +475,11 @@ static void aen_deliver(struct nvmf_ctrl *c)
 		uint32_t ev = c->pending_aen & (~c->pending_aen + 1);   /* lowest pending */
 
 		c->pending_aen &= ~ev;
-		/* type notice (2), the event, the log page that tells more */
+		/* type notice (2) or I/O command specific (6), the event, the log page that tells more */
 		req->rsp.dw0 = ev == NVMF_AEN_NS ? (0x2u | (0x00u << 8) | (0x04u << 16))      /* NS attribute changed */
 			     : ev == NVMF_AEN_ANA ? (0x2u | (0x03u << 8) | (NVME_LOG_ANA << 16))  /* ANA change */
-						  : (0x2u | (0xf0u << 8) | (0x70u << 16));    /* discovery log changed */
+			     : ev == NVMF_AEN_DISC ? (0x2u | (0xf0u << 8) | (0x70u << 16))       /* discovery log changed */
+						   : (0x6u | (0x00u << 8) | (0x80u << 16));      /* reservation log page */
 		nvmf_req_complete(req, 0);
 	}
 }
@@ -487,6 +509,13 @@ void nvmf_ctrl_aen_ana_changed(struct nvmf_ctrl *c)
 		c->pending_aen |= NVMF_AEN_ANA;
 		aen_deliver(c);
 	}
+}
+
+/* I/O command specific: no enable bit in Async Event Configuration */
+void nvmf_ctrl_aen_resv(struct nvmf_ctrl *c)
+{
+	c->pending_aen |= NVMF_AEN_RESV;
+	aen_deliver(c);
 }
 
 static void exec_aer(struct nvmf_req *req)

@@ -368,6 +368,12 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	ns->id.anagrpid = ns->anagrpid;
 	memset(ns->id.eui64, 0, sizeof(ns->id.eui64));
 	memcpy(ns->id.nguid, ns->nguid, 16);
+	rc = nvmf_resv_ns_init(t, ns);
+	if (rc) {
+		snprintf(err, errlen, "out of memory for its reservations");
+		nvmf_ns_free(ns);
+		return rc;
+	}
 	*out = ns;
 	return 0;
 }
@@ -376,6 +382,7 @@ void nvmf_ns_free(struct nvmf_ns *ns)
 {
 	if (ns->ops && ns->ops->close)
 		ns->ops->close(ns);
+	nvmf_resv_ns_fini(ns);
 	free(ns->stats);
 	free(ns);
 }
@@ -727,6 +734,12 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 		goto fail;
 	}
 
+	/* persistent reservations, before the namespaces they belong to */
+	rc = nvmf_resv_store_open(t, cfg->file);
+	if (rc) {
+		set_err(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (unsigned i = 0; i < cfg->nr_subsystems; i++) {
 		rc = add_subsys(t, &cfg->subsystems[i], i, err, errlen);
 		if (rc)
@@ -778,6 +791,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	}
 	if (t->disc)
 		subsys_free(t->disc);
+	nvmf_resv_store_close(t);
 	nvmf_addr_table_fini(t);
 	for (unsigned i = 0; t->ports && i < t->nr_ports; i++)
 		free(t->ports[i]);

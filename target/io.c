@@ -109,7 +109,14 @@ void nvmf_exec_io(struct nvmf_req *req)
 		nvmf_req_complete(req, st);
 		return;
 	}
+	if (nvmf_resv_opcode(req->cmd.opc)) {
+		nvmf_resv_exec(ns, req);
+		return;
+	}
 	st = check_io(req, ns);
+	/* a flag read unless a reservation is held */
+	if (!st && nvmf_resv_held(ns->resv))
+		st = nvmf_resv_check_io(ns, req);
 	if (st) {
 		nvmf_req_complete(req, st);
 		return;

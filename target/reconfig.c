@@ -216,7 +216,7 @@ static void change(struct changes *ch, const char *fmt, ...)
 
 static bool same_device(const struct cfg_namespace *a, const struct cfg_namespace *b)
 {
-	if (a->backend != b->backend || a->block_size != b->block_size ||
+	if (a->backend != b->backend || a->block_size != b->block_size || a->no_resv != b->no_resv ||
 	    a->has_uuid != b->has_uuid || a->has_nguid != b->has_nguid ||
 	    (a->has_uuid && memcmp(a->uuid, b->uuid, 16)) || (a->has_nguid && memcmp(a->nguid, b->nguid, 16)))
 		return false;

@@ -25,6 +25,7 @@
 #include "nvme/cmd.h"
 #include "nvme/fabrics.h"
 #include "nvme/identify.h"
+#include "target/resv.h"
 
 struct nvmf_tgt;
 struct nvmf_subsys;
@@ -205,6 +206,7 @@ struct nvmf_ns {
 	const struct nvmf_backend_ops *ops;
 	void *priv;                   /* backend state */
 	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
+	struct nvmf_resv *resv;       /* reservations (resv.c); NULL when disabled */
 
 };
 
@@ -343,6 +345,7 @@ static inline uint8_t nvmf_port_ana_state(const struct nvmf_port *p, uint32_t gr
 #define NVMF_AEN_NS   (1u << 0)       /* namespace attribute changed (log 04h) */
 #define NVMF_AEN_DISC (1u << 1)       /* discovery log changed (log 70h) */
 #define NVMF_AEN_ANA  (1u << 2)       /* ANA change (log 0Ch) */
+#define NVMF_AEN_RESV (1u << 3)       /* reservation log page available (log 80h) */
 
 struct nvmf_ctrl {
 	struct nvmf_subsys *subsys;
@@ -370,6 +373,7 @@ struct nvmf_ctrl {
 	struct nvmf_reactor *reactor;     /* the admin queue's: runs the keep-alive timer */
 	char traddr[64];                  /* the local address the host used */
 	struct nvmf_host_stats *hstats;   /* where its queues' counters go (NULL: discovery) */
+	struct nvmf_resv_log resv_log;    /* reservation notifications (resv.c), under tgt->lock */
 	struct nvmf_ctrl *next;
 	/* data buffers its queues hold, per reactor: [r] is written only by
 	 * reactor r (nvmf_sq_buf_get/put), so no lock */
@@ -521,6 +525,7 @@ struct nvmf_tgt {
 	uint64_t refused[NVMF_NR_REFUSE]; /* connections and Connects refused, by reason */
 	uint64_t ka_expired;              /* controllers released by keep-alive expiry */
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
+	struct nvmf_resv_store *resv_store;   /* the PTPL state file (resv.c) */
 };
 
 static inline void nvmf_count_refused(struct nvmf_tgt *t, enum nvmf_refuse why)
@@ -683,6 +688,8 @@ void nvmf_exec_admin(struct nvmf_req *req);
 void nvmf_ctrl_aen_ns_changed(struct nvmf_ctrl *c, uint32_t nsid);
 void nvmf_ctrl_aen_disc_changed(struct nvmf_ctrl *c);
 void nvmf_ctrl_aen_ana_changed(struct nvmf_ctrl *c);
+/* Reservation log page available (tgt->lock held, on the controller's reactor) */
+void nvmf_ctrl_aen_resv(struct nvmf_ctrl *c);
 /* io.c */
 void nvmf_exec_io(struct nvmf_req *req);
 /* discovery.c: fill buf (len bytes from offset) with the discovery log

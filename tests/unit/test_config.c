@@ -393,6 +393,9 @@ static void test_kernel_dump_extras(void **state)
 	assert_false(s->namespaces[0].has_nguid);
 	assert_true(s->namespaces[0].has_uuid);
 	assert_false(s->namespaces[1].has_uuid);
+	/* "resv": {"enable": "0"} turns reservations off; {} leaves them on */
+	assert_true(s->namespaces[0].no_resv);
+	assert_false(s->namespaces[1].no_resv);
 	assert_int_equal(cfg->ports[0].inline_data_size, 8192);
 	assert_int_equal(cfg->ports[1].addr.adrfam, CFG_ADRFAM_IPV6);
 	assert_int_equal(cfg->ports[1].addr.treq, CFG_TREQ_NOT_REQUIRED);
@@ -1224,8 +1227,10 @@ static const struct err_case err_cases[] = {
 	  "subsystems[0].namespaces[0].ana.grpid", "ANA group -3 is out of range" },
 	{ "ns_ana_grpid_differ", ONE_NS("{'nsid': 1, 'ana_grpid': 2, 'ana': {'grpid': 3}, 'device': {'mem': '1M'}}"),
 	  "subsystems[0].namespaces[0].ana.grpid", "ANA group 3 differs from ana_grpid 2" },
-	{ "ns_resv_enable", ONE_NS("{'nsid': 1, 'resv': {'enable': 1}, 'device': {'mem': '1M'}}"),
-	  "subsystems[0].namespaces[0].resv.enable", "reservations are not supported" },
+	{ "ns_resv_enable_2", ONE_NS("{'nsid': 1, 'resv': {'enable': 2}, 'device': {'mem': '1M'}}"),
+	  "subsystems[0].namespaces[0].resv.enable", "expected 0, 1, true or false" },
+	{ "ns_resv_unknown_key", ONE_NS("{'nsid': 1, 'resv': {'ptpl': 1}, 'device': {'mem': '1M'}}"),
+	  "subsystems[0].namespaces[0].resv.ptpl", "unknown key" },
 	{ "ns_unknown_key", ONE_NS("{'nsid': 1, 'buffered_io': 1, 'device': {'mem': '1M'}}"),
 	  "subsystems[0].namespaces[0].buffered_io", "unknown key" },
 	{ "dev_missing", ONE_NS("{'nsid': 1}"), "subsystems[0].namespaces[0].device", "missing" },

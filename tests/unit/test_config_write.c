@@ -478,6 +478,41 @@ static void test_null_round_trip(void **state)
 	config_free(b);
 }
 
+/* Reservations are on by default and not written; "resv": {"enable": 0}
+ * is kept, and makes a different configuration */
+static void test_resv_round_trip(void **state)
+{
+	struct config *a = parse_ok(
+		"{'subsystems': [{'nqn': '" NQN1 "', 'namespaces': ["
+		"  {'nsid': 1, 'device': {'mem': '1M'}},"
+		"  {'nsid': 2, 'resv': {'enable': 0}, 'device': {'mem': '1M'}}]}]}");
+	struct config *b = parse_ok(
+		"{'subsystems': [{'nqn': '" NQN1 "', 'namespaces': ["
+		"  {'nsid': 1, 'resv': {'enable': '1'}, 'device': {'mem': '1M'}},"
+		"  {'nsid': 2, 'device': {'mem': '1M'}}]}]}");
+	struct config *c;
+	char *ta = config_to_json(a), *tc;
+
+	(void)state;
+	assert_non_null(ta);
+	assert_false(a->subsystems[0].namespaces[0].no_resv);
+	assert_true(a->subsystems[0].namespaces[1].no_resv);
+	/* once, for namespace 2 */
+	assert_non_null(strstr(ta, "\"resv\": {"));
+	assert_null(strstr(strstr(ta, "\"resv\": {") + 1, "\"resv\""));
+	assert_false(config_equal(a, b));
+	c = parse_ok(ta);
+	assert_true(c->subsystems[0].namespaces[1].no_resv);
+	assert_true(config_equal(a, c));
+	tc = config_to_json(c);
+	assert_string_equal(ta, tc);
+	free(ta);
+	free(tc);
+	config_free(a);
+	config_free(b);
+	config_free(c);
+}
+
 /* What nvmetcli writes that we only check (ana, tsas, an empty dhchap,
  * passthru, resv...) and values that mean the default are not written
  * back; what they mean is. */
@@ -488,7 +523,7 @@ static void test_normalised(void **state)
 		" 'subsystems': [{'nqn': '" NQN1 "', 'attr': {'model': '',"
 		"  'pi_enable': '0', 'serial': ''}, 'passthru': {'enable': 0},"
 		"  'namespaces': [{'nsid': '1', 'enable': 'true', 'ana_grpid': 0, 'ana': {'grpid': 1},"
-		"   'resv': {'enable': 0}, 'device': {'mem': 1048576}}]}],"
+		"   'resv': {'enable': 1}, 'device': {'mem': 1048576}}]}],"
 		" 'ports': [{'portid': '1', 'addr': {" TCP4 ", 'tsas': 'none'},"
 		"  'param': {'inline_data_size': '-1', 'max_queue_size': -1, 'pi_enable': 0},"
 		"  'ana_groups': [{'grpid': 1, 'ana': {'state': 'optimized'}}]}]}");
@@ -1340,6 +1375,7 @@ int main(void)
 		cmocka_unit_test(test_ana_round_trip),
 		cmocka_unit_test(test_metrics_listen),
 		cmocka_unit_test(test_normalised),
+		cmocka_unit_test(test_resv_round_trip),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_equal_each_field),
 		cmocka_unit_test(test_equal_unwritten),

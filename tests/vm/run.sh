@@ -124,9 +124,10 @@ esac
 if [ "$VM_GUEST" = current ] && [ "$MODE" = check ]; then
 	# the current guest's own tests (tests/vm/guest/auth.sh): in-band
 	# authentication against the kernel's nvmet-tcp, the TLS tools, NVMe/TCP
-	# TLS with the kernel's nvmet-tcp (tlshd)
+	# TLS with the kernel's nvmet-tcp (tlshd); reservations from three hosts
+	# (tests/vm/guest/resv.sh)
 	SCRIPT=current
-	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout bridge_ana"
+	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout bridge_resv bridge_ana"
 	TIMEOUT=${VM_TIMEOUT:-600}
 fi
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
