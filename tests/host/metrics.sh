@@ -138,6 +138,25 @@ if [ "$up" = 1 ] && [ "$got" = "$want" ] &&
 else
 	bad "Prometheus: up '$up', reads '$got' (want $want)" "$W/prometheus.log"
 fi
+# every query of the example Grafana dashboard runs on that server
+if out=$(python3 - "$(dirname "$0")/../../docs/grafana-dashboard.json" "$PROMPORT" 2>&1 <<'PY'
+import json, sys, urllib.parse, urllib.request
+d = json.load(open(sys.argv[1]))
+n = 0
+for p in d["panels"]:
+    for t in p["targets"]:
+        e = t["expr"].replace("$__rate_interval", "1m").replace("$subsystem", ".*")
+        url = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": e}))
+        r = json.load(urllib.request.urlopen(url, timeout=5))
+        assert r["status"] == "success", "%s: %s" % (p["title"], r)
+        n += 1
+print("%d queries of %d panels" % (n, len(d["panels"])))
+PY
+); then
+	ok "docs/grafana-dashboard.json: $out answered by Prometheus"
+else
+	bad "dashboard queries: $out"
+fi
 kill "$PPID_PROM" 2>/dev/null; wait "$PPID_PROM" 2>/dev/null; PPID_PROM=
 
 # what is not /metrics
