@@ -198,7 +198,8 @@ static void render_namespaces(struct sb *b, const struct nvmf_tgt *t)
 				  (unsigned long long)SUM(err[e]));
 	}
 	family(b, "nvmf_bridge_namespace_latency_seconds", "histogram",
-	       "I/O command latency in the target, from the capsule parsed to the completion handed to the transport");
+	       "I/O command latency in the target (failed commands too), from the capsule parsed to the completion "
+	       "handed to the transport");
 	EACH_NS {
 		const struct nvmf_ns *ns = nt->ns[j];
 		const struct nvmf_lat *l[CFG_REACTORS_MAX];

@@ -36,6 +36,7 @@
 #include "nvme/auth.h"
 #include "nvme/regs.h"
 #include "pcie/pcie.h"
+#include "target/metrics.h"
 #include "target/target.h"
 #include "tests/fake_nvme.h"
 #include "tests/support/dhchap_host.h"
@@ -2108,6 +2109,88 @@ static void test_ana_reload(void **state)
 }
 
 /* ======================================================================== */
+/* Metrics: the exposition and the per-host accumulators                    */
+/* ======================================================================== */
+
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
+}
+
+static void test_metrics_hosts(void **state)
+{
+	struct tq *q, *io;
+	uint16_t cntlid;
+	uint8_t buf[1024] = { 0 };
+	char *text, want[512];
+	size_t len;
+	struct nvmf_subsys *s;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, &cntlid);
+	io = io_up(1, NQN1, HOSTA, cntlid, 1);
+	assert_int_equal(io_write(io, 1, 0, 2, buf, 1024), ST_OK);
+	assert_int_equal(io_write(io, 1, 2, 1, buf, 512), ST_OK);
+	assert_int_equal(io_read(io, 1, 0, 1, buf, 512), ST_OK);
+	assert_int_equal(io_read(io, 1, 4096, 1, buf, 512), gen(NVME_SC_LBA_RANGE));
+
+	text = nvmf_metrics_render(&E.t, &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	assert_true(has_line(text, "nvmf_bridge_namespace_commands_total{subsystem=\"" NQN1 "\",nsid=\"1\",op=\"write\"} 2"));
+	assert_true(has_line(text, "nvmf_bridge_namespace_bytes_total{subsystem=\"" NQN1 "\",nsid=\"1\",op=\"write\"} 1536"));
+	assert_true(has_line(text, "nvmf_bridge_namespace_errors_total{subsystem=\"" NQN1
+				   "\",nsid=\"1\",status=\"lba_out_of_range\"} 1"));
+	snprintf(want, sizeof(want), "nvmf_bridge_host_commands_total{subsystem=\"%s\",host=\"%s\",port=\"1\","
+		 "transport=\"tcp\",op=\"read\"} 1", NQN1, HOSTA);
+	assert_true(has_line(text, want));
+	snprintf(want, sizeof(want), "nvmf_bridge_host_controllers{subsystem=\"%s\",host=\"%s\",port=\"1\","
+		 "transport=\"tcp\"} 1", NQN1, HOSTA);
+	assert_true(has_line(text, want));
+	assert_true(has_line(text, "nvmf_bridge_port_io_commands_total{port=\"1\",transport=\"tcp\",traddr=\"127.0.0.1\","
+				   "trsvcid=\"4420\"} 4"));
+	/* every read counted once in the histogram, the failed one too */
+	assert_true(has_line(text, "nvmf_bridge_namespace_latency_seconds_bucket{subsystem=\"" NQN1
+				   "\",nsid=\"1\",op=\"read\",le=\"+Inf\"} 2"));
+	free(text);
+
+	/* the host disconnects: its counts stay, its controllers go to 0 */
+	tq_destroy(io);
+	tq_destroy(q);
+	text = nvmf_metrics_render(&E.t, &len);
+	snprintf(want, sizeof(want), "nvmf_bridge_host_commands_total{subsystem=\"%s\",host=\"%s\",port=\"1\","
+		 "transport=\"tcp\",op=\"write\"} 2", NQN1, HOSTA);
+	assert_true(has_line(text, want));
+	snprintf(want, sizeof(want), "nvmf_bridge_host_controllers{subsystem=\"%s\",host=\"%s\",port=\"1\","
+		 "transport=\"tcp\"} 0", NQN1, HOSTA);
+	assert_true(has_line(text, want));
+	free(text);
+
+	/* bounded: NVMF_MAX_HOST_STATS hosts by name; the one idle the
+	 * longest (HOSTA) makes room for the next */
+	s = nvmf_tgt_find_subsys(&E.t, NQN1);
+	for (unsigned i = 0; i < NVMF_MAX_HOST_STATS + 20; i++) {
+		char nqn[96];
+		struct tq *h;
+
+		snprintf(nqn, sizeof(nqn), "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-%012u", i);
+		h = admin_up(1, NQN1, nqn, NULL);
+		tq_destroy(h);
+	}
+	assert_int_equal(s->nr_hstats, NVMF_MAX_HOST_STATS);
+	text = nvmf_metrics_render(&E.t, &len);
+	assert_null(strstr(text, HOSTA));
+	assert_non_null(strstr(text, "8000-000000000275\""));  /* the last one */
+	free(text);
+}
+
+/* ======================================================================== */
 /* Refused admin commands                                                    */
 /* ======================================================================== */
 
@@ -4126,6 +4209,7 @@ int main(void)
 		T(test_ana_identify_and_log),
 		T(test_ana_io_status),
 		T(test_ana_reload),
+		T(test_metrics_hosts),
 		T(test_refused_admin_opcodes),
 		T(test_io_write_read),
 		T(test_io_invalid_namespace),
