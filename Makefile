@@ -37,6 +37,8 @@ LIB_DIRS := common pcie config transport target
 LIB_SRCS := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SUPPORT_SRCS := tests/fake_nvme.c $(wildcard tests/support/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# the target core's test harness (fake transport, environment), linked into every unit test
+UNIT_HARNESS := tests/unit/tgt_harness.c
 
 PROGS := $(BUILD)/nvmf-pcie $(BUILD)/nvmf-bridged $(BUILD)/nvmf-bridgectl $(if $(wildcard tests/tcp_host_main.c),$(BUILD)/nvmf-test-host) $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-attack
 
@@ -93,11 +95,11 @@ $(BUILD)/nvmf-attack: $(BUILD)/obj/tests/attack_main.o $(BUILD)/obj/tests/suppor
 $(BUILD)/nvmf-bridge-perf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard perf/*.c)) $(BUILD)/obj/tests/support/tcp_host.o $(BUILD)/obj/tests/support/dhchap_host.o $(BUILD)/libnvmfb.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/tgt_harness.o $(TSUP_OBJS) $(BUILD)/libnvmfb.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-$(BUILD)/san/tests/%: $(BUILD)/san/obj/tests/unit/%.o $(TSUP_SAN_OBJS) $(BUILD)/san/libnvmfb.a
+$(BUILD)/san/tests/%: $(BUILD)/san/obj/tests/unit/%.o $(BUILD)/san/obj/tests/unit/tgt_harness.o $(TSUP_SAN_OBJS) $(BUILD)/san/libnvmfb.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
