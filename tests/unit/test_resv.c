@@ -399,6 +399,20 @@ static const struct {
 	{ NVMF_RTYPE_EA_AR, true, true, false, false },
 };
 
+/* the target up with hosts A, B and C connected; A (key 0xa) and B (key
+ * 0xb) registered when asked */
+static void three_hosts(struct host *a, struct host *b, struct host *c, bool register_ab)
+{
+	env_up(cfg_resv);
+	*a = host_up(HOSTA);
+	*b = host_up(HOSTB);
+	*c = host_up(HOSTC);
+	if (register_ab) {
+		assert_int_equal(reg(a->io, 0, 0, 0xa), ST_OK);
+		assert_int_equal(reg(b->io, 0, 0, 0xb), ST_OK);
+	}
+}
+
 static uint16_t want(bool ok)
 {
 	return ok ? ST_OK : CONFLICT;
@@ -409,12 +423,7 @@ static void test_resv_types(void **state)
 	struct host a, b, c;
 
 	(void)state;
-	env_up(cfg_resv);
-	a = host_up(HOSTA);
-	b = host_up(HOSTB);
-	c = host_up(HOSTC);
-	assert_int_equal(reg(a.io, 0, 0, 0xa), ST_OK);
-	assert_int_equal(reg(b.io, 0, 0, 0xb), ST_OK);
+	three_hosts(&a, &b, &c, true);
 	/* registrations alone restrict nothing, and cost the I/O path nothing */
 	assert_false(nvmf_resv_held(ns1()->resv));
 	assert_int_equal(wr(c.io), ST_OK);
@@ -492,12 +501,7 @@ static void test_resv_unregister_holder(void **state)
 	struct host a, b, c;
 
 	(void)state;
-	env_up(cfg_resv);
-	a = host_up(HOSTA);
-	b = host_up(HOSTB);
-	c = host_up(HOSTC);
-	assert_int_equal(reg(a.io, 0, 0, 0xa), ST_OK);
-	assert_int_equal(reg(b.io, 0, 0, 0xb), ST_OK);
+	three_hosts(&a, &b, &c, true);
 	assert_int_equal(acq(a.io, 0, NVMF_RTYPE_WE_RO, 0xa, 0), ST_OK);
 	assert_int_equal(reg(a.io, RREGA(1), 0xa, 0), ST_OK);
 	assert_int_equal(report(c.io).rtype, 0);
@@ -520,12 +524,7 @@ static void test_resv_preempt(void **state)
 	uint32_t g;
 
 	(void)state;
-	env_up(cfg_resv);
-	a = host_up(HOSTA);
-	b = host_up(HOSTB);
-	c = host_up(HOSTC);
-	assert_int_equal(reg(a.io, 0, 0, 0xa), ST_OK);
-	assert_int_equal(reg(b.io, 0, 0, 0xb), ST_OK);
+	three_hosts(&a, &b, &c, true);
 	assert_int_equal(reg(c.io, 0, 0, 0xc), ST_OK);
 	/* no reservation: preempt unregisters the key's owners */
 	g = report(a.io).gen;
@@ -687,10 +686,7 @@ static void test_resv_notifications(void **state)
 	struct logpage p;
 
 	(void)state;
-	env_up(cfg_resv);
-	a = host_up(HOSTA);
-	b = host_up(HOSTB);
-	c = host_up(HOSTC);
+	three_hosts(&a, &b, &c, false);
 	ea = aer(a.adm);
 	eb = aer(b.adm);
 	assert_int_equal(reg(a.io, 0, 0, 0xa), ST_OK);
