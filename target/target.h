@@ -33,6 +33,8 @@ struct nvmf_ctrl;
 struct nvmf_sq;
 struct nvmf_req;
 struct pcie_ctrl;
+struct nvmf_qos;
+struct nvmf_qos_limit;
 
 #define NVMF_MAX_IO_QUEUES 64
 #define NVMF_MAX_QUEUE_DEPTH 128      /* entries per fabric queue (CAP.MQES + 1) */
@@ -319,6 +321,13 @@ struct nvmf_sq {
 	uint64_t cmds, errors;
 	unsigned bufs;                    /* data buffers its requests hold */
 	struct nvmf_buf_wait buf_wait;    /* on the reactor's waiters while out of buffers */
+	/* QoS (qos.c): the limits of the namespace last used, valid while
+	 * gen is the limits' generation; the queue's reactor only */
+	struct nvmf_qos_cache {
+		uint64_t gen;
+		const struct nvmf_ns *ns;
+		struct nvmf_qos_limit *lim[3];
+	} qos;
 };
 
 /* --- requests ------------------------------------------------------------------ */
@@ -349,6 +358,12 @@ struct nvmf_req {
 	void *tpriv;                      /* transport's own request */
 	struct nvmf_req *next_pending;    /* backend wait list (queue full) */
 	uint64_t start_ns;
+	/* QoS (qos.c): delayed until every limit that applies has tokens */
+	struct nvmf_req_qos {
+		struct nvmf_req *next;        /* a limit's wait list on the reactor */
+		struct nvmf_qos_limit *lim[3];
+		uint8_t stage;                /* limits lim[0..stage-1] passed */
+	} qos;
 };
 
 /* Transport callbacks the core uses. */
@@ -408,6 +423,7 @@ struct nvmf_tgt {
 	struct reactor_timer reclaim_timer;
 	void *rpc;                        /* the control socket (rpc.c) */
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
+	struct nvmf_qos *qos;             /* QoS limits (qos.c) */
 };
 
 struct nvmf_retired {
