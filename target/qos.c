@@ -26,7 +26,9 @@ enum nvmf_qos_kind { QOS_HOST_NS, QOS_NS, QOS_HOST, QOS_KINDS };
 /* One limit on one reactor: written by that reactor only, no lock. */
 struct qos_local {
 	int64_t tokens[QOS_DIMS];     /* taken from the pool, not spent yet (< 0: debt) */
-	struct nvmf_req *head, *tail; /* delayed commands, in arrival order */
+	/* delayed commands in arrival order, reads [0] and writes [1] apart
+	 * (a read limit must not hold writes back) */
+	struct nvmf_req *head[2], *tail[2];
 	struct qos_local *next_active;
 	struct nvmf_qos_limit *lim;   /* the limit this is a part of */
 	bool active;                  /* on its reactor's active list */
@@ -201,12 +203,14 @@ static void qos_tick(void *arg)
 
 static void enqueue(struct qos_reactor *rs, struct nvmf_qos_limit *l, struct qos_local *loc, struct nvmf_req *req)
 {
+	unsigned dir = req_dir(req);
+
 	req->qos.next = NULL;
-	if (loc->tail)
-		loc->tail->qos.next = req;
+	if (loc->tail[dir])
+		loc->tail[dir]->qos.next = req;
 	else
-		loc->head = req;
-	loc->tail = req;
+		loc->head[dir] = req;
+	loc->tail[dir] = req;
 	__atomic_store_n(&loc->waiting, loc->waiting + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&loc->delayed, loc->delayed + 1, __ATOMIC_RELAXED);
 	if (!loc->active) {
@@ -219,14 +223,14 @@ static void enqueue(struct qos_reactor *rs, struct nvmf_qos_limit *l, struct qos
 		reactor_timer_start(&rs->nr->r, &rs->timer, NVMF_QOS_TICK_MS, NVMF_QOS_TICK_MS, qos_tick, rs);
 }
 
-static struct nvmf_req *dequeue(struct qos_local *loc, struct nvmf_req *prev, struct nvmf_req *req)
+static struct nvmf_req *dequeue(struct qos_local *loc, unsigned dir, struct nvmf_req *prev, struct nvmf_req *req)
 {
 	if (prev)
 		prev->qos.next = req->qos.next;
 	else
-		loc->head = req->qos.next;
-	if (loc->tail == req)
-		loc->tail = prev;
+		loc->head[dir] = req->qos.next;
+	if (loc->tail[dir] == req)
+		loc->tail[dir] = prev;
 	req->qos.next = NULL;
 	__atomic_store_n(&loc->waiting, loc->waiting - 1, __ATOMIC_RELAXED);
 	return req;
@@ -253,7 +257,7 @@ static void advance(struct qos_reactor *rs, struct nvmf_req *req, uint64_t now)
 		if (!l)
 			continue;
 		loc = &l->loc[rs->idx];
-		if (loc->head || !limit_pass(l, loc, req, now)) {
+		if (loc->head[req_dir(req)] || !limit_pass(l, loc, req, now)) {
 			enqueue(rs, l, loc, req);
 			return;
 		}
@@ -276,28 +280,30 @@ int nvmf_qos_run(struct nvmf_tgt *t, unsigned ri)
 	list = rs->active;
 	rs->active = NULL;
 	while ((loc = list)) {
-		struct nvmf_req *req, *prev = NULL, *next;
-
 		list = loc->next_active;
-		/* commands of queues that went away go first, without tokens:
-		 * their connection waits for them before it is freed */
-		for (req = loc->head; req; req = next) {
-			next = req->qos.next;
-			if (req->sq->ctrl) {
-				prev = req;
-				continue;
+		for (unsigned dir = 0; dir < 2; dir++) {
+			struct nvmf_req *req, *prev = NULL, *next;
+
+			/* commands of queues that went away go first, without
+			 * tokens: their connection waits for them before it is freed */
+			for (req = loc->head[dir]; req; req = next) {
+				next = req->qos.next;
+				if (req->sq->ctrl) {
+					prev = req;
+					continue;
+				}
+				dequeue(loc, dir, prev, req);
+				nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_SQ_DELETED));
+				n++;
 			}
-			dequeue(loc, prev, req);
-			nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_SQ_DELETED));
-			n++;
+			while ((req = loc->head[dir]) && limit_pass(loc->lim, loc, req, now)) {
+				dequeue(loc, dir, NULL, req);
+				req->qos.stage++;
+				advance(rs, req, now);
+				n++;
+			}
 		}
-		while ((req = loc->head) && limit_pass(req->qos.lim[req->qos.stage], loc, req, now)) {
-			dequeue(loc, NULL, req);
-			req->qos.stage++;
-			advance(rs, req, now);
-			n++;
-		}
-		if (loc->head) {
+		if (loc->head[0] || loc->head[1]) {
 			loc->next_active = rs->active;
 			rs->active = loc;
 		} else {
