@@ -176,6 +176,8 @@ void nvmf_sq_fini(struct nvmf_sq *sq)
 	sq->lat = NULL;
 	free(sq->tls);
 	sq->tls = NULL;
+	free(sq->qos);
+	sq->qos = NULL;
 }
 
 /* --- lookups --------------------------------------------------------------- */

@@ -55,6 +55,13 @@ struct nvmf_qos_limit {
 	} pool __attribute__((aligned(64)));
 };
 
+/* nvmf_sq.qos: valid while gen is the limits' generation */
+struct nvmf_qos_cache {
+	uint64_t gen;
+	const struct nvmf_ns *ns;
+	struct nvmf_qos_limit *lim[QOS_KINDS];
+};
+
 struct qos_reactor {
 	struct nvmf_qos *q;
 	struct nvmf_reactor *nr;
@@ -330,11 +337,10 @@ static bool key_match(const struct nvmf_qos_limit *l, const struct nvmf_ns *ns, 
 	}
 }
 
-/* The limits of (queue's host, ns) into the queue's cache */
-static void resolve(struct nvmf_qos *q, struct nvmf_sq *sq, const struct nvmf_ns *ns, uint64_t gen)
+/* The limits of (queue's host, ns) into c */
+static void resolve(struct nvmf_qos *q, struct nvmf_sq *sq, const struct nvmf_ns *ns, uint64_t gen,
+		    struct nvmf_qos_cache *c)
 {
-	struct nvmf_qos_cache *c = &sq->qos;
-
 	memset(c->lim, 0, sizeof(c->lim));
 	for (struct nvmf_qos_limit *l = __atomic_load_n(&q->limits, __ATOMIC_ACQUIRE); l;
 	     l = __atomic_load_n(&l->next, __ATOMIC_ACQUIRE))
@@ -348,20 +354,25 @@ void nvmf_qos_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 {
 	struct nvmf_sq *sq = req->sq;
 	struct nvmf_qos *q = sq->port->tgt->qos;
+	struct nvmf_qos_cache one, *c;
 	uint64_t gen;
 
 	if (!q || !__atomic_load_n(&q->nr_set, __ATOMIC_RELAXED)) {
 		ns->ops->submit(ns, req);
 		return;
 	}
+	/* once per queue (not per command); without memory, no cache */
+	if (!sq->qos)
+		sq->qos = calloc(1, sizeof(*sq->qos));
+	c = sq->qos ? sq->qos : &one;
 	gen = __atomic_load_n(&q->gen, __ATOMIC_ACQUIRE);
-	if (sq->qos.gen != gen || sq->qos.ns != ns)
-		resolve(q, sq, ns, gen);
-	if (!sq->qos.lim[0] && !sq->qos.lim[1] && !sq->qos.lim[2]) {
+	if (c == &one || c->gen != gen || c->ns != ns)
+		resolve(q, sq, ns, gen, c);
+	if (!c->lim[0] && !c->lim[1] && !c->lim[2]) {
 		ns->ops->submit(ns, req);
 		return;
 	}
-	memcpy(req->qos.lim, sq->qos.lim, sizeof(req->qos.lim));
+	memcpy(req->qos.lim, c->lim, sizeof(req->qos.lim));
 	req->qos.stage = 0;
 	req->qos.next = NULL;
 	advance(&q->rs[sq->reactor && sq->reactor->idx < q->nr_reactors ? sq->reactor->idx : 0], req, qos_now());

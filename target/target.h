@@ -321,13 +321,10 @@ struct nvmf_sq {
 	uint64_t cmds, errors;
 	unsigned bufs;                    /* data buffers its requests hold */
 	struct nvmf_buf_wait buf_wait;    /* on the reactor's waiters while out of buffers */
-	/* QoS (qos.c): the limits of the namespace last used, valid while
-	 * gen is the limits' generation; the queue's reactor only */
-	struct nvmf_qos_cache {
-		uint64_t gen;
-		const struct nvmf_ns *ns;
-		struct nvmf_qos_limit *lim[3];
-	} qos;
+	/* QoS (qos.c): the limits of the namespace last used; allocated at
+	 * the queue's first command while limits are set (an idle queue stays
+	 * small), freed by nvmf_sq_fini; the queue's reactor only */
+	struct nvmf_qos_cache *qos;
 };
 
 /* --- requests ------------------------------------------------------------------ */
