@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  status                          version, pid, uptime, counts of ports, subsystems, controllers\n"
 		"  list                            ports, subsystems, namespaces, allowed hosts, controllers, queues\n"
 		"  stats                           per namespace and per queue: commands, bytes, errors, latency;\n"
-		"                                  per reactor: busy and idle time\n"
+		"                                  per reactor: busy and idle time; per QoS limit: delayed, waiting\n"
 		"  add-namespace SUBNQN --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE | null=SIZE\n"
 		"                [--nsid N] [--block-size 512|4096] [--uuid UUID]\n"
 		"                                  export a namespace (nsid: the lowest free one by default)\n"
