@@ -9,7 +9,8 @@
 #     runs within 5 % of their new limits at the same time;
 #  3. stats shows the limits, commands delayed, none left waiting;
 #     save-config writes them back; reload from the file changes a limit;
-#  4. idle: the daemon uses ~no CPU once the hosts are gone (no tick left).
+#  4. a host killed while commands wait: they are released;
+#  5. idle: the daemon uses ~no CPU once the hosts are gone (no tick left).
 # The limits are far below what this machine does unlimited (a 2-core
 # machine shared with builds swings ~2x: the margin keeps the test robust).
 #
@@ -157,7 +158,26 @@ else
 	bad "reload" "$W/reload.out" "$W/reload.err" "$W/reload.chk"
 fi
 
-# 4. idle: no QoS tick keeps a reactor awake
+# a host that goes away with commands waiting: they are released (the
+# connection freed), nothing is left waiting, the daemon serves on
+waiting() { timeout 10 "$CTL" --socket "$SOCK" --json stats 2>/dev/null | python3 -c '
+import json, sys
+print(sum(x["waiting"] for x in json.load(sys.stdin)["qos"]))' 2>/dev/null; }
+timeout 60 "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --hostnqn "$SLOW" -t 30 -q 32 -c 2 -T 2 --quiet > /dev/null 2>&1 &
+P1=$!
+n=0
+for _ in $(seq 100); do n=$(waiting); [ "${n:-0}" -gt 0 ] && break; sleep 0.1; done
+kill -KILL "$P1"
+wait "$P1" 2>/dev/null
+m=1
+for _ in $(seq 100); do m=$(waiting); [ "${m:-1}" = 0 ] && break; sleep 0.1; done
+if [ "${n:-0}" -gt 0 ] && [ "$m" = 0 ] && kill -0 "$DPID" 2>/dev/null; then
+	ok "a host killed with $n commands waiting: all released, none left waiting"
+else
+	bad "killed host: waiting before '$n', after '$m'" "$W/daemon.log"
+fi
+
+# 5. idle: no QoS tick keeps a reactor awake
 t0=$(cpu_ticks)
 sleep 2
 t1=$(cpu_ticks)
