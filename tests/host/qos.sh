@@ -163,12 +163,12 @@ fi
 waiting() { timeout 10 "$CTL" --socket "$SOCK" --json stats 2>/dev/null | python3 -c '
 import json, sys
 print(sum(x["waiting"] for x in json.load(sys.stdin)["qos"]))' 2>/dev/null; }
-timeout 60 "$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --hostnqn "$SLOW" -t 30 -q 32 -c 2 -T 2 --quiet > /dev/null 2>&1 &
+"$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --hostnqn "$SLOW" -t 30 -q 32 -c 2 -T 2 --quiet > /dev/null 2>&1 &
 P1=$!
 n=0
 for _ in $(seq 100); do n=$(waiting); [ "${n:-0}" -gt 0 ] && break; sleep 0.1; done
-kill -KILL "$P1"
-wait "$P1" 2>/dev/null
+{ kill -KILL "$P1"; wait "$P1"; } 2>/dev/null
+kill -0 "$P1" 2>/dev/null && bad "perf still runs after SIGKILL"
 m=1
 for _ in $(seq 100); do m=$(waiting); [ "${m:-1}" = 0 ] && break; sleep 0.1; done
 if [ "${n:-0}" -gt 0 ] && [ "$m" = 0 ] && kill -0 "$DPID" 2>/dev/null; then
