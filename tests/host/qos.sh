@@ -67,8 +67,9 @@ DPID=$!
 for _ in $(seq 100); do listening "$PORT" && [ -S "$SOCK" ] && break; sleep 0.1; done
 listening "$PORT" || { bad "the daemon did not start" "$W/daemon.log"; echo "qos[$LABEL]: $pass passed, $fail failed"; exit 1; }
 
-# 1. the limit from the file; 2 queues of 32 each, on both reactors
-perf slow1 "$SLOW" -q 32 -c 2 -T 2 &
+# 1. the limit from the file; 4 queues of 16 each (new connections go to
+# the reactors in turn: the limit holds for queues on both)
+perf slow1 "$SLOW" -q 16 -c 4 -T 2 &
 P1=$!
 perf fast1 "$FAST" -q 32 -c 2 -T 2 &
 P2=$!
@@ -163,10 +164,18 @@ fi
 waiting() { timeout 10 "$CTL" --socket "$SOCK" --json stats 2>/dev/null | python3 -c '
 import json, sys
 print(sum(x["waiting"] for x in json.load(sys.stdin)["qos"]))' 2>/dev/null; }
-"$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --hostnqn "$SLOW" -t 30 -q 32 -c 2 -T 2 --quiet > /dev/null 2>&1 &
+"$PERF" -a 127.0.0.1 -s "$PORT" -n "$NQN" --hostnqn "$SLOW" -t 30 -q 16 -c 4 -T 2 --quiet > /dev/null 2>&1 &
 P1=$!
 n=0
 for _ in $(seq 100); do n=$(waiting); [ "${n:-0}" -gt 0 ] && break; sleep 0.1; done
+r=$(timeout 10 "$CTL" --socket "$SOCK" --json stats | python3 -c '
+import json, sys
+print(len({q["reactor"] for q in json.load(sys.stdin)["queues"] if q["qid"] and q["hostnqn"] == sys.argv[1]}))' "$SLOW")
+if [ "$r" = 2 ]; then
+	ok "the 4 I/O queues of the limited host are on both reactors"
+else
+	bad "the I/O queues of the limited host are on '$r' reactor(s)"
+fi
 { kill -KILL "$P1"; wait "$P1"; } 2>/dev/null
 kill -0 "$P1" 2>/dev/null && bad "perf still runs after SIGKILL"
 m=1
