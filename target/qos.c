@@ -29,6 +29,9 @@ struct qos_local {
 	/* delayed commands in arrival order, reads [0] and writes [1] apart
 	 * (a read limit must not hold writes back) */
 	struct nvmf_req *head[2], *tail[2];
+	/* the arrival time (start_ns) of head[dir], 0 when none waits: other
+	 * reactors read it (atomic), so that the oldest command goes first */
+	uint64_t since[2];
 	struct qos_local *next_active;
 	struct nvmf_qos_limit *lim;   /* the limit this is a part of */
 	bool active;                  /* on its reactor's active list */
@@ -46,7 +49,8 @@ struct nvmf_qos_limit {
 	bool set;                     /* some rate is set (atomic) */
 	bool configured;              /* in the running configuration (tgt->lock) */
 	struct nvmf_qos_limit *next;  /* append only, published with release */
-	struct qos_local *loc;        /* [nr_reactors] */
+	struct qos_local *loc;        /* [nr_loc]: one per reactor */
+	unsigned nr_loc;
 	/* the shared pool: atomics, on their own line */
 	struct {
 		int64_t tokens[QOS_DIMS];
@@ -135,15 +139,33 @@ static void pool_refill(struct nvmf_qos_limit *l, unsigned d, uint64_t rate, int
 		__atomic_sub_fetch(&l->pool.tokens[d], p - burst, __ATOMIC_ACQ_REL);
 }
 
-/* Up to want tokens from the pool (what it has if less). While several
- * reactors have commands waiting, one takes its share of the pool (but at
- * least min, if there): whichever ticks first must not starve the others. */
-static int64_t pool_take(struct nvmf_qos_limit *l, unsigned d, uint64_t rate, int64_t burst, int64_t min,
-			 int64_t want, uint64_t now)
+/* Another reactor has a command waiting for l (in direction dir) that
+ * arrived before age */
+static bool older_elsewhere(const struct nvmf_qos_limit *l, const struct qos_local *mine, unsigned dir, uint64_t age)
+{
+	for (unsigned i = 0; i < l->nr_loc; i++) {
+		uint64_t s = __atomic_load_n(&l->loc[i].since[dir], __ATOMIC_RELAXED);
+
+		if (&l->loc[i] != mine && s && s < age)
+			return true;
+	}
+	return false;
+}
+
+/* Up to want tokens from the pool (what it has if less) for a command that
+ * arrived at age. While other reactors have commands waiting for the
+ * limit, the oldest command goes first (a reactor with a newer one takes
+ * nothing), and a reactor takes its share of the pool (but at least min,
+ * if there): whichever ticks first must not starve the others. */
+static int64_t pool_take(struct nvmf_qos_limit *l, struct qos_local *loc, unsigned d, uint64_t rate, int64_t burst,
+			 int64_t min, int64_t want, uint64_t age, uint64_t now)
 {
 	unsigned n = __atomic_load_n(&l->pool.waiters, __ATOMIC_RELAXED);
 	int64_t p, got;
 
+	/* d & 1: the direction of dimension d (see enum qos_dim) */
+	if (n > (loc->active ? 1u : 0u) && older_elsewhere(l, loc, d & 1u, age))
+		return 0;
 	pool_refill(l, d, rate, burst, now);
 	p = __atomic_load_n(&l->pool.tokens[d], __ATOMIC_ACQUIRE);
 	while (p > 0) {
@@ -161,7 +183,8 @@ static int64_t pool_take(struct nvmf_qos_limit *l, unsigned d, uint64_t rate, in
 
 /* Does dimension d of l have cost tokens on this reactor (a burst's
  * worth for a command larger than a burst)? Takes from the pool if not. */
-static bool dim_ready(struct nvmf_qos_limit *l, struct qos_local *loc, unsigned d, int64_t cost, uint64_t now)
+static bool dim_ready(struct nvmf_qos_limit *l, struct qos_local *loc, unsigned d, int64_t cost, uint64_t age,
+		      uint64_t now)
 {
 	uint64_t rate = __atomic_load_n(&l->rate[d], __ATOMIC_RELAXED);
 	int64_t burst, need;
@@ -172,8 +195,8 @@ static bool dim_ready(struct nvmf_qos_limit *l, struct qos_local *loc, unsigned 
 	need = cost < burst ? cost : burst;
 	if (loc->tokens[d] >= need)
 		return true;
-	loc->tokens[d] += pool_take(l, d, rate, burst, need - loc->tokens[d], need - loc->tokens[d] + chunk_of(rate),
-				    now);
+	loc->tokens[d] += pool_take(l, loc, d, rate, burst, need - loc->tokens[d],
+				    need - loc->tokens[d] + chunk_of(rate), age, now);
 	return loc->tokens[d] >= need;
 }
 
@@ -188,7 +211,7 @@ static bool limit_pass(struct nvmf_qos_limit *l, struct qos_local *loc, struct n
 	unsigned dir = req_dir(req);
 	unsigned ops = dir ? QOS_WR_OPS : QOS_RD_OPS, bytes = dir ? QOS_WR_BYTES : QOS_RD_BYTES;
 
-	if (!dim_ready(l, loc, ops, 1, now) || !dim_ready(l, loc, bytes, req->len, now))
+	if (!dim_ready(l, loc, ops, 1, req->start_ns, now) || !dim_ready(l, loc, bytes, req->len, req->start_ns, now))
 		return false;
 	if (__atomic_load_n(&l->rate[ops], __ATOMIC_RELAXED))
 		loc->tokens[ops] -= 1;
@@ -213,10 +236,12 @@ static void enqueue(struct qos_reactor *rs, struct nvmf_qos_limit *l, struct qos
 	unsigned dir = req_dir(req);
 
 	req->qos.next = NULL;
-	if (loc->tail[dir])
+	if (loc->tail[dir]) {
 		loc->tail[dir]->qos.next = req;
-	else
+	} else {
 		loc->head[dir] = req;
+		__atomic_store_n(&loc->since[dir], req->start_ns ? req->start_ns : 1, __ATOMIC_RELAXED);
+	}
 	loc->tail[dir] = req;
 	__atomic_store_n(&loc->waiting, loc->waiting + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&loc->delayed, loc->delayed + 1, __ATOMIC_RELAXED);
@@ -232,10 +257,13 @@ static void enqueue(struct qos_reactor *rs, struct nvmf_qos_limit *l, struct qos
 
 static struct nvmf_req *dequeue(struct qos_local *loc, unsigned dir, struct nvmf_req *prev, struct nvmf_req *req)
 {
-	if (prev)
+	if (prev) {
 		prev->qos.next = req->qos.next;
-	else
+	} else {
 		loc->head[dir] = req->qos.next;
+		__atomic_store_n(&loc->since[dir], !loc->head[dir] ? 0 : loc->head[dir]->start_ns ? loc->head[dir]->start_ns : 1,
+				 __ATOMIC_RELAXED);
+	}
 	if (loc->tail[dir] == req)
 		loc->tail[dir] = prev;
 	req->qos.next = NULL;
@@ -408,6 +436,7 @@ static int add_limit(struct nvmf_qos *q, enum nvmf_qos_kind kind, const char *su
 	memset(l->loc, 0, q->nr_reactors * sizeof(*l->loc));
 	for (unsigned i = 0; i < q->nr_reactors; i++)
 		l->loc[i].lim = l;
+	l->nr_loc = q->nr_reactors;
 	l->kind = kind;
 	l->nsid = nsid;
 	snprintf(l->subnqn, sizeof(l->subnqn), "%s", subnqn);

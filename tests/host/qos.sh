@@ -4,9 +4,10 @@
 # different host NQNs for 10 s each:
 #  1. hosts[].qos read_iops from the file: the limited host is held within
 #     5 % of its limit while the other runs unlimited (far above it);
-#  2. nvmf-bridgectl set-qos live: the limited host's limit lowered, and a
-#     read_bw limit for the other host on the namespace (host_qos), both
-#     runs within 5 % of their new limits at the same time;
+#  2. nvmf-bridgectl set-qos live: the limited host's limit lowered (now
+#     on a single queue, so one reactor), and a read_bw limit for the
+#     other host on the namespace (host_qos), both runs within 5 % of
+#     their new limits at the same time;
 #  3. stats shows the limits, commands delayed, none left waiting;
 #     save-config writes them back; reload from the file changes a limit;
 #  4. a host killed while commands wait: they are released;
@@ -95,14 +96,14 @@ if [ "$RC" = 0 ] && grep -q "set QoS of host $FAST on namespace 1 of $NQN" "$W/s
 else
 	bad "set-qos (exit $RC)" "$W/setqos1.out" "$W/setqos1.err" "$W/setqos2.err"
 fi
-perf slow2 "$SLOW" -q 32 -c 2 -T 2 &
+perf slow2 "$SLOW" -q 64 -c 1 &
 P1=$!
 perf fast2 "$FAST" -q 8 -c 2 -T 2 -o 128k &
 P2=$!
 wait $P1 $P2
 s=$(val slow2 iops) f=$(val fast2 mib_s)
 if [ -n "$s" ] && [ "$(val slow2 errors)" = 0 ] && within "$s" 1000; then
-	ok "set-qos read_iops 1000 live: the limited host did $s IOPS (within 5 %)"
+	ok "set-qos read_iops 1000 live: the limited host did $s IOPS on one queue, one reactor (within 5 %)"
 else
 	bad "set-qos read_iops 1000: the limited host did '${s}' IOPS" "$W/slow2.out" "$W/slow2.err"
 fi

@@ -187,6 +187,8 @@ static void apply(const char *json)
 	E.cfg = cfg;
 }
 
+static unsigned next_reactor;           /* the reactor new queues go to */
+
 static struct tq *tq_new(void)
 {
 	struct tq *q = calloc(1, sizeof(*q));
@@ -195,7 +197,7 @@ static struct tq *tq_new(void)
 	q->sq.port = E.t.ports[0];
 	q->sq.ops = &fake_ops;
 	q->sq.tconn = q;
-	q->sq.reactor = &E.t.reactors[0];
+	q->sq.reactor = &E.t.reactors[next_reactor % E.t.nr_reactors];
 	snprintf(q->sq.local_addr, sizeof(q->sq.local_addr), "127.0.0.1");
 	q->next = E.queues;
 	E.queues = q;
@@ -562,6 +564,55 @@ static void test_qos_live_change(void **state)
 	env_down(NULL);
 }
 
+/* One host's queues on two reactors: 100 read IOPS for the total, and
+ * each reactor gets its share while both have commands waiting (the one
+ * whose tick comes first does not starve the other) */
+static void test_qos_two_reactors(void **state)
+{
+	struct treq *r0[200], *r1[200];
+	struct tq *q0, *q1;
+	unsigned i, n0 = 0, n1 = 0;
+
+	(void)state;
+	env_up("{'bridge': {'discovery_port': 0, 'reactors': 2},"
+	       "'hosts': [{'nqn': '" HOSTA "', 'qos': {'read_iops': 100}}]," CFG_PORT CFG_SUBSYS(""));
+	assert_int_equal(E.t.nr_reactors, 2);
+	q0 = host_up(HOSTA);                    /* admin and I/O queue on reactor 0 */
+	next_reactor = 1;
+	q1 = tq_new();                          /* a second I/O queue, on reactor 1 */
+	next_reactor = 0;
+	do_connect(q1, HOSTA, 2, q0->sq.ctrl->cntlid);
+	for (i = 0; i < 200; i++) {
+		r0[i] = io(q0, NVME_CMD_READ, 1);
+		r1[i] = io(q1, NVME_CMD_READ, 1);
+	}
+	/* 2 s of ticks on both reactors, reactor 0's always first */
+	for (i = 0; i < 1000; i++) {
+		E.now += NVMF_QOS_TICK_MS * MS;
+		nvmf_qos_run(&E.t, 0);
+		nvmf_qos_run(&E.t, 1);
+	}
+	for (i = 0; i < 200; i++) {
+		n0 += r0[i]->completions;
+		n1 += r1[i]->completions;
+	}
+	/* the burst (5) and 2 s at 100 IOPS, no more */
+	assert_in_range(n0 + n1, 200, 205);
+	assert_in_range(n0, 90, 115);
+	assert_in_range(n1, 90, 115);
+	/* the rest, then nothing waits */
+	for (i = 0; i < 2000; i++) {
+		E.now += NVMF_QOS_TICK_MS * MS;
+		nvmf_qos_run(&E.t, 0);
+		nvmf_qos_run(&E.t, 1);
+	}
+	for (i = 0; i < 200; i++) {
+		st_ok(r0[i]);
+		st_ok(r1[i]);
+	}
+	env_down(NULL);
+}
+
 /* The queue goes away while its commands wait: they are completed as
  * aborted at the next tick, without tokens and without the backend */
 static void test_qos_queue_gone(void **state)
@@ -659,6 +710,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_qos_bandwidth_debt, env_down),
 		cmocka_unit_test_teardown(test_qos_live_change, env_down),
 		cmocka_unit_test_teardown(test_qos_queue_gone, env_down),
+		cmocka_unit_test_teardown(test_qos_two_reactors, env_down),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
