@@ -35,6 +35,7 @@ struct nvmf_req;
 struct pcie_ctrl;
 struct nvmf_qos;
 struct nvmf_qos_limit;
+struct nvmf_qos_cache;
 
 #define NVMF_MAX_IO_QUEUES 64
 #define NVMF_MAX_QUEUE_DEPTH 128      /* entries per fabric queue (CAP.MQES + 1) */
