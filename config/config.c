@@ -616,6 +616,8 @@ void config_free(struct config *cfg)
 		return;
 	for (i = 0; i < cfg->nr_subsystems; i++) {
 		free(cfg->subsystems[i].allowed_hosts);
+		for (unsigned j = 0; j < cfg->subsystems[i].nr_namespaces; j++)
+			free(cfg->subsystems[i].namespaces[j].host_qos);
 		free(cfg->subsystems[i].namespaces);
 	}
 	for (i = 0; i < cfg->nr_ports; i++) {

@@ -71,6 +71,20 @@ enum cfg_backend {
 	CFG_BACKEND_NULL,             /* no storage: reads zeroes, writes discarded */
 };
 
+/* QoS limits (ours, docs/configuration.md "QoS"): per second, 0 =
+ * unlimited. read_* count reads and compares, write_* every other I/O
+ * command; *_bw the bytes of data the commands carry. */
+struct cfg_qos {
+	uint64_t read_iops, write_iops;
+	uint64_t read_bw, write_bw;   /* bytes per second */
+};
+
+/* namespaces[].host_qos[]: one host's limits on that namespace */
+struct cfg_host_qos {
+	char host[CFG_NQN_SIZE];
+	struct cfg_qos qos;
+};
+
 struct cfg_namespace {
 	uint32_t nsid;                /* 1..0xfffffffe, unique in its subsystem */
 	bool enable;                  /* default true */
@@ -86,6 +100,9 @@ struct cfg_namespace {
 	uint8_t nguid[16];
 	uint32_t anagrpid;            /* ana_grpid / ana.grpid: 1..CFG_MAX_ANAGRPID, default (and 0) 1 */
 	bool no_resv;                 /* "resv": {"enable": 0}: no reservations (default: on) */
+	struct cfg_qos qos;           /* "qos": the namespace's total */
+	struct cfg_host_qos *host_qos;  /* "host_qos": per host on this namespace */
+	unsigned nr_host_qos;
 };
 
 struct cfg_subsystem {
@@ -157,6 +174,7 @@ struct cfg_host {
 	char tls_psk_str[TLS_PSK_SECRET_MAX];
 	struct tls_psk tls_psk;
 	enum tls_psk_kdf tls_kdf;
+	struct cfg_qos qos;           /* "qos": the host's total over everything it reaches */
 };
 
 /* Top-level "bridge" object (our extension; every key optional) */
@@ -220,6 +238,12 @@ int parse_size(const char *s, uint64_t *bytes);
  * value, or 0 for anything else; and back ("optimized" for UNSET) */
 unsigned cfg_ana_state_parse(const char *s);
 const char *cfg_ana_state_name(unsigned state);
+
+/* true when no limit of q is set */
+static inline bool cfg_qos_unset(const struct cfg_qos *q)
+{
+	return !q->read_iops && !q->write_iops && !q->read_bw && !q->write_bw;
+}
 
 const struct cfg_subsystem *config_find_subsystem(const struct config *cfg, const char *nqn);
 

@@ -108,5 +108,8 @@ bool cfg_all_zero(const uint8_t *p, size_t n);
 int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i);
 int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned i);
 int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned i);
+/* qos.c: parent's "qos" limits object, and a namespace's "host_qos" array */
+int cfg_parse_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_qos *q);
+int cfg_parse_host_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_namespace *ns);
 
 #endif

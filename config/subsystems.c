@@ -97,7 +97,7 @@ static int parse_tls_psk(struct cfg_ctx *c, struct json_object *obj, struct cfg_
 
 int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
 {
-	static const char *const keys[] = { "nqn", "dhchap", "tls_psk", "tls_psk_derivation", NULL };
+	static const char *const keys[] = { "nqn", "dhchap", "tls_psk", "tls_psk_derivation", "qos", NULL };
 	struct cfg_host *h = &c->cfg->hosts[i];
 	struct json_object *dh;
 	unsigned j;
@@ -110,7 +110,7 @@ int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
 		if (!strcmp(c->cfg->hosts[j].nqn, h->nqn))
 			return cfg_fail_key(c, "nqn", "duplicate host NQN (also hosts[%u])", j);
 	}
-	if (parse_tls_psk(c, obj, h))
+	if (parse_tls_psk(c, obj, h) || cfg_parse_qos(c, obj, &h->qos))
 		return -EINVAL;
 	if (cfg_opt_object(c, obj, "dhchap", &dh))
 		return -EINVAL;
@@ -375,7 +375,8 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 			   unsigned si, unsigned ni)
 {
 	static const char *const keys[] = {
-		"nsid", "enable", "ana_grpid", "ana", "device", "resv", NULL
+		"nsid", "enable", "ana_grpid", "ana", "device", "resv",
+		"qos", "host_qos", NULL
 	};
 	struct cfg_subsystem *s = &c->cfg->subsystems[si];
 	struct cfg_namespace *ns = &s->namespaces[ni];
@@ -404,6 +405,8 @@ static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
 					    ns->nsid, si, j);
 	}
 	if (cfg_opt_bool(c, obj, "enable", true, &ns->enable) || parse_ns_extras(c, obj, ns))
+		return -EINVAL;
+	if (cfg_parse_qos(c, obj, &ns->qos) || cfg_parse_host_qos(c, obj, ns))
 		return -EINVAL;
 	if (cfg_unset(dev))
 		return cfg_fail_key(c, "device", "missing (required): the backing device");

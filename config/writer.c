@@ -360,6 +360,48 @@ static void write_device(struct jw *w, const struct cfg_namespace *ns)
 	jw_close(w, '}');
 }
 
+/* QoS limits, only those set (0 is unlimited); bandwidths as sizes */
+static void write_limits(struct jw *w, const struct cfg_qos *q)
+{
+	char buf[40];
+
+	if (q->read_bw) {
+		format_size(q->read_bw, buf, sizeof(buf));
+		jw_str(w, "read_bw", buf);
+	}
+	if (q->read_iops)
+		jw_num(w, "read_iops", q->read_iops);
+	if (q->write_bw) {
+		format_size(q->write_bw, buf, sizeof(buf));
+		jw_str(w, "write_bw", buf);
+	}
+	if (q->write_iops)
+		jw_num(w, "write_iops", q->write_iops);
+}
+
+static void write_qos(struct jw *w, const struct cfg_qos *q)
+{
+	if (cfg_qos_unset(q))
+		return;
+	jw_open(w, "qos", '{');
+	write_limits(w, q);
+	jw_close(w, '}');
+}
+
+static void write_host_qos(struct jw *w, const struct cfg_namespace *ns)
+{
+	if (!ns->nr_host_qos)
+		return;
+	jw_open(w, "host_qos", '[');
+	for (unsigned i = 0; i < ns->nr_host_qos; i++) {
+		jw_open(w, NULL, '{');
+		jw_str(w, "host", ns->host_qos[i].host);
+		write_limits(w, &ns->host_qos[i].qos);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+}
+
 static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 {
 	unsigned i;
@@ -404,7 +446,9 @@ static void write_subsystem(struct jw *w, const struct cfg_subsystem *s)
 			jw_num(w, "ana_grpid", ns->anagrpid);
 		write_device(w, ns);
 		jw_num(w, "enable", ns->enable);
+		write_host_qos(w, ns);
 		jw_num(w, "nsid", ns->nsid);
+		write_qos(w, &ns->qos);
 		if (ns->no_resv) {
 			jw_open(w, "resv", '{');
 			jw_num(w, "enable", 0);
@@ -492,6 +536,7 @@ char *config_to_json(const struct config *cfg)
 			jw_close(&w, '}');
 		}
 		jw_str(&w, "nqn", cfg->hosts[i].nqn);
+		write_qos(&w, &cfg->hosts[i].qos);
 		if (cfg->hosts[i].tls_psk_str[0])
 			jw_str(&w, "tls_psk", cfg->hosts[i].tls_psk_str);
 		if (cfg->hosts[i].tls_kdf == TLS_PSK_KDF_SPEC)
@@ -663,10 +708,28 @@ static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
 	       a->treq == b->treq && a->tls == b->tls;
 }
 
+static bool qos_equal(const struct cfg_qos *a, const struct cfg_qos *b)
+{
+	return a->read_iops == b->read_iops && a->write_iops == b->write_iops && a->read_bw == b->read_bw &&
+	       a->write_bw == b->write_bw;
+}
+
+static bool host_qos_equal(const struct cfg_namespace *a, const struct cfg_namespace *b)
+{
+	if (a->nr_host_qos != b->nr_host_qos)
+		return false;
+	for (unsigned i = 0; i < a->nr_host_qos; i++)
+		if (strcmp(a->host_qos[i].host, b->host_qos[i].host) || !qos_equal(&a->host_qos[i].qos, &b->host_qos[i].qos))
+			return false;
+	return true;
+}
+
 /* Only the fields of the namespace's backend, and an ID only when it is
  * set: the rest is not part of the configuration, whatever it holds. */
 static bool ns_equal(const struct cfg_namespace *a, const struct cfg_namespace *b)
 {
+	if (!qos_equal(&a->qos, &b->qos) || !host_qos_equal(a, b))
+		return false;
 	if (a->nsid != b->nsid || a->enable != b->enable || a->backend != b->backend || a->anagrpid != b->anagrpid ||
 	    a->no_resv != b->no_resv ||
 	    a->has_uuid != b->has_uuid || a->has_nguid != b->has_nguid ||
@@ -772,7 +835,8 @@ bool config_equal(const struct config *a, const struct config *b)
 
 		if (strcmp(a->hosts[i].nqn, b->hosts[i].nqn) || strcmp(x->key, y->key) ||
 		    strcmp(a->hosts[i].tls_psk_str, b->hosts[i].tls_psk_str) || a->hosts[i].tls_kdf != b->hosts[i].tls_kdf ||
-		    strcmp(x->ctrl_key, y->ctrl_key) || (x->key[0] && (x->hash != y->hash || x->dhgroup != y->dhgroup)))
+		    strcmp(x->ctrl_key, y->ctrl_key) || (x->key[0] && (x->hash != y->hash || x->dhgroup != y->dhgroup)) ||
+		    !qos_equal(&a->hosts[i].qos, &b->hosts[i].qos))
 			return false;
 	}
 	for (i = 0; i < a->nr_subsystems; i++) {

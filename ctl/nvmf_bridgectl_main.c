@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  status                          version, pid, uptime, counts of ports, subsystems, controllers\n"
 		"  list                            ports, subsystems, namespaces, allowed hosts, controllers, queues\n"
 		"  stats                           per namespace and per queue: commands, bytes, errors, latency;\n"
-		"                                  per reactor: busy and idle time\n"
+		"                                  per reactor: busy and idle time; per QoS limit: delayed, waiting\n"
 		"  add-namespace SUBNQN --device pcie=BDF[,nsid=N] | path=FILE | mem=SIZE | null=SIZE\n"
 		"                [--nsid N] [--block-size 512|4096] [--uuid UUID]\n"
 		"                                  export a namespace (nsid: the lowest free one by default)\n"
@@ -73,6 +73,10 @@ static void usage(FILE *f)
 		"  set-ana-state PORTID GRPID STATE\n"
 		"                                  set ANA group GRPID's state on a port: optimized,\n"
 		"                                  non-optimized, inaccessible, persistent-loss or change\n"
+		"  set-qos [--host NQN] [--subsystem NQN --nsid N] [--read-iops N] [--write-iops N]\n"
+		"          [--read-bw SIZE] [--write-bw SIZE]\n"
+		"                                  set QoS limits live (per second; 0: unlimited; others kept):\n"
+		"                                  a host's total, a namespace's total, or both: the host on it\n"
 		"  reload                          re-read the configuration file and apply the difference\n"
 		"  save-config [PATH]              write the running configuration (default: the daemon's file)\n"
 		"\n"
@@ -590,6 +594,111 @@ static int cmd_set_ana_state(struct opts *o, int argc, char **argv)
 	return call(o, "set-ana-state", params, print_line, line);
 }
 
+/* set-qos [--host NQN] [--subsystem NQN --nsid N] --read-iops N --write-iops N
+ *         --read-bw SIZE --write-bw SIZE (each optional; 0: unlimited) */
+static int cmd_set_qos(struct opts *o, int argc, char **argv)
+{
+	enum { O_HOST = 1000, O_SUBSYS, O_NSID, O_RIOPS, O_WIOPS, O_RBW, O_WBW };
+	static const struct option lo[] = {
+		COMMON_LONG_OPTS,
+		{ "host", required_argument, NULL, O_HOST },
+		{ "subsystem", required_argument, NULL, O_SUBSYS },
+		{ "nsid", required_argument, NULL, O_NSID },
+		{ "read-iops", required_argument, NULL, O_RIOPS },
+		{ "write-iops", required_argument, NULL, O_WIOPS },
+		{ "read-bw", required_argument, NULL, O_RBW },
+		{ "write-bw", required_argument, NULL, O_WBW },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const keys[] = { "read_iops", "write_iops", "read_bw", "write_bw" };
+	struct json_object *params = json_object_new_object();
+	const char *host = NULL, *subsys = NULL;
+	uint64_t nsid = 0, v;
+	unsigned limits = 0;
+	char line[700];
+	int c, n;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, COMMON_SHORT_OPTS, lo, NULL)) != -1) {
+		int r = common_opt(o, c, optarg);
+
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if (r < 0)
+			goto usage;
+		if (r > 0)
+			continue;
+		switch (c) {
+		case O_HOST:
+			host = optarg;
+			break;
+		case O_SUBSYS:
+			subsys = optarg;
+			break;
+		case O_NSID:
+			if (!nsid_arg(optarg, &nsid, "set-qos --nsid"))
+				goto usage;
+			break;
+		case O_RIOPS:
+		case O_WIOPS:
+			if (!parse_u64(optarg, UINT32_MAX, &v)) {
+				ctl_err("--%s %s: expected operations per second (0: unlimited)",
+					c == O_RIOPS ? "read-iops" : "write-iops", optarg);
+				goto usage;
+			}
+			json_object_object_add(params, keys[c - O_RIOPS], json_object_new_int64((int64_t)v));
+			limits++;
+			break;
+		case O_RBW:
+		case O_WBW:
+			if (parse_size(optarg, &v)) {
+				ctl_err("--%s %s: expected bytes per second, e.g. 100MiB (0: unlimited)",
+					c == O_RBW ? "read-bw" : "write-bw", optarg);
+				goto usage;
+			}
+			json_object_object_add(params, keys[c - O_RIOPS], json_object_new_string(optarg));
+			limits++;
+			break;
+		default:
+			ctl_err("set-qos: unknown option (see nvmf-bridgectl --help)");
+			goto usage;
+		}
+	}
+	if (optind != argc) {
+		ctl_err("set-qos: unexpected argument '%s'", argv[optind]);
+		goto usage;
+	}
+	if (!host && !subsys) {
+		ctl_err("set-qos: name a host (--host NQN), a namespace (--subsystem NQN --nsid N) or both");
+		goto usage;
+	}
+	if (!!subsys != !!nsid) {
+		ctl_err("set-qos: --subsystem and --nsid go together");
+		goto usage;
+	}
+	if (!limits) {
+		ctl_err("set-qos: give at least one of --read-iops, --write-iops, --read-bw, --write-bw");
+		goto usage;
+	}
+	if (host)
+		json_object_object_add(params, "host", json_object_new_string(host));
+	if (subsys) {
+		json_object_object_add(params, "subsystem", json_object_new_string(subsys));
+		json_object_object_add(params, "nsid", json_object_new_int64((int64_t)nsid));
+	}
+	n = snprintf(line, sizeof(line), "set QoS of ");
+	if (host)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "host %s%s", host, subsys ? " on " : "");
+	if (subsys)
+		snprintf(line + n, sizeof(line) - (size_t)n, "namespace %llu of %s", (unsigned long long)nsid, subsys);
+	return call(o, "set-qos", params, print_line, line);
+usage:
+	json_object_put(params);
+	return CTL_USAGE;
+}
+
 static void print_reload(struct json_object *res, void *arg)
 {
 	struct json_object *ch = NULL;
@@ -705,6 +814,8 @@ int main(int argc, char **argv)
 		return cmd_remove_port(&o, cargc, cargv);
 	if (!strcmp(cmd, "set-ana-state"))
 		return cmd_set_ana_state(&o, cargc, cargv);
+	if (!strcmp(cmd, "set-qos"))
+		return cmd_set_qos(&o, cargc, cargv);
 	if (!strcmp(cmd, "save-config"))
 		return cmd_save_config(&o, cargc, cargv);
 	if (!strcmp(cmd, "setup"))

@@ -562,6 +562,33 @@ void ctl_print_stats(struct json_object *res)
 		table_print(&t, "  ");
 		table_free(&t);
 	}
+	if (arr_len(get(res, "qos"))) {
+		static const char *const lhdr[] = { "QOS_LIMIT", "READ_IOPS", "WRITE_IOPS", "READ_BW", "WRITE_BW",
+						    "DELAYED", "WAITING" };
+		struct json_object *ls = get(res, "qos");
+
+		printf("qos limits: %zu (0: unlimited)\n", arr_len(ls));
+		table_init(&t, 7, lhdr);
+		for (size_t i = 0; i < arr_len(ls); i++) {
+			struct json_object *q = json_object_array_get_idx(ls, i);
+			char what[600], ri[24], wi[24], rb[24], wb[24], dl[24], wt[24];
+			const char *type = get_str(q, "type");
+
+			if (!strcmp(type, "host"))
+				snprintf(what, sizeof(what), "host %s", get_str(q, "host"));
+			else if (!strcmp(type, "namespace"))
+				snprintf(what, sizeof(what), "%s/%s", get_str(q, "subsystem"),
+					 json_object_get_string(get(q, "nsid")));
+			else
+				snprintf(what, sizeof(what), "host %s on %s/%s", get_str(q, "host"), get_str(q, "subsystem"),
+					 json_object_get_string(get(q, "nsid")));
+			table_row(&t, what, num(ri, 24, q, "read_iops"), num(wi, 24, q, "write_iops"),
+				  num(rb, 24, q, "read_bw"), num(wb, 24, q, "write_bw"), num(dl, 24, q, "delayed"),
+				  num(wt, 24, q, "waiting"));
+		}
+		table_print(&t, "  ");
+		table_free(&t);
+	}
 }
 
 void ctl_print_json(struct json_object *res)

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "pcie/pcie.h"
+#include "target/qos.h"
 #include "target/target.h"
 
 #define DATA_BUF_SIZE (128u * 1024)    /* largest data transfer per command (MDTS) */
@@ -176,6 +177,8 @@ void nvmf_sq_fini(struct nvmf_sq *sq)
 	sq->st = NULL;
 	free(sq->tls);
 	sq->tls = NULL;
+	free(sq->qos);
+	sq->qos = NULL;
 }
 
 /* --- lookups --------------------------------------------------------------- */
@@ -707,6 +710,11 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	rc = setup_pools(t, err, errlen);
 	if (rc)
 		goto fail;
+	rc = nvmf_qos_init(t);
+	if (rc) {
+		set_err(err, errlen, "cannot set QoS limits up: %s", strerror(-rc));
+		goto fail;
+	}
 
 	t->subsys = calloc(NVMF_MAX_SUBSYS, sizeof(*t->subsys));
 	if (cfg->nr_subsystems > NVMF_MAX_SUBSYS || 2 * cfg->nr_ports + 1 > NVMF_MAX_PORTS) {
@@ -771,6 +779,7 @@ fail:
 void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
 	nvmf_auth_fini(t);
+	nvmf_qos_fini(t);
 	if (t->nr_reactors) {
 		reactor_timer_stop(&t->reactors[0].r, &t->health_timer);
 		for (unsigned i = 0; i < t->nr_irq_fds; i++)

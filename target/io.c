@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "target/qos.h"
 #include "target/target.h"
 
 struct dsm_range {
@@ -121,5 +122,5 @@ void nvmf_exec_io(struct nvmf_req *req)
 		nvmf_req_complete(req, st);
 		return;
 	}
-	ns->ops->submit(ns, req);
+	nvmf_qos_submit(ns, req);       /* the backend, now or once QoS limits allow */
 }

@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "pcie/pcie.h"
+#include "target/qos.h"
 #include "target/target.h"
 #include "target/metrics.h"
 #include "transport/transport.h"
@@ -660,6 +661,12 @@ static void host_keys_changes(const struct config *old, const struct config *cfg
 				       cfg->subsystems[i].require_auth ? "on" : "off");
 }
 
+/* QoS limits change live: the next command of each queue sees them */
+static void qos_change(void *arg, const char *line)
+{
+	change(arg, "%s", line);
+}
+
 int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t changes_len,
 		   char *err, size_t errlen)
 {
@@ -699,6 +706,9 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 			goto rollback;
 	}
 	rc = plan_ports(t, cfg, &pl, err, errlen);
+	if (rc)
+		goto rollback;
+	rc = nvmf_qos_prepare(t, cfg);
 	if (rc)
 		goto rollback;
 
@@ -744,6 +754,7 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 			on_ctrl(t, c, 0, true);
 	}
 	host_keys_changes(old, cfg, &ch);
+	nvmf_qos_commit(t, cfg, qos_change, &ch);
 	t->cfg = cfg;
 	plan_free(t, &pl, false);
 	if (!ch.n)

@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "pcie/pcie.h"
+#include "target/qos.h"
 #include "target/rpc_proto.h"
 #include "target/target.h"
 #include "transport/tcp.h"
@@ -405,6 +406,7 @@ static json_object *m_stats(struct nvmf_tgt *t)
 		json_object_array_add(qs, jr);
 	}
 	json_object_object_add(o, "reactors", qs);
+	json_object_object_add(o, "qos", nvmf_qos_stats_json(t));
 	return o;
 }
 

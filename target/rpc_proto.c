@@ -341,6 +341,143 @@ static int e_set_ana_state(json_object *root, json_object *params, json_object *
 	return 0;
 }
 
+/* The limits of params into the limits object o: a limit given replaces
+ * the current one, 0 (or "0") removes it (unlimited), one not given stays.
+ * Values are checked by the validator afterwards. */
+static int qos_limits(json_object *o, json_object *params, char *msg, size_t msglen)
+{
+	static const char *const keys[] = { "read_iops", "write_iops", "read_bw", "write_bw" };
+	unsigned given = 0;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_object *v;
+
+		if (!json_object_object_get_ex(params, keys[i], &v))
+			continue;
+		given++;
+		if ((json_object_is_type(v, json_type_int) && json_object_get_int64(v) == 0) ||
+		    (json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), "0")))
+			json_object_object_del(o, keys[i]);
+		else
+			json_object_object_add(o, keys[i], json_object_get(v));
+	}
+	if (!given) {
+		snprintf(msg, msglen, "set-qos needs at least one of read_iops, write_iops, read_bw, write_bw "
+				      "(0: unlimited)");
+		return RPC_BAD_PARAMS;
+	}
+	return 0;
+}
+
+/* obj.qos, created when missing */
+static json_object *qos_object(json_object *obj)
+{
+	json_object *q;
+
+	if (!json_object_object_get_ex(obj, "qos", &q) || !json_object_is_type(q, json_type_object)) {
+		q = json_object_new_object();
+		json_object_object_add(obj, "qos", q);
+	}
+	return q;
+}
+
+/* an object without members is dropped, so that a limit set and cleared
+ * leaves the configuration as it was */
+static void drop_if_empty(json_object *parent, const char *key, json_object *o)
+{
+	if (!json_object_object_length(o))
+		json_object_object_del(parent, key);
+}
+
+static json_object *find_by(json_object *list, const char *key, const char *sval, int64_t ival)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *o = json_object_array_get_idx(list, i), *v;
+
+		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+			continue;
+		if (sval ? json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), sval)
+			 : json_object_get_int64(v) == ival)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * set-qos {[host], [subsystem, nsid], read_iops?, write_iops?, read_bw?,
+ * write_bw?}: host alone sets hosts[].qos (the hosts[] entry is added when
+ * missing), subsystem and nsid set that namespace's qos, all three the
+ * namespace's host_qos entry for the host.
+ */
+static int e_set_qos(json_object *root, json_object *params, json_object **result, char *msg, size_t msglen)
+{
+	json_object *v, *s, *ns, *o, *list;
+	const char *host = NULL, *nqn = NULL;
+	int64_t nsid = 0;
+	bool ok;
+	int rc;
+
+	(void)result;
+	if (json_object_object_get_ex(params, "host", &v) && !(host = param_str(params, "host", msg, msglen)))
+		return RPC_BAD_PARAMS;
+	if (json_object_object_get_ex(params, "subsystem", &v)) {
+		if (!(nqn = param_str(params, "subsystem", msg, msglen)))
+			return RPC_BAD_PARAMS;
+		nsid = param_int(params, "nsid", &ok, msg, msglen);
+		if (!ok)
+			return RPC_BAD_PARAMS;
+	} else if (json_object_object_get_ex(params, "nsid", &v)) {
+		snprintf(msg, msglen, "set-qos: nsid needs subsystem");
+		return RPC_BAD_PARAMS;
+	}
+	if (!host && !nqn) {
+		snprintf(msg, msglen, "set-qos needs host, or subsystem and nsid, or all three");
+		return RPC_BAD_PARAMS;
+	}
+	if (!nqn) {
+		list = array_of(root, "hosts");
+		o = find_by(list, "nqn", host, 0);
+		if (!o) {
+			o = json_object_new_object();
+			json_object_object_add(o, "nqn", json_object_new_string(host));
+			json_object_array_add(list, o);
+		}
+		rc = qos_limits(qos_object(o), params, msg, msglen);
+		drop_if_empty(o, "qos", qos_object(o));
+		return rc;
+	}
+	if (!(s = find_subsys_json(root, nqn, msg, msglen)))
+		return RPC_BAD_PARAMS;
+	ns = find_by(array_of(s, "namespaces"), "nsid", NULL, nsid);
+	if (!ns) {
+		snprintf(msg, msglen, "%.223s has no namespace %lld", nqn, (long long)nsid);
+		return RPC_REFUSED;
+	}
+	if (!host) {
+		rc = qos_limits(qos_object(ns), params, msg, msglen);
+		drop_if_empty(ns, "qos", qos_object(ns));
+		return rc;
+	}
+	list = array_of(ns, "host_qos");
+	o = find_by(list, "host", host, 0);
+	if (!o) {
+		o = json_object_new_object();
+		json_object_object_add(o, "host", json_object_new_string(host));
+		json_object_array_add(list, o);
+	}
+	rc = qos_limits(o, params, msg, msglen);
+	if (json_object_object_length(o) == 1) {        /* only "host" left */
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			if (json_object_array_get_idx(list, i) == o) {
+				json_object_array_del_idx(list, i, 1);
+				break;
+			}
+		if (!json_object_array_length(list))
+			json_object_object_del(ns, "host_qos");
+	}
+	return rc;
+}
+
 rpc_edit_fn rpc_find_edit(const char *method)
 {
 	static const struct {
@@ -354,6 +491,7 @@ rpc_edit_fn rpc_find_edit(const char *method)
 		{ "add-port", e_add_port },
 		{ "remove-port", e_remove_port },
 		{ "set-ana-state", e_set_ana_state },
+		{ "set-qos", e_set_qos },
 	};
 
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)

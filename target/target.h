@@ -34,6 +34,9 @@ struct nvmf_ctrl;
 struct nvmf_sq;
 struct nvmf_req;
 struct pcie_ctrl;
+struct nvmf_qos;
+struct nvmf_qos_limit;
+struct nvmf_qos_cache;
 
 #define NVMF_BRIDGE_VERSION "0.3"      /* status, metrics */
 #define NVMF_MAX_IO_QUEUES 64
@@ -416,6 +419,10 @@ struct nvmf_sq {
 	uint64_t cmds, errors;
 	unsigned bufs;                    /* data buffers its requests hold */
 	struct nvmf_buf_wait buf_wait;    /* on the reactor's waiters while out of buffers */
+	/* QoS (qos.c): the limits of the namespace last used; allocated at
+	 * the queue's first command while limits are set (an idle queue stays
+	 * small), freed by nvmf_sq_fini; the queue's reactor only */
+	struct nvmf_qos_cache *qos;
 };
 
 /* --- requests ------------------------------------------------------------------ */
@@ -446,6 +453,12 @@ struct nvmf_req {
 	void *tpriv;                      /* transport's own request */
 	struct nvmf_req *next_pending;    /* backend wait list (queue full) */
 	uint64_t start_ns;
+	/* QoS (qos.c): delayed until every limit that applies has tokens */
+	struct nvmf_req_qos {
+		struct nvmf_req *next;        /* a limit's wait list on the reactor */
+		struct nvmf_qos_limit *lim[3];
+		uint8_t stage;                /* limits lim[0..stage-1] passed */
+	} qos;
 };
 
 /* Transport callbacks the core uses. */
@@ -526,6 +539,7 @@ struct nvmf_tgt {
 	uint64_t ka_expired;              /* controllers released by keep-alive expiry */
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
 	struct nvmf_resv_store *resv_store;   /* the PTPL state file (resv.c) */
+	struct nvmf_qos *qos;             /* QoS limits (qos.c) */
 };
 
 static inline void nvmf_count_refused(struct nvmf_tgt *t, enum nvmf_refuse why)
