@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "pcie/pcie.h"
 #include "target/metrics.h"
+#include "target/qos.h"
 #include "target/target.h"
 
 #define MAX_TEXT (32u << 20)    /* a scrape never grows past this */
@@ -450,6 +451,70 @@ static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 	}
 }
 
+/* --- QoS limits ---------------------------------------------------------------------------- */
+
+struct qos_pass {
+	struct sb *b;
+	unsigned pass;                  /* which family this walk prints */
+};
+
+static void qos_labels(const struct nvmf_qos_view *v, char *out, size_t len)
+{
+	char es[CFG_NQN_SIZE * 2], eh[CFG_NQN_SIZE * 2];
+	int n = snprintf(out, len, "type=\"%s\"", v->type);
+
+	if (v->subsystem && n > 0 && (size_t)n < len)
+		n += snprintf(out + n, len - (size_t)n, ",subsystem=\"%s\",nsid=\"%u\"", esc(v->subsystem, es, sizeof(es)),
+			      v->nsid);
+	if (v->host && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, ",host=\"%s\"", esc(v->host, eh, sizeof(eh)));
+}
+
+static void qos_row(void *arg, const struct nvmf_qos_view *v)
+{
+	struct qos_pass *qp = arg;
+	char lb[CFG_NQN_SIZE * 4 + 64];
+	const struct {
+		const char *kind;
+		uint64_t v;
+	} limits[] = {
+		{ "read_iops", v->read_iops }, { "write_iops", v->write_iops },
+		{ "read_bytes_per_second", v->read_bw }, { "write_bytes_per_second", v->write_bw },
+	};
+
+	qos_labels(v, lb, sizeof(lb));
+	switch (qp->pass) {
+	case 0:
+		for (unsigned i = 0; i < 4; i++)
+			if (limits[i].v)
+				sb_printf(qp->b, "nvmf_bridge_qos_limit{%s,limit=\"%s\"} %llu\n", lb, limits[i].kind,
+					  (unsigned long long)limits[i].v);
+		break;
+	case 1:
+		sb_printf(qp->b, "nvmf_bridge_qos_delayed_commands_total{%s} %llu\n", lb, (unsigned long long)v->delayed);
+		break;
+	default:
+		sb_printf(qp->b, "nvmf_bridge_qos_waiting_commands{%s} %llu\n", lb, (unsigned long long)v->waiting);
+	}
+}
+
+/* every configured limit (lock-free: limits are never freed while running) */
+static void render_qos(struct sb *b, struct nvmf_tgt *t)
+{
+	struct qos_pass qp = { .b = b };
+
+	family(b, "nvmf_bridge_qos_limit", "gauge",
+	       "A configured QoS limit per second (IOPS or bytes); unlimited ones are not shown");
+	nvmf_qos_foreach(t, qos_row, &qp);
+	qp.pass = 1;
+	family(b, "nvmf_bridge_qos_delayed_commands_total", "counter",
+	       "Commands a QoS limit held back (delayed, never failed)");
+	nvmf_qos_foreach(t, qos_row, &qp);
+	qp.pass = 2;
+	family(b, "nvmf_bridge_qos_waiting_commands", "gauge", "Commands waiting for a QoS limit now");
+	nvmf_qos_foreach(t, qos_row, &qp);
+}
+
 char *nvmf_metrics_render(struct nvmf_tgt *t, size_t *len)
 {
 	struct sb b = { 0 };
@@ -469,6 +534,7 @@ char *nvmf_metrics_render(struct nvmf_tgt *t, size_t *len)
 	render_ports(&b, t);
 	render_events(&b, t);
 	render_resources(&b, t);
+	render_qos(&b, t);
 	pthread_mutex_unlock(&t->lock);
 	if (b.failed) {
 		free(b.p);

@@ -26,6 +26,7 @@ DAEMON=$(readlink -f "${3:-$BUILD/nvmf-bridged}")
 PERF=$BUILD/nvmf-bridge-perf CTL=$BUILD/nvmf-bridgectl
 W=$(mktemp -d /tmp/nvmfb-qos.XXXXXX)
 PORT=$((30000 + RANDOM % 1000))
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SOCK=$W/rpc.sock CONF=$W/config.json
 NQN=nqn.2024-01.io.nvmf-bridge:qos
 SLOW=nqn.2024-01.io.nvmf-bridge:host-limited
@@ -56,7 +57,7 @@ within() { python3 -c "import sys; v, l = float(sys.argv[1]), float(sys.argv[2])
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }
 
 cat > "$CONF" <<EOF
-{ "bridge": { "discovery_port": 0, "rpc_socket": "$SOCK", "reactors": 2 },
+{ "bridge": { "discovery_port": 0, "rpc_socket": "$SOCK", "reactors": 2, "metrics": { "listen": "127.0.0.1:$MPORT" } },
   "hosts": [ { "nqn": "$SLOW", "qos": { "read_iops": 2000 } } ],
   "ports": [ { "portid": 1, "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "$PORT" },
                "subsystems": [ "$NQN" ] } ],
@@ -130,6 +131,30 @@ then
 	ok "stats: the limits, commands delayed, none waiting ($(cat "$W/stats.chk"))"
 else
 	bad "stats qos" "$W/stats.chk"
+fi
+# the same in the Prometheus metrics (one source of counters)
+curl -sS --max-time 10 "http://127.0.0.1:$MPORT/metrics" > "$W/metrics.txt" 2>&1
+if promtool check metrics < "$W/metrics.txt" > "$W/promtool.out" 2>&1 && [ ! -s "$W/promtool.out" ] &&
+   python3 - "$W/metrics.txt" "$W/stats.out" "$SLOW" > "$W/metrics.chk" 2>&1 <<'PY'
+import json, re, sys
+text, stats, slow = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), sys.argv[3]
+def m(name, **labels):
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            if all(got.get(k) == v for k, v in labels.items()):
+                return float(line.split()[-1])
+    raise AssertionError("no %s %s" % (name, labels))
+h = [x for x in stats["qos"] if x["type"] == "host" and x.get("host") == slow][0]
+assert m("nvmf_bridge_qos_limit", type="host", host=slow, limit="read_iops") == 1000
+assert m("nvmf_bridge_qos_delayed_commands_total", type="host", host=slow) == h["delayed"], "delayed differ"
+assert m("nvmf_bridge_qos_waiting_commands", type="host", host=slow) == 0
+print("read_iops 1000, %d delayed: as in stats" % h["delayed"])
+PY
+then
+	ok "metrics: promtool clean; $(cat "$W/metrics.chk")"
+else
+	bad "qos metrics" "$W/promtool.out" "$W/metrics.chk"
 fi
 c save save-config "$W/saved.json"
 if [ "$RC" = 0 ] && python3 - "$W/saved.json" "$SLOW" "$FAST" > "$W/save.chk" 2>&1 <<'PY'
