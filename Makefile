@@ -124,7 +124,6 @@ host-check: all $(BUILD)/san/nvmf-bridged
 	$(Q)tests/host/hostile.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-attack $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-bridgectl asan+ubsan $(BUILD)/nvmf-bridged
 	$(Q)tests/host/metrics.sh $(BUILD)/san/nvmf-bridged $(BUILD)/nvmf-bridgectl $(BUILD)/nvmf-bridge-perf $(BUILD)/nvmf-test-host asan+ubsan
 	$(Q)tests/host/bench_smoke.sh $(BUILD)
-	$(Q)tests/host/qos.sh $(BUILD) plain
 	$(Q)tests/host/qos.sh $(BUILD) asan+ubsan $(BUILD)/san/nvmf-bridged
 
 # both guests: Debian 12's kernel 6.1 (the driver, TCP, RDMA, the service)
