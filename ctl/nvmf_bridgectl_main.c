@@ -168,6 +168,9 @@ static int common_opt(struct opts *o, int c, const char *arg)
 	uint64_t v;
 
 	switch (c) {
+	case 'h':       /* --help, anywhere: the usage, and done */
+		usage(stdout);
+		exit(0);
 	case 'S':
 		o->socket = arg;
 		return 1;
@@ -196,10 +199,6 @@ static int parse_plain(struct opts *o, int argc, char **argv, const char *cmd, i
 	while ((c = getopt_long(argc, argv, COMMON_SHORT_OPTS, lo, NULL)) != -1) {
 		int r = common_opt(o, c, optarg);
 
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
 		if (r < 0)
 			return -1;
 		if (r == 0) {
@@ -338,10 +337,6 @@ static int cmd_add_namespace(struct opts *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, COMMON_SHORT_OPTS "d:n:b:u:", lo, NULL)) != -1) {
 		int r = common_opt(o, c, optarg);
 
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
 		if (r < 0)
 			return CTL_USAGE;
 		if (r > 0)
@@ -461,10 +456,6 @@ static int cmd_add_port(struct opts *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, COMMON_SHORT_OPTS "p:T:F:a:s:n:i:", lo, NULL)) != -1) {
 		int r = common_opt(o, c, optarg);
 
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
 		if (r < 0)
 			goto usage;
 		if (r > 0)
@@ -622,10 +613,6 @@ static int cmd_set_qos(struct opts *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, COMMON_SHORT_OPTS, lo, NULL)) != -1) {
 		int r = common_opt(o, c, optarg);
 
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
 		if (r < 0)
 			goto usage;
 		if (r > 0)
@@ -770,10 +757,6 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+" COMMON_SHORT_OPTS, lo, NULL)) != -1) {
 		int r = common_opt(&o, c, optarg);
 
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
 		if (r < 0)
 			return CTL_USAGE;
 		if (r == 0) {
