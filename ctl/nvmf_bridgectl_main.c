@@ -551,11 +551,8 @@ static int cmd_remove_port(struct opts *o, int argc, char **argv)
 
 static int cmd_set_ana_state(struct opts *o, int argc, char **argv)
 {
-	static const char *const states[] = { "optimized", "non-optimized", "inaccessible", "persistent-loss",
-					      "change" };
 	struct json_object *params;
 	uint64_t portid, grpid;
-	bool known = false;
 	char line[128];
 	int i = parse_plain(o, argc, argv, "set-ana-state", 3, 3);
 
@@ -569,9 +566,7 @@ static int cmd_set_ana_state(struct opts *o, int argc, char **argv)
 		ctl_err("set-ana-state %s: expected an ANA group, 1..%d", argv[i + 1], CFG_MAX_ANAGRPID);
 		return CTL_USAGE;
 	}
-	for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++)
-		known |= !strcmp(argv[i + 2], states[k]);
-	if (!known) {
+	if (!cfg_ana_state_parse(argv[i + 2])) {     /* the configuration's names */
 		ctl_err("set-ana-state %s: expected optimized, non-optimized, inaccessible, persistent-loss or change",
 			argv[i + 2]);
 		return CTL_USAGE;
