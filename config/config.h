@@ -237,6 +237,8 @@ int parse_size(const char *s, uint64_t *bytes);
  * "inaccessible", "persistent-loss", "change"): the enum cfg_ana_state
  * value, or 0 for anything else; and back ("optimized" for UNSET) */
 unsigned cfg_ana_state_parse(const char *s);
+/* "tcp", "rdma" (the configuration's trtype names) */
+const char *cfg_trtype_name(enum cfg_trtype t);
 const char *cfg_ana_state_name(unsigned state);
 
 /* true when no limit of q is set */

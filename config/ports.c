@@ -29,11 +29,6 @@ static const struct name_value treqs[] = {
 	{ "not required", CFG_TREQ_NOT_REQUIRED },
 };
 
-static const char *trtype_name(enum cfg_trtype t)
-{
-	return t == CFG_TRTYPE_TCP ? "tcp" : "rdma";
-}
-
 static int lookup(const struct name_value *tab, size_t n, const char *s, int *out)
 {
 	size_t i;
@@ -131,7 +126,7 @@ static int parse_tsas(struct cfg_ctx *c, struct json_object *addr, struct cfg_ad
 		return 0;
 	}
 	return cfg_fail_key(c, "tsas", "\"%s\" is not supported for %s (use \"none\")", s,
-			    trtype_name(a->trtype));
+			    cfg_trtype_name(a->trtype));
 }
 
 static int parse_addr(struct cfg_ctx *c, struct json_object *addr, struct cfg_addr *a,
@@ -368,7 +363,7 @@ static int parse_port_subsystems(struct cfg_ctx *c, struct json_object *obj,
 static void format_addr(const struct cfg_addr *a, char *buf, size_t len)
 {
 	snprintf(buf, len, a->adrfam == CFG_ADRFAM_IPV6 ? "%s [%s]:%s" : "%s %s:%s",
-		 trtype_name(a->trtype), a->traddr, a->trsvcid);
+		 cfg_trtype_name(a->trtype), a->traddr, a->trsvcid);
 }
 
 /*

@@ -238,3 +238,14 @@ const char *cfg_ana_state_name(unsigned state)
 			return ana_states[i].name;
 	return "optimized";
 }
+
+const char *cfg_trtype_name(enum cfg_trtype t)
+{
+	switch (t) {
+	case CFG_TRTYPE_TCP:
+		return "tcp";
+	case CFG_TRTYPE_RDMA:
+		return "rdma";
+	}
+	return "";      /* unset to the reader: a broken model is refused there */
+}

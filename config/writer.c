@@ -194,17 +194,6 @@ static void jw_num(struct jw *w, const char *key, unsigned long long v)
 
 /* ---- values ---- */
 
-static const char *trtype_name(enum cfg_trtype t)
-{
-	switch (t) {
-	case CFG_TRTYPE_TCP:
-		return "tcp";
-	case CFG_TRTYPE_RDMA:
-		return "rdma";
-	}
-	return "";      /* unset to the reader: a broken model is refused there */
-}
-
 static const char *adrfam_name(enum cfg_adrfam f)
 {
 	switch (f) {
@@ -275,7 +264,7 @@ static void write_addr(struct jw *w, const struct cfg_addr *a, const uint16_t *r
 	jw_str(w, "traddr", a->traddr);
 	jw_str(w, "treq", treq_name(a->treq));
 	jw_str(w, "trsvcid", a->trsvcid);
-	jw_str(w, "trtype", trtype_name(a->trtype));
+	jw_str(w, "trtype", cfg_trtype_name(a->trtype));
 	if (a->tls)
 		jw_str(w, "tsas", "tls1.3");
 	jw_close(w, '}');

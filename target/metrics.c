@@ -136,11 +136,6 @@ static void histogram(struct sb *b, const char *name, const char *labels, const 
 
 static const char *const op_names[NVMF_NR_OPS] = { "read", "write", "other" };
 
-static const char *trtype_name(const struct nvmf_port *p)
-{
-	return p->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp";
-}
-
 static uint64_t ld(const uint64_t *v)
 {
 	return __atomic_load_n(v, __ATOMIC_RELAXED);
@@ -267,7 +262,7 @@ static void render_hosts(struct sb *b, const struct nvmf_tgt *t)
 			nvmf_host_stats_sum(s, h, &r->io, &r->lat);
 			snprintf(r->labels, sizeof(r->labels), "subsystem=\"%s\",host=\"%s\",port=\"%u\",transport=\"%s\"",
 				 esc(s->nqn, es, sizeof(es)), esc(h->hostnqn, eh, sizeof(eh)), h->port->portid,
-				 trtype_name(h->port));
+				 cfg_trtype_name(h->port->addr.trtype));
 		}
 	}
 	family(b, "nvmf_bridge_host_commands_total", "counter",
@@ -336,8 +331,8 @@ static void port_labels(const struct nvmf_port *p, char *out, size_t len)
 {
 	char ea[128];
 
-	snprintf(out, len, "port=\"%u\",transport=\"%s\",traddr=\"%s\",trsvcid=\"%s\"", p->portid, trtype_name(p),
-		 esc(p->addr.traddr, ea, sizeof(ea)), p->addr.trsvcid);
+	snprintf(out, len, "port=\"%u\",transport=\"%s\",traddr=\"%s\",trsvcid=\"%s\"", p->portid,
+		 cfg_trtype_name(p->addr.trtype), esc(p->addr.traddr, ea, sizeof(ea)), p->addr.trsvcid);
 }
 
 static void render_ports(struct sb *b, const struct nvmf_tgt *t)

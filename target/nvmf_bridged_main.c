@@ -102,7 +102,7 @@ static void notify_ready(struct daemon *d)
 	n += (size_t)snprintf(status + n, sizeof(status) - n, "serving");
 	for (unsigned i = 0; i < t->nr_ports && n < sizeof(status); i++)
 		n += (size_t)snprintf(status + n, sizeof(status) - n, " %s:%s:%s%s",
-				      t->ports[i]->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp", t->ports[i]->addr.traddr,
+				      cfg_trtype_name(t->ports[i]->addr.trtype), t->ports[i]->addr.traddr,
 				      t->ports[i]->addr.trsvcid, t->ports[i]->discovery_only ? "(discovery)" : "");
 	for (unsigned i = 0; i < t->nr_subsys && n < sizeof(status); i++)
 		n += (size_t)snprintf(status + n, sizeof(status) - n, "; %s (%u ns)", t->subsys[i]->nqn,

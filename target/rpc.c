@@ -179,7 +179,7 @@ static json_object *m_list(struct nvmf_tgt *t)
 		json_object *jp = json_object_new_object(), *js = json_object_new_array();
 
 		json_object_object_add(jp, "portid", json_object_new_int(p->portid));
-		json_object_object_add(jp, "trtype", jstr(p->addr.trtype == CFG_TRTYPE_TCP ? "tcp" : "rdma"));
+		json_object_object_add(jp, "trtype", jstr(cfg_trtype_name(p->addr.trtype)));
 		json_object_object_add(jp, "adrfam", jstr(p->addr.adrfam == CFG_ADRFAM_IPV6 ? "ipv6" : "ipv4"));
 		json_object_object_add(jp, "traddr", jstr(p->addr.traddr));
 		json_object_object_add(jp, "trsvcid", jstr(p->addr.trsvcid));
@@ -339,7 +339,7 @@ static json_object *m_stats(struct nvmf_tgt *t)
 			json_object_object_add(jh, "subsystem", jstr(s->nqn));
 			json_object_object_add(jh, "hostnqn", jstr(h->hostnqn));
 			json_object_object_add(jh, "portid", json_object_new_int(h->port->portid));
-			json_object_object_add(jh, "transport", jstr(h->port->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp"));
+			json_object_object_add(jh, "transport", jstr(cfg_trtype_name(h->port->addr.trtype)));
 			json_object_object_add(jh, "controllers", json_object_new_int((int)h->live));
 			json_object_object_add(jh, "reads", json_object_new_int64((int64_t)io.cmds[NVMF_OP_READ]));
 			json_object_object_add(jh, "writes", json_object_new_int64((int64_t)io.cmds[NVMF_OP_WRITE]));
@@ -369,7 +369,7 @@ static json_object *m_stats(struct nvmf_tgt *t)
 		}
 		jp = json_object_new_object();
 		json_object_object_add(jp, "portid", json_object_new_int(p->portid));
-		json_object_object_add(jp, "trtype", jstr(p->addr.trtype == CFG_TRTYPE_RDMA ? "rdma" : "tcp"));
+		json_object_object_add(jp, "trtype", jstr(cfg_trtype_name(p->addr.trtype)));
 		json_object_object_add(jp, "traddr", jstr(p->addr.traddr));
 		json_object_object_add(jp, "trsvcid", jstr(p->addr.trsvcid));
 		json_object_object_add(jp, "io_commands", json_object_new_int64((int64_t)io));
