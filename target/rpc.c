@@ -325,14 +325,12 @@ static json_object *m_stats(struct nvmf_tgt *t)
 
 		for (const struct nvmf_host_stats *h = s->hstats; h; h = h->next) {
 			struct nvmf_io_counts io;
-			struct nvmf_lat *lat = malloc(sizeof(*lat));
-			const struct nvmf_lat *l = lat;
+			struct nvmf_lat lat;
+			const struct nvmf_lat *l = &lat;
 			json_object *jh;
 			uint64_t e = 0;
 
-			if (!lat)
-				continue;
-			nvmf_host_stats_sum(s, h, &io, lat);
+			nvmf_host_stats_sum(s, h, &io, &lat);
 			for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
 				e += io.err[x];
 			jh = json_object_new_object();
@@ -348,7 +346,6 @@ static json_object *m_stats(struct nvmf_tgt *t)
 			json_object_object_add(jh, "write_bytes", json_object_new_int64((int64_t)io.bytes[1]));
 			json_object_object_add(jh, "errors", json_object_new_int64((int64_t)e));
 			json_object_object_add(jh, "latency_us", lat_json(&l, 1));
-			free(lat);
 			json_object_array_add(qs, jh);
 		}
 	}
