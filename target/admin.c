@@ -128,10 +128,8 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 		id->vwc = vwc ? 1 : 0;
 	}
 	/* SGLs supported (byte aligned), offset data blocks for in-capsule;
-	 * keyed data blocks on RDMA (the Linux RDMA host requires them) */
-	id->sgls = (1u << 0) | (1u << 20);
-	if (c->port->addr.trtype == CFG_TRTYPE_RDMA)
-		id->sgls |= 1u << 2;
+	 * and what the queue's transport adds (keyed data blocks on RDMA) */
+	id->sgls = (1u << 0) | (1u << 20) | c->admin->ops->sgls;
 	snprintf(id->subnqn, sizeof(id->subnqn), "%s", s->nqn);
 	id->ioccsz = (uint32_t)((sizeof(struct nvme_sqe) + (disc ? 0 : inline_size)) / 16);
 	id->iorcsz = sizeof(struct nvme_cqe) / 16;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "target/target.h"
+#include "transport/transport.h"
 
 /* src is NUL-terminated (config strings); dst is a fixed-width field */
 static void copy_field(char *dst, size_t n, const char *src)
@@ -30,6 +31,8 @@ static bool addr_unspecified(const struct cfg_addr *a)
 static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c, const struct cfg_addr *a,
 		       uint16_t portid, uint8_t subtype, const char *nqn)
 {
+	const struct nvmf_transport_ops *tr;
+
 	memset(e, 0, sizeof(*e));
 	e->trtype = (uint8_t)a->trtype;
 	e->adrfam = (uint8_t)a->adrfam;
@@ -42,15 +45,10 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c,
 	copy_field(e->subnqn, sizeof(e->subnqn), nqn);
 	copy_field(e->traddr, sizeof(e->traddr),
 		   addr_unspecified(a) && c->traddr[0] ? c->traddr : a->traddr);
-	/* TSAS: TCP sectype 0 (no security) is all zero; RDMA: reliable
-	 * connected QPs, no particular provider, connection through RDMA_CM */
-	if (a->trtype == CFG_TRTYPE_TCP && a->tls)
-		e->tsas[0] = 2;         /* SECTYPE: TLS 1.3 */
-	if (a->trtype == CFG_TRTYPE_RDMA) {
-		e->tsas[0] = 1;         /* RDMA_QPTYPE: reliable connected */
-		e->tsas[1] = 1;         /* RDMA_PRTYPE: not specified */
-		e->tsas[2] = 1;         /* RDMA_CMS: RDMA_CM */
-	}
+	/* TSAS: as the entry's transport defines it */
+	tr = nvmf_transport_get(a->trtype);
+	if (tr)
+		tr->disc_tsas(a, e->tsas);
 }
 
 /* The ports whose referrals a discovery controller on 'here' shows: its

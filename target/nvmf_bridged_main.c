@@ -26,7 +26,6 @@
 #include "config/config.h"
 #include "target/metrics.h"
 #include "target/target.h"
-#include "transport/tcp.h"
 #include "transport/transport.h"
 
 struct daemon {

@@ -28,7 +28,7 @@
 #include "target/qos.h"
 #include "target/rpc_proto.h"
 #include "target/target.h"
-#include "transport/tcp.h"
+#include "transport/transport.h"
 
 /* Reactor 0 also carries I/O: nothing here may block it. Clients are
  * served with non-blocking sockets and bounded buffers; one that does not
@@ -151,7 +151,7 @@ static json_object *m_status(struct nvmf_tgt *t)
 	json_object_object_add(o, "subsystems", json_object_new_int((int)t->nr_subsys));
 	json_object_object_add(o, "namespaces", json_object_new_int((int)nns));
 	json_object_object_add(o, "controllers", json_object_new_int((int)nctrl));
-	json_object_object_add(o, "connections", json_object_new_int((int)nvmf_tcp_nr_conns()));
+	json_object_object_add(o, "connections", json_object_new_int((int)nvmf_transports_nr_conns()));
 	json_object_object_add(o, "pcie_controllers", json_object_new_int((int)t->nr_pcie));
 	json_object_object_add(o, "genctr", json_object_new_int64((int64_t)t->genctr));
 	return o;

@@ -37,6 +37,7 @@ struct pcie_ctrl;
 struct nvmf_qos;
 struct nvmf_qos_limit;
 struct nvmf_qos_cache;
+struct nvmf_listener;
 
 #define NVMF_BRIDGE_VERSION "0.3"      /* status, metrics */
 #define NVMF_MAX_IO_QUEUES 64
@@ -308,8 +309,6 @@ static inline struct nvmf_ns *nvmf_subsys_find_ns(const struct nvmf_subsys *s, u
 	return NULL;
 }
 
-struct nvmf_listener;
-
 /* Per port and reactor: written only by that reactor (no lock, no atomic
  * read-modify-write); read racily for statistics. */
 struct nvmf_port_stats {
@@ -461,9 +460,53 @@ struct nvmf_req {
 	} qos;
 };
 
-/* Transport callbacks the core uses. */
+/*
+ * A transport: the one table through which the core reaches NVMe/TCP
+ * (transport/tcp.c) and NVMe/RDMA (transport/rdma.c); transport/
+ * transport.c finds a port's by its trtype. Nothing outside transport/
+ * tests the transport type. Port and shutdown operations run on reactor
+ * 0 with tgt->lock not held; queue operations where each says.
+ */
 struct nvmf_transport_ops {
-	const char *name;
+	const char *name;                 /* "tcp", "rdma" */
+	enum cfg_trtype trtype;
+
+	/* --- listeners (transport.c keeps them and retries) --- */
+	size_t listener_size;             /* the transport's listener, starting with struct nvmf_listener */
+	/* Open l (zeroed but for its first member, or left by a failed
+	 * try) to accept on l->port. -EADDRNOTAVAIL: the address does not
+	 * exist yet (network or RDMA device not up): tried again every 2 s.
+	 * Other -errno: refused. A reason in err either way. */
+	int (*listen)(struct nvmf_listener *l, char *err, size_t errlen);
+	/* Close what listen opened (also after a failed listen). removed:
+	 * the port left the configuration, so a socket kept for a restart
+	 * is let go too. The caller frees l. */
+	void (*unlisten)(struct nvmf_listener *l, bool removed);
+	/* Close every connection that came in on port p, on every reactor. */
+	void (*close_port)(struct nvmf_tgt *t, struct nvmf_port *p);
+
+	/* --- shutdown, on each reactor --- */
+	/* Close the reactor's connections; commands in a backend still
+	 * complete through the reactor's pollers. */
+	void (*reactor_drain)(struct nvmf_reactor *nr);
+	/* Every connection of the reactor is gone. */
+	bool (*reactor_idle)(struct nvmf_reactor *nr);
+	/* Free what is left of the transport on a stopped reactor. */
+	void (*reactor_fini)(struct nvmf_reactor *nr);
+	/* Optional: process-wide state, at exit. */
+	void (*fini)(void);
+	/* Live connections on every reactor (status). */
+	unsigned (*nr_conns)(void);
+
+	/* --- what the core reports about the transport --- */
+	uint32_t sgls;                    /* Identify Controller SGLS bits of its own (keyed: RDMA) */
+	/* bridge.discovery_port adds a discovery listener at the address of
+	 * each of its ports (NVMe/TCP's well-known discovery port, 8009) */
+	bool discovery_port;
+	/* The discovery log entry's TSAS for a port or referral at a. */
+	void (*disc_tsas)(const struct cfg_addr *a, uint8_t tsas[256]);
+
+	/* --- queues --- */
 	/* The request is done (rsp filled, data in buf for C2H): send data
 	 * and response, then release the request. */
 	void (*complete)(struct nvmf_req *req);
@@ -477,6 +520,13 @@ struct nvmf_transport_ops {
 	 * waited for one (nvmf_sq_buf_get returned NULL): try again. Runs
 	 * from the reactor's poller, never inside a buffer release. */
 	void (*buf_available)(struct nvmf_sq *sq);
+};
+
+/* What every transport's listener starts with (transport.c owns it). */
+struct nvmf_listener {
+	struct nvmf_port *port;
+	const struct nvmf_transport_ops *tr;
+	struct reactor_timer retry;       /* the address is not there yet */
 };
 
 /* --- the target -------------------------------------------------------------- */
@@ -726,9 +776,6 @@ void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
 int nvmf_pcie_poll(struct pcie_ctrl *pc);
 /* Reset steps that run on each reactor (see pcie_ctrl_reset_disable). */
 void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc);
-/* Transport hooks the target calls on each reactor at shutdown. */
-void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr);
-bool nvmf_tcp_reactor_idle(struct nvmf_reactor *nr);
 
 static inline uint16_t nvmf_status_dnr(uint8_t sct, uint8_t sc)
 {

@@ -128,6 +128,7 @@ struct rdma_conn {
 	unsigned busy;
 	unsigned pending_msgs;
 	bool closing;
+	bool connected;                 /* the Connect succeeded (queue_connected) */
 	bool established;
 	bool freed;
 	char peer[64];
@@ -137,20 +138,18 @@ struct rdma_conn {
 };
 
 struct rdma_listener {
-	struct nvmf_port *port;
+	struct nvmf_listener base;      /* first: transport.c allocates and keeps it */
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *id;
-	struct reactor_fd rfd;
-	struct reactor_timer retry;
+	struct reactor_fd rfd;          /* the event channel's, on reactor 0 once added */
+	bool rfd_added;
 };
 
 static pthread_mutex_t devs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rdma_dev *devs;
-static struct rdma_listener **listeners;
-static unsigned nr_listeners;
+static unsigned nr_conns;               /* all reactors; atomic */
 static unsigned next_reactor;
 
-static const struct nvmf_transport_ops rdma_ops;
 static void conn_close(struct rdma_conn *c, const char *why);
 static int rdma_poll(void *arg);
 
@@ -554,6 +553,7 @@ static void conn_destroy(struct rdma_conn *c)
 	for (struct rdma_conn **pp = &rs->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
+			__atomic_sub_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}
@@ -595,7 +595,7 @@ static void conn_close(struct rdma_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	log_peer_info(c->sq.peer_ip, "%s: connection closed (%s)%s", c->peer, why, c->sq.ctrl ? "" : " before Connect");
+	log_peer_info(c->sq.peer_ip, "%s: connection closed (%s)%s", c->peer, why, c->connected ? "" : " before Connect");
 	reactor_timer_stop(&c->rs->nr->r, &c->connect_timer);
 	nvmf_sq_buf_cancel(&c->sq);
 	rdma_disconnect(c->id);
@@ -647,15 +647,9 @@ static int rdma_queue_connected(struct nvmf_sq *sq)
 	struct rdma_conn *c = sq->tconn;
 
 	reactor_timer_stop(&c->rs->nr->r, &c->connect_timer);
+	c->connected = true;
 	return 0;
 }
-
-static const struct nvmf_transport_ops rdma_ops = {
-	.name = "rdma",
-	.complete = rdma_complete,
-	.disconnect = rdma_disconnect_sq,
-	.queue_connected = rdma_queue_connected,
-};
 
 static void connect_overdue(void *arg)
 {
@@ -799,7 +793,7 @@ static struct rdma_conn *conn_create(struct rdma_rstate *rs, struct conn_request
 	c->max_icd = c->params.qid && p->inline_data_size > RDMA_MIN_ICD ? p->inline_data_size : RDMA_MIN_ICD;
 	c->recv_size = (uint32_t)sizeof(struct nvme_sqe) + c->max_icd;
 	c->sq.port = p;
-	c->sq.ops = &rdma_ops;
+	c->sq.ops = &nvmf_rdma_transport;
 	c->sq.tconn = c;
 	c->sq.reactor = rs->nr;
 	c->sq.keyed_sgl = true;
@@ -865,6 +859,7 @@ static void conn_setup(void *arg)
 	param.flow_control = 1;
 	c->next = rs->conns;
 	rs->conns = c;
+	__atomic_add_fetch(&nr_conns, 1, __ATOMIC_RELAXED);
 	/* accepted, but nothing is served before a Connect: bound the wait */
 	reactor_timer_start(&rs->nr->r, &c->connect_timer,
 			    __atomic_load_n(&cr->port->tgt->limits.connect_timeout_ms, __ATOMIC_RELAXED), 0,
@@ -980,121 +975,80 @@ static void listener_event(void *arg, uint32_t events)
 	struct rdma_listener *l = arg;
 
 	(void)events;
-	process_cm(l->ec, l->port);
+	process_cm(l->ec, l->base.port);
 }
 
 /* --- listeners ------------------------------------------------------------------------------- */
 
-static int listener_open(struct rdma_listener *l, char *err, size_t errlen)
+/* nvmf_transport_ops.listen: the event channel once, then an id bound to
+ * the address (again on each retry) */
+static int rdma_port_listen(struct nvmf_listener *base, char *err, size_t errlen)
 {
-	const struct cfg_addr *a = &l->port->addr;
+	struct rdma_listener *l = (struct rdma_listener *)base;
+	struct nvmf_port *p = base->port;
+	const struct cfg_addr *a = &p->addr;
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *ai;
 	int rc;
 
+	if (!l->ec) {
+		l->ec = rdma_create_event_channel();
+		if (!l->ec) {
+			snprintf(err, errlen, "rdma_create_event_channel: %s (is rdma_ucm loaded?)", strerror(errno));
+			return -ENODEV;
+		}
+		fcntl(l->ec->fd, F_SETFL, fcntl(l->ec->fd, F_GETFL) | O_NONBLOCK);
+		l->rfd = (struct reactor_fd){ .fd = l->ec->fd, .events = EPOLLIN, .cb = listener_event, .arg = l };
+		rc = reactor_add_fd(&p->tgt->reactors[0].r, &l->rfd);
+		if (rc) {
+			snprintf(err, errlen, "%s:%s (rdma): epoll: %s", a->traddr, a->trsvcid, strerror(-rc));
+			return rc;
+		}
+		l->rfd_added = true;
+	}
 	hints.ai_family = a->adrfam == CFG_ADRFAM_IPV6 ? AF_INET6 : AF_INET;
 	rc = getaddrinfo(a->traddr, a->trsvcid, &hints, &ai);
 	if (rc) {
 		snprintf(err, errlen, "%s:%s: %s", a->traddr, a->trsvcid, gai_strerror(rc));
 		return -EINVAL;
 	}
-	rc = rdma_create_id(l->ec, &l->id, l->port, RDMA_PS_TCP);
+	rc = rdma_create_id(l->ec, &l->id, p, RDMA_PS_TCP);
 	if (!rc)
 		rc = rdma_bind_addr(l->id, ai->ai_addr);
 	if (!rc)
 		rc = rdma_listen(l->id, 128);
 	freeaddrinfo(ai);
 	if (rc) {
-		rc = -errno;
+		bool not_yet = errno == EADDRNOTAVAIL || errno == ENODEV;
+
 		snprintf(err, errlen, "%s:%s (rdma): %s%s", a->traddr, a->trsvcid, strerror(errno),
-			 errno == EADDRNOTAVAIL || errno == ENODEV ? " (no RDMA device has this address yet)" : "");
+			 not_yet ? " (no RDMA device has this address yet)" : "");
 		if (l->id)
 			rdma_destroy_id(l->id);
 		l->id = NULL;
-		return rc;
+		/* transport.c tries again later */
+		return not_yet ? -EADDRNOTAVAIL : -errno;
 	}
-	log_notice("listening on %s:%s (rdma, port %u%s)", a->traddr, a->trsvcid, l->port->portid,
+	log_notice("listening on %s:%s (rdma, port %u%s)", a->traddr, a->trsvcid, p->portid,
 		   l->id->verbs ? "" : ", no device bound yet");
 	return 0;
 }
 
-static void listener_try(void *arg)
+/* nvmf_transport_ops.unlisten */
+static void rdma_port_unlisten(struct nvmf_listener *base, bool removed)
 {
-	struct rdma_listener *l = arg;
-	char err[256];
+	struct rdma_listener *l = (struct rdma_listener *)base;
 
-	if (listener_open(l, err, sizeof(err)) == 0)
-		reactor_timer_stop(&l->port->tgt->reactors[0].r, &l->retry);
-}
-
-int nvmf_rdma_listen(struct nvmf_port *p, char *err, size_t errlen)
-{
-	struct rdma_listener *l = calloc(1, sizeof(*l));
-	struct rdma_listener **nl;
-	int rc;
-
-	if (!l)
-		return -ENOMEM;
-	nl = realloc(listeners, (nr_listeners + 1) * sizeof(*listeners));
-	if (!nl) {
-		free(l);
-		return -ENOMEM;
-	}
-	listeners = nl;
-	l->port = p;
-	l->ec = rdma_create_event_channel();
-	if (!l->ec) {
-		snprintf(err, errlen, "rdma_create_event_channel: %s (is rdma_ucm loaded?)", strerror(errno));
-		free(l);
-		return -ENODEV;
-	}
-	fcntl(l->ec->fd, F_SETFL, fcntl(l->ec->fd, F_GETFL) | O_NONBLOCK);
-	l->rfd = (struct reactor_fd){ .fd = l->ec->fd, .events = EPOLLIN, .cb = listener_event, .arg = l };
-	rc = listener_open(l, err, errlen);
-	if (rc == -EADDRNOTAVAIL || rc == -ENODEV) {
-		log_warn("%s; retrying every 2 s", err);
-		reactor_timer_start(&p->tgt->reactors[0].r, &l->retry, 2000, 2000, listener_try, l);
-		rc = 0;
-	}
-	if (rc || reactor_add_fd(&p->tgt->reactors[0].r, &l->rfd)) {
-		rdma_destroy_event_channel(l->ec);
-		free(l);
-		return rc ? rc : -EIO;
-	}
-	listeners[nr_listeners++] = l;
-	p->listener = (struct nvmf_listener *)l;
-	return 0;
-}
-
-void nvmf_rdma_unlisten(struct nvmf_port *p)
-{
-	struct rdma_listener *l = (struct rdma_listener *)p->listener;
-	struct nvmf_tgt *t = p->tgt;
-
-	if (!l)
-		return;
-	for (unsigned i = 0; i < nr_listeners; i++) {
-		if (listeners[i] == l) {
-			listeners[i] = listeners[--nr_listeners];
-			break;
-		}
-	}
-	reactor_timer_stop(&t->reactors[0].r, &l->retry);
-	reactor_del_fd(&t->reactors[0].r, &l->rfd);
+	(void)removed;          /* nothing is kept for a restart */
+	if (l->rfd_added)
+		reactor_del_fd(&base->port->tgt->reactors[0].r, &l->rfd);
 	if (l->id)
 		rdma_destroy_id(l->id);
-	rdma_destroy_event_channel(l->ec);
-	p->listener = NULL;
-	free(l);
-}
-
-void nvmf_rdma_stop_listening(struct nvmf_tgt *t)
-{
-	while (nr_listeners)
-		nvmf_rdma_unlisten(listeners[0]->port);
-	free(listeners);
-	listeners = NULL;
-	(void)t;
+	if (l->ec)
+		rdma_destroy_event_channel(l->ec);
+	l->rfd_added = false;
+	l->id = NULL;
+	l->ec = NULL;
 }
 
 static void close_port_msg(void *arg)
@@ -1107,13 +1061,15 @@ static void close_port_msg(void *arg)
 			conn_close(c, "port removed");
 }
 
-void nvmf_rdma_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
+/* nvmf_transport_ops.close_port */
+static void rdma_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
 {
 	for (unsigned i = 0; i < t->nr_reactors; i++)
 		nvmf_reactor_call(&t->reactors[i], close_port_msg, p);
 }
 
-void nvmf_rdma_reactor_drain(struct nvmf_reactor *nr)
+/* nvmf_transport_ops.reactor_drain */
+static void rdma_reactor_drain(struct nvmf_reactor *nr)
 {
 	struct rdma_rstate *rs = nr->rdma;
 
@@ -1121,7 +1077,8 @@ void nvmf_rdma_reactor_drain(struct nvmf_reactor *nr)
 		conn_close(c, "target shutting down");
 }
 
-bool nvmf_rdma_reactor_idle(struct nvmf_reactor *nr)
+/* nvmf_transport_ops.reactor_idle */
+static bool rdma_reactor_idle(struct nvmf_reactor *nr)
 {
 	struct rdma_rstate *rs = nr->rdma;
 
@@ -1130,7 +1087,8 @@ bool nvmf_rdma_reactor_idle(struct nvmf_reactor *nr)
 	return !rs || !rs->conns;
 }
 
-void nvmf_rdma_reactor_fini(struct nvmf_reactor *nr)
+/* nvmf_transport_ops.reactor_fini */
+static void rdma_reactor_fini(struct nvmf_reactor *nr)
 {
 	struct rdma_rstate *rs = nr->rdma;
 
@@ -1157,7 +1115,8 @@ void nvmf_rdma_reactor_fini(struct nvmf_reactor *nr)
 	nr->rdma = NULL;
 }
 
-void nvmf_rdma_fini(void)
+/* nvmf_transport_ops.fini: protection domains and memory registrations */
+static void rdma_fini(void)
 {
 	pthread_mutex_lock(&devs_lock);
 	while (devs) {
@@ -1172,3 +1131,38 @@ void nvmf_rdma_fini(void)
 	}
 	pthread_mutex_unlock(&devs_lock);
 }
+
+/* nvmf_transport_ops.nr_conns */
+static unsigned rdma_nr_conns(void)
+{
+	return __atomic_load_n(&nr_conns, __ATOMIC_RELAXED);
+}
+
+/* TSAS of a discovery log entry: reliable connected QPs, no particular
+ * provider, connection through RDMA_CM */
+static void rdma_disc_tsas(const struct cfg_addr *a, uint8_t tsas[256])
+{
+	(void)a;
+	tsas[0] = 1;            /* RDMA_QPTYPE: reliable connected */
+	tsas[1] = 1;            /* RDMA_PRTYPE: not specified */
+	tsas[2] = 1;            /* RDMA_CMS: RDMA_CM */
+}
+
+const struct nvmf_transport_ops nvmf_rdma_transport = {
+	.name = "rdma",
+	.trtype = CFG_TRTYPE_RDMA,
+	.listener_size = sizeof(struct rdma_listener),
+	.listen = rdma_port_listen,
+	.unlisten = rdma_port_unlisten,
+	.close_port = rdma_close_port,
+	.reactor_drain = rdma_reactor_drain,
+	.reactor_idle = rdma_reactor_idle,
+	.reactor_fini = rdma_reactor_fini,
+	.fini = rdma_fini,
+	.nr_conns = rdma_nr_conns,
+	.sgls = 1u << 2,                /* keyed SGL data blocks (the Linux RDMA host requires them) */
+	.disc_tsas = rdma_disc_tsas,
+	.complete = rdma_complete,
+	.disconnect = rdma_disconnect_sq,
+	.queue_connected = rdma_queue_connected,
+};

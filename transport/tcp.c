@@ -121,9 +121,9 @@ struct tx_ctl {
 };
 
 struct tcp_listener {
-	struct nvmf_port *port;
+	struct nvmf_listener base;      /* first: transport.c allocates and keeps it */
 	struct reactor_fd rfd;
-	struct reactor_timer retry;     /* address not there yet */
+	bool open;                      /* fd listens (and rfd is on reactor 0) */
 	struct reactor_timer resume;    /* accept() paused (EMFILE...) */
 	uint64_t paused;                /* times accept() was paused */
 	int fd;
@@ -184,6 +184,7 @@ struct tcp_conn {
 	                                   (level-triggered EPOLLIN says when) */
 	bool rx_stalled;                /* waiting for a data buffer: header kept */
 	bool rx_retry;                  /* a buffer may be there now */
+	bool connected;                 /* the Connect succeeded (queue_connected) */
 	bool closing;
 	bool close_after_tx;            /* send what is queued, read nothing more */
 	bool draining;                  /* all sent, write side shut: discard input until EOF */
@@ -199,12 +200,9 @@ struct tcp_conn {
 	struct tcp_conn *dl_prev, *dl_next;
 };
 
-static struct tcp_listener **listeners;
-static unsigned nr_listeners;
 static unsigned next_reactor;           /* round robin for new connections */
 static unsigned nr_conns;               /* all reactors; atomic */
 
-static const struct nvmf_transport_ops tcp_ops;
 static void conn_close(struct tcp_conn *c, const char *why);
 static int tcp_poll(void *arg);
 static void conn_fatal(struct tcp_conn *c, const struct tcp_pdu_err *err);
@@ -651,6 +649,7 @@ static int tcp_queue_connected(struct nvmf_sq *sq)
 		free(c->icresp);
 		c->icresp = NULL;
 	}
+	c->connected = true;
 	return 0;
 }
 
@@ -664,14 +663,6 @@ static void tcp_buf_available(struct nvmf_sq *sq)
 		queue_work(c);
 	}
 }
-
-static const struct nvmf_transport_ops tcp_ops = {
-	.name = "tcp",
-	.complete = tcp_complete,
-	.disconnect = tcp_disconnect,
-	.queue_connected = tcp_queue_connected,
-	.buf_available = tcp_buf_available,
-};
 
 static void send_r2t(struct tcp_conn *c, struct tcp_req *r)
 {
@@ -695,7 +686,7 @@ static void start_exec(struct tcp_conn *c, struct tcp_req *r)
 		nvmf_req_execute(&r->req);
 	/* a refused Connect ends the connection once its answer is out
 	 * (the Connect completes synchronously) */
-	if (is_connect && !c->sq.ctrl && !c->closing)
+	if (is_connect && !c->connected && !c->closing)
 		conn_finish(c);
 }
 
@@ -766,7 +757,7 @@ static int handle_capsule(struct tcp_conn *c)
 	uint64_t iova = 0;
 	void *buf = NULL;
 
-	if (!c->sq.ctrl)
+	if (!c->connected)
 		return handle_connect_capsule(c, icd);
 	if (!c->free_reqs) {
 		/* more commands than the queue has entries */
@@ -1259,7 +1250,7 @@ static void conn_close(struct tcp_conn *c, const char *why)
 		return;
 	c->closing = true;
 	log_peer_info(c->sq.peer_ip, "%s: connection closed (%s)%s", c->sq.peer, why,
-		      c->sq.ctrl ? "" : " before Connect");
+		      c->connected ? "" : " before Connect");
 	deadline_clear(c);
 	nvmf_sq_buf_cancel(&c->sq);
 	c->rx_stalled = c->rx_pending = c->rx_retry = false;
@@ -1334,7 +1325,7 @@ static int conn_new(struct nvmf_port *p, int fd, const struct sockaddr_storage *
 	c->rs = rs;
 	memcpy(c->addr, addr, sizeof(c->addr));
 	c->sq.port = p;
-	c->sq.ops = &tcp_ops;
+	c->sq.ops = &nvmf_tcp_transport;
 	c->sq.tconn = c;
 	c->sq.reactor = rs->nr;
 	c->sq.c2h_any_memory = true;   /* sendmsg sends from any memory */
@@ -1478,7 +1469,7 @@ static void listener_resume(void *arg)
 {
 	struct tcp_listener *l = arg;
 
-	reactor_mod_fd(&l->port->tgt->reactors[0].r, &l->rfd, EPOLLIN);
+	reactor_mod_fd(&l->base.port->tgt->reactors[0].r, &l->rfd, EPOLLIN);
 }
 
 /* Out of fds or memory: stop accepting for a moment instead of spinning
@@ -1487,13 +1478,13 @@ static void listener_pause(struct tcp_listener *l, int err)
 {
 	char src[32];
 
-	snprintf(src, sizeof(src), "listener:%u", l->port->portid);
+	snprintf(src, sizeof(src), "listener:%u", l->base.port->portid);
 	l->paused++;
 	log_peer_warn(src, "port %u: accept: %s; pausing the listener for %u ms (%u connections on the port)",
-		      l->port->portid, strerror(err), ACCEPT_PAUSE_MS,
-		      __atomic_load_n(&l->port->nr_conns, __ATOMIC_RELAXED));
-	reactor_mod_fd(&l->port->tgt->reactors[0].r, &l->rfd, 0);
-	reactor_timer_start(&l->port->tgt->reactors[0].r, &l->resume, ACCEPT_PAUSE_MS, 0, listener_resume, l);
+		      l->base.port->portid, strerror(err), ACCEPT_PAUSE_MS,
+		      __atomic_load_n(&l->base.port->nr_conns, __ATOMIC_RELAXED));
+	reactor_mod_fd(&l->base.port->tgt->reactors[0].r, &l->rfd, 0);
+	reactor_timer_start(&l->base.port->tgt->reactors[0].r, &l->resume, ACCEPT_PAUSE_MS, 0, listener_resume, l);
 }
 
 static void listener_event(void *arg, uint32_t events)
@@ -1512,19 +1503,19 @@ static void listener_event(void *arg, uint32_t events)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				listener_pause(l, errno);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				log_peer_warn("accept", "port %u: accept: %s", l->port->portid, strerror(errno));
+				log_peer_warn("accept", "port %u: accept: %s", l->base.port->portid, strerror(errno));
 			return;
 		}
 		nvmf_addr_key(&ss, addr);
-		if (nvmf_conn_admit(l->port, addr, &why)) {
+		if (nvmf_conn_admit(l->base.port, addr, &why)) {
 			char ip[48];
 
 			nvmf_addr_str(&ss, ip, sizeof(ip));
-			log_peer_notice(ip, "%s: connection refused on port %u: %s reached", ip, l->port->portid, why);
+			log_peer_notice(ip, "%s: connection refused on port %u: %s reached", ip, l->base.port->portid, why);
 			close(fd);
 			continue;
 		}
-		dispatch_conn(l->port, fd, &ss, addr);
+		dispatch_conn(l->base.port, fd, &ss, addr);
 	}
 }
 
@@ -1553,6 +1544,7 @@ static int listen_socket(const struct cfg_addr *a, int *out, bool *handed, char 
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
+		snprintf(err, errlen, "%s:%s: socket: %s", a->traddr, a->trsvcid, strerror(errno));
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1569,112 +1561,53 @@ out:
 	return rc;
 }
 
-static int listener_open(struct tcp_listener *l, char *err, size_t errlen)
+/* nvmf_transport_ops.listen */
+static int tcp_listen(struct nvmf_listener *base, char *err, size_t errlen)
 {
+	struct tcp_listener *l = (struct tcp_listener *)base;
 	char name[128];
 	bool handed;
-	int rc = listen_socket(&l->port->addr, &l->fd, &handed, err, errlen);
+	int rc;
 
+	rc = listen_socket(&l->base.port->addr, &l->fd, &handed, err, errlen);
 	if (rc)
 		return rc;
 	l->rfd = (struct reactor_fd){ .fd = l->fd, .events = EPOLLIN, .cb = listener_event, .arg = l };
-	rc = reactor_add_fd(&l->port->tgt->reactors[0].r, &l->rfd);
+	rc = reactor_add_fd(&l->base.port->tgt->reactors[0].r, &l->rfd);
 	if (rc) {
+		snprintf(err, errlen, "%s:%s: epoll: %s", l->base.port->addr.traddr, l->base.port->addr.trsvcid, strerror(-rc));
 		close(l->fd);
-		l->fd = -1;
 		return rc;
 	}
-	log_notice("listening on %s:%s (tcp, port %u%s%s)", l->port->addr.traddr, l->port->addr.trsvcid,
-		   l->port->portid, l->port->discovery_only ? ", discovery" : "",
+	l->open = true;
+	log_notice("listening on %s:%s (tcp, port %u%s%s)", l->base.port->addr.traddr, l->base.port->addr.trsvcid,
+		   l->base.port->portid, l->base.port->discovery_only ? ", discovery" : "",
 		   handed ? ", socket handed over by the service manager" : "");
 	/* kept open by the service manager across a restart */
-	listen_fds_name(name, sizeof(name), l->port->addr.traddr, l->port->addr.trsvcid);
+	listen_fds_name(name, sizeof(name), l->base.port->addr.traddr, l->base.port->addr.trsvcid);
 	listen_fds_store(l->fd, name);
 	return 0;
 }
 
-static void listener_try(void *arg)
+/* nvmf_transport_ops.unlisten */
+static void tcp_unlisten(struct nvmf_listener *base, bool removed)
 {
-	struct tcp_listener *l = arg;
-	char err[256];
+	struct tcp_listener *l = (struct tcp_listener *)base;
+	struct nvmf_port *p = base->port;
 
-	if (listener_open(l, err, sizeof(err)) == 0)
-		reactor_timer_stop(&l->port->tgt->reactors[0].r, &l->retry);
-}
-
-int nvmf_tcp_listen(struct nvmf_port *p, char *err, size_t errlen)
-{
-	struct tcp_listener *l = calloc(1, sizeof(*l));
-	struct tcp_listener **nl;
-	int rc;
-
-	if (!l)
-		return -ENOMEM;
-	nl = realloc(listeners, (nr_listeners + 1) * sizeof(*listeners));
-	if (!nl) {
-		free(l);
-		return -ENOMEM;
-	}
-	listeners = nl;
-	l->port = p;
-	l->fd = -1;
-	rc = listener_open(l, err, errlen);
-	if (rc == -EADDRNOTAVAIL) {
-		/* the address is not configured yet (network not up): retry */
-		log_warn("%s; retrying every 2 s", err);
-		reactor_timer_start(&p->tgt->reactors[0].r, &l->retry, 2000, 2000, listener_try, l);
-		rc = 0;
-	}
-	if (rc) {
-		free(l);
-		return rc;
-	}
-	listeners[nr_listeners++] = l;
-	p->listener = (struct nvmf_listener *)l;
-	return 0;
-}
-
-static void listener_free(struct nvmf_tgt *t, struct tcp_listener *l)
-{
-	reactor_timer_stop(&t->reactors[0].r, &l->retry);
-	reactor_timer_stop(&t->reactors[0].r, &l->resume);
-	if (l->fd >= 0) {
-		reactor_del_fd(&t->reactors[0].r, &l->rfd);
-		close(l->fd);
-	}
-	l->port->listener = NULL;
-	free(l);
-}
-
-void nvmf_tcp_stop_listening(struct nvmf_tgt *t)
-{
-	for (unsigned i = 0; i < nr_listeners; i++)
-		listener_free(t, listeners[i]);
-	free(listeners);
-	listeners = NULL;
-	nr_listeners = 0;
-}
-
-void nvmf_tcp_unlisten(struct nvmf_port *p)
-{
-	struct tcp_listener *l = (struct tcp_listener *)p->listener;
-
-	if (!l)
+	reactor_timer_stop(&p->tgt->reactors[0].r, &l->resume);
+	if (!l->open)
 		return;
-	for (unsigned i = 0; i < nr_listeners; i++) {
-		if (listeners[i] != l)
-			continue;
-		listeners[i] = listeners[--nr_listeners];
-		break;
-	}
-	log_notice("stopped listening on %s:%s (port %u)", p->addr.traddr, p->addr.trsvcid, p->portid);
-	{       /* removed from the configuration: the store lets go too */
+	reactor_del_fd(&p->tgt->reactors[0].r, &l->rfd);
+	close(l->fd);
+	l->open = false;
+	if (removed) {
+		/* the service manager lets go of its copy too */
 		char name[128];
 
 		listen_fds_name(name, sizeof(name), p->addr.traddr, p->addr.trsvcid);
 		listen_fds_unstore(name);
 	}
-	listener_free(p->tgt, l);
 }
 
 static void close_port_msg(void *arg)
@@ -1690,7 +1623,8 @@ static void close_port_msg(void *arg)
 	}
 }
 
-void nvmf_tcp_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
+/* nvmf_transport_ops.close_port */
+static void tcp_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
 {
 	for (unsigned i = 0; i < t->nr_reactors; i++)
 		nvmf_reactor_call(&t->reactors[i], close_port_msg, p);
@@ -1701,9 +1635,9 @@ unsigned nvmf_tcp_nr_conns(void)
 	return __atomic_load_n(&nr_conns, __ATOMIC_RELAXED);
 }
 
-/* At shutdown, on each reactor: close its connections; requests still in a
- * backend complete through the reactor's pollers and release them. */
-void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr)
+/* nvmf_transport_ops.reactor_drain: requests still in a backend complete
+ * through the reactor's pollers and release their connections. */
+static void tcp_reactor_drain(struct nvmf_reactor *nr)
 {
 	struct tcp_rstate *rs = nr->tcp;
 
@@ -1714,13 +1648,15 @@ void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr)
 			conn_close(c, "target shutting down");
 }
 
-bool nvmf_tcp_reactor_idle(struct nvmf_reactor *nr)
+/* nvmf_transport_ops.reactor_idle */
+static bool tcp_reactor_idle(struct nvmf_reactor *nr)
 {
 	struct tcp_rstate *rs = nr->tcp;
 
 	return !rs || !rs->conns;
 }
 
+/* nvmf_transport_ops.reactor_fini */
 void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr)
 {
 	struct tcp_rstate *rs = nr->tcp;
@@ -1741,3 +1677,30 @@ void nvmf_tcp_reactor_fini(struct nvmf_reactor *nr)
 	free(rs);
 	nr->tcp = NULL;
 }
+
+/* TSAS of a discovery log entry: SECTYPE (TLS 1.3 or none) */
+static void tcp_disc_tsas(const struct cfg_addr *a, uint8_t tsas[256])
+{
+	if (a->tls)
+		tsas[0] = 2;            /* SECTYPE: TLS 1.3 */
+}
+
+const struct nvmf_transport_ops nvmf_tcp_transport = {
+	.name = "tcp",
+	.trtype = CFG_TRTYPE_TCP,
+	.listener_size = sizeof(struct tcp_listener),
+	.listen = tcp_listen,
+	.unlisten = tcp_unlisten,
+	.close_port = tcp_close_port,
+	.reactor_drain = tcp_reactor_drain,
+	.reactor_idle = tcp_reactor_idle,
+	.reactor_fini = nvmf_tcp_reactor_fini,
+	.nr_conns = nvmf_tcp_nr_conns,
+	.sgls = 0,                      /* transport SGL data blocks: in the core's base set */
+	.discovery_port = true,
+	.disc_tsas = tcp_disc_tsas,
+	.complete = tcp_complete,
+	.disconnect = tcp_disconnect,
+	.queue_connected = tcp_queue_connected,
+	.buf_available = tcp_buf_available,
+};

@@ -1,58 +1,165 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The transports by port type, and the listeners of every port: opened
+ * through the port's transport, retried while the address is not there
+ * yet, closed when the port goes or the target stops.
+ */
+#define LOG_TAG "transport"
 #include "transport/transport.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
 #include "transport/rdma.h"
 #include "transport/tcp.h"
 
+#define LISTEN_RETRY_MS 2000
+
+static const struct nvmf_transport_ops *const transports[] = {
+	&nvmf_tcp_transport,
+	&nvmf_rdma_transport,
+};
+#define NR_TRANSPORTS (sizeof(transports) / sizeof(transports[0]))
+
+/* every open (or retrying) listener, on reactor 0 */
+static struct nvmf_listener **listeners;
+static unsigned nr_listeners;
+
+const struct nvmf_transport_ops *nvmf_transport_get(enum cfg_trtype trtype)
+{
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		if (transports[i]->trtype == trtype)
+			return transports[i];
+	return NULL;
+}
+
+static void listener_retry(void *arg)
+{
+	struct nvmf_listener *l = arg;
+	char err[256];
+
+	if (l->tr->listen(l, err, sizeof(err)) == 0)
+		reactor_timer_stop(&l->port->tgt->reactors[0].r, &l->retry);
+}
+
 int nvmf_port_listen(struct nvmf_port *p, char *err, size_t errlen)
 {
-	if (p->addr.trtype == CFG_TRTYPE_RDMA)
-		return nvmf_rdma_listen(p, err, errlen);
-	return nvmf_tcp_listen(p, err, errlen);
+	const struct nvmf_transport_ops *tr = nvmf_transport_get(p->addr.trtype);
+	struct nvmf_listener *l, **nl;
+	int rc;
+
+	if (!tr) {
+		snprintf(err, errlen, "%s:%s: no transport of type %u", p->addr.traddr, p->addr.trsvcid,
+			 (unsigned)p->addr.trtype);
+		return -EPROTONOSUPPORT;
+	}
+	nl = realloc(listeners, (nr_listeners + 1) * sizeof(*listeners));
+	if (!nl)
+		return -ENOMEM;
+	listeners = nl;
+	l = calloc(1, tr->listener_size);
+	if (!l)
+		return -ENOMEM;
+	l->port = p;
+	l->tr = tr;
+	rc = tr->listen(l, err, errlen);
+	if (rc == -EADDRNOTAVAIL) {
+		log_warn("%s; retrying every %u s", err, LISTEN_RETRY_MS / 1000);
+		reactor_timer_start(&p->tgt->reactors[0].r, &l->retry, LISTEN_RETRY_MS, LISTEN_RETRY_MS,
+				    listener_retry, l);
+		rc = 0;
+	}
+	if (rc) {
+		tr->unlisten(l, false);
+		free(l);
+		return rc;
+	}
+	listeners[nr_listeners++] = l;
+	p->listener = l;
+	return 0;
+}
+
+static void listener_close(struct nvmf_listener *l, bool removed)
+{
+	struct nvmf_port *p = l->port;
+
+	reactor_timer_stop(&p->tgt->reactors[0].r, &l->retry);
+	l->tr->unlisten(l, removed);
+	p->listener = NULL;
+	free(l);
 }
 
 void nvmf_port_unlisten(struct nvmf_port *p)
 {
-	if (p->addr.trtype == CFG_TRTYPE_RDMA)
-		nvmf_rdma_unlisten(p);
-	else
-		nvmf_tcp_unlisten(p);
+	struct nvmf_listener *l = p->listener;
+
+	if (!l)
+		return;
+	for (unsigned i = 0; i < nr_listeners; i++) {
+		if (listeners[i] == l) {
+			listeners[i] = listeners[--nr_listeners];
+			break;
+		}
+	}
+	log_notice("stopped listening on %s:%s (%s, port %u)", p->addr.traddr, p->addr.trsvcid, l->tr->name,
+		   p->portid);
+	listener_close(l, true);
 }
 
 void nvmf_port_close_conns(struct nvmf_tgt *t, struct nvmf_port *p)
 {
-	if (p->addr.trtype == CFG_TRTYPE_RDMA)
-		nvmf_rdma_close_port(t, p);
-	else
-		nvmf_tcp_close_port(t, p);
+	const struct nvmf_transport_ops *tr = nvmf_transport_get(p->addr.trtype);
+
+	if (tr)
+		tr->close_port(t, p);
 }
 
 void nvmf_transports_stop_listening(struct nvmf_tgt *t)
 {
-	nvmf_tcp_stop_listening(t);
-	nvmf_rdma_stop_listening(t);
+	(void)t;
+	for (unsigned i = 0; i < nr_listeners; i++)
+		listener_close(listeners[i], false);
+	free(listeners);
+	listeners = NULL;
+	nr_listeners = 0;
 }
 
 void nvmf_transports_drain(struct nvmf_reactor *nr)
 {
-	nvmf_tcp_reactor_drain(nr);
-	nvmf_rdma_reactor_drain(nr);
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		transports[i]->reactor_drain(nr);
 }
 
 bool nvmf_transports_idle(struct nvmf_reactor *nr)
 {
-	bool tcp = nvmf_tcp_reactor_idle(nr);
+	bool idle = true;
 
-	return nvmf_rdma_reactor_idle(nr) && tcp;
+	/* ask every one: an idle check may also make progress (RDMA polls) */
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		idle &= transports[i]->reactor_idle(nr);
+	return idle;
 }
 
 void nvmf_transports_reactor_fini(struct nvmf_reactor *nr)
 {
-	nvmf_tcp_reactor_fini(nr);
-	nvmf_rdma_reactor_fini(nr);
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		transports[i]->reactor_fini(nr);
 }
 
 void nvmf_transports_fini(void)
 {
-	nvmf_rdma_fini();
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		if (transports[i]->fini)
+			transports[i]->fini();
+}
+
+unsigned nvmf_transports_nr_conns(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
+		n += transports[i]->nr_conns();
+	return n;
 }

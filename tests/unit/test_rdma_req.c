@@ -177,7 +177,7 @@ static struct rdma_conn *new_conn(uint8_t read_depth)
 	c->max_icd = RDMA_MIN_ICD;
 	c->recv_size = (uint32_t)sizeof(struct nvme_sqe) + c->max_icd;
 	c->sq.port = tgt.ports[0];
-	c->sq.ops = &rdma_ops;
+	c->sq.ops = &nvmf_rdma_transport;
 	c->sq.tconn = c;
 	c->sq.reactor = &tgt.reactors[0];
 	c->sq.keyed_sgl = true;
