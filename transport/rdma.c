@@ -546,6 +546,26 @@ static int poll_conn(struct rdma_conn *c)
 
 /* --- connection lifetime ------------------------------------------------------------------ */
 
+/* What a connection holds of the NIC and memory, then the connection:
+ * also for one that was never accepted (no events, not on a reactor). */
+static void conn_free_verbs(struct rdma_conn *c)
+{
+	if (c->id && c->id->qp)
+		rdma_destroy_qp(c->id);
+	if (c->cq) {
+		ibv_ack_cq_events(c->cq, c->cq_events);
+		ibv_destroy_cq(c->cq);
+	}
+	if (c->recv_mr)
+		ibv_dereg_mr(c->recv_mr);
+	if (c->rsp_mr)
+		ibv_dereg_mr(c->rsp_mr);
+	free(c->recv_area);
+	free(c->rsp_area);
+	free(c->recvs);
+	free(c->reqs);
+}
+
 static void conn_destroy(struct rdma_conn *c)
 {
 	struct rdma_rstate *rs = c->rs;
@@ -557,25 +577,12 @@ static void conn_destroy(struct rdma_conn *c)
 			break;
 		}
 	}
-	if (c->id && c->id->qp)
-		rdma_destroy_qp(c->id);
-	if (c->cq) {
-		ibv_ack_cq_events(c->cq, c->cq_events);
-		ibv_destroy_cq(c->cq);
-	}
-	if (c->recv_mr)
-		ibv_dereg_mr(c->recv_mr);
-	if (c->rsp_mr)
-		ibv_dereg_mr(c->rsp_mr);
+	conn_free_verbs(c);
 	if (c->id)
 		rdma_destroy_id(c->id);
 	reactor_timer_stop(&rs->nr->r, &c->connect_timer);
 	nvmf_sq_fini(&c->sq);
 	nvmf_conn_release(c->sq.port, c->addr);
-	free(c->recv_area);
-	free(c->rsp_area);
-	free(c->recvs);
-	free(c->reqs);
 	free(c);
 }
 
@@ -726,22 +733,6 @@ static int conn_alloc(struct rdma_conn *c)
 	return 0;
 }
 
-static void conn_free_unaccepted(struct rdma_conn *c)
-{
-	if (c->id && c->id->qp)
-		rdma_destroy_qp(c->id);
-	if (c->cq)
-		ibv_destroy_cq(c->cq);
-	if (c->recv_mr)
-		ibv_dereg_mr(c->recv_mr);
-	if (c->rsp_mr)
-		ibv_dereg_mr(c->rsp_mr);
-	free(c->recv_area);
-	free(c->rsp_area);
-	free(c->recvs);
-	free(c->reqs);
-	free(c);
-}
 
 static void peer_name(struct rdma_cm_id *id, char *out, size_t len)
 {
@@ -824,7 +815,8 @@ static struct rdma_conn *conn_create(struct rdma_rstate *rs, struct conn_request
 	id->context = c;
 	return c;
 fail:
-	conn_free_unaccepted(c);
+	conn_free_verbs(c);
+	free(c);
 	return NULL;
 }
 
