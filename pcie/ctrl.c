@@ -167,7 +167,7 @@ static void sync_cb(void *arg, uint16_t status, const struct nvme_cqe *cqe)
 
 	w->done = true;
 	w->status = status;
-	w->dw0 = cqe ? cqe->dw0 : 0;
+	w->dw0 = cqe ? le32_to_cpu(cqe->dw0) : 0;
 }
 
 /* Poll q until w is done or its command's deadline passes. */
@@ -268,7 +268,7 @@ static int admin_checked(struct pcie_ctrl *c, struct nvme_sqe *sqe, void *buf, s
 static int identify(struct pcie_ctrl *c, uint8_t cns, uint32_t nsid, void *buf,
 		    const char *what, char *err, size_t errlen)
 {
-	struct nvme_sqe sqe = { .opc = NVME_ADM_IDENTIFY, .nsid = nsid, .cdw10 = cns };
+	struct nvme_sqe sqe = { .opc = NVME_ADM_IDENTIFY, .nsid = cpu_to_le32(nsid), .cdw10 = cpu_to_le32(cns) };
 
 	return admin_checked(c, &sqe, buf, 4096, NULL, what, err, errlen);
 }
@@ -278,8 +278,8 @@ static int set_num_queues(struct pcie_ctrl *c, unsigned want, unsigned *granted,
 {
 	struct nvme_sqe sqe = {
 		.opc = NVME_ADM_SET_FEATURES,
-		.cdw10 = NVME_FEAT_NUM_QUEUES,
-		.cdw11 = (want - 1u) | ((want - 1u) << 16),
+		.cdw10 = cpu_to_le32(NVME_FEAT_NUM_QUEUES),
+		.cdw11 = cpu_to_le32((want - 1u) | ((want - 1u) << 16)),
 	};
 	uint32_t dw0;
 	int rc = admin_checked(c, &sqe, NULL, 0, &dw0, "Set Features (Number of Queues)", err, errlen);
@@ -302,21 +302,21 @@ static int create_io_queue(struct pcie_ctrl *c, struct pcie_queue *q, char *err,
 	uint32_t qsize = ((uint32_t)q->depth - 1u) << 16;
 	struct nvme_sqe cq = {
 		.opc = NVME_ADM_CREATE_CQ,
-		.dptr.prp.prp1 = q->cq_iova,
-		.cdw10 = qsize | q->qid,
-		.cdw11 = NVME_CQ_PC,
+		.dptr.prp.prp1 = cpu_to_le64(q->cq_iova),
+		.cdw10 = cpu_to_le32(qsize | q->qid),
+		.cdw11 = cpu_to_le32(NVME_CQ_PC),
 	};
 	struct nvme_sqe sq = {
 		.opc = NVME_ADM_CREATE_SQ,
-		.dptr.prp.prp1 = q->sq_iova,
-		.cdw10 = qsize | q->qid,
-		.cdw11 = NVME_SQ_PC | ((uint32_t)q->qid << 16),
+		.dptr.prp.prp1 = cpu_to_le64(q->sq_iova),
+		.cdw10 = cpu_to_le32(qsize | q->qid),
+		.cdw11 = cpu_to_le32(NVME_SQ_PC | ((uint32_t)q->qid << 16)),
 	};
 	char what[64];
 	int rc;
 
 	if (q->vector >= 0)
-		cq.cdw11 |= NVME_CQ_IEN | ((uint32_t)q->vector << 16);
+		cq.cdw11 = cpu_to_le32(le32_to_cpu(cq.cdw11) | NVME_CQ_IEN | ((uint32_t)q->vector << 16));
 	snprintf(what, sizeof(what), "Create I/O CQ %u", q->qid);
 	rc = admin_checked(c, &cq, NULL, 0, NULL, what, err, errlen);
 	if (rc)
@@ -327,8 +327,8 @@ static int create_io_queue(struct pcie_ctrl *c, struct pcie_queue *q, char *err,
 
 static void delete_io_queue(struct pcie_ctrl *c, struct pcie_queue *q)
 {
-	struct nvme_sqe sq = { .opc = NVME_ADM_DELETE_SQ, .cdw10 = q->qid };
-	struct nvme_sqe cq = { .opc = NVME_ADM_DELETE_CQ, .cdw10 = q->qid };
+	struct nvme_sqe sq = { .opc = NVME_ADM_DELETE_SQ, .cdw10 = cpu_to_le32(q->qid) };
+	struct nvme_sqe cq = { .opc = NVME_ADM_DELETE_CQ, .cdw10 = cpu_to_le32(q->qid) };
 	uint16_t status;
 
 	if (pcie_admin_sync(c, &sq, NULL, 0, false, &status, NULL) == 0)
@@ -439,11 +439,11 @@ static int scan_namespaces(struct pcie_ctrl *c, char *err, size_t errlen)
 		}
 		ns->id = *id;
 		ns->nsid = list[i];
-		ns->nsze = id->nsze;
+		ns->nsze = le64_to_cpu(id->nsze);
 		ns->lbaf_index = (uint8_t)fmt;
 		ns->lba_shift = id->lbaf[fmt].lbads;
 		ns->lba_size = 1u << ns->lba_shift;
-		ns->ms = id->lbaf[fmt].ms;
+		ns->ms = le16_to_cpu(id->lbaf[fmt].ms);
 		ns->extended = !!(id->flbas & 0x10);
 		c->nr_ns++;
 	}
@@ -622,7 +622,7 @@ free_mem:
 
 static int shutdown_ctrl(struct pcie_ctrl *c)
 {
-	uint32_t timeout_ms = c->id.rtd3e ? c->id.rtd3e / 1000u : 0;
+	uint32_t timeout_ms = le32_to_cpu(c->id.rtd3e) / 1000u;
 	uint64_t deadline;
 	uint32_t cc;
 

@@ -143,7 +143,7 @@ static int cmd_identify(struct tool *t)
 
 	if (tool_open(t, 0))
 		return 1;
-	ver = id->ver ? id->ver : c->vs;    /* VER is optional before NVMe 1.2 */
+	ver = id->ver ? le32_to_cpu(id->ver) : c->vs;    /* VER is optional before NVMe 1.2 */
 	printf("controller %s\n", t->bdf);
 	print_trimmed("model:", id->mn, sizeof(id->mn));
 	print_trimmed("serial:", id->sn, sizeof(id->sn));

@@ -284,10 +284,10 @@ uint64_t pcie_clock_monotonic_ns(void);
 static inline void nvme_sqe_rw(struct nvme_sqe *s, uint8_t opc, uint32_t nsid,
 			       uint64_t slba, uint32_t nlb)
 {
-	*s = (struct nvme_sqe){ .opc = opc, .nsid = nsid };
-	s->cdw10 = (uint32_t)slba;
-	s->cdw11 = (uint32_t)(slba >> 32);
-	s->cdw12 = (nlb - 1) & 0xffffu;
+	*s = (struct nvme_sqe){ .opc = opc, .nsid = cpu_to_le32(nsid) };
+	s->cdw10 = cpu_to_le32((uint32_t)slba);
+	s->cdw11 = cpu_to_le32((uint32_t)(slba >> 32));
+	s->cdw12 = cpu_to_le32((nlb - 1) & 0xffffu);
 }
 
 /* Human readable name of an NVMe status, for messages */

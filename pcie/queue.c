@@ -122,16 +122,16 @@ int pcie_queue_submit(struct pcie_queue *q, const struct nvme_sqe *sqe,
 	req = &q->reqs[cid];
 	slot = &q->sq[q->sq_tail];
 	*slot = *sqe;
-	slot->cid = cid;
+	slot->cid = cpu_to_le16(cid);
 	if (len) {
 		uint64_t prp1, prp2;
 
 		rc = prp_build(iova, len, c->page_size, req->prp, q->prp_pages_per_cmd, &prp1, &prp2);
 		if (rc < 0)
 			return rc;
-		slot->flags &= (uint8_t)~NVME_SQE_PSDT_MASK;
-		slot->dptr.prp.prp1 = prp1;
-		slot->dptr.prp.prp2 = prp2;
+		slot->flags = (uint8_t)(slot->flags & ~NVME_SQE_PSDT_MASK);
+		slot->dptr.prp.prp1 = cpu_to_le64(prp1);
+		slot->dptr.prp.prp2 = cpu_to_le64(prp2);
 	}
 	q->free_head = req->next_free;
 	req->busy = true;
@@ -156,7 +156,7 @@ void pcie_queue_ring(struct pcie_queue *q)
 
 bool pcie_queue_has_cqe(const struct pcie_queue *q)
 {
-	return (q->cq[q->cq_head].status & 1u) == q->cq_phase;
+	return NVME_CQE_PHASE(&q->cq[q->cq_head]) == q->cq_phase;
 }
 
 unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
@@ -166,9 +166,10 @@ unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
 	while (n < max) {
 		volatile struct nvme_cqe *vcqe = &q->cq[q->cq_head];
 		struct nvme_cqe cqe;
+		uint16_t sqhd, cid;
 		struct pcie_req *req;
 
-		if ((vcqe->status & 1u) != q->cq_phase)
+		if (NVME_CQE_PHASE(vcqe) != q->cq_phase)
 			break;
 		/* the phase tag must be read before the rest of the entry */
 		pcie_rmb();
@@ -184,14 +185,16 @@ unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
 			q->cq_phase ^= 1u;
 		}
 		n++;
-		if (cqe.sqhd < q->depth)
-			q->sq_head = cqe.sqhd;
-		if (cqe.cid >= q->nr_cids || !q->reqs[cqe.cid].busy) {
-			log_warn("qid %u: completion for unknown cid %u ignored", q->qid, cqe.cid);
+		sqhd = le16_to_cpu(cqe.sqhd);
+		cid = le16_to_cpu(cqe.cid);
+		if (sqhd < q->depth)
+			q->sq_head = sqhd;
+		if (cid >= q->nr_cids || !q->reqs[cid].busy) {
+			log_warn("qid %u: completion for unknown cid %u ignored", q->qid, cid);
 			continue;
 		}
-		req = &q->reqs[cqe.cid];
-		req_release(q, cqe.cid);
+		req = &q->reqs[cid];
+		req_release(q, cid);
 		req->cb(req->arg, NVME_CQE_STATUS(&cqe), &cqe);
 	}
 	if (n)

@@ -437,14 +437,14 @@ static int ctrl_up(void)
 		unsigned f = nvme_id_ns_flbas_index(ns);
 		unsigned lbads = f <= ns->nlbaf ? ns->lbaf[f].lbads : 0;
 
-		if (!ns->nsze || lbads < 9 || lbads > 16) {
+		if (!le64_to_cpu(ns->nsze) || lbads < 9 || lbads > 16) {
 			err("namespace %u: size %" PRIu64 " blocks, LBADS %u: unusable (inactive?)",
-			    ctrl.nsid, (uint64_t)ns->nsze, lbads);
+			    ctrl.nsid, le64_to_cpu(ns->nsze), lbads);
 			ret = -ENOENT;
 			goto out;
 		}
 		ctrl.bs = 1u << lbads;
-		ctrl.nsze = ns->nsze;
+		ctrl.nsze = le64_to_cpu(ns->nsze);
 	}
 	/* An SQ of N entries holds N - 1 commands: ask for QD + 1 entries.
 	 * MQES + 1 and MAXCMD bound the queue; at that bound the Linux host
@@ -452,8 +452,8 @@ static int ctrl_up(void)
 	mqes = NVME_CAP_MQES(ctrl.cap) + 1;
 	ctrl.depth = o.qd;
 	ctrl.entries = o.qd + 1;
-	if (ctrl.id.maxcmd && ctrl.entries > ctrl.id.maxcmd)
-		ctrl.entries = ctrl.id.maxcmd;
+	if (le16_to_cpu(ctrl.id.maxcmd) && ctrl.entries > le16_to_cpu(ctrl.id.maxcmd))
+		ctrl.entries = le16_to_cpu(ctrl.id.maxcmd);
 	if (ctrl.entries > mqes)
 		ctrl.entries = mqes;
 	if (ctrl.entries < 2)
@@ -488,7 +488,7 @@ static int ctrl_up(void)
 			qerr(iq, "I/O Connect", ret);
 			goto out;
 		}
-		tcp_host_set_ioccsz(iq, ctrl.id.ioccsz);
+		tcp_host_set_ioccsz(iq, le32_to_cpu(ctrl.id.ioccsz));
 	}
 	ret = 0;
 out:

@@ -261,12 +261,12 @@ static void submit_one(struct ptcp_q *q, uint64_t now)
 	memset(pdu, 0, sizeof(*pdu));
 	pdu->cmd.opc = s->read ? NVME_CMD_READ : NVME_CMD_WRITE;
 	pdu->cmd.flags = NVME_SQE_PSDT_SGL;
-	pdu->cmd.cid = s->cid;
-	pdu->cmd.nsid = j->nsid;
-	pdu->cmd.cdw10 = (uint32_t)s->lba;
-	pdu->cmd.cdw11 = (uint32_t)(s->lba >> 32);
-	pdu->cmd.cdw12 = (j->nlb - 1) & 0xffff;
-	pdu->cmd.dptr.sgl.length = s->len;
+	pdu->cmd.cid = cpu_to_le16(s->cid);
+	pdu->cmd.nsid = cpu_to_le32(j->nsid);
+	pdu->cmd.cdw10 = cpu_to_le32((uint32_t)s->lba);
+	pdu->cmd.cdw11 = cpu_to_le32((uint32_t)(s->lba >> 32));
+	pdu->cmd.cdw12 = cpu_to_le32((j->nlb - 1) & 0xffff);
+	pdu->cmd.dptr.sgl.length = cpu_to_le32(s->len);
 	pdu->cmd.dptr.sgl.type = s->icd ? SGL_TYPE_ICD : SGL_TYPE_TRANSPORT;
 	pdu->hdr.type = NVME_TCP_CMD;
 	pdu->hdr.flags = hd ? NVME_TCP_F_HDGST : 0;
@@ -277,17 +277,17 @@ static void submit_one(struct ptcp_q *q, uint64_t now)
 		if (dd)
 			pdu->hdr.flags |= NVME_TCP_F_DDGST;
 		pdu->hdr.pdo = (uint8_t)pdo;
-		pdu->hdr.plen = pdo + s->len + dd;
+		pdu->hdr.plen = cpu_to_le32(pdo + s->len + dd);
 		hlen = pdo;
 		memset(s->hdr + sizeof(*pdu), 0, pdo - sizeof(*pdu));
 	} else {
-		pdu->hdr.plen = sizeof(*pdu) + hd;
-		hlen = pdu->hdr.plen;
+		pdu->hdr.plen = cpu_to_le32(sizeof(*pdu) + hd);
+		hlen = le32_to_cpu(pdu->hdr.plen);
 	}
 	if (hd) {
 		uint32_t dg = crc32c(0, pdu, sizeof(*pdu));
 
-		memcpy(s->hdr + sizeof(*pdu), &dg, 4);
+		put_le32(s->hdr + sizeof(*pdu), dg);
 	}
 	iov_push(q, s->hdr, hlen);
 	if (s->icd) {
@@ -355,17 +355,17 @@ static struct ptcp_slot *find_slot(struct ptcp_q *q, uint16_t cid)
 
 static int handle_r2t(struct ptcp_q *q, const struct nvme_tcp_r2t_pdu *r)
 {
-	struct ptcp_slot *s = find_slot(q, r->cccid);
+	struct ptcp_slot *s = find_slot(q, le16_to_cpu(r->cccid));
 	uint32_t hd = q->c.hdgst ? NVME_TCP_DIGEST_LEN : 0;
 	uint32_t dd = q->c.ddgst ? NVME_TCP_DIGEST_LEN : 0;
 	uint32_t pdo = align_up(sizeof(struct nvme_tcp_data_pdu) + hd, (q->c.cpda + 1u) * 4);
-	uint32_t off = r->r2to, left = r->r2tl;
+	uint32_t off = le32_to_cpu(r->r2to), left = le32_to_cpu(r->r2tl);
 
 	if (!s || s->read || s->icd)
-		return q_fail(q, -EPROTO, "R2T for cccid %#x: no write waiting for one", r->cccid);
+		return q_fail(q, -EPROTO, "R2T for cccid %#x: no write waiting for one", le16_to_cpu(r->cccid));
 	if (!left || (uint64_t)off + left > s->len)
 		return q_fail(q, -EPROTO, "R2T for cccid %#x: offset %u length %u of %u bytes",
-			      r->cccid, off, left, s->len);
+			      le16_to_cpu(r->cccid), off, left, s->len);
 	while (left) {
 		uint32_t chunk = left < q->c.maxh2cdata ? left : q->c.maxh2cdata;
 		unsigned k = s->h2c_next++ % s->h2c_max;
@@ -377,15 +377,15 @@ static int handle_r2t(struct ptcp_q *q, const struct nvme_tcp_r2t_pdu *r)
 			       (chunk == left ? NVME_TCP_F_DATA_LAST : 0);
 		d->hdr.hlen = sizeof(*d);
 		d->hdr.pdo = (uint8_t)pdo;
-		d->hdr.plen = pdo + chunk + dd;
+		d->hdr.plen = cpu_to_le32(pdo + chunk + dd);
 		d->cccid = r->cccid;
 		d->ttag = r->ttag;
-		d->datao = off;
-		d->datal = chunk;
+		d->datao = cpu_to_le32(off);
+		d->datal = cpu_to_le32(chunk);
 		if (hd) {
 			uint32_t dg = crc32c(0, d, sizeof(*d));
 
-			memcpy((uint8_t *)d + sizeof(*d), &dg, 4);
+			put_le32((uint8_t *)d + sizeof(*d), dg);
 		}
 		iov_push(q, d, pdo);
 		iov_push(q, s->buf + off, chunk);
@@ -493,11 +493,11 @@ static int parse(struct ptcp_q *q, uint64_t now)
 		switch (ch->type) {
 		case NVME_TCP_RSP: {
 			const struct nvme_tcp_rsp_pdu *r = (const void *)p;
-			struct ptcp_slot *s = find_slot(q, r->cqe.cid);
+			struct ptcp_slot *s = find_slot(q, le16_to_cpu(r->cqe.cid));
 
 			if (!s)
 				return q_fail(q, -EPROTO, "CapsuleResp for cid %#x not in flight",
-					      r->cqe.cid);
+					      le16_to_cpu(r->cqe.cid));
 			q->rx_pos += need;
 			slot_done(q, s, NVME_CQE_STATUS(&r->cqe), now);
 			done++;
@@ -505,28 +505,28 @@ static int parse(struct ptcp_q *q, uint64_t now)
 		}
 		case NVME_TCP_C2H_DATA: {
 			const struct nvme_tcp_data_pdu *d = (const void *)p;
-			struct ptcp_slot *s = find_slot(q, d->cccid);
+			struct ptcp_slot *s = find_slot(q, le16_to_cpu(d->cccid));
 
 			if (!s || !s->read)
 				return q_fail(q, -EPROTO, "C2HData for cccid %#x: no read in flight",
-					      d->cccid);
-			if (d->hdr.pdo < need || (uint64_t)d->datao + d->datal > s->len ||
-			    (uint64_t)d->hdr.pdo + d->datal +
-			    ((d->hdr.flags & NVME_TCP_F_DDGST) ? 4 : 0) != d->hdr.plen)
+					      le16_to_cpu(d->cccid));
+			if (d->hdr.pdo < need || (uint64_t)le32_to_cpu(d->datao) + le32_to_cpu(d->datal) > s->len ||
+			    (uint64_t)d->hdr.pdo + le32_to_cpu(d->datal) +
+			    ((d->hdr.flags & NVME_TCP_F_DDGST) ? 4 : 0) != le32_to_cpu(d->hdr.plen))
 				return q_fail(q, -EPROTO,
 					      "C2HData for cccid %#x: PDO %u DATAO %u DATAL %u PLEN %u",
-					      d->cccid, d->hdr.pdo, d->datao, d->datal, d->hdr.plen);
+					      le16_to_cpu(d->cccid), d->hdr.pdo, le32_to_cpu(d->datao), le32_to_cpu(d->datal), le32_to_cpu(d->hdr.plen));
 			if (!!(d->hdr.flags & NVME_TCP_F_DDGST) != q->c.ddgst)
 				return q_fail(q, -EPROTO, "C2HData: data digest flag vs negotiation");
 			q->rx_in_data = true;
 			q->rx_slot = s;
 			q->rx_flags = d->hdr.flags;
 			q->rx_pad_left = d->hdr.pdo - need;
-			q->rx_data_left = d->datal;
-			q->rx_data_off = d->datao;
+			q->rx_data_left = le32_to_cpu(d->datal);
+			q->rx_data_off = le32_to_cpu(d->datao);
 			q->rx_dgst = 0;
 			q->rx_dd_have = 0;
-			s->xfer += d->datal;
+			s->xfer += le32_to_cpu(d->datal);
 			q->rx_pos += need;
 			break;
 		}

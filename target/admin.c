@@ -90,27 +90,27 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 		id->cmic |= 1u << 3;
 		id->anacap = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4);
 		id->anatt = NVMF_ANATT_S;
-		id->anagrpmax = CFG_MAX_ANAGRPID;
-		id->nanagrpid = CFG_MAX_ANAGRPID;
-		id->mnan = NVMF_NN;
+		id->anagrpmax = cpu_to_le32(CFG_MAX_ANAGRPID);
+		id->nanagrpid = cpu_to_le32(CFG_MAX_ANAGRPID);
+		id->mnan = cpu_to_le32(NVMF_NN);
 	}
 	id->mdts = (uint8_t)log2_u32(s->max_xfer / 4096);
-	id->cntlid = c->cntlid;
-	id->ver = nvmf_subsys_version(s);
+	id->cntlid = cpu_to_le16(c->cntlid);
+	id->ver = cpu_to_le32(nvmf_subsys_version(s));
 	/* discovery log / NS attribute and ANA change notices */
-	id->oaes = disc ? (1u << 31) : (1u << 8) | (1u << 11);
+	id->oaes = cpu_to_le32(disc ? (1u << 31) : (1u << 8) | (1u << 11));
 	id->cntrltype = disc ? 2 : 1;
 	id->acl = 3;
 	id->aerl = NVMF_AERL - 1;
 	id->frmw = 1u << 1;                         /* one slot, slot 1 read-only */
 	id->lpa = 1u << 2;                          /* extended Get Log Page (LPO, NUMDU) */
-	id->kas = NVMF_KAS;
+	id->kas = cpu_to_le16(NVMF_KAS);
 	id->sqes = 0x66;
 	id->cqes = 0x44;
-	id->maxcmd = disc ? NVMF_ADMIN_QUEUE_DEPTH : NVMF_MAX_QUEUE_DEPTH;
+	id->maxcmd = cpu_to_le16(disc ? NVMF_ADMIN_QUEUE_DEPTH : NVMF_MAX_QUEUE_DEPTH);
 	/* the 128-bit Host Identifier; any command counts as keep-alive
 	 * traffic (ka_check looks at the last command, not at Keep Alive) */
-	id->ctratt = NVME_CTRATT_HID_128 | NVME_CTRATT_TBKAS;
+	id->ctratt = cpu_to_le32(NVME_CTRATT_HID_128 | NVME_CTRATT_TBKAS);
 	if (!disc) {
 		const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
 		uint16_t oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES | NVME_ONCS_RESV;
@@ -123,16 +123,16 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 			oncs &= nt->ns[i]->oncs;
 			vwc |= nt->ns[i]->vwc;
 		}
-		id->nn = NVMF_NN;
-		id->oncs = oncs;
+		id->nn = cpu_to_le32(NVMF_NN);
+		id->oncs = cpu_to_le16(oncs);
 		id->vwc = vwc ? 1 : 0;
 	}
 	/* SGLs supported (byte aligned), offset data blocks for in-capsule;
 	 * and what the queue's transport adds (keyed data blocks on RDMA) */
-	id->sgls = (1u << 0) | (1u << 20) | c->admin->ops->sgls;
+	id->sgls = cpu_to_le32((1u << 0) | (1u << 20) | c->admin->ops->sgls);
 	snprintf(id->subnqn, sizeof(id->subnqn), "%s", s->nqn);
-	id->ioccsz = (uint32_t)((sizeof(struct nvme_sqe) + (disc ? 0 : inline_size)) / 16);
-	id->iorcsz = sizeof(struct nvme_cqe) / 16;
+	id->ioccsz = cpu_to_le32((uint32_t)((sizeof(struct nvme_sqe) + (disc ? 0 : inline_size)) / 16));
+	id->iorcsz = cpu_to_le32(sizeof(struct nvme_cqe) / 16);
 	id->icdoff = 0;
 	id->msdbd = 1;
 }
@@ -148,8 +148,8 @@ static void exec_identify(struct nvmf_req *req)
 {
 	struct nvmf_ctrl *c = req->sq->ctrl;
 	struct nvmf_subsys *s = c->subsys;
-	uint8_t cns = req->cmd.cdw10 & 0xff;
-	uint32_t nsid = req->cmd.nsid;
+	uint8_t cns = le32_to_cpu(req->cmd.cdw10) & 0xff;
+	uint32_t nsid = le32_to_cpu(req->cmd.nsid);
 	uint8_t page[4096];
 	struct nvmf_ns *ns;
 
@@ -174,7 +174,7 @@ static void exec_identify(struct nvmf_req *req)
 		if (ns) {
 			memcpy(page, &ns->id, sizeof(ns->id));
 			/* a reload may have moved it to another group */
-			((struct nvme_id_ns *)page)->anagrpid = __atomic_load_n(&ns->anagrpid, __ATOMIC_RELAXED);
+			((struct nvme_id_ns *)page)->anagrpid = cpu_to_le32(__atomic_load_n(&ns->anagrpid, __ATOMIC_RELAXED));
 		}
 		complete_data(req, page, sizeof(page));
 		return;
@@ -256,7 +256,7 @@ static size_t build_ana_log(const struct nvmf_ctrl *c, bool rgo, uint8_t *buf)
 	uint32_t grp[NVMF_NN];
 
 	memset(h, 0, sizeof(*h));
-	h->chgcnt = chgcnt;
+	h->chgcnt = cpu_to_le64(chgcnt);
 	for (unsigned i = 0; i < nt->nr && i < NVMF_NN; i++) {
 		grp[i] = __atomic_load_n(&nt->ns[i]->anagrpid, __ATOMIC_RELAXED);
 		used[grp[i]] = true;
@@ -267,18 +267,18 @@ static size_t build_ana_log(const struct nvmf_ctrl *c, bool rgo, uint8_t *buf)
 		if (!used[g])
 			continue;
 		memset(d, 0, sizeof(*d));
-		d->grpid = g;
-		d->chgcnt = chgcnt;
+		d->grpid = cpu_to_le32(g);
+		d->chgcnt = cpu_to_le64(chgcnt);
 		d->state = nvmf_port_ana_state(c->port, g);
 		off += sizeof(*d);
 		for (unsigned i = 0; !rgo && i < nt->nr && i < NVMF_NN; i++) {
 			if (grp[i] != g)
 				continue;
-			memcpy(buf + off, &nt->ns[i]->nsid, sizeof(uint32_t));     /* the table is sorted */
+			put_le32(buf + off, nt->ns[i]->nsid);     /* the table is sorted */
 			off += sizeof(uint32_t);
-			d->nnsids++;
+			d->nnsids = cpu_to_le32(le32_to_cpu(d->nnsids) + 1);
 		}
-		h->ngrps++;
+		h->ngrps = cpu_to_le16(le16_to_cpu(h->ngrps) + 1);
 	}
 	return off;
 }
@@ -287,9 +287,9 @@ static void exec_get_log(struct nvmf_req *req)
 {
 	struct nvmf_ctrl *c = req->sq->ctrl;
 	struct nvmf_subsys *s = c->subsys;
-	uint8_t lid = req->cmd.cdw10 & 0xff;
-	uint64_t numd = ((uint64_t)(req->cmd.cdw11 & 0xffff) << 16 | (req->cmd.cdw10 >> 16)) + 1;
-	uint64_t lpo = req->cmd.cdw12 | (uint64_t)req->cmd.cdw13 << 32;
+	uint8_t lid = le32_to_cpu(req->cmd.cdw10) & 0xff;
+	uint64_t numd = ((uint64_t)(le32_to_cpu(req->cmd.cdw11) & 0xffff) << 16 | (le32_to_cpu(req->cmd.cdw10) >> 16)) + 1;
+	uint64_t lpo = le32_to_cpu(req->cmd.cdw12) | (uint64_t)le32_to_cpu(req->cmd.cdw13) << 32;
 	uint64_t len = numd * 4;
 	struct pcie_ctrl *pc;
 
@@ -336,7 +336,7 @@ static void exec_get_log(struct nvmf_req *req)
 			list[0] = 0xffffffffu;
 		else
 			memcpy(list, c->changed_ns, c->nr_changed_ns * sizeof(uint32_t));
-		if (!(req->cmd.cdw10 & (1u << 15)))     /* RAE clear: reading consumes it */
+		if (!(le32_to_cpu(req->cmd.cdw10) & (1u << 15)))     /* RAE clear: reading consumes it */
 			c->nr_changed_ns = 0;
 		if (lpo >= sizeof(list))
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
@@ -347,7 +347,7 @@ static void exec_get_log(struct nvmf_req *req)
 	case NVME_LOG_ANA: {
 		static_assert(NVMF_ANA_LOG_MAX <= 16384, "the ANA log fits on the stack");
 		uint8_t ana[NVMF_ANA_LOG_MAX];
-		size_t n = build_ana_log(c, req->cmd.cdw10 & NVME_LOG_ANA_LSP_RGO, ana);
+		size_t n = build_ana_log(c, le32_to_cpu(req->cmd.cdw10) & NVME_LOG_ANA_LSP_RGO, ana);
 
 		if (lpo >= n)
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
@@ -362,7 +362,7 @@ static void exec_get_log(struct nvmf_req *req)
 			complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 			return;
 		}
-		nvmf_resv_log_read(c, page, req->cmd.cdw10 & (1u << 15));
+		nvmf_resv_log_read(c, page, le32_to_cpu(req->cmd.cdw10) & (1u << 15));
 		complete_data(req, page + lpo, sizeof(page) - lpo);
 		return;
 	}
@@ -376,8 +376,8 @@ static void exec_get_log(struct nvmf_req *req)
 static void exec_features(struct nvmf_req *req, bool set)
 {
 	struct nvmf_ctrl *c = req->sq->ctrl;
-	uint8_t fid = req->cmd.cdw10 & 0xff;
-	uint32_t v = req->cmd.cdw11;
+	uint8_t fid = le32_to_cpu(req->cmd.cdw10) & 0xff;
+	uint32_t v = le32_to_cpu(req->cmd.cdw11);
 
 	switch (fid) {
 	case NVME_FEAT_NUM_QUEUES:
@@ -401,7 +401,7 @@ static void exec_features(struct nvmf_req *req, bool set)
 				want = nvmf_ctrl_max_io_queues(c);
 			c->nr_io_queues = want;
 		}
-		req->rsp.dw0 = (c->nr_io_queues - 1u) | ((c->nr_io_queues - 1u) << 16);
+		req->rsp.dw0 = cpu_to_le32((c->nr_io_queues - 1u) | ((c->nr_io_queues - 1u) << 16));
 		break;
 	case NVME_FEAT_KATO:
 		if (set) {
@@ -409,12 +409,12 @@ static void exec_features(struct nvmf_req *req, bool set)
 			reactor_timer_stop(&c->reactor->r, &c->ka_timer);
 			c->last_ka_ns = reactor_now_ns();
 		}
-		req->rsp.dw0 = c->kato_ms;
+		req->rsp.dw0 = cpu_to_le32(c->kato_ms);
 		break;
 	case NVME_FEAT_ASYNC_EVENT:
 		if (set)
 			c->aen_cfg = v;
-		req->rsp.dw0 = c->aen_cfg;
+		req->rsp.dw0 = cpu_to_le32(c->aen_cfg);
 		break;
 	case NVME_FEAT_VOLATILE_WC:
 		if (set) {
@@ -427,7 +427,7 @@ static void exec_features(struct nvmf_req *req, bool set)
 
 			for (unsigned i = 0; i < nt->nr; i++)
 				vwc |= nt->ns[i]->vwc;
-			req->rsp.dw0 = vwc;
+			req->rsp.dw0 = cpu_to_le32(vwc);
 		}
 		break;
 	case NVME_FEAT_RESV_MASK:
@@ -474,10 +474,10 @@ static void aen_deliver(struct nvmf_ctrl *c)
 
 		c->pending_aen &= ~ev;
 		/* type notice (2) or I/O command specific (6), the event, the log page that tells more */
-		req->rsp.dw0 = ev == NVMF_AEN_NS ? (0x2u | (0x00u << 8) | (0x04u << 16))      /* NS attribute changed */
+		req->rsp.dw0 = cpu_to_le32(ev == NVMF_AEN_NS ? (0x2u | (0x00u << 8) | (0x04u << 16))      /* NS attribute changed */
 			     : ev == NVMF_AEN_ANA ? (0x2u | (0x03u << 8) | (NVME_LOG_ANA << 16))  /* ANA change */
 			     : ev == NVMF_AEN_DISC ? (0x2u | (0xf0u << 8) | (0x70u << 16))       /* discovery log changed */
-						   : (0x6u | (0x00u << 8) | (0x80u << 16));      /* reservation log page */
+						   : (0x6u | (0x00u << 8) | (0x80u << 16)));      /* reservation log page */
 		nvmf_req_complete(req, 0);
 	}
 }
@@ -559,7 +559,7 @@ void nvmf_exec_admin(struct nvmf_req *req)
 	case NVME_ADM_ABORT:
 		if (disc)
 			break;
-		req->rsp.dw0 = 1;       /* not aborted: commands here are never stuck in a queue */
+		req->rsp.dw0 = cpu_to_le32(1);       /* not aborted: commands here are never stuck in a queue */
 		nvmf_req_complete(req, 0);
 		return;
 	default:

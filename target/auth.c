@@ -269,7 +269,7 @@ static void negotiate(struct nvmf_sq *sq, const uint8_t *d, uint32_t tl)
 	}
 	dhchap_dh_free(a->dh);
 	memset(a, 0, sizeof(*a));
-	a->tid = n->t_id;
+	a->tid = le16_to_cpu(n->t_id);
 	if (!sq->authed && ++sq->auth_tries > AUTH_TRIES_MAX) {
 		fail(sq, a, NVMF_AUTH_FAIL_NOT_USABLE, "too many attempts on this queue");
 		return;
@@ -359,16 +359,16 @@ static bool reply(struct nvmf_sq *sq, struct nvmf_auth *a, struct nvmf_req *req,
 	const struct nvmf_auth_reply *r = (const void *)d;
 	size_t dhlen = dhchap_dh_len(a->dhgid);
 
-	if (tl < sizeof(*r) || r->hl != a->hl || tl < sizeof(*r) + 2u * r->hl + r->dhvlen) {
+	if (tl < sizeof(*r) || r->hl != a->hl || tl < sizeof(*r) + 2u * r->hl + le16_to_cpu(r->dhvlen)) {
 		fail(sq, a, NVMF_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Reply");
 		return false;
 	}
-	if (r->dhvlen != dhlen) {
+	if (le16_to_cpu(r->dhvlen) != dhlen) {
 		fail(sq, a, NVMF_AUTH_FAIL_INCORRECT_PAYLOAD, "Reply carries a DH value of the wrong size");
 		return false;
 	}
 	if (!dhlen) {
-		reply_check(sq, a, r->cvalid, r->seqnum, r->rval, r->rval + a->hl);
+		reply_check(sq, a, r->cvalid, le32_to_cpu(r->seqnum), r->rval, r->rval + a->hl);
 		return false;
 	}
 	/* what reply_check needs once the secret is back: the request's
@@ -403,9 +403,9 @@ static uint16_t auth_cmd_check(struct nvmf_req *req, uint32_t min_len)
 	if (!sq->ctrl)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR);
 	if (cmd->secp != NVMF_AUTH_SECP_DHCHAP || cmd->spsp0 != NVMF_AUTH_SPSP || cmd->spsp1 != NVMF_AUTH_SPSP ||
-	    !cmd->len)
+	    !le32_to_cpu(cmd->len))
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	if (req->len != cmd->len || !req->buf || cmd->len < min_len)
+	if (req->len != le32_to_cpu(cmd->len) || !req->buf || le32_to_cpu(cmd->len) < min_len)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
 	/* nothing to authenticate here, or one command of the queue is
 	 * still waiting for the worker (the Linux host sends one at a time) */
@@ -419,7 +419,7 @@ void nvmf_exec_auth_send(struct nvmf_req *req)
 	struct nvmf_sq *sq = req->sq;
 	const uint8_t *d = req->buf;
 	struct nvmf_auth *a;
-	uint32_t tl = ((const struct nvmf_auth_cmd *)&req->cmd)->len;
+	uint32_t tl = le32_to_cpu(((const struct nvmf_auth_cmd *)&req->cmd)->len);
 	uint16_t st = auth_cmd_check(req, 2);
 
 	if (st) {
@@ -457,7 +457,7 @@ void nvmf_exec_auth_send(struct nvmf_req *req)
 		nvmf_req_complete(req, 0);
 		return;
 	}
-	if (((const struct nvmf_auth_success2 *)d)->t_id != a->tid) {
+	if (le16_to_cpu(((const struct nvmf_auth_success2 *)d)->t_id) != a->tid) {
 		fail(sq, a, NVMF_AUTH_FAIL_INCORRECT_PAYLOAD, "wrong transaction identifier");
 		nvmf_req_complete(req, 0);
 		return;
@@ -481,12 +481,12 @@ static void challenge_build(struct nvmf_auth *a, uint8_t *d)
 
 	ch->auth_type = NVMF_AUTH_DHCHAP;
 	ch->auth_id = NVMF_AUTH_CHALLENGE;
-	ch->t_id = a->tid;
+	ch->t_id = cpu_to_le16(a->tid);
 	ch->hl = a->hl;
 	ch->hashid = a->hash;
 	ch->dhgid = a->dhgid;
-	ch->dhvlen = (uint16_t)dhlen;
-	ch->seqnum = a->s1;
+	ch->dhvlen = cpu_to_le16((uint16_t)dhlen);
+	ch->seqnum = cpu_to_le32(a->s1);
 	memcpy(ch->cval, a->c1, a->hl);
 	memcpy(ch->cval + a->hl, a->pub, dhlen);
 	a->step = NVMF_AUTH_REPLY;
@@ -504,7 +504,7 @@ static uint16_t success1(struct nvmf_sq *sq, struct nvmf_auth *a, uint8_t *d, ui
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 	s->auth_type = NVMF_AUTH_DHCHAP;
 	s->auth_id = NVMF_AUTH_SUCCESS1;
-	s->t_id = a->tid;
+	s->t_id = cpu_to_le16(a->tid);
 	s->hl = a->hl;
 	if (!a->c2_valid) {
 		authenticated(sq);
@@ -541,7 +541,7 @@ static void recv_answer(struct nvmf_sq *sq, struct nvmf_req *req, uint16_t st)
 
 		f->auth_type = NVMF_AUTH_COMMON;
 		f->auth_id = NVMF_AUTH_FAILURE1;
-		f->t_id = a->tid;
+		f->t_id = cpu_to_le16(a->tid);
 		f->rescode = NVMF_AUTH_RESCODE_FAILED;
 		f->rescode_exp = a->fail;
 		nvmf_auth_free(sq);
@@ -555,7 +555,7 @@ void nvmf_exec_auth_recv(struct nvmf_req *req)
 	struct nvmf_sq *sq = req->sq;
 	struct nvmf_auth *a;
 	uint8_t *d = req->buf;
-	uint32_t al = ((const struct nvmf_auth_cmd *)&req->cmd)->len;
+	uint32_t al = le32_to_cpu(((const struct nvmf_auth_cmd *)&req->cmd)->len);
 	uint16_t st = auth_cmd_check(req, sizeof(struct nvmf_auth_failure));
 
 	if (st) {
@@ -626,7 +626,7 @@ static void job_done(void *arg)
 			a->sess_len = (uint16_t)dhchap_dh_len(a->dhgid);
 			dhchap_dh_free(a->dh);
 			a->dh = NULL;
-			reply_check(sq, a, r->cvalid, r->seqnum, r->rval, r->rval + a->hl);
+			reply_check(sq, a, r->cvalid, le32_to_cpu(r->seqnum), r->rval, r->rval + a->hl);
 		}
 		nvmf_req_complete(req, 0);
 	}

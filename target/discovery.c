@@ -38,9 +38,9 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_ctrl *c,
 	e->adrfam = (uint8_t)a->adrfam;
 	e->subtype = subtype;
 	e->treq = (uint8_t)(a->treq | NVMF_TREQ_DISABLE_SQFLOW);
-	e->portid = portid;
-	e->cntlid = 0xffff;
-	e->asqsz = NVMF_ADMIN_QUEUE_DEPTH;
+	e->portid = cpu_to_le16(portid);
+	e->cntlid = cpu_to_le16(0xffff);
+	e->asqsz = cpu_to_le16(NVMF_ADMIN_QUEUE_DEPTH);
 	copy_field(e->trsvcid, sizeof(e->trsvcid), a->trsvcid);
 	copy_field(e->subnqn, sizeof(e->subnqn), nqn);
 	copy_field(e->traddr, sizeof(e->traddr),
@@ -130,8 +130,8 @@ static size_t build_log(const struct nvmf_ctrl *c, uint8_t **out)
 		}
 	}
 	fill_entry(&e[n++], c, &here->addr, here->portid, NVMF_SUBTYPE_DISCOVERY_CURRENT, NVMF_DISCOVERY_NQN);
-	hdr->genctr = t->genctr;
-	hdr->numrec = n;
+	hdr->genctr = cpu_to_le64(t->genctr);
+	hdr->numrec = cpu_to_le64(n);
 	hdr->recfmt = 0;
 	return sizeof(*hdr) + n * sizeof(*e);
 }

@@ -18,7 +18,7 @@
  * whether it is in the SQE or the connect data (IATTR bit 0). */
 static void connect_invalid(struct nvmf_req *req, bool in_data, uint16_t offset)
 {
-	req->rsp.dw0 = offset | (in_data ? NVMF_CONNECT_IATTR_DATA : 0);
+	req->rsp.dw0 = cpu_to_le32(offset | (in_data ? NVMF_CONNECT_IATTR_DATA : 0));
 	nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_PARAM));
 }
 
@@ -136,12 +136,12 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	uint16_t st;
 	int id;
 
-	if (d->cntlid != 0xffff) {
+	if (le16_to_cpu(d->cntlid) != 0xffff) {
 		/* dynamic controller model only */
 		connect_invalid(req, true, offsetof(struct nvmf_connect_data, cntlid));
 		return;
 	}
-	if ((uint32_t)cmd->sqsize + 1 > NVMF_ADMIN_QUEUE_DEPTH) {
+	if ((uint32_t)le16_to_cpu(cmd->sqsize) + 1 > NVMF_ADMIN_QUEUE_DEPTH) {
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
@@ -164,7 +164,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	c->cntlid = (uint16_t)id;
 	memcpy(c->hostnqn, d->hostnqn, sizeof(c->hostnqn) - 1);
 	memcpy(c->hostid, d->hostid, sizeof(c->hostid));
-	c->kato_ms = cmd->kato;
+	c->kato_ms = le32_to_cpu(cmd->kato);
 	if (!c->kato_ms && s->type == NVMF_SUBSYS_DISCOVERY)
 		c->kato_ms = NVMF_DISC_KATO_MS;
 	c->auth = nvmf_auth_needed(s, c->hostnqn);
@@ -176,7 +176,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	snprintf(c->traddr, sizeof(c->traddr), "%s", sq->local_addr);
 	sq->ctrl = c;
 	sq->qid = 0;
-	sq->size = (uint16_t)(cmd->sqsize + 1);
+	sq->size = (uint16_t)(le16_to_cpu(cmd->sqsize) + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
 	sq->authed = !c->auth;
 	st = queue_attach(sq);
@@ -194,7 +194,7 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 		nvmf_ctrl_arm_keepalive(c, keepalive_period_ms(c, t));
 	log_peer_info(sq->peer_ip, "controller %u of %s for host %s (kato %u ms%s)", c->cntlid, s->nqn, c->hostnqn,
 		      c->kato_ms, c->auth ? ", DH-HMAC-CHAP" : "");
-	req->rsp.dw0 = c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0);
+	req->rsp.dw0 = cpu_to_le32(c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0));
 	nvmf_req_complete(req, 0);
 }
 
@@ -211,7 +211,7 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		return;
 	}
 	for (c = s->ctrls; c; c = c->next)
-		if (c->cntlid == d->cntlid && !c->dying)
+		if (c->cntlid == le16_to_cpu(d->cntlid) && !c->dying)
 			break;
 	/* the I/O queue must join the association of the same host */
 	if (!c || strncmp(c->hostnqn, d->hostnqn, sizeof(d->hostnqn)) ||
@@ -229,17 +229,17 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
 		return;
 	}
-	if (cmd->qid > c->nr_io_queues || c->io[cmd->qid]) {
+	if (le16_to_cpu(cmd->qid) > c->nr_io_queues || c->io[le16_to_cpu(cmd->qid)]) {
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVME_SC_QID_INVALID));
 		return;
 	}
-	if ((uint32_t)cmd->sqsize + 1 > NVMF_MAX_QUEUE_DEPTH) {
+	if ((uint32_t)le16_to_cpu(cmd->sqsize) + 1 > NVMF_MAX_QUEUE_DEPTH) {
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
 	sq->ctrl = c;
-	sq->qid = cmd->qid;
-	sq->size = (uint16_t)(cmd->sqsize + 1);
+	sq->qid = le16_to_cpu(cmd->qid);
+	sq->size = (uint16_t)(le16_to_cpu(cmd->sqsize) + 1);
 	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
 	sq->authed = !c->auth;
 	st = queue_attach(sq);
@@ -248,8 +248,8 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		nvmf_req_complete(req, st);
 		return;
 	}
-	c->io[cmd->qid] = sq;
-	req->rsp.dw0 = c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0);
+	c->io[le16_to_cpu(cmd->qid)] = sq;
+	req->rsp.dw0 = cpu_to_le32(c->cntlid | (c->auth ? NVMF_CONNECT_AUTHREQ_ATR : 0));
 	nvmf_req_complete(req, 0);
 }
 
@@ -274,7 +274,7 @@ static void exec_connect(struct nvmf_req *req)
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA));
 		return;
 	}
-	if (cmd->sqsize == 0) {
+	if (le16_to_cpu(cmd->sqsize) == 0) {
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
@@ -294,7 +294,7 @@ static void exec_connect(struct nvmf_req *req)
 		log_peer_notice(sq->peer_ip, "connect from %.223s to %.223s over a TLS connection made for %s and %s: refused",
 				d->hostnqn, d->subnqn, sq->tls->hostnqn, sq->tls->subnqn);
 		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
-		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
+		req->rsp.dw0 = cpu_to_le32(offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA);
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
 	}
@@ -309,7 +309,7 @@ static void exec_connect(struct nvmf_req *req)
 	if (!nvmf_subsys_host_allowed(s, d->hostnqn)) {
 		log_peer_notice(sq->peer_ip, "host %.223s not allowed on %s", d->hostnqn, s->nqn);
 		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
-		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
+		req->rsp.dw0 = cpu_to_le32(offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA);
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
 	}
@@ -317,11 +317,11 @@ static void exec_connect(struct nvmf_req *req)
 		log_peer_notice(sq->peer_ip, "host %.223s has no DH-HMAC-CHAP key but %s requires authentication",
 				d->hostnqn, s->nqn);
 		nvmf_count_refused(sq->port->tgt, NVMF_REFUSE_HOST_NOT_ALLOWED);
-		req->rsp.dw0 = offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA;
+		req->rsp.dw0 = cpu_to_le32(offsetof(struct nvmf_connect_data, hostnqn) | NVMF_CONNECT_IATTR_DATA);
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_INVALID_HOST));
 		return;
 	}
-	if (cmd->qid == 0)
+	if (le16_to_cpu(cmd->qid) == 0)
 		connect_admin(req, s, d, cmd);
 	else
 		connect_io(req, s, d, cmd);
@@ -364,13 +364,13 @@ static void exec_property(struct nvmf_req *req, bool set)
 	if ((cmd->attrib & 7u) > 1)
 		goto invalid;
 	if (set) {
-		if (cmd->ofst != NVME_REG_CC || wide)
+		if (le32_to_cpu(cmd->ofst) != NVME_REG_CC || wide)
 			goto invalid;
-		cc_write(c, (uint32_t)cmd->value);
+		cc_write(c, (uint32_t)le64_to_cpu(cmd->value));
 		nvmf_req_complete(req, 0);
 		return;
 	}
-	switch (cmd->ofst) {
+	switch (le32_to_cpu(cmd->ofst)) {
 	case NVME_REG_CAP:
 		v = ctrl_cap(c);
 		if (!wide)
@@ -393,10 +393,10 @@ static void exec_property(struct nvmf_req *req, bool set)
 	default:
 		goto invalid;
 	}
-	if (wide && cmd->ofst != NVME_REG_CAP)
+	if (wide && le32_to_cpu(cmd->ofst) != NVME_REG_CAP)
 		goto invalid;
-	req->rsp.dw0 = (uint32_t)v;
-	req->rsp.dw1 = (uint32_t)(v >> 32);
+	req->rsp.dw0 = cpu_to_le32((uint32_t)v);
+	req->rsp.dw1 = cpu_to_le32((uint32_t)(v >> 32));
 	nvmf_req_complete(req, 0);
 	return;
 invalid:

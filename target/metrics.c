@@ -421,7 +421,7 @@ static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 	       "1 for a PCIe controller's current state (live, resetting, failed, dead)");
 	for (unsigned i = 0; i < __atomic_load_n(&t->nr_pcie, __ATOMIC_ACQUIRE); i++) {
 		const struct pcie_ctrl *pc = t->pcie[i];
-		unsigned st = (unsigned)__atomic_load_n(&pc->state, __ATOMIC_RELAXED);
+		unsigned st = __atomic_load_n((const unsigned *)&pc->state, __ATOMIC_RELAXED);  /* an enum */
 
 		sb_printf(b, "nvmf_bridge_pcie_controller_resets_total{device=\"%s\"} %u\n", t->pcie_bdf[i],
 			  __atomic_load_n(&pc->resets, __ATOMIC_RELAXED));

@@ -236,10 +236,10 @@ void nvmf_resv_log_read(struct nvmf_ctrl *c, uint8_t page[64], bool rae)
 	count = l->nr ? l->q[l->head].count - 1 : l->counter;
 	if (count < p.count)            /* the counter wrapped: never report less */
 		count = p.count;
-	memcpy(page, &count, 8);
+	put_le64(page, count);
 	page[8] = p.type;
 	page[9] = (uint8_t)(l->nr > 255 ? 255 : l->nr);
-	memcpy(page + 12, &p.nsid, 4);
+	put_le32(page + 12, p.nsid);
 }
 
 /* --- the PTPL state file ------------------------------------------------------------ */
@@ -1055,28 +1055,27 @@ static uint16_t do_release(struct nvmf_resv *r, const uint8_t id[16], uint32_t c
 /* Reservation Report: always the extended data structure */
 static uint16_t do_report(struct nvmf_resv *r, struct nvmf_req *req)
 {
-	uint64_t want = ((uint64_t)req->cmd.cdw10 + 1) * 4;
+	uint64_t want = ((uint64_t)le32_to_cpu(req->cmd.cdw10) + 1) * 4;
 	uint8_t page[64 + 64 * NVMF_RESV_MAX_REGS];
 	uint16_t regctl = (uint16_t)r->nr;
 	size_t len = 64 + 64 * (size_t)r->nr;
 
-	if (!(req->cmd.cdw11 & 1u))
+	if (!(le32_to_cpu(req->cmd.cdw11) & 1u))
 		/* fabrics Host Identifiers are 128-bit: only EDS=1 can carry them */
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_HOST_ID_INCONSIST);
 	if (req->xfer != NVMF_XFER_C2H || !req->buf)
 		return invalid_field();
 	memset(page, 0, sizeof(page));
-	memcpy(page, &r->gen, 4);
+	put_le32(page, r->gen);
 	page[4] = r->rtype;
-	memcpy(page + 5, &regctl, 2);
+	put_le16(page + 5, regctl);
 	page[9] = r->ptpl;
 	for (unsigned i = 0; i < r->nr; i++) {
 		uint8_t *e = page + 64 + 64 * i;
-		uint16_t cntlid = 0xffff;       /* dynamic controllers: the host's registration */
 
-		memcpy(e, &cntlid, 2);
+		put_le16(e, 0xffff);    /* dynamic controllers: the host's registration */
 		e[2] = holds(r, r->regs[i].hostid) ? 1 : 0;
-		memcpy(e + 8, &r->regs[i].key, 8);
+		put_le64(e + 8, r->regs[i].key);
 		memcpy(e + 16, r->regs[i].hostid, 16);
 	}
 	if (len > want)
@@ -1113,10 +1112,12 @@ bool nvmf_resv_exec(struct nvmf_ns *ns, struct nvmf_req *req)
 			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA));
 			return true;
 		}
-		memcpy(d, req->buf, need);
+		/* CRKEY (or the only key), then NRKEY or PRKEY */
+		for (uint32_t i = 0; i < need / 8; i++)
+			d[i] = get_le64((const uint8_t *)req->buf + 8 * i);
 	}
 	/* PTPL needs the state file */
-	if (opc == NVME_CMD_RESV_REGISTER && req->cmd.cdw10 >> 30 == 3 && !ns->subsys->tgt->resv_store) {
+	if (opc == NVME_CMD_RESV_REGISTER && le32_to_cpu(req->cmd.cdw10) >> 30 == 3 && !ns->subsys->tgt->resv_store) {
 		nvmf_req_complete(req, invalid_field());
 		return true;
 	}
@@ -1125,19 +1126,19 @@ bool nvmf_resv_exec(struct nvmf_ns *ns, struct nvmf_req *req)
 	was_ptpl = r->ptpl;
 	switch (opc) {
 	case NVME_CMD_RESV_REGISTER:
-		st = do_register(r, id, req->cmd.cdw10, d, &nt);
+		st = do_register(r, id, le32_to_cpu(req->cmd.cdw10), d, &nt);
 		break;
 	case NVME_CMD_RESV_ACQUIRE: {
 		uint8_t old = r->rtype;
 		uint8_t holder[16];
 
 		memcpy(holder, r->holder, 16);
-		st = do_acquire(r, id, req->cmd.cdw10, d, &nt);
+		st = do_acquire(r, id, le32_to_cpu(req->cmd.cdw10), d, &nt);
 		changed = r->rtype != old || memcmp(holder, r->holder, 16);
 		break;
 	}
 	case NVME_CMD_RESV_RELEASE:
-		st = do_release(r, id, req->cmd.cdw10, d[0], &nt, &changed);
+		st = do_release(r, id, le32_to_cpu(req->cmd.cdw10), d[0], &nt, &changed);
 		break;
 	default:
 		st = do_report(r, req);
@@ -1164,8 +1165,8 @@ bool nvmf_resv_exec(struct nvmf_ns *ns, struct nvmf_req *req)
 uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 {
 	struct nvmf_subsys *s = req->sq->ctrl->subsys;
-	uint8_t fid = req->cmd.cdw10 & 0xff;
-	uint32_t nsid = req->cmd.nsid, v = req->cmd.cdw11;
+	uint8_t fid = le32_to_cpu(req->cmd.cdw10) & 0xff;
+	uint32_t nsid = le32_to_cpu(req->cmd.nsid), v = le32_to_cpu(req->cmd.cdw11);
 	struct nvmf_ns *ns;
 	bool write = false;
 
@@ -1183,7 +1184,7 @@ uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 				pthread_mutex_unlock(&r->lock);
 			}
 		}
-		req->rsp.dw0 = v;
+		req->rsp.dw0 = cpu_to_le32(v);
 		return 0;
 	}
 	ns = nvmf_subsys_find_ns(s, nsid);
@@ -1200,7 +1201,7 @@ uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 			}
 			ns->resv->mask = v;
 		}
-		req->rsp.dw0 = ns->resv->mask;
+		req->rsp.dw0 = cpu_to_le32(ns->resv->mask);
 	} else {
 		if (set && (v & 1u) != ns->resv->ptpl) {
 			bool was = ns->resv->ptpl;
@@ -1212,7 +1213,7 @@ uint16_t nvmf_resv_feature(struct nvmf_req *req, bool set)
 			ns->resv->ptpl = v & 1u;
 			write = store_update(ns, was);
 		}
-		req->rsp.dw0 = ns->resv->ptpl;
+		req->rsp.dw0 = cpu_to_le32(ns->resv->ptpl);
 	}
 	pthread_mutex_unlock(&ns->resv->lock);
 	if (write)

@@ -743,7 +743,7 @@ static void peer_name(struct rdma_cm_id *id, char *out, size_t len)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof(host));
-	snprintf(out, len, "rdma %s:%u", host, ntohs(rdma_get_dst_port(id)));
+	snprintf(out, len, "rdma %s:%u", host, ntohs((NVME_FORCE uint16_t)rdma_get_dst_port(id)));
 }
 
 /* QP, CQ, buffers; posts the receives. Returns NULL and an NVMe/RDMA

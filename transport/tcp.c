@@ -550,7 +550,7 @@ static void tcp_complete(struct nvmf_req *nr)
 		/* SUCCESS saves the CapsuleResp, only when the host disabled
 		 * SQ flow control and the CQE would carry nothing else */
 		success = c->sq.sqflow_off && !nr->rsp.dw0 && !nr->rsp.dw1;
-		n = tcp_build_c2h_data(r->data_hdr, &c->ctx, nr->cmd.cid, 0, nr->len, true, success);
+		n = tcp_build_c2h_data(r->data_hdr, &c->ctx, le16_to_cpu(nr->cmd.cid), 0, nr->len, true, success);
 		if (n < 0) {
 			req_put(r);
 			conn_close(c, "cannot build C2HData");
@@ -667,7 +667,7 @@ static void tcp_buf_available(struct nvmf_sq *sq)
 static void send_r2t(struct tcp_conn *c, struct tcp_req *r)
 {
 	struct tx_unit *u = &r->r2t_unit;
-	int n = tcp_build_r2t(r->r2t_hdr, &c->ctx, r->req.cmd.cid, r->ttag, r->r2t_off, r->r2t_left);
+	int n = tcp_build_r2t(r->r2t_hdr, &c->ctx, le16_to_cpu(r->req.cmd.cid), r->ttag, r->r2t_off, r->r2t_left);
 
 	*u = (struct tx_unit){ .iov = { { r->r2t_hdr, (size_t)n } }, .cnt = 1 };
 	tx_queue(c, u);
@@ -803,9 +803,9 @@ static int handle_h2c_data(struct tcp_conn *c)
 	struct tcp_req *r;
 
 	/* no slots before Connect: no TTAG is valid then */
-	if (tcp_pdu_check_ttag(d->ttag, 1, (uint16_t)c->nr_reqs, &err))
+	if (tcp_pdu_check_ttag(le16_to_cpu(d->ttag), 1, (uint16_t)c->nr_reqs, &err))
 		goto fatal;
-	r = &c->reqs[d->ttag - 1];
+	r = &c->reqs[le16_to_cpu(d->ttag) - 1];
 	if (r->state != TREQ_WAIT_H2C) {
 		tcp_pdu_set_err(&err, NVME_TCP_FES_INVALID_HEADER, TCP_PDU_FEI_TTAG, "no R2T outstanding for TTAG");
 		goto fatal;
@@ -817,7 +817,7 @@ static int handle_h2c_data(struct tcp_conn *c)
 	if (tcp_pdu_check_h2c_data(d, r->r2t_off, r->r2t_left, r->req.len, &err))
 		goto fatal;
 	r->state = TREQ_RECV;
-	expect_data(c, r, (uint8_t *)r->req.buf + d->datao);
+	expect_data(c, r, (uint8_t *)r->req.buf + le32_to_cpu(d->datao));
 	return 0;
 fatal:
 	conn_fatal(c, &err);
@@ -870,7 +870,7 @@ static int handle_header(struct tcp_conn *c)
 		const struct nvme_tcp_term_pdu *t = (const void *)c->hdr;
 
 		log_peer_notice(c->sq.peer_ip, "%s: host terminated the connection: %s", c->sq.peer,
-				tcp_pdu_fes_str(t->fes));
+				tcp_pdu_fes_str(le16_to_cpu(t->fes)));
 		conn_close(c, "H2CTermReq");
 		return -EPROTO;
 	}

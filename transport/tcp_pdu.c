@@ -129,7 +129,7 @@ static int check_type(const struct nvme_tcp_hdr *ch, struct tcp_pdu_err *err)
 
 static int check_term_ch(const struct nvme_tcp_hdr *ch, struct tcp_pdu_err *err)
 {
-	uint32_t plen = le32toh(ch->plen);
+	uint32_t plen = le32_to_cpu(ch->plen);
 
 	if (ch->flags)
 		return term_err(err, FEI_FLAGS, "H2CTermReq with flags");
@@ -181,7 +181,7 @@ static int check_icreq_ch(const struct nvme_tcp_hdr *ch, struct tcp_pdu_err *err
 {
 	if (ch->pdo)
 		return tcp_pdu_set_err(err, FES_HDR, FEI_PDO, "ICReq with a PDO");
-	if (le32toh(ch->plen) != sizeof(struct nvme_tcp_icreq))
+	if (le32_to_cpu(ch->plen) != sizeof(struct nvme_tcp_icreq))
 		return tcp_pdu_set_err(err, FES_HDR, FEI_PLEN,
 				       "ICReq PLEN is not 128");
 	return 0;
@@ -210,7 +210,7 @@ static int check_pdo(const struct tcp_pdu_ctx *ctx, const struct nvme_tcp_hdr *c
 				       "PDO inside the header or its digest");
 	if (ctx->cpda && ch->pdo % align)
 		return tcp_pdu_set_err(err, FES_HDR, FEI_PDO, "PDO not CPDA aligned");
-	if (ch->pdo > le32toh(ch->plen))
+	if (ch->pdo > le32_to_cpu(ch->plen))
 		return tcp_pdu_set_err(err, FES_HDR, FEI_PDO, "PDO beyond PLEN");
 	return 0;
 }
@@ -218,7 +218,7 @@ static int check_pdo(const struct tcp_pdu_ctx *ctx, const struct nvme_tcp_hdr *c
 static int check_data_len(const struct tcp_pdu_ctx *ctx,
 			  const struct nvme_tcp_hdr *ch, struct tcp_pdu_err *err)
 {
-	uint32_t room = le32toh(ch->plen) - ch->pdo;
+	uint32_t room = le32_to_cpu(ch->plen) - ch->pdo;
 	uint32_t dgst = tcp_pdu_has_ddgst(ch) ? DGST_LEN : 0;
 	uint32_t len;
 
@@ -239,7 +239,7 @@ static int check_data_len(const struct tcp_pdu_ctx *ctx,
 static int check_layout(const struct tcp_pdu_ctx *ctx,
 			const struct nvme_tcp_hdr *ch, struct tcp_pdu_err *err)
 {
-	uint32_t plen = le32toh(ch->plen);
+	uint32_t plen = le32_to_cpu(ch->plen);
 	uint32_t hdr = tcp_pdu_hdr_total(ctx, ch);
 	bool has_data = plen > hdr;
 	int ret;
@@ -315,7 +315,7 @@ uint32_t tcp_pdu_pad_len(const struct tcp_pdu_ctx *ctx,
 uint32_t tcp_pdu_data_len(const struct tcp_pdu_ctx *ctx,
 			  const struct nvme_tcp_hdr *ch)
 {
-	uint32_t plen = le32toh(ch->plen);
+	uint32_t plen = le32_to_cpu(ch->plen);
 	uint32_t off = tcp_pdu_data_offset(ctx, ch);
 	uint32_t dgst = tcp_pdu_has_ddgst(ch) ? DGST_LEN : 0;
 
@@ -349,7 +349,7 @@ static int check_icreq_fields(const struct nvme_tcp_icreq *req,
 			      struct tcp_pdu_err *err)
 {
 	/* only PFV 0 (NVMe/TCP 1.0) exists: anything else we cannot speak */
-	if (le16toh(req->pfv) != 0)
+	if (le16_to_cpu(req->pfv) != 0)
 		return tcp_pdu_set_err(err, FES_PARAM, FEI_PFV, "unsupported PFV");
 	if (req->hpda > TCP_PDU_HPDA_MAX)
 		return tcp_pdu_set_err(err, FES_HDR, FEI_HPDA, "HPDA above 31");
@@ -360,8 +360,8 @@ static int check_h2c_data_fields(const struct tcp_pdu_ctx *ctx,
 				 const struct nvme_tcp_data_pdu *d,
 				 struct tcp_pdu_err *err)
 {
-	uint32_t datao = le32toh(d->datao);
-	uint32_t datal = le32toh(d->datal);
+	uint32_t datao = le32_to_cpu(d->datao);
+	uint32_t datal = le32_to_cpu(d->datal);
 
 	if (!datal)
 		return tcp_pdu_set_err(err, FES_HDR, FEI_DATAL, "H2CData DATAL 0");
@@ -377,7 +377,7 @@ static int check_h2c_data_fields(const struct tcp_pdu_ctx *ctx,
 static int check_term_fields(const struct nvme_tcp_term_pdu *t,
 			     struct tcp_pdu_err *err)
 {
-	uint16_t fes = le16toh(t->fes);
+	uint16_t fes = le16_to_cpu(t->fes);
 
 	if (fes < FES_HDR || fes > FES_PARAM)
 		return term_err(err, FEI_FES, "H2CTermReq with an unknown FES");
@@ -421,7 +421,7 @@ int tcp_pdu_accept_icreq(struct tcp_pdu_ctx *ctx,
 	ctx->hdgst = req->digest & NVME_TCP_DGST_HDR_ENABLE;
 	ctx->ddgst = req->digest & NVME_TCP_DGST_DATA_ENABLE;
 	ctx->hpda = req->hpda;
-	ctx->maxr2t = le32toh(req->maxr2t);
+	ctx->maxr2t = le32_to_cpu(req->maxr2t);
 	ctx->icreq_done = true;
 	return 0;
 }
@@ -449,17 +449,17 @@ uint32_t tcp_ddgst_iov(const struct iovec *iov, int n)
 
 void tcp_dgst_put(void *wire, uint32_t dgst)
 {
-	uint32_t le = htole32(dgst);
+	le32 le = cpu_to_le32(dgst);
 
 	memcpy(wire, &le, sizeof(le));
 }
 
 uint32_t tcp_dgst_get(const void *wire)
 {
-	uint32_t le;
+	le32 le;
 
 	memcpy(&le, wire, sizeof(le));
-	return le32toh(le);
+	return le32_to_cpu(le);
 }
 
 /* ---- builders ---- */
@@ -473,7 +473,7 @@ static void put_ch(void *buf, uint8_t type, uint8_t flags, uint8_t hlen,
 	ch->flags = flags;
 	ch->hlen = hlen;
 	ch->pdo = pdo;
-	ch->plen = htole32(plen);
+	ch->plen = cpu_to_le32(plen);
 }
 
 static uint32_t out_hdgst_len(const struct tcp_pdu_ctx *ctx)
@@ -509,11 +509,11 @@ int tcp_build_icresp(void *buf, const struct tcp_pdu_ctx *ctx)
 	memset(r, 0, sizeof(*r));
 	/* ICResp never carries digests, whatever was negotiated */
 	put_ch(r, NVME_TCP_ICRESP, 0, sizeof(*r), 0, sizeof(*r));
-	r->pfv = htole16(0);
+	r->pfv = cpu_to_le16(0);
 	r->cpda = ctx->cpda;
 	r->digest = (ctx->hdgst ? NVME_TCP_DGST_HDR_ENABLE : 0) |
 		    (ctx->ddgst ? NVME_TCP_DGST_DATA_ENABLE : 0);
-	r->maxdata = htole32(ctx->maxh2cdata);
+	r->maxdata = cpu_to_le32(ctx->maxh2cdata);
 	return sizeof(*r);
 }
 
@@ -566,9 +566,9 @@ int tcp_build_c2h_data(void *buf, const struct tcp_pdu_ctx *ctx,
 		(success ? NVME_TCP_F_DATA_SUCCESS : 0);
 	memset(buf, 0, pdo);    /* reserved fields and the padding */
 	put_ch(d, NVME_TCP_C2H_DATA, flags, sizeof(*d), pdo, pdo + datal + dgst);
-	d->cccid = htole16(cccid);
-	d->datao = htole32(datao);
-	d->datal = htole32(datal);
+	d->cccid = cpu_to_le16(cccid);
+	d->datao = cpu_to_le32(datao);
+	d->datal = cpu_to_le32(datal);
 	put_hdgst(ctx, d, sizeof(*d));
 	return pdo;
 }
@@ -583,10 +583,10 @@ int tcp_build_r2t(void *buf, const struct tcp_pdu_ctx *ctx, uint16_t cccid,
 		return -EINVAL;
 	memset(r, 0, sizeof(*r));
 	put_ch(r, NVME_TCP_R2T, out_hdgst_flag(ctx), sizeof(*r), 0, len);
-	r->cccid = htole16(cccid);
-	r->ttag = htole16(ttag);
-	r->r2to = htole32(r2to);
-	r->r2tl = htole32(r2tl);
+	r->cccid = cpu_to_le16(cccid);
+	r->ttag = cpu_to_le16(ttag);
+	r->r2to = cpu_to_le32(r2to);
+	r->r2tl = cpu_to_le32(r2tl);
 	put_hdgst(ctx, r, sizeof(*r));
 	return len;
 }
@@ -596,14 +596,14 @@ int tcp_build_c2h_term(void *buf, uint16_t fes, uint32_t fei,
 {
 	struct nvme_tcp_term_pdu *t = buf;
 	size_t n = hdr_len < TCP_PDU_TERM_HDR_MAX ? hdr_len : TCP_PDU_TERM_HDR_MAX;
-	uint32_t fei_le = htole32(fei);
+	le32 fei_le = cpu_to_le32(fei);
 
 	if (!offending_hdr)
 		n = 0;
 	memset(t, 0, sizeof(*t));
 	/* PLEN <= 152 or the Linux host calls the TermReq malformed */
 	put_ch(t, NVME_TCP_C2H_TERM, 0, sizeof(*t), 0, sizeof(*t) + n);
-	t->fes = htole16(fes);
+	t->fes = cpu_to_le16(fes);
 	memcpy(t->fei, &fei_le, sizeof(t->fei));        /* unaligned u32 */
 	if (n)
 		memcpy(t + 1, offending_hdr, n);
@@ -626,8 +626,8 @@ int tcp_pdu_check_h2c_data(const struct nvme_tcp_data_pdu *d,
 			   uint32_t expected_offset, uint32_t r2t_len_left,
 			   uint32_t cmd_len, struct tcp_pdu_err *err)
 {
-	uint64_t datao = le32toh(d->datao);
-	uint32_t datal = le32toh(d->datal);
+	uint64_t datao = le32_to_cpu(d->datao);
+	uint32_t datal = le32_to_cpu(d->datal);
 
 	if (datao + datal > cmd_len)
 		return tcp_pdu_set_err(err, FES_RANGE, 0,

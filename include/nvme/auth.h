@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 #include "nvme/cmd.h"
 
 /* Authentication Send (FCTYPE 05h) and Receive (06h): SECP/SPSP name the
@@ -18,7 +20,7 @@
 struct nvmf_auth_cmd {
 	uint8_t opc;
 	uint8_t rsvd1;
-	uint16_t cid;
+	le16 cid;
 	uint8_t fctype;
 	uint8_t rsvd2[19];
 	struct nvme_sgl_desc sgl1;
@@ -26,7 +28,7 @@ struct nvmf_auth_cmd {
 	uint8_t spsp0;
 	uint8_t spsp1;
 	uint8_t secp;
-	uint32_t len;                  /* TL (send) or AL (receive) */
+	le32 len;                  /* TL (send) or AL (receive) */
 	uint8_t rsvd4[16];
 } __attribute__((packed));
 static_assert(sizeof(struct nvmf_auth_cmd) == 64, "auth cmd size");
@@ -86,8 +88,8 @@ static_assert(sizeof(struct nvmf_auth_protocol_desc) == 64, "auth protocol descr
 struct nvmf_auth_negotiate {
 	uint8_t auth_type;             /* 00h */
 	uint8_t auth_id;               /* 00h */
-	uint16_t rsvd;
-	uint16_t t_id;
+	le16 rsvd;
+	le16 t_id;
 	uint8_t sc_c;                  /* secure channel concatenation */
 	uint8_t napd;
 	struct nvmf_auth_protocol_desc proto[];
@@ -99,14 +101,14 @@ static_assert(offsetof(struct nvmf_auth_negotiate, napd) == 7, "auth negotiate n
 struct nvmf_auth_challenge {
 	uint8_t auth_type;             /* 01h */
 	uint8_t auth_id;               /* 01h */
-	uint16_t rsvd1;
-	uint16_t t_id;
+	le16 rsvd1;
+	le16 t_id;
 	uint8_t hl;
 	uint8_t rsvd2;
 	uint8_t hashid;
 	uint8_t dhgid;
-	uint16_t dhvlen;
-	uint32_t seqnum;
+	le16 dhvlen;
+	le32 seqnum;
 	uint8_t cval[];                /* hl bytes of C1, then dhvlen of g^x mod p */
 } __attribute__((packed));
 static_assert(sizeof(struct nvmf_auth_challenge) == 16, "auth challenge size");
@@ -118,14 +120,14 @@ static_assert(offsetof(struct nvmf_auth_challenge, seqnum) == 12, "auth challeng
 struct nvmf_auth_reply {
 	uint8_t auth_type;             /* 01h */
 	uint8_t auth_id;               /* 02h */
-	uint16_t rsvd1;
-	uint16_t t_id;
+	le16 rsvd1;
+	le16 t_id;
 	uint8_t hl;
 	uint8_t rsvd2;
 	uint8_t cvalid;                /* C2 valid: authenticate the controller */
 	uint8_t rsvd3;
-	uint16_t dhvlen;
-	uint32_t seqnum;               /* S2, 0 without controller authentication */
+	le16 dhvlen;
+	le32 seqnum;               /* S2, 0 without controller authentication */
 	uint8_t rval[];                /* hl of R1, hl of C2, dhvlen of g^y mod p */
 } __attribute__((packed));
 static_assert(sizeof(struct nvmf_auth_reply) == 16, "auth reply size");
@@ -136,8 +138,8 @@ static_assert(offsetof(struct nvmf_auth_reply, seqnum) == 12, "auth reply seqnum
 struct nvmf_auth_success1 {
 	uint8_t auth_type;             /* 01h */
 	uint8_t auth_id;               /* 03h */
-	uint16_t rsvd1;
-	uint16_t t_id;
+	le16 rsvd1;
+	le16 t_id;
 	uint8_t hl;
 	uint8_t rsvd2;
 	uint8_t rvalid;                /* R2 follows */
@@ -150,8 +152,8 @@ static_assert(offsetof(struct nvmf_auth_success1, rvalid) == 8, "auth success1 r
 struct nvmf_auth_success2 {
 	uint8_t auth_type;             /* 01h */
 	uint8_t auth_id;               /* 04h */
-	uint16_t rsvd1;
-	uint16_t t_id;
+	le16 rsvd1;
+	le16 t_id;
 	uint8_t rsvd2[10];
 } __attribute__((packed));
 static_assert(sizeof(struct nvmf_auth_success2) == 16, "auth success2 size");
@@ -159,8 +161,8 @@ static_assert(sizeof(struct nvmf_auth_success2) == 16, "auth success2 size");
 struct nvmf_auth_failure {
 	uint8_t auth_type;             /* 00h (the Linux host also sends 01h in Failure2) */
 	uint8_t auth_id;               /* F0h / F1h */
-	uint16_t rsvd1;
-	uint16_t t_id;
+	le16 rsvd1;
+	le16 t_id;
 	uint8_t rescode;
 	uint8_t rescode_exp;
 } __attribute__((packed));

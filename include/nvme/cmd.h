@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 /* SGL descriptor (16 bytes); type in the high nibble of the last byte,
  * subtype in the low nibble. */
 struct nvme_sgl_desc {
-	uint64_t addr;
-	uint32_t length;
+	le64 addr;
+	le32 length;
 	uint8_t rsvd[3];
 	uint8_t type;
 } __attribute__((packed));
@@ -24,9 +26,9 @@ static_assert(offsetof(struct nvme_sgl_desc, length) == 8, "sgl length");
 static_assert(offsetof(struct nvme_sgl_desc, type) == 15, "sgl type");
 
 struct nvme_keyed_sgl_desc {
-	uint64_t addr;
+	le64 addr;
 	uint8_t length[3];
-	uint32_t key;
+	le32 key;
 	uint8_t type;
 } __attribute__((packed));
 
@@ -37,25 +39,25 @@ static_assert(offsetof(struct nvme_keyed_sgl_desc, key) == 11, "keyed sgl key");
 struct nvme_sqe {
 	uint8_t opc;
 	uint8_t flags;          /* bits 1:0 FUSE, bits 7:6 PSDT (0 = PRP) */
-	uint16_t cid;
-	uint32_t nsid;
-	uint32_t cdw2;
-	uint32_t cdw3;
-	uint64_t mptr;
+	le16 cid;
+	le32 nsid;
+	le32 cdw2;
+	le32 cdw3;
+	le64 mptr;
 	union {
 		struct {
-			uint64_t prp1;
-			uint64_t prp2;
+			le64 prp1;
+			le64 prp2;
 		} prp;
 		struct nvme_sgl_desc sgl;
 		struct nvme_keyed_sgl_desc ksgl;
 	} dptr;
-	uint32_t cdw10;
-	uint32_t cdw11;
-	uint32_t cdw12;
-	uint32_t cdw13;
-	uint32_t cdw14;
-	uint32_t cdw15;
+	le32 cdw10;
+	le32 cdw11;
+	le32 cdw12;
+	le32 cdw13;
+	le32 cdw14;
+	le32 cdw15;
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_sqe) == 64, "SQE size");
@@ -72,12 +74,12 @@ static_assert(offsetof(struct nvme_sqe, cdw15) == 60, "SQE cdw15");
 
 /* Completion queue entry, 16 bytes */
 struct nvme_cqe {
-	uint32_t dw0;
-	uint32_t dw1;
-	uint16_t sqhd;
-	uint16_t sqid;
-	uint16_t cid;
-	uint16_t status;        /* bit 0 phase tag, bits 15:1 status field */
+	le32 dw0;
+	le32 dw1;
+	le16 sqhd;
+	le16 sqid;
+	le16 cid;
+	le16 status;        /* bit 0 phase tag, bits 15:1 status field */
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_cqe) == 16, "CQE size");
@@ -96,8 +98,8 @@ static_assert(offsetof(struct nvme_cqe, status) == 14, "CQE status");
 #define NVME_STATUS_MORE       ((uint16_t)(1u << 13))
 #define NVME_STATUS_SC(s)      ((s) & 0xffu)
 #define NVME_STATUS_SCT(s)     (((s) >> 8) & 0x7u)
-#define NVME_CQE_STATUS(cqe)   ((uint16_t)((cqe)->status >> 1))
-#define NVME_CQE_PHASE(cqe)    ((cqe)->status & 1u)
+#define NVME_CQE_STATUS(cqe)   ((uint16_t)(le16_to_cpu((cqe)->status) >> 1))
+#define NVME_CQE_PHASE(cqe)    (le16_to_cpu((cqe)->status) & 1u)
 
 enum nvme_sct {
 	NVME_SCT_GENERIC = 0x0,
@@ -241,18 +243,18 @@ enum nvme_feat {
 #define NVME_LOG_ANA_LSP_RGO (1u << 8)   /* cdw10 LSP bit 0: groups only, no NSIDs */
 
 struct nvme_ana_log_hdr {
-	uint64_t chgcnt;
-	uint16_t ngrps;
+	le64 chgcnt;
+	le16 ngrps;
 	uint8_t rsvd[6];
 } __attribute__((packed));
 
 struct nvme_ana_group_desc {
-	uint32_t grpid;
-	uint32_t nnsids;
-	uint64_t chgcnt;
+	le32 grpid;
+	le32 nnsids;
+	le64 chgcnt;
 	uint8_t state;
 	uint8_t rsvd[15];
-	uint32_t nsids[];
+	le32 nsids[];
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_ana_log_hdr) == 16, "ana log header");

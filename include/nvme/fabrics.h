@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 #include "nvme/cmd.h"
 
 #define NVME_FABRICS_OPC 0x7f
@@ -37,16 +39,16 @@ enum nvmf_sc {
 struct nvmf_connect_cmd {
 	uint8_t opc;
 	uint8_t rsvd1;
-	uint16_t cid;
+	le16 cid;
 	uint8_t fctype;
 	uint8_t rsvd2[19];
 	struct nvme_sgl_desc sgl1;
-	uint16_t recfmt;
-	uint16_t qid;
-	uint16_t sqsize;        /* 0's based */
+	le16 recfmt;
+	le16 qid;
+	le16 sqsize;        /* 0's based */
 	uint8_t cattr;          /* bit 2: disable SQ flow control */
 	uint8_t rsvd3;
-	uint32_t kato;          /* milliseconds */
+	le32 kato;          /* milliseconds */
 	uint8_t rsvd4[12];
 } __attribute__((packed));
 
@@ -67,7 +69,7 @@ static_assert(offsetof(struct nvmf_connect_cmd, kato) == 48, "connect kato");
 
 struct nvmf_connect_data {
 	uint8_t hostid[16];
-	uint16_t cntlid;
+	le16 cntlid;
 	uint8_t rsvd1[238];
 	char subnqn[NVMF_NQN_FIELD_LEN];
 	char hostnqn[NVMF_NQN_FIELD_LEN];
@@ -85,13 +87,13 @@ static_assert(offsetof(struct nvmf_connect_data, hostnqn) == 512, "connect data 
 struct nvmf_property_cmd {
 	uint8_t opc;
 	uint8_t rsvd1;
-	uint16_t cid;
+	le16 cid;
 	uint8_t fctype;
 	uint8_t rsvd2[35];
 	uint8_t attrib;         /* bits 2:0 size: 0 = 4 bytes, 1 = 8 bytes */
 	uint8_t rsvd3[3];
-	uint32_t ofst;
-	uint64_t value;         /* Property Set only */
+	le32 ofst;
+	le64 value;         /* Property Set only */
 	uint8_t rsvd4[8];
 } __attribute__((packed));
 
@@ -134,10 +136,10 @@ struct nvmf_disc_log_entry {
 	uint8_t adrfam;
 	uint8_t subtype;
 	uint8_t treq;
-	uint16_t portid;
-	uint16_t cntlid;
-	uint16_t asqsz;
-	uint16_t eflags;
+	le16 portid;
+	le16 cntlid;
+	le16 asqsz;
+	le16 eflags;
 	uint8_t rsvd12[20];
 	char trsvcid[32];
 	uint8_t rsvd64[192];
@@ -157,9 +159,9 @@ static_assert(offsetof(struct nvmf_disc_log_entry, traddr) == 512, "disc traddr"
 static_assert(offsetof(struct nvmf_disc_log_entry, tsas) == 768, "disc tsas");
 
 struct nvmf_disc_log_hdr {
-	uint64_t genctr;
-	uint64_t numrec;
-	uint16_t recfmt;
+	le64 genctr;
+	le64 numrec;
+	le16 recfmt;
 	uint8_t rsvd[1006];
 } __attribute__((packed));
 

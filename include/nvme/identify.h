@@ -11,20 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 struct nvme_psd {
-	uint16_t mp;
+	le16 mp;
 	uint8_t rsvd2;
 	uint8_t flags;
-	uint32_t enlat;
-	uint32_t exlat;
+	le32 enlat;
+	le32 exlat;
 	uint8_t rrt;
 	uint8_t rrl;
 	uint8_t rwt;
 	uint8_t rwl;
-	uint16_t idlp;
+	le16 idlp;
 	uint8_t ips;
 	uint8_t rsvd19;
-	uint16_t actp;
+	le16 actp;
 	uint8_t apws;
 	uint8_t rsvd23[9];
 } __attribute__((packed));
@@ -32,8 +34,8 @@ struct nvme_psd {
 static_assert(sizeof(struct nvme_psd) == 32, "psd size");
 
 struct nvme_id_ctrl {
-	uint16_t vid;
-	uint16_t ssvid;
+	le16 vid;
+	le16 ssvid;
 	char sn[20];
 	char mn[40];
 	char fr[8];
@@ -41,24 +43,24 @@ struct nvme_id_ctrl {
 	uint8_t ieee[3];
 	uint8_t cmic;
 	uint8_t mdts;
-	uint16_t cntlid;
-	uint32_t ver;
-	uint32_t rtd3r;
-	uint32_t rtd3e;
-	uint32_t oaes;
-	uint32_t ctratt;
-	uint16_t rrls;
+	le16 cntlid;
+	le32 ver;
+	le32 rtd3r;
+	le32 rtd3e;
+	le32 oaes;
+	le32 ctratt;
+	le16 rrls;
 	uint8_t rsvd102[9];
 	uint8_t cntrltype;
 	uint8_t fguid[16];
-	uint16_t crdt1;
-	uint16_t crdt2;
-	uint16_t crdt3;
+	le16 crdt1;
+	le16 crdt2;
+	le16 crdt3;
 	uint8_t rsvd134[119];
 	uint8_t nvmsr;
 	uint8_t vwci;
 	uint8_t mec;
-	uint16_t oacs;
+	le16 oacs;
 	uint8_t acl;
 	uint8_t aerl;
 	uint8_t frmw;
@@ -67,63 +69,63 @@ struct nvme_id_ctrl {
 	uint8_t npss;
 	uint8_t avscc;
 	uint8_t apsta;
-	uint16_t wctemp;
-	uint16_t cctemp;
-	uint16_t mtfa;
-	uint32_t hmpre;
-	uint32_t hmmin;
+	le16 wctemp;
+	le16 cctemp;
+	le16 mtfa;
+	le32 hmpre;
+	le32 hmmin;
 	uint8_t tnvmcap[16];
 	uint8_t unvmcap[16];
-	uint32_t rpmbs;
-	uint16_t edstt;
+	le32 rpmbs;
+	le16 edstt;
 	uint8_t dsto;
 	uint8_t fwug;
-	uint16_t kas;
-	uint16_t hctma;
-	uint16_t mntmt;
-	uint16_t mxtmt;
-	uint32_t sanicap;
-	uint32_t hmminds;
-	uint16_t hmmaxd;
-	uint16_t nsetidmax;
-	uint16_t endgidmax;
+	le16 kas;
+	le16 hctma;
+	le16 mntmt;
+	le16 mxtmt;
+	le32 sanicap;
+	le32 hmminds;
+	le16 hmmaxd;
+	le16 nsetidmax;
+	le16 endgidmax;
 	uint8_t anatt;
 	uint8_t anacap;
-	uint32_t anagrpmax;
-	uint32_t nanagrpid;
-	uint32_t pels;
-	uint16_t domainid;
+	le32 anagrpmax;
+	le32 nanagrpid;
+	le32 pels;
+	le16 domainid;
 	uint8_t rsvd358[10];
 	uint8_t megcap[16];
 	uint8_t rsvd384[128];
 	uint8_t sqes;
 	uint8_t cqes;
-	uint16_t maxcmd;
-	uint32_t nn;
-	uint16_t oncs;
-	uint16_t fuses;
+	le16 maxcmd;
+	le32 nn;
+	le16 oncs;
+	le16 fuses;
 	uint8_t fna;
 	uint8_t vwc;
-	uint16_t awun;
-	uint16_t awupf;
+	le16 awun;
+	le16 awupf;
 	uint8_t icsvscc;
 	uint8_t nwpc;
-	uint16_t acwu;
-	uint16_t ocfs;
-	uint32_t sgls;
-	uint32_t mnan;
+	le16 acwu;
+	le16 ocfs;
+	le32 sgls;
+	le32 mnan;
 	uint8_t maxdna[16];
-	uint32_t maxcna;
+	le32 maxcna;
 	uint8_t rsvd564[204];
 	char subnqn[256];
 	uint8_t rsvd1024[768];
 	/* fabrics */
-	uint32_t ioccsz;
-	uint32_t iorcsz;
-	uint16_t icdoff;
+	le32 ioccsz;
+	le32 iorcsz;
+	le16 icdoff;
 	uint8_t fcatt;
 	uint8_t msdbd;
-	uint16_t ofcs;
+	le16 ofcs;
 	uint8_t dctype;
 	uint8_t rsvd1807[241];
 	struct nvme_psd psd[32];
@@ -176,7 +178,7 @@ static_assert(offsetof(struct nvme_id_ctrl, vs) == 3072, "id_ctrl vs");
 #define NVME_ONCS_WRITE_ZEROES  (1u << 3)
 
 struct nvme_lbaf {
-	uint16_t ms;     /* metadata bytes per block */
+	le16 ms;     /* metadata bytes per block */
 	uint8_t lbads;   /* block size = 2^lbads */
 	uint8_t rp;      /* relative performance, bits 1:0 */
 } __attribute__((packed));
@@ -184,9 +186,9 @@ struct nvme_lbaf {
 static_assert(sizeof(struct nvme_lbaf) == 4, "lbaf size");
 
 struct nvme_id_ns {
-	uint64_t nsze;
-	uint64_t ncap;
-	uint64_t nuse;
+	le64 nsze;
+	le64 ncap;
+	le64 nuse;
 	uint8_t nsfeat;
 	uint8_t nlbaf;     /* 0's based */
 	uint8_t flbas;     /* bits 3:0 (+ 6:5 for > 16 formats) format index, bit 4 extended */
@@ -197,28 +199,28 @@ struct nvme_id_ns {
 	uint8_t rescap;
 	uint8_t fpi;
 	uint8_t dlfeat;
-	uint16_t nawun;
-	uint16_t nawupf;
-	uint16_t nacwu;
-	uint16_t nabsn;
-	uint16_t nabo;
-	uint16_t nabspf;
-	uint16_t noiob;
+	le16 nawun;
+	le16 nawupf;
+	le16 nacwu;
+	le16 nabsn;
+	le16 nabo;
+	le16 nabspf;
+	le16 noiob;
 	uint8_t nvmcap[16];
-	uint16_t npwg;
-	uint16_t npwa;
-	uint16_t npdg;
-	uint16_t npda;
-	uint16_t nows;
-	uint16_t mssrl;
-	uint32_t mcl;
+	le16 npwg;
+	le16 npwa;
+	le16 npdg;
+	le16 npda;
+	le16 nows;
+	le16 mssrl;
+	le32 mcl;
 	uint8_t msrc;
 	uint8_t rsvd81[11];
-	uint32_t anagrpid;
+	le32 anagrpid;
 	uint8_t rsvd96[3];
 	uint8_t nsattr;
-	uint16_t nvmsetid;
-	uint16_t endgid;
+	le16 nvmsetid;
+	le16 endgid;
 	uint8_t nguid[16];
 	uint8_t eui64[8];
 	struct nvme_lbaf lbaf[64];

@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 struct nvme_rdma_cm_req {
-	uint16_t recfmt;
-	uint16_t qid;
-	uint16_t hrqsize;       /* 1's based */
-	uint16_t hsqsize;       /* 0's based */
-	uint16_t cntlid;
+	le16 recfmt;
+	le16 qid;
+	le16 hrqsize;       /* 1's based */
+	le16 hsqsize;       /* 0's based */
+	le16 cntlid;
 	uint8_t rsvd[22];
 } __attribute__((packed));
 
@@ -20,16 +22,16 @@ static_assert(sizeof(struct nvme_rdma_cm_req) == 32, "rdma cm req size");
 static_assert(offsetof(struct nvme_rdma_cm_req, hsqsize) == 6, "rdma cm hsqsize");
 
 struct nvme_rdma_cm_rep {
-	uint16_t recfmt;
-	uint16_t crqsize;
+	le16 recfmt;
+	le16 crqsize;
 	uint8_t rsvd[28];
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_rdma_cm_rep) == 32, "rdma cm rep size");
 
 struct nvme_rdma_cm_rej {
-	uint16_t recfmt;
-	uint16_t sts;
+	le16 recfmt;
+	le16 sts;
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_rdma_cm_rej) == 4, "rdma cm rej size");

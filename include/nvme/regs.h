@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 enum nvme_reg {
 	NVME_REG_CAP = 0x00,   /* 8 bytes */
 	NVME_REG_VS = 0x08,
@@ -30,19 +32,19 @@ enum nvme_reg {
 /* The register block as laid out in BAR0, for the static asserts below and
  * for the fake device, which keeps its registers in one of these. */
 struct nvme_bar {
-	uint64_t cap;
-	uint32_t vs;
-	uint32_t intms;
-	uint32_t intmc;
-	uint32_t cc;
-	uint32_t rsvd1;
-	uint32_t csts;
-	uint32_t nssr;
-	uint32_t aqa;
-	uint64_t asq;
-	uint64_t acq;
-	uint32_t cmbloc;
-	uint32_t cmbsz;
+	le64 cap;
+	le32 vs;
+	le32 intms;
+	le32 intmc;
+	le32 cc;
+	le32 rsvd1;
+	le32 csts;
+	le32 nssr;
+	le32 aqa;
+	le64 asq;
+	le64 acq;
+	le32 cmbloc;
+	le32 cmbsz;
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_bar) == 0x40, "nvme_bar size");

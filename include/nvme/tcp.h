@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme/endian.h"
+
 #include "nvme/cmd.h"
 
 enum nvme_tcp_pdu_type {
@@ -49,7 +51,7 @@ struct nvme_tcp_hdr {
 	uint8_t flags;
 	uint8_t hlen;
 	uint8_t pdo;
-	uint32_t plen;
+	le32 plen;
 } __attribute__((packed));
 
 static_assert(sizeof(struct nvme_tcp_hdr) == 8, "tcp CH size");
@@ -57,10 +59,10 @@ static_assert(offsetof(struct nvme_tcp_hdr, plen) == 4, "tcp CH plen");
 
 struct nvme_tcp_icreq {
 	struct nvme_tcp_hdr hdr;
-	uint16_t pfv;
+	le16 pfv;
 	uint8_t hpda;           /* 0's based dwords */
 	uint8_t digest;
-	uint32_t maxr2t;        /* 0's based */
+	le32 maxr2t;        /* 0's based */
 	uint8_t rsvd[112];
 } __attribute__((packed));
 
@@ -70,10 +72,10 @@ static_assert(offsetof(struct nvme_tcp_icreq, maxr2t) == 12, "icreq maxr2t");
 
 struct nvme_tcp_icresp {
 	struct nvme_tcp_hdr hdr;
-	uint16_t pfv;
+	le16 pfv;
 	uint8_t cpda;
 	uint8_t digest;
-	uint32_t maxdata;       /* MAXH2CDATA, bytes */
+	le32 maxdata;       /* MAXH2CDATA, bytes */
 	uint8_t rsvd[112];
 } __attribute__((packed));
 
@@ -82,7 +84,7 @@ static_assert(offsetof(struct nvme_tcp_icresp, maxdata) == 12, "icresp maxdata")
 
 struct nvme_tcp_term_pdu {
 	struct nvme_tcp_hdr hdr;
-	uint16_t fes;
+	le16 fes;
 	uint8_t fei[4];
 	uint8_t rsvd[10];
 } __attribute__((packed));
@@ -107,10 +109,10 @@ static_assert(sizeof(struct nvme_tcp_rsp_pdu) == 24, "capsule resp size");
 
 struct nvme_tcp_data_pdu {
 	struct nvme_tcp_hdr hdr;
-	uint16_t cccid;
-	uint16_t ttag;          /* H2CData only; reserved in C2HData */
-	uint32_t datao;
-	uint32_t datal;
+	le16 cccid;
+	le16 ttag;          /* H2CData only; reserved in C2HData */
+	le32 datao;
+	le32 datal;
 	uint8_t rsvd[4];
 } __attribute__((packed));
 
@@ -120,10 +122,10 @@ static_assert(offsetof(struct nvme_tcp_data_pdu, datal) == 16, "data datal");
 
 struct nvme_tcp_r2t_pdu {
 	struct nvme_tcp_hdr hdr;
-	uint16_t cccid;
-	uint16_t ttag;
-	uint32_t r2to;
-	uint32_t r2tl;
+	le16 cccid;
+	le16 ttag;
+	le32 r2to;
+	le32 r2tl;
 	uint8_t rsvd[4];
 } __attribute__((packed));
 
