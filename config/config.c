@@ -104,8 +104,9 @@ static int check_dir(struct cfg_ctx *c, const char *d, char *out)
 }
 
 /* rpc_namespace_dirs[i]: a directory, listed once */
-static int parse_ns_dir(struct cfg_ctx *c, struct json_object *v, struct cfg_bridge *b, unsigned i)
+static int parse_ns_dir(struct cfg_ctx *c, struct json_object *v, unsigned i, void *arg)
 {
+	struct cfg_bridge *b = arg;
 	const char *d;
 	unsigned j;
 
@@ -120,26 +121,16 @@ static int parse_ns_dir(struct cfg_ctx *c, struct json_object *v, struct cfg_bri
 
 static int parse_rpc_dirs(struct cfg_ctx *c, struct json_object *obj, struct cfg_bridge *b)
 {
-	struct json_object *arr;
 	const char *d;
-	size_t mark, n, i;
-	int ret = 0;
+	unsigned n = 0;
+	size_t mark;
+	int ret;
 
-	if (cfg_opt_array(c, obj, "rpc_namespace_dirs", &arr, &n))
-		return -EINVAL;
-	if (n > CFG_MAX_DIRS)
-		return cfg_fail_key(c, "rpc_namespace_dirs", "%zu directories; at most %d", n, CFG_MAX_DIRS);
-	mark = cfg_path_key(c, "rpc_namespace_dirs");
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		ret = parse_ns_dir(c, json_object_array_get_idx(arr, i), b, (unsigned)i);
-		cfg_path_pop(c, m);
-	}
-	cfg_path_pop(c, mark);
+	ret = cfg_parse_array(c, obj, "rpc_namespace_dirs", CFG_MAX_DIRS, "directories", 0, NULL, &n,
+			      parse_ns_dir, b);
 	if (ret)
 		return ret;
-	b->nr_rpc_namespace_dirs = (unsigned)n;
+	b->nr_rpc_namespace_dirs = n;
 	if (cfg_opt_str(c, obj, "rpc_save_dir", &d))
 		return -EINVAL;
 	if (!d)
@@ -274,67 +265,6 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 
 /* ---- top level ---- */
 
-typedef int (*parse_elem_fn)(struct cfg_ctx *c, struct json_object *obj, unsigned i);
-
-/* The n elements of root.key, parsed one by one into an array already
- * allocated; *nr counts them as they are parsed, so that the checks of an
- * element, which look only backwards, and config_free() see only those. */
-static int parse_elems(struct cfg_ctx *c, const char *key, struct json_object *arr,
-		       size_t n, unsigned *nr, parse_elem_fn fn)
-{
-	size_t i, mark = cfg_path_key(c, key);
-	int ret = 0;
-
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		*nr = (unsigned)i + 1;
-		ret = fn(c, json_object_array_get_idx(arr, i), (unsigned)i);
-		cfg_path_pop(c, m);
-	}
-	cfg_path_pop(c, mark);
-	return ret;
-}
-
-static int parse_hosts(struct cfg_ctx *c, struct json_object *root)
-{
-	struct config *cfg = c->cfg;
-	struct json_object *arr;
-	size_t n;
-
-	if (cfg_opt_array(c, root, "hosts", &arr, &n))
-		return -EINVAL;
-	if (n && !(cfg->hosts = calloc(n, sizeof(*cfg->hosts))))
-		return cfg_no_memory(c);
-	return parse_elems(c, "hosts", arr, n, &cfg->nr_hosts, cfg_parse_host);
-}
-
-static int parse_subsystems(struct cfg_ctx *c, struct json_object *root)
-{
-	struct config *cfg = c->cfg;
-	struct json_object *arr;
-	size_t n;
-
-	if (cfg_opt_array(c, root, "subsystems", &arr, &n))
-		return -EINVAL;
-	if (n && !(cfg->subsystems = calloc(n, sizeof(*cfg->subsystems))))
-		return cfg_no_memory(c);
-	return parse_elems(c, "subsystems", arr, n, &cfg->nr_subsystems, cfg_parse_subsystem);
-}
-
-static int parse_ports(struct cfg_ctx *c, struct json_object *root)
-{
-	struct config *cfg = c->cfg;
-	struct json_object *arr;
-	size_t n;
-
-	if (cfg_opt_array(c, root, "ports", &arr, &n))
-		return -EINVAL;
-	if (n && !(cfg->ports = calloc(n, sizeof(*cfg->ports))))
-		return cfg_no_memory(c);
-	return parse_elems(c, "ports", arr, n, &cfg->nr_ports, cfg_parse_port);
-}
-
 static int parse_root(struct cfg_ctx *c, struct json_object *root)
 {
 	static const char *const keys[] = {
@@ -359,7 +289,12 @@ static int parse_root(struct cfg_ctx *c, struct json_object *root)
 			return ret;
 	}
 	/* ports name subsystems, so they come last */
-	return parse_hosts(c, root) ?: parse_subsystems(c, root) ?: parse_ports(c, root);
+	return cfg_parse_array(c, root, "hosts", 0, NULL, sizeof(*cfg->hosts), &cfg->hosts, &cfg->nr_hosts,
+			       cfg_parse_host, NULL) ?:
+	       cfg_parse_array(c, root, "subsystems", 0, NULL, sizeof(*cfg->subsystems), &cfg->subsystems,
+			       &cfg->nr_subsystems, cfg_parse_subsystem, NULL) ?:
+	       cfg_parse_array(c, root, "ports", 0, NULL, sizeof(*cfg->ports), &cfg->ports, &cfg->nr_ports,
+			       cfg_parse_port, NULL);
 }
 
 /* ---- JSON text ---- */

@@ -88,6 +88,19 @@ int cfg_want_off(struct cfg_ctx *c, struct json_object *obj, const char *key,
 int cfg_check_keys(struct cfg_ctx *c, struct json_object *obj,
 		   const char *const *allowed);
 int cfg_expect_object(struct cfg_ctx *c, struct json_object *v);
+/* One element of an array for cfg_parse_array: index i, arg the caller's */
+typedef int (*cfg_elem_fn)(struct cfg_ctx *c, struct json_object *elem, unsigned i, void *arg);
+/*
+ * The array under obj.key (absent or null: empty), each element through
+ * fn under the path key[i], stopping at the first error. With size, *out
+ * (a pointer to the caller's array pointer) first gets a zeroed array of
+ * that many elements (left NULL when empty). *nr, when given, counts the
+ * elements reached, set before each fn so that a check against earlier
+ * elements sees only real ones. max bounds the count (0: no bound), what
+ * names the elements in that error.
+ */
+int cfg_parse_array(struct cfg_ctx *c, struct json_object *obj, const char *key, size_t max, const char *what,
+		    size_t size, void *out, unsigned *nr, cfg_elem_fn fn, void *arg);
 int cfg_opt_array(struct cfg_ctx *c, struct json_object *obj, const char *key,
 		  struct json_object **arr, size_t *n);
 int cfg_opt_object(struct cfg_ctx *c, struct json_object *obj, const char *key,
@@ -105,9 +118,9 @@ bool cfg_all_zero(const uint8_t *p, size_t n);
 /* The schema's parts: element i of the hosts, subsystems and ports arrays,
  * parsed into c->cfg. Subsystems must be complete before ports, which
  * refer to them. */
-int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i);
-int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned i);
-int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned i);
+int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i, void *arg);
+int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned i, void *arg);
+int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned i, void *arg);
 /* qos.c: parent's "qos" limits object, and a namespace's "host_qos" array */
 int cfg_parse_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_qos *q);
 int cfg_parse_host_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_namespace *ns);

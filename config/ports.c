@@ -201,9 +201,18 @@ static int parse_param(struct cfg_ctx *c, struct json_object *param, struct cfg_
 	return 0;
 }
 
-static int parse_ana_group(struct cfg_ctx *c, struct json_object *g, struct cfg_port *p, unsigned pi,
-			   unsigned gi, uint32_t *grpids)
+/* ports[pi]'s walk through its ana_groups: the groups seen so far */
+struct ana_walk {
+	unsigned pi;
+	uint32_t grpids[CFG_MAX_ANAGRPID];
+};
+
+static int parse_ana_group(struct cfg_ctx *c, struct json_object *g, unsigned gi, void *arg)
 {
+	struct ana_walk *w = arg;
+	struct cfg_port *p = &c->cfg->ports[w->pi];
+	uint32_t *grpids = w->grpids;
+	unsigned pi = w->pi;
 	static const char *const keys[] = { "grpid", "ana", NULL };
 	static const char *const ana_keys[] = { "state", NULL };
 	struct json_object *ana;
@@ -242,32 +251,12 @@ static int parse_ana_group(struct cfg_ctx *c, struct json_object *g, struct cfg_
 	return 0;
 }
 
-static int parse_ana_groups(struct cfg_ctx *c, struct json_object *obj, struct cfg_port *p, unsigned pi)
-{
-	uint32_t grpids[CFG_MAX_ANAGRPID];
-	struct json_object *arr;
-	size_t n, i, mark;
-	int ret = 0;
-
-	if (cfg_opt_array(c, obj, "ana_groups", &arr, &n))
-		return -EINVAL;
-	mark = cfg_path_key(c, "ana_groups");
-	if (n > CFG_MAX_ANAGRPID)
-		ret = cfg_fail(c, "%zu ANA groups: at most %d", n, CFG_MAX_ANAGRPID);
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		ret = parse_ana_group(c, json_object_array_get_idx(arr, i), p, pi, (unsigned)i, grpids);
-		cfg_path_pop(c, m);
-	}
-	cfg_path_pop(c, mark);
-	return ret;
-}
-
-static int parse_referral(struct cfg_ctx *c, struct json_object *obj,
-			  struct cfg_port *p, unsigned pi, unsigned ri)
+/* arg: the port's index */
+static int parse_referral(struct cfg_ctx *c, struct json_object *obj, unsigned ri, void *arg)
 {
 	static const char *const keys[] = { "name", "enable", "addr", NULL };
+	unsigned pi = *(const unsigned *)arg;
+	struct cfg_port *p = &c->cfg->ports[pi];
 	struct cfg_referral *r = &p->referrals[ri];
 	struct json_object *addr = cfg_member(obj, "addr");
 	const char *name;
@@ -297,66 +286,23 @@ static int parse_referral(struct cfg_ctx *c, struct json_object *obj,
 	return ret;
 }
 
-static int parse_referrals(struct cfg_ctx *c, struct json_object *obj,
-			   struct cfg_port *p, unsigned pi)
+/* arg: the port's index */
+static int parse_port_subsystem(struct cfg_ctx *c, struct json_object *elem, unsigned i, void *arg)
 {
-	struct json_object *arr;
-	size_t n, i, mark;
-	int ret = 0;
+	unsigned pi = *(const unsigned *)arg;
+	struct cfg_port *p = &c->cfg->ports[pi];
+	const char *nqn;
+	int ret;
 
-	if (cfg_opt_array(c, obj, "referrals", &arr, &n))
-		return -EINVAL;
-	if (!n)
-		return 0;
-	p->referrals = calloc(n, sizeof(*p->referrals));
-	if (!p->referrals)
-		return cfg_no_memory(c);
-	p->nr_referrals = (unsigned)n;
-	mark = cfg_path_key(c, "referrals");
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		ret = parse_referral(c, json_object_array_get_idx(arr, i), p, pi, (unsigned)i);
-		cfg_path_pop(c, m);
+	ret = cfg_read_string(c, elem, &nqn);
+	if (!ret && !config_find_subsystem(c->cfg, nqn))
+		ret = cfg_fail(c, "no subsystem \"%.*s\" in this file", 64, nqn);
+	for (unsigned j = 0; !ret && j < i; j++) {
+		if (!strcmp(p->subsystems[j], nqn))
+			ret = cfg_fail(c, "duplicate subsystem NQN (also ports[%u].subsystems[%u])", pi, j);
 	}
-	cfg_path_pop(c, mark);
-	return ret;
-}
-
-static int parse_port_subsystems(struct cfg_ctx *c, struct json_object *obj,
-				 struct cfg_port *p, unsigned pi)
-{
-	struct json_object *arr;
-	size_t n, i, mark;
-	int ret = 0;
-
-	if (cfg_opt_array(c, obj, "subsystems", &arr, &n))
-		return -EINVAL;
-	if (!n)
-		return 0;
-	p->subsystems = calloc(n, sizeof(*p->subsystems));
-	if (!p->subsystems)
-		return cfg_no_memory(c);
-	p->nr_subsystems = (unsigned)n;
-	mark = cfg_path_key(c, "subsystems");
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-		const char *nqn;
-		unsigned j;
-
-		ret = cfg_read_string(c, json_object_array_get_idx(arr, i), &nqn);
-		if (!ret && !config_find_subsystem(c->cfg, nqn))
-			ret = cfg_fail(c, "no subsystem \"%.*s\" in this file", 64, nqn);
-		for (j = 0; !ret && j < i; j++) {
-			if (!strcmp(p->subsystems[j], nqn))
-				ret = cfg_fail(c, "duplicate subsystem NQN (also ports[%u].subsystems[%u])",
-					       pi, j);
-		}
-		if (!ret)
-			snprintf(p->subsystems[i], CFG_NQN_SIZE, "%s", nqn);
-		cfg_path_pop(c, m);
-	}
-	cfg_path_pop(c, mark);
+	if (!ret)
+		snprintf(p->subsystems[i], CFG_NQN_SIZE, "%s", nqn);
 	return ret;
 }
 
@@ -397,13 +343,14 @@ static int check_port_addr(struct cfg_ctx *c, unsigned pi)
 	return 0;
 }
 
-int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned pi)
+int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned pi, void *arg)
 {
 	static const char *const keys[] = {
 		"portid", "addr", "param", "subsystems", "referrals", "ana_groups", NULL
 	};
 	struct cfg_port *p = &c->cfg->ports[pi];
 	struct json_object *addr = cfg_member(obj, "addr"), *param;
+	struct ana_walk ana;
 	size_t mark;
 	int64_t v;
 	unsigned j;
@@ -435,7 +382,12 @@ int cfg_parse_port(struct cfg_ctx *c, struct json_object *obj, unsigned pi)
 		if (ret)
 			return ret;
 	}
-	return parse_port_subsystems(c, obj, p, pi) ?: parse_referrals(c, obj, p, pi) ?:
-	       parse_ana_groups(c, obj, p, pi);
+	ana.pi = pi;
+	return cfg_parse_array(c, obj, "subsystems", 0, NULL, sizeof(*p->subsystems), &p->subsystems,
+			       &p->nr_subsystems, parse_port_subsystem, &pi) ?:
+	       cfg_parse_array(c, obj, "referrals", 0, NULL, sizeof(*p->referrals), &p->referrals,
+			       &p->nr_referrals, parse_referral, &pi) ?:
+	       cfg_parse_array(c, obj, "ana_groups", CFG_MAX_ANAGRPID, "ANA groups", 0, NULL, NULL,
+			       parse_ana_group, &ana);
 }
 

@@ -68,8 +68,9 @@ int cfg_parse_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_qos 
 	return ret;
 }
 
-static int parse_host_qos_entry(struct cfg_ctx *c, struct json_object *obj, struct cfg_namespace *ns, unsigned i)
+static int parse_host_qos_entry(struct cfg_ctx *c, struct json_object *obj, unsigned i, void *arg)
 {
+	struct cfg_namespace *ns = arg;
 	static const char *const keys[] = { "host", "read_iops", "write_iops", "read_bw", "write_bw", NULL };
 	struct cfg_host_qos *h = &ns->host_qos[i];
 
@@ -84,28 +85,8 @@ static int parse_host_qos_entry(struct cfg_ctx *c, struct json_object *obj, stru
 
 int cfg_parse_host_qos(struct cfg_ctx *c, struct json_object *parent, struct cfg_namespace *ns)
 {
-	struct json_object *arr;
-	size_t n, mark;
-	int ret = 0;
-
 	ns->host_qos = NULL;
 	ns->nr_host_qos = 0;
-	if (cfg_opt_array(c, parent, "host_qos", &arr, &n))
-		return -EINVAL;
-	if (!n)
-		return 0;
-	ns->host_qos = calloc(n, sizeof(*ns->host_qos));
-	if (!ns->host_qos)
-		return cfg_no_memory(c);
-	mark = cfg_path_key(c, "host_qos");
-	for (size_t i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		ret = parse_host_qos_entry(c, json_object_array_get_idx(arr, i), ns, (unsigned)i);
-		cfg_path_pop(c, m);
-		if (!ret)
-			ns->nr_host_qos++;
-	}
-	cfg_path_pop(c, mark);
-	return ret;
+	return cfg_parse_array(c, parent, "host_qos", 0, NULL, sizeof(*ns->host_qos), &ns->host_qos,
+			       &ns->nr_host_qos, parse_host_qos_entry, ns);
 }

@@ -5,6 +5,7 @@
  * them (numbers, booleans). See json_reader.h.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -353,6 +354,37 @@ int cfg_opt_array(struct cfg_ctx *c, struct json_object *obj, const char *key,
 	*arr = v;
 	*n = json_object_array_length(v);
 	return 0;
+}
+
+int cfg_parse_array(struct cfg_ctx *c, struct json_object *obj, const char *key, size_t max, const char *what,
+		    size_t size, void *out, unsigned *nr, cfg_elem_fn fn, void *arg)
+{
+	struct json_object *arr;
+	size_t n, mark;
+	int ret = 0;
+
+	if (cfg_opt_array(c, obj, key, &arr, &n))
+		return -EINVAL;
+	if (max && n > max)
+		return cfg_fail_key(c, key, "%zu %s; at most %zu", n, what, max);
+	if (size && n) {
+		void *a = calloc(n, size);
+
+		if (!a)
+			return cfg_no_memory(c);
+		*(void **)out = a;
+	}
+	mark = cfg_path_key(c, key);
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t m = cfg_path_index(c, i);
+
+		if (nr)
+			*nr = (unsigned)i + 1;
+		ret = fn(c, json_object_array_get_idx(arr, i), (unsigned)i, arg);
+		cfg_path_pop(c, m);
+	}
+	cfg_path_pop(c, mark);
+	return ret;
 }
 
 /* obj.key as an object; NULL when absent or null */

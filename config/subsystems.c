@@ -95,7 +95,7 @@ static int parse_tls_psk(struct cfg_ctx *c, struct json_object *obj, struct cfg_
 	return 0;
 }
 
-int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i)
+int cfg_parse_host(struct cfg_ctx *c, struct json_object *obj, unsigned i, void *arg)
 {
 	static const char *const keys[] = { "nqn", "dhchap", "tls_psk", "tls_psk_derivation", "qos", NULL };
 	struct cfg_host *h = &c->cfg->hosts[i];
@@ -371,9 +371,10 @@ static int parse_ns_extras(struct cfg_ctx *c, struct json_object *obj, struct cf
 	return ret;
 }
 
-static int parse_namespace(struct cfg_ctx *c, struct json_object *obj,
-			   unsigned si, unsigned ni)
+/* arg: the subsystem's index */
+static int parse_namespace(struct cfg_ctx *c, struct json_object *obj, unsigned ni, void *arg)
 {
+	unsigned si = *(const unsigned *)arg;
 	static const char *const keys[] = {
 		"nsid", "enable", "ana_grpid", "ana", "device", "resv",
 		"qos", "host_qos", NULL
@@ -485,35 +486,18 @@ static int parse_attr(struct cfg_ctx *c, struct json_object *attr, struct cfg_su
 	return parse_nvmet_attrs(c, attr, s);
 }
 
-static int parse_allowed_hosts(struct cfg_ctx *c, struct json_object *obj,
-			       struct cfg_subsystem *s, unsigned si)
+/* arg: the subsystem's index */
+static int parse_allowed_host(struct cfg_ctx *c, struct json_object *elem, unsigned i, void *arg)
 {
-	struct json_object *arr;
-	size_t n, i, mark;
-	int ret = 0;
+	unsigned si = *(const unsigned *)arg;
+	struct cfg_subsystem *s = &c->cfg->subsystems[si];
+	int ret;
 
-	if (cfg_opt_array(c, obj, "allowed_hosts", &arr, &n))
-		return -EINVAL;
-	if (!n)
-		return 0;
-	s->allowed_hosts = calloc(n, sizeof(*s->allowed_hosts));
-	if (!s->allowed_hosts)
-		return cfg_no_memory(c);
-	s->nr_allowed_hosts = (unsigned)n;
-	mark = cfg_path_key(c, "allowed_hosts");
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i), j;
-
-		ret = cfg_read_nqn(c, json_object_array_get_idx(arr, i), CFG_NQN_HOST,
-				   s->allowed_hosts[i]);
-		for (j = 0; !ret && j < i; j++) {
-			if (!strcmp(s->allowed_hosts[j], s->allowed_hosts[i]))
-				ret = cfg_fail(c, "duplicate host NQN (also subsystems[%u].allowed_hosts[%zu])",
-					       si, j);
-		}
-		cfg_path_pop(c, m);
+	ret = cfg_read_nqn(c, elem, CFG_NQN_HOST, s->allowed_hosts[i]);
+	for (unsigned j = 0; !ret && j < i; j++) {
+		if (!strcmp(s->allowed_hosts[j], s->allowed_hosts[i]))
+			ret = cfg_fail(c, "duplicate host NQN (also subsystems[%u].allowed_hosts[%u])", si, j);
 	}
-	cfg_path_pop(c, mark);
 	return ret;
 }
 
@@ -555,34 +539,8 @@ static int parse_passthru(struct cfg_ctx *c, struct json_object *obj)
 	return ret;
 }
 
-static int parse_namespaces(struct cfg_ctx *c, struct json_object *obj, unsigned si)
-{
-	struct cfg_subsystem *s = &c->cfg->subsystems[si];
-	struct json_object *arr;
-	size_t n, i, mark;
-	int ret = 0;
 
-	if (cfg_opt_array(c, obj, "namespaces", &arr, &n))
-		return -EINVAL;
-	if (!n)
-		return 0;
-	s->namespaces = calloc(n, sizeof(*s->namespaces));
-	if (!s->namespaces)
-		return cfg_no_memory(c);
-	mark = cfg_path_key(c, "namespaces");
-	for (i = 0; i < n && !ret; i++) {
-		size_t m = cfg_path_index(c, i);
-
-		/* counted as parsed so that conflict checks see only real ones */
-		s->nr_namespaces = (unsigned)i + 1;
-		ret = parse_namespace(c, json_object_array_get_idx(arr, i), si, (unsigned)i);
-		cfg_path_pop(c, m);
-	}
-	cfg_path_pop(c, mark);
-	return ret;
-}
-
-int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
+int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si, void *arg)
 {
 	static const char *const keys[] = {
 		"nqn", "attr", "allowed_hosts", "namespaces", "passthru", "require_auth", NULL
@@ -613,7 +571,8 @@ int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
 		if (ret)
 			return ret;
 	}
-	if (parse_allowed_hosts(c, obj, s, si))
+	if (cfg_parse_array(c, obj, "allowed_hosts", 0, NULL, sizeof(*s->allowed_hosts), &s->allowed_hosts,
+			    &s->nr_allowed_hosts, parse_allowed_host, &si))
 		return -EINVAL;
 	/* nvmet refuses this pair too: the list would be silently moot */
 	if (s->allow_any_host && s->nr_allowed_hosts) {
@@ -640,6 +599,8 @@ int cfg_parse_subsystem(struct cfg_ctx *c, struct json_object *obj, unsigned si)
 	}
 	if (parse_passthru(c, obj))
 		return -EINVAL;
-	return parse_namespaces(c, obj, si);
+	/* nr_namespaces counts those parsed, so conflict checks see only real ones */
+	return cfg_parse_array(c, obj, "namespaces", 0, NULL, sizeof(*s->namespaces), &s->namespaces,
+			       &s->nr_namespaces, parse_namespace, &si);
 }
 
