@@ -709,6 +709,7 @@ static int cmd_verify(struct tool *t)
 /* --- perf: the driver's own baseline, no fabric ------------------------- */
 
 static int parse_u64(const char *s, const char *opt, uint64_t *out);
+static int parse_range(const char *s, const char *opt, uint64_t lo, uint64_t hi, uint64_t *out);
 
 struct perf_opts {
 	unsigned qd;                /* commands in flight per queue */
@@ -1068,10 +1069,8 @@ static int main_perf(int argc, char **argv, struct tool *t)
 	while ((opt = getopt_long(argc, argv, "q:o:w:t:M:n:v", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
-			if (parse_u64(optarg, "-q", &v))
+			if (parse_range(optarg, "-q", 1, 4095, &v))
 				return 2;
-			if (!v || v > 4095)
-				return fail("-q must be 1..4095"), 2;
 			po.qd = (unsigned)v;
 			break;
 		case 'o':
@@ -1095,22 +1094,18 @@ static int main_perf(int argc, char **argv, struct tool *t)
 			break;
 		}
 		case 'M':
-			if (parse_u64(optarg, "--rwmixread", &v) || v > 100)
-				return fail("--rwmixread must be 0..100"), 2;
+			if (parse_range(optarg, "--rwmixread", 0, 100, &v))
+				return 2;
 			po.rwmixread = (unsigned)v;
 			break;
 		case 'n':
-			if (parse_u64(optarg, "--nsid", &v))
+			if (parse_range(optarg, "--nsid", 1, 0xfffffffeu, &v))
 				return 2;
-			if (!v || v > 0xfffffffeu)
-				return fail("--nsid must be 1..4294967294"), 2;
 			t->nsid = (uint32_t)v;
 			break;
 		case 'Q':
-			if (parse_u64(optarg, "--queues", &v))
+			if (parse_range(optarg, "--queues", 1, 64, &v))
 				return 2;
-			if (!v || v > 64)
-				return fail("--queues must be 1..64"), 2;
 			t->queues = (unsigned)v;
 			break;
 		case 'i': po.irq = true; break;
@@ -1145,6 +1140,16 @@ static int parse_u64(const char *s, const char *opt, uint64_t *out)
 	*out = strtoull(s, &end, 0);
 	if (errno || !*s || *end || *s == '-')
 		return fail("%s: not a number: '%s'", opt, s);
+	return 0;
+}
+
+/* An option's number within lo..hi */
+static int parse_range(const char *s, const char *opt, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	if (parse_u64(s, opt, out))
+		return -1;
+	if (*out < lo || *out > hi)
+		return fail("%s must be %llu..%llu", opt, (unsigned long long)lo, (unsigned long long)hi);
 	return 0;
 }
 
@@ -1184,10 +1189,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "n:l:c:f:q:d:s:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_u64(optarg, "--nsid", &v))
+			if (parse_range(optarg, "--nsid", 1, 0xfffffffeu, &v))
 				return 2;
-			if (!v || v > 0xfffffffeu)
-				return fail("--nsid must be 1..4294967294"), 2;
 			t.nsid = (uint32_t)v;
 			have_nsid = true;
 			break;
@@ -1205,17 +1208,13 @@ int main(int argc, char **argv)
 			t.file = optarg;
 			break;
 		case 'q':
-			if (parse_u64(optarg, "--queues", &v))
+			if (parse_range(optarg, "--queues", 1, 64, &v))
 				return 2;
-			if (!v || v > 64)
-				return fail("--queues must be 1..64"), 2;
 			t.queues = (unsigned)v;
 			break;
 		case 'd':
-			if (parse_u64(optarg, "--depth", &v))
+			if (parse_range(optarg, "--depth", 1, 4095, &v))
 				return 2;
-			if (!v || v > 4095)
-				return fail("--depth must be 1..4095"), 2;
 			t.depth = (unsigned)v;
 			break;
 		case 's':

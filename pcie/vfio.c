@@ -218,22 +218,20 @@ static int read_iova_ranges(struct vfio_container *v)
 	unsigned nr = 0;
 	size_t argsz = sizeof(*info);
 
-	info = calloc(1, argsz);
-	if (!info)
-		return -ENOMEM;
-	info->argsz = (uint32_t)argsz;
-	if (ioctl(v->fd, VFIO_IOMMU_GET_INFO, info))
-		goto fail;
-	if (info->argsz > argsz) {
-		/* capabilities follow: ask again with room for them */
-		argsz = info->argsz;
-		free(info);
+	/* capabilities follow when the answer needs more room: ask again
+	 * with what it asked for */
+	for (;;) {
 		info = calloc(1, argsz);
 		if (!info)
 			return -ENOMEM;
 		info->argsz = (uint32_t)argsz;
 		if (ioctl(v->fd, VFIO_IOMMU_GET_INFO, info))
 			goto fail;
+		/* it fits, or this was the second question already */
+		if (info->argsz <= argsz || argsz > sizeof(*info))
+			break;
+		argsz = info->argsz;
+		free(info);
 	}
 	v->iova_pgsize = info->iova_pgsizes & (~info->iova_pgsizes + 1); /* smallest */
 	if (!v->iova_pgsize)

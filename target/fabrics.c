@@ -116,14 +116,22 @@ static unsigned ctrls_of_host(const struct nvmf_tgt *t, const char *hostnqn)
 	return n;
 }
 
-/* The queue joins its controller: what a connected queue needs, then the
- * transport's own allocation. 0, or the status that refuses the Connect. */
-static uint16_t queue_attach(struct nvmf_sq *sq)
+/* The queue joins controller c as queue qid, as the Connect asks: what a
+ * connected queue needs, then the transport's own allocation. 0, or the
+ * status that refuses the Connect (the queue is then not joined). */
+static uint16_t queue_attach(struct nvmf_sq *sq, struct nvmf_ctrl *c, uint16_t qid, const struct nvmf_connect_cmd *cmd)
 {
+	sq->ctrl = c;
+	sq->qid = qid;
+	sq->size = (uint16_t)(le16_to_cpu(cmd->sqsize) + 1);
+	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
+	sq->authed = !c->auth;
 	if (!sq->st)
 		sq->st = calloc(1, sizeof(*sq->st));
-	if (!sq->st || (sq->ops->queue_connected && sq->ops->queue_connected(sq)))
+	if (!sq->st || (sq->ops->queue_connected && sq->ops->queue_connected(sq))) {
+		sq->ctrl = NULL;
 		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVMF_SC_CONNECT_CTRL_BUSY);
+	}
 	return 0;
 }
 
@@ -174,14 +182,8 @@ static void connect_admin(struct nvmf_req *req, struct nvmf_subsys *s, const str
 	c->reactor = sq->reactor ? sq->reactor : &s->tgt->reactors[0];
 	c->last_ka_ns = reactor_now_ns();
 	snprintf(c->traddr, sizeof(c->traddr), "%s", sq->local_addr);
-	sq->ctrl = c;
-	sq->qid = 0;
-	sq->size = (uint16_t)(le16_to_cpu(cmd->sqsize) + 1);
-	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
-	sq->authed = !c->auth;
-	st = queue_attach(sq);
+	st = queue_attach(sq, c, 0, cmd);
 	if (st) {
-		sq->ctrl = NULL;
 		free(c);
 		nvmf_req_complete(req, st);
 		return;
@@ -237,14 +239,8 @@ static void connect_io(struct nvmf_req *req, struct nvmf_subsys *s, const struct
 		connect_invalid(req, false, offsetof(struct nvmf_connect_cmd, sqsize));
 		return;
 	}
-	sq->ctrl = c;
-	sq->qid = le16_to_cpu(cmd->qid);
-	sq->size = (uint16_t)(le16_to_cpu(cmd->sqsize) + 1);
-	sq->sqflow_off = !!(cmd->cattr & NVMF_CATTR_DISSQFC);
-	sq->authed = !c->auth;
-	st = queue_attach(sq);
+	st = queue_attach(sq, c, le16_to_cpu(cmd->qid), cmd);
 	if (st) {
-		sq->ctrl = NULL;
 		nvmf_req_complete(req, st);
 		return;
 	}
