@@ -32,6 +32,12 @@ enum {
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --- proc.c --------------------------------------------------------------- */
+
+/* fn(target) for each link in fd_dir (/proc/PID/fd), until it returns
+ * true: 1 it did, 0 it never did, -1 the directory cannot be read. */
+int ctl_fd_links(const char *fd_dir, bool (*fn)(const char *target, void *arg), void *arg);
+
 /* --- rpc.c ---------------------------------------------------------------- */
 
 /* One call on a fresh connection: send {"jsonrpc":"2.0","id":1,"method":

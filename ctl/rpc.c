@@ -77,33 +77,34 @@ static unsigned daemon_pids(int *pids, unsigned max)
 /* The path of a listening Unix socket of process pid, from its fds and
  * /proc/net/unix (needs the right to read /proc/PID/fd: root or the same
  * user). Returns 1 found, 0 none, -1 cannot tell. */
+struct sock_inodes {
+	unsigned long inode[64];
+	unsigned nr;
+};
+
+static bool add_sock_inode(const char *target, void *arg)
+{
+	struct sock_inodes *si = arg;
+
+	if (!strncmp(target, "socket:[", 8))
+		si->inode[si->nr++] = strtoul(target + 8, NULL, 10);
+	return si->nr == 64;
+}
+
 static int daemon_socket(int pid, char *out, size_t outlen)
 {
-	char path[PATH_MAX], link[128];
-	unsigned long inodes[64];
-	unsigned nr = 0;
-	DIR *d;
-	struct dirent *e;
+	char path[PATH_MAX];
+	struct sock_inodes si = { .nr = 0 };
+	unsigned long *inodes = si.inode;
+	unsigned nr;
 	FILE *f;
 	char line[PATH_MAX + 128];
 	int found = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d)
+	if (ctl_fd_links(path, add_sock_inode, &si) < 0)
 		return -1;
-	while ((e = readdir(d)) && nr < 64) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, e->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		if (!strncmp(link, "socket:[", 8))
-			inodes[nr++] = strtoul(link + 8, NULL, 10);
-	}
-	closedir(d);
+	nr = si.nr;
 	f = fopen("/proc/net/unix", "r");
 	if (!f)
 		return -1;

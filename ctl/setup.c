@@ -940,6 +940,11 @@ int ctl_setup_main(int argc, char **argv)
 /* --- release ------------------------------------------------------------------------ */
 
 /* processes with an open fd on /dev/vfio/GROUP: "pid 12 (nvmf-bridged), ..." */
+static bool is_path(const char *target, void *want)
+{
+	return !strcmp(target, want);
+}
+
 static unsigned vfio_users(int group, char *out, size_t outlen)
 {
 	char want[64], p[PATH_MAX];
@@ -957,29 +962,11 @@ static unsigned vfio_users(int group, char *out, size_t outlen)
 		return 0;
 	while ((e = readdir(pd))) {
 		char fdd[PATH_MAX], comm[64] = "?";
-		DIR *fd;
-		struct dirent *f;
-		bool hit = false;
 
 		if (e->d_name[0] < '1' || e->d_name[0] > '9' || atoi(e->d_name) == self)
 			continue;
 		rpath(fdd, sizeof(fdd), "/proc/%s/fd", e->d_name);
-		fd = opendir(fdd);
-		if (!fd)
-			continue;
-		while (!hit && (f = readdir(fd))) {
-			char lp[PATH_MAX * 2], target[PATH_MAX];
-			ssize_t l;
-
-			snprintf(lp, sizeof(lp), "%s/%s", fdd, f->d_name);
-			l = readlink(lp, target, sizeof(target) - 1);
-			if (l <= 0)
-				continue;
-			target[l] = 0;
-			hit = !strcmp(target, want);
-		}
-		closedir(fd);
-		if (!hit)
+		if (ctl_fd_links(fdd, is_path, want) != 1)
 			continue;
 		rpath(p, sizeof(p), "/proc/%s/comm", e->d_name);
 		read_line(p, comm, sizeof(comm));
