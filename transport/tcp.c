@@ -125,7 +125,6 @@ struct tcp_listener {
 	struct reactor_fd rfd;
 	bool open;                      /* fd listens (and rfd is on reactor 0) */
 	struct reactor_timer resume;    /* accept() paused (EMFILE...) */
-	uint64_t paused;                /* times accept() was paused */
 	int fd;
 };
 
@@ -1479,7 +1478,6 @@ static void listener_pause(struct tcp_listener *l, int err)
 	char src[32];
 
 	snprintf(src, sizeof(src), "listener:%u", l->base.port->portid);
-	l->paused++;
 	log_peer_warn(src, "port %u: accept: %s; pausing the listener for %u ms (%u connections on the port)",
 		      l->base.port->portid, strerror(err), ACCEPT_PAUSE_MS,
 		      __atomic_load_n(&l->base.port->nr_conns, __ATOMIC_RELAXED));

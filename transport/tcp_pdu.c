@@ -421,7 +421,8 @@ int tcp_pdu_accept_icreq(struct tcp_pdu_ctx *ctx,
 	ctx->hdgst = req->digest & NVME_TCP_DGST_HDR_ENABLE;
 	ctx->ddgst = req->digest & NVME_TCP_DGST_DATA_ENABLE;
 	ctx->hpda = req->hpda;
-	ctx->maxr2t = le32_to_cpu(req->maxr2t);
+	/* MAXR2T (0's based) is not kept: the engine never has more than one
+	 * R2T outstanding per command, which every host allows */
 	ctx->icreq_done = true;
 	return 0;
 }

@@ -82,7 +82,6 @@ struct tcp_pdu_ctx {
 	bool ddgst;          /* data digests negotiated */
 	uint8_t hpda;        /* host's, 0's based dwords: C2HData PDO alignment */
 	uint8_t cpda;        /* ours, 0's based; always 0 (Linux host refuses others) */
-	uint32_t maxr2t;     /* host's, 0's based: R2Ts outstanding per command - 1 */
 	uint32_t maxh2cdata; /* ours: largest H2CData payload we accept */
 	uint32_t max_icd;    /* in-capsule data limit of non-fabrics commands on
 			      * this queue: >= 8 KiB for the admin queue, the

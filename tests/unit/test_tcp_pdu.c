@@ -295,7 +295,6 @@ static void test_icreq_accept_records(void **state)
 		assert_true(ctx.icreq_done);
 		assert_int_equal(ctx.hdgst, !!(dg & NVME_TCP_DGST_HDR_ENABLE));
 		assert_int_equal(ctx.ddgst, !!(dg & NVME_TCP_DGST_DATA_ENABLE));
-		assert_int_equal(ctx.maxr2t, 7);
 		assert_int_equal(ctx.hpda, 0);
 		assert_int_equal(ctx.cpda, 0);
 	}
