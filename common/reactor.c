@@ -194,6 +194,32 @@ static int dispatch(struct reactor *r, int timeout_ms, uint64_t *woke)
 	return n;
 }
 
+void reactor_set_sleep_check(struct reactor *r, reactor_sleep_check_cb check, void *arg)
+{
+	r->sleep_check = check;
+	r->sleep_check_arg = arg;
+}
+
+/* About to block in epoll_wait: announce it, then look for work queued
+ * before the announcement was visible. false: work is pending, do not
+ * sleep. The fence pairs with the producers' (see reactor.h). */
+static bool sleep_begin(struct reactor *r)
+{
+	__atomic_store_n(&r->sleeping, true, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (r->sleep_check && r->sleep_check(r->sleep_check_arg)) {
+		__atomic_store_n(&r->sleeping, false, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static void sleep_end(struct reactor *r)
+{
+	if (r->sleeping)
+		__atomic_store_n(&r->sleeping, false, __ATOMIC_RELAXED);
+}
+
 static void account(struct reactor *r, bool busy, uint64_t ns)
 {
 	uint64_t *c = busy ? &r->busy_ns : &r->idle_ns;
@@ -217,7 +243,7 @@ int reactor_run(struct reactor *r)
 
 		if (work)
 			last_work = now;
-		else if (now - last_work >= (uint64_t)r->idle_us * 1000u) {
+		else if (now - last_work >= (uint64_t)r->idle_us * 1000u && sleep_begin(r)) {
 			/* idle: sleep until an fd is ready or the next timer */
 			timeout = -1;
 			if (r->timers) {
@@ -236,6 +262,7 @@ int reactor_run(struct reactor *r)
 			n = dispatch(r, 0, NULL);
 			busy = work || n > 0;
 		}
+		sleep_end(r);
 		if (n < 0) {
 			log_err("epoll_wait: %s", strerror(-n));
 			return n;
@@ -251,8 +278,12 @@ int reactor_run(struct reactor *r)
 int reactor_run_once(struct reactor *r, int timeout_ms)
 {
 	int work = run_timers(r, reactor_now_ns()) + run_pollers(r);
-	int n = dispatch(r, work ? 0 : timeout_ms, NULL);
+	int n;
 
+	if (work || (timeout_ms && !sleep_begin(r)))
+		timeout_ms = 0;
+	n = dispatch(r, timeout_ms, NULL);
+	sleep_end(r);
 	return n < 0 ? n : work + n;
 }
 

@@ -19,6 +19,8 @@ typedef void (*reactor_fd_cb)(void *arg, uint32_t events);
 /* Returns the amount of work done (0 = idle). */
 typedef int (*reactor_poll_cb)(void *arg);
 typedef void (*reactor_timer_cb)(void *arg);
+/* Returns non-zero when work is pending (see reactor_set_sleep_check). */
+typedef int (*reactor_sleep_check_cb)(void *arg);
 
 struct reactor_fd {
 	int fd;
@@ -52,6 +54,11 @@ struct reactor {
 	struct reactor_poller *pollers;
 	uint64_t loops;
 	uint64_t sleeps;
+	/* Set by the reactor's thread (then a full barrier) before it blocks
+	 * in epoll_wait, cleared when it returns: see reactor_asleep. */
+	bool sleeping;
+	reactor_sleep_check_cb sleep_check;
+	void *sleep_check_arg;
 	/* Time in turns that did work (a timer, a poller or an fd event) and
 	 * in turns that did not (spinning, sleeping), as SPDK counts its
 	 * reactors' busy and idle ticks. Written by the reactor's thread
@@ -87,6 +94,23 @@ void reactor_stop(struct reactor *r);
 int reactor_run_once(struct reactor *r, int timeout_ms);
 /* Interrupt a sleeping reactor from another thread or a signal handler. */
 void reactor_wake(struct reactor *r);
+
+/*
+ * Work that other threads queue in memory (no fd) without a wake-up per
+ * item. Before the reactor blocks in epoll_wait it sets r->sleeping,
+ * issues a full barrier, and calls check(arg): non-zero means work is
+ * pending, and the reactor runs another turn instead of sleeping. A
+ * producer publishes its work, issues a full barrier
+ * (__atomic_thread_fence(__ATOMIC_SEQ_CST)) and calls reactor_wake only
+ * if reactor_asleep: of the two barriers one comes first, so either the
+ * check sees the work or the producer sees the flag. A producer that
+ * sees a stale flag only wakes a reactor that is awake.
+ */
+void reactor_set_sleep_check(struct reactor *r, reactor_sleep_check_cb check, void *arg);
+static inline bool reactor_asleep(const struct reactor *r)
+{
+	return __atomic_load_n(&r->sleeping, __ATOMIC_RELAXED);
+}
 
 uint64_t reactor_now_ns(void);
 

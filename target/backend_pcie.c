@@ -73,7 +73,9 @@ static void pcie_admin_done(void *arg, uint16_t status, const struct nvme_cqe *c
 	}
 	if (owner && owner != nvmf_this_reactor) {
 		req->rsp.status = (uint16_t)(status << 1);
-		nvmf_reactor_call(owner, admin_done_on_owner, req);
+		/* cannot fail: this runs in a controller reset too */
+		req->done_msg = (struct nvmf_msg){ .fn = admin_done_on_owner, .arg = req };
+		nvmf_reactor_post(owner, &req->done_msg);
 		return;
 	}
 	nvmf_req_complete(req, status);

@@ -7,8 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,68 +17,142 @@
 
 __thread struct nvmf_reactor *nvmf_this_reactor;
 
-static void msgs_run(void *arg, uint32_t events)
+/*
+ * Cross-reactor messages (see target.h). The ring is D. Vyukov's bounded
+ * queue, with one consumer: slot i starts with seq = i. A producer claims
+ * ticket t when slot t % N has seq == t (free in this lap), by a CAS of
+ * ring_tail from t to t + 1; it fills fn and arg and releases seq = t + 1.
+ * The reactor runs ticket h when slot h % N has seq == h + 1 (acquire),
+ * copies fn and arg out and releases seq = h + N, which frees the slot for
+ * ticket h + N. A slot whose seq is behind the ticket still holds the
+ * previous lap's message: the ring is full.
+ */
+static int ring_push(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
+{
+	uint64_t pos = __atomic_load_n(&to->ring_tail, __ATOMIC_RELAXED);
+
+	for (;;) {
+		struct nvmf_msg_slot *s = &to->ring[pos & (NVMF_MSG_RING - 1)];
+		/* acquire: the reactor is done reading what the slot held */
+		int64_t d = (int64_t)(__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) - pos);
+
+		if (d < 0)
+			return -EAGAIN;
+		if (d > 0) {
+			/* another producer took ticket pos: try the newest */
+			pos = __atomic_load_n(&to->ring_tail, __ATOMIC_RELAXED);
+			continue;
+		}
+		/* a failed CAS loads the current tail into pos */
+		if (__atomic_compare_exchange_n(&to->ring_tail, &pos, pos + 1, true, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED)) {
+			s->fn = fn;
+			s->arg = arg;
+			__atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
+			return 0;
+		}
+	}
+}
+
+/* Work queued for the reactor? Its own thread only. */
+static int msgs_pending(void *arg)
 {
 	struct nvmf_reactor *nr = arg;
-	struct nvmf_msg *m;
-	uint64_t v;
+	const struct nvmf_msg_slot *s = &nr->ring[nr->ring_head & (NVMF_MSG_RING - 1)];
 
-	(void)events;
-	if (read(nr->msg_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("reactor %u: message eventfd: %s", nr->idx, strerror(errno));
-	pthread_mutex_lock(&nr->msg_lock);
-	m = nr->msg_head;
-	nr->msg_head = nr->msg_tail = NULL;
-	pthread_mutex_unlock(&nr->msg_lock);
+	return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == nr->ring_head + 1 ||
+	       __atomic_load_n(&nr->posted, __ATOMIC_RELAXED) != NULL;
+}
+
+/* After a message was queued: wake the reactor if it may be asleep. The
+ * fence pairs with the one the reactor issues after setting its sleeping
+ * flag (common/reactor.c sleep_begin): one of the two comes first, so
+ * either the reactor's last check finds the message or this load finds
+ * the flag set. While it polls, nothing is written. */
+static void wake_if_asleep(struct nvmf_reactor *to)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!reactor_asleep(&to->r))
+		return;
+	__atomic_add_fetch(&to->msg_wakeups, 1, __ATOMIC_RELAXED);
+	reactor_wake(&to->r);
+}
+
+/* The reactor's poller: the calls claimed so far (at most one lap: a
+ * call that queues another one is run on the next turn), then every
+ * posted message, oldest first. */
+static int msgs_run(void *arg)
+{
+	struct nvmf_reactor *nr = arg;
+	struct nvmf_msg *m, *fifo = NULL;
+	int n = 0;
+
+	for (; n < NVMF_MSG_RING; n++) {
+		struct nvmf_msg_slot *s = &nr->ring[nr->ring_head & (NVMF_MSG_RING - 1)];
+		void (*fn)(void *arg);
+		void *fn_arg;
+
+		if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != nr->ring_head + 1)
+			break;  /* empty, or its producer has not filled it yet (it will wake us) */
+		fn = s->fn;
+		fn_arg = s->arg;
+		/* release: a producer reusing the slot sees fn and arg read */
+		__atomic_store_n(&s->seq, nr->ring_head + NVMF_MSG_RING, __ATOMIC_RELEASE);
+		nr->ring_head++;
+		fn(fn_arg);
+	}
+	/* acquire: the messages' contents, written before they were pushed */
+	m = __atomic_exchange_n(&nr->posted, NULL, __ATOMIC_ACQUIRE);
 	while (m) {
 		struct nvmf_msg *next = m->next;
-		bool heap = m->heap;
 
-		/* a caller-owned message may be reused by fn: read it first */
-		m->fn(m->arg);
-		if (heap)
-			free(m);
+		m->next = fifo;
+		fifo = m;
 		m = next;
 	}
+	while (fifo) {
+		m = fifo;
+		fifo = m->next;
+		/* m is the caller's again as soon as fn runs: read it first */
+		m->fn(m->arg);
+		n++;
+	}
+	return n;
 }
 
 void nvmf_reactor_post(struct nvmf_reactor *to, struct nvmf_msg *m)
 {
-	uint64_t one = 1;
+	struct nvmf_msg *head = __atomic_load_n(&to->posted, __ATOMIC_RELAXED);
 
-	m->next = NULL;
-	pthread_mutex_lock(&to->msg_lock);
-	if (to->msg_tail)
-		to->msg_tail->next = m;
-	else
-		to->msg_head = m;
-	to->msg_tail = m;
-	pthread_mutex_unlock(&to->msg_lock);
-	/* an eventfd write fails only when the counter would overflow, and
-	 * then the reactor is already due to wake: the message is queued */
-	if (write(to->msg_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("reactor %u: message eventfd: %s", to->idx, strerror(errno));
+	/* Push only: the reactor takes the whole list at once, so a node
+	 * taken and pushed again meanwhile (ABA) leaves m->next right. */
+	do {
+		m->next = head;
+	} while (!__atomic_compare_exchange_n(&to->posted, &head, m, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	wake_if_asleep(to);
 }
 
 unsigned nvmf_test_fail_reactor_calls;
 
 int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg)
 {
-	struct nvmf_msg *m;
+	uint64_t full;
+	int rc = -EAGAIN;
 
-	if (__atomic_load_n(&nvmf_test_fail_reactor_calls, __ATOMIC_RELAXED) &&
-	    __atomic_sub_fetch(&nvmf_test_fail_reactor_calls, 1, __ATOMIC_RELAXED) + 1)
-		return -ENOMEM;
-	m = malloc(sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	*m = (struct nvmf_msg){ .fn = fn, .arg = arg, .heap = true };
-	nvmf_reactor_post(to, m);
-	return 0;
+	if (!__atomic_load_n(&nvmf_test_fail_reactor_calls, __ATOMIC_RELAXED) ||
+	    !(__atomic_sub_fetch(&nvmf_test_fail_reactor_calls, 1, __ATOMIC_RELAXED) + 1))
+		rc = ring_push(to, fn, arg);
+	if (!rc) {
+		wake_if_asleep(to);
+		return 0;
+	}
+	full = __atomic_add_fetch(&to->msg_ring_full, 1, __ATOMIC_RELAXED);
+	/* the caller handles it; say so once per 1024 */
+	if (full % 1024 == 1)
+		log_warn("reactor %u: message ring full (%u calls not run yet): a call was refused (%llu so far)",
+			 to->idx, NVMF_MSG_RING, (unsigned long long)full);
+	return rc;
 }
-
-int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
-void nvmf_reactor_fini(struct nvmf_reactor *nr);
 
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx)
 {
@@ -89,78 +161,64 @@ int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx)
 	memset(nr, 0, sizeof(*nr));
 	nr->idx = idx;
 	nr->tgt = t;
-	nr->msg_fd = -1;
-	pthread_mutex_init(&nr->msg_lock, NULL);
+	nr->ring = malloc(NVMF_MSG_RING * sizeof(nr->ring[0]));
+	if (!nr->ring)
+		return -ENOMEM;
+	for (unsigned i = 0; i < NVMF_MSG_RING; i++)
+		nr->ring[i] = (struct nvmf_msg_slot){ .seq = i };
 	rc = reactor_init(&nr->r);
-	if (rc)
+	if (rc) {
+		free(nr->ring);
+		nr->ring = NULL;
 		return rc;
-	nr->msg_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (nr->msg_fd < 0) {
-		rc = -errno;
-		goto fini_reactor;
 	}
-	nr->msg_rfd = (struct reactor_fd){ .fd = nr->msg_fd, .events = EPOLLIN, .cb = msgs_run, .arg = nr };
-	rc = reactor_add_fd(&nr->r, &nr->msg_rfd);
-	if (rc)
-		goto close_fd;
+	nr->msg_poller = (struct reactor_poller){ .cb = msgs_run, .arg = nr };
+	reactor_add_poller(&nr->r, &nr->msg_poller);
+	reactor_set_sleep_check(&nr->r, msgs_pending, nr);
 	return 0;
-
-close_fd:
-	close(nr->msg_fd);
-	nr->msg_fd = -1;
-fini_reactor:
-	reactor_fini(&nr->r);
-	return rc;
 }
 
 void nvmf_reactor_fini(struct nvmf_reactor *nr)
 {
+	if (!nr->ring)
+		return;
 	/* messages nobody will run any more */
-	msgs_run(nr, 0);
-	if (nr->msg_fd >= 0)
-		close(nr->msg_fd);
-	nr->msg_fd = -1;
+	while (msgs_pending(nr))
+		msgs_run(nr);
 	reactor_fini(&nr->r);
-	pthread_mutex_destroy(&nr->msg_lock);
+	free(nr->ring);
+	nr->ring = NULL;
 }
 
 /* --- coordinated reset of a PCIe controller ------------------------------ */
 
-/* One message to each reactor and one back from each: allocated with the
- * reset, so no step can be lost to a failed allocation (a lost step would
- * leave resets_pending non-zero and block every later reset). */
-struct reset_step {
-	struct reset_ctx *rc;
-	struct nvmf_msg to, back;
-};
-
-struct reset_ctx {
-	struct nvmf_tgt *t;
-	struct pcie_ctrl *pc;
-	struct reset_step steps[];
-};
-
+/* One message to each reactor and one back from each, all kept in the
+ * reactors: no step can be lost (a lost step would leave resets_pending
+ * non-zero and block every later reset), and nothing is allocated. One
+ * reset runs at a time, so each message is free again when the next
+ * reset posts it. */
 static void reset_finish(void *arg)
 {
-	struct reset_ctx *rc = arg;
+	struct nvmf_reactor *nr = arg;
+	struct nvmf_tgt *t = nr->tgt;
+	struct pcie_ctrl *pc = nr->reset_pc;
 
 	/* on reactor 0, once every reactor aborted its own queue */
-	if (--rc->t->resets_pending)
+	if (--t->resets_pending)
 		return;
-	pthread_mutex_lock(&rc->t->lock);
-	if (rc->pc->state == PCIE_CTRL_RESETTING)
-		pcie_ctrl_reset_enable(rc->pc);
-	pthread_mutex_unlock(&rc->t->lock);
-	free(rc);
+	pthread_mutex_lock(&t->lock);
+	if (pc->state == PCIE_CTRL_RESETTING)
+		pcie_ctrl_reset_enable(pc);
+	pthread_mutex_unlock(&t->lock);
 }
 
 static void reset_abort_own(void *arg)
 {
-	struct reset_step *st = arg;
+	struct nvmf_reactor *nr = arg;
 
-	nvmf_pcie_abort_own_queue(st->rc->pc);
-	st->back = (struct nvmf_msg){ .fn = reset_finish, .arg = st->rc };
-	nvmf_reactor_post(&st->rc->t->reactors[0], &st->back);
+	nvmf_pcie_abort_own_queue(nr->reset_pc);
+	nr->reset_done_msg = (struct nvmf_msg){ .fn = reset_finish, .arg = nr };
+	nvmf_reactor_post(&nr->tgt->reactors[0], &nr->reset_done_msg);
 }
 
 /* On reactor 0: disable, let each reactor complete its own commands with
@@ -168,34 +226,27 @@ static void reset_abort_own(void *arg)
  * re-enable. Commands submitted meanwhile wait in the backend. */
 void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 {
-	struct reset_ctx *rc = malloc(sizeof(*rc) + t->nr_reactors * sizeof(rc->steps[0]));
 	int err;
 
-	if (!rc || t->resets_pending) {
-		free(rc);
+	if (t->resets_pending)
 		return;
-	}
 	pthread_mutex_lock(&t->lock);
 	err = pcie_ctrl_reset_disable(pc);
 	pcie_queue_abort_all(&pc->admin, PCIE_STATUS_ABORTED);
 	pthread_mutex_unlock(&t->lock);
-	if (err && pc->state != PCIE_CTRL_RESETTING) {
-		free(rc);
+	if (err && pc->state != PCIE_CTRL_RESETTING)
 		return;
-	}
 	if (err) {
 		/* cannot disable: fail it, but still complete what is in flight */
 		pc->state = PCIE_CTRL_FAILED;
 	}
-	rc->t = t;
-	rc->pc = pc;
 	t->resets_pending = t->nr_reactors;
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
-		struct reset_step *st = &rc->steps[i];
+		struct nvmf_reactor *nr = &t->reactors[i];
 
-		st->rc = rc;
-		st->to = (struct nvmf_msg){ .fn = reset_abort_own, .arg = st };
-		nvmf_reactor_post(&t->reactors[i], &st->to);
+		nr->reset_pc = pc;
+		nr->reset_msg = (struct nvmf_msg){ .fn = reset_abort_own, .arg = nr };
+		nvmf_reactor_post(nr, &nr->reset_msg);
 	}
 }
 
@@ -253,9 +304,14 @@ int nvmf_tgt_run(struct nvmf_tgt *t)
 	if (!rc)
 		rc = reactor_run(&t->reactors[0].r);
 	/* drain: every reactor closes its connections and stops */
-	for (unsigned i = 1; i < t->nr_reactors; i++)
-		if (t->reactors[i].thread_started)
-			nvmf_reactor_call(&t->reactors[i], drain_start, &t->reactors[i]);
+	for (unsigned i = 1; i < t->nr_reactors; i++) {
+		struct nvmf_reactor *nr = &t->reactors[i];
+
+		if (!nr->thread_started)
+			continue;
+		nr->drain_msg = (struct nvmf_msg){ .fn = drain_start, .arg = nr };
+		nvmf_reactor_post(nr, &nr->drain_msg);
+	}
 	t->reactors[0].r.stop = false;
 	nvmf_transports_drain(&t->reactors[0]);
 	drain_poll_stop(&t->reactors[0]);

@@ -34,12 +34,20 @@
 
 /* --- retirement ---------------------------------------------------------------- */
 
+/* On reactor nr, outside any lookup: every epoch published so far is seen.
+ * One such message per reactor at most: the flag is cleared before the
+ * epoch is read (both sequentially consistent), so a retire either
+ * published its epoch before that read, or finds the flag clear and posts
+ * the message again. */
 static void epoch_ack(void *arg)
 {
-	uint64_t e = (uint64_t)(uintptr_t)arg;
+	struct nvmf_reactor *nr = arg;
+	uint64_t e;
 
-	if (nvmf_this_reactor && e > nvmf_this_reactor->seen_epoch)
-		__atomic_store_n(&nvmf_this_reactor->seen_epoch, e, __ATOMIC_RELEASE);
+	__atomic_store_n(&nr->epoch_msg_queued, false, __ATOMIC_SEQ_CST);
+	e = __atomic_load_n(&nr->tgt->epoch, __ATOMIC_SEQ_CST);
+	if (e > nr->seen_epoch)
+		__atomic_store_n(&nr->seen_epoch, e, __ATOMIC_RELEASE);
 }
 
 static bool ns_idle(const struct nvmf_tgt *t, const struct nvmf_ns *ns)
@@ -92,7 +100,9 @@ static void reclaim_tick(void *arg)
 void nvmf_tgt_retire(struct nvmf_tgt *t, void *ptr, bool is_ns)
 {
 	struct nvmf_retired *r = calloc(1, sizeof(*r));
-	uint64_t e = ++t->epoch;
+	/* after the swap that retires ptr: a reactor that reads this epoch
+	 * sees the swap */
+	uint64_t e = __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
 
 	if (is_ns)
 		((struct nvmf_ns *)ptr)->cfg = NULL;
@@ -103,8 +113,14 @@ void nvmf_tgt_retire(struct nvmf_tgt *t, void *ptr, bool is_ns)
 	}
 	*r = (struct nvmf_retired){ .ptr = ptr, .is_ns = is_ns, .epoch = e, .next = t->retired };
 	t->retired = r;
-	for (unsigned i = 0; i < t->nr_reactors; i++)
-		nvmf_reactor_call(&t->reactors[i], epoch_ack, (void *)(uintptr_t)e);
+	for (unsigned i = 0; i < t->nr_reactors; i++) {
+		struct nvmf_reactor *nr = &t->reactors[i];
+
+		if (__atomic_exchange_n(&nr->epoch_msg_queued, true, __ATOMIC_SEQ_CST))
+			continue;       /* the one queued will read e */
+		nr->epoch_msg = (struct nvmf_msg){ .fn = epoch_ack, .arg = nr };
+		nvmf_reactor_post(nr, &nr->epoch_msg);
+	}
 	if (!t->reclaim_timer.armed)
 		reactor_timer_start(&t->reactors[0].r, &t->reclaim_timer, 50, 50, reclaim_tick, t);
 }
@@ -118,6 +134,7 @@ struct ctrl_msg {
 	uint32_t nsid;                    /* 0: destroy; else: namespace changed */
 	bool disc;                        /* discovery log changed */
 	bool ana;                         /* ANA log changed */
+	struct nvmf_msg msg;
 };
 
 static struct nvmf_ctrl *find_ctrl(struct nvmf_subsys *s, uint16_t cntlid)
@@ -170,8 +187,8 @@ static void on_ctrl_msg(struct nvmf_tgt *t, struct nvmf_ctrl *c, struct ctrl_msg
 	if (!mp)
 		return;
 	*mp = m;
-	if (nvmf_reactor_call(c->reactor, ctrl_msg_handler, mp))
-		free(mp);
+	mp->msg = (struct nvmf_msg){ .fn = ctrl_msg_handler, .arg = mp };
+	nvmf_reactor_post(c->reactor, &mp->msg);
 }
 
 static void on_ctrl(struct nvmf_tgt *t, struct nvmf_ctrl *c, uint32_t nsid, bool disc)

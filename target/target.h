@@ -64,12 +64,34 @@ struct nvmf_listener;
  * lives on exactly one reactor and never moves), its pool of DMA data
  * buffers, and I/O queue pair k of every PCIe controller; so the I/O path
  * takes no lock. Work for another reactor travels as a message.
+ *
+ * Messages (reactors.c) take no lock and, once the reactor is set up, no
+ * allocation. Each reactor receives on two queues, both polled on every
+ * turn and checked once more before it sleeps:
+ * - a ring of NVMF_MSG_RING (fn, arg) slots, allocated with the reactor,
+ *   for nvmf_reactor_call: any number of producers claim a slot with a
+ *   compare-and-swap on the tail, the reactor alone consumes; full, a
+ *   call fails with -EAGAIN;
+ * - a list of messages their callers own, for nvmf_reactor_post: pushed
+ *   with a compare-and-swap, taken whole by the reactor and reversed; it
+ *   cannot fail.
+ * Each queue keeps the order of one sender's messages; the two queues
+ * are not ordered with each other. A sender writes the reactor's wake-up
+ * eventfd only when the reactor announced it is about to sleep
+ * (reactor_asleep), never while it is polling.
  */
+#define NVMF_MSG_RING 1024                /* slots per reactor: a power of two */
+
 struct nvmf_msg {
 	void (*fn)(void *arg);
 	void *arg;
 	struct nvmf_msg *next;
-	bool heap;                        /* allocated by nvmf_reactor_call: freed after it ran */
+};
+
+struct nvmf_msg_slot {
+	uint64_t seq;                     /* its ticket + 1 once filled; + NVMF_MSG_RING once free again */
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 /* A queue waiting for a data buffer of its reactor's pool (nvmf_sq_buf_get
@@ -86,10 +108,23 @@ struct nvmf_reactor {
 	pthread_t thread;
 	bool thread_started;
 	struct dma_pool pool;
-	pthread_mutex_t msg_lock;
-	struct nvmf_msg *msg_head, *msg_tail;
-	int msg_fd;
-	struct reactor_fd msg_rfd;
+	/* messages: written by senders */
+	uint64_t ring_tail;               /* the next ticket to claim */
+	struct nvmf_msg *posted;          /* nvmf_reactor_post, newest first */
+	uint64_t msg_wakeups;             /* eventfd writes by senders (statistics, tests) */
+	uint64_t msg_ring_full;           /* nvmf_reactor_call refused: ring full */
+	/* messages: the reactor's own */
+	struct nvmf_msg_slot *ring;
+	uint64_t ring_head;               /* the next ticket to run */
+	struct reactor_poller msg_poller;
+	struct nvmf_msg drain_msg;        /* shutdown: close connections, stop */
+	/* a PCIe controller reset (one at a time, tgt->resets_pending) */
+	struct pcie_ctrl *reset_pc;
+	struct nvmf_msg reset_msg;        /* reactor 0 -> here: abort this reactor's queue */
+	struct nvmf_msg reset_done_msg;   /* here -> reactor 0: done */
+	/* reclamation epochs (reconfig.c): at most one message queued */
+	struct nvmf_msg epoch_msg;
+	bool epoch_msg_queued;
 	struct reactor_poller poller;     /* this reactor's PCIe queues */
 	uint64_t seen_epoch;              /* reclamation epoch this reactor went through */
 	struct nvmf_buf_wait buf_waiters; /* list head: queues waiting for a data buffer */
@@ -101,17 +136,27 @@ struct nvmf_reactor {
 /* The reactor the calling thread runs (NULL outside reactors). */
 extern __thread struct nvmf_reactor *nvmf_this_reactor;
 
-/* Run fn(arg) on reactor `to` (asynchronously, in order of sending).
- * Allocates the message: -ENOMEM is possible. */
+/* Set up and tear down a reactor (core.c). fini runs the messages still
+ * queued, on the calling thread. */
+int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
+void nvmf_reactor_fini(struct nvmf_reactor *nr);
+
+/* Run fn(arg) on reactor `to`, asynchronously, after the calls this
+ * thread sent there before. From any thread. Allocates nothing; -EAGAIN
+ * when the reactor's ring is full (NVMF_MSG_RING calls it has not run
+ * yet): the caller keeps the work. */
 int nvmf_reactor_call(struct nvmf_reactor *to, void (*fn)(void *arg), void *arg);
 /* The same with a message the caller owns (m->fn and m->arg set; m must
- * stay valid until fn ran): cannot fail. For work that must not be lost,
- * such as the steps of a controller reset. */
+ * stay valid, and not be posted again, until fn runs): cannot fail. For
+ * work that must not be lost: the steps of a controller reset, the
+ * completions and disconnects of a teardown. Ordered after the posts
+ * this thread sent there before (not with its nvmf_reactor_calls). */
 void nvmf_reactor_post(struct nvmf_reactor *to, struct nvmf_msg *m);
-/* Tests only: the next N nvmf_reactor_call fail as if out of memory. */
+/* Tests only: the next N nvmf_reactor_call fail as if the ring were full. */
 extern unsigned nvmf_test_fail_reactor_calls;
 /* Reset a PCIe controller (reactor 0): disable, each reactor aborts its
- * own queue's commands, re-enable. Its steps never allocate. */
+ * own queue's commands, re-enable. Allocates nothing; a reset asked for
+ * while another runs is left to the next health check. */
 void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* --- backends ------------------------------------------------------------ */
@@ -451,6 +496,7 @@ struct nvmf_req {
 	struct nvmf_ns *ns;
 	void *tpriv;                      /* transport's own request */
 	struct nvmf_req *next_pending;    /* backend wait list (queue full) */
+	struct nvmf_msg done_msg;         /* a completion handed to the queue's reactor */
 	uint64_t start_ns;
 	/* QoS (qos.c): delayed until every limit that applies has tokens */
 	struct nvmf_req_qos {

@@ -100,6 +100,9 @@ struct rdma_rstate {
 	struct rdma_chan *chans;
 	struct rdma_conn *conns;
 	struct reactor_poller poller;
+	/* disconnects asked for by the core: one message at most */
+	struct nvmf_msg disconnect_msg;
+	bool disconnect_queued;
 };
 
 struct rdma_conn {
@@ -126,7 +129,7 @@ struct rdma_conn {
 	unsigned sends_out;             /* signaled send-queue WRs not completed */
 	unsigned recvs_out;
 	unsigned busy;
-	unsigned pending_msgs;
+	bool disconnect_req;            /* the core asked to close it (disconnect_msg) */
 	bool closing;
 	bool connected;                 /* the Connect succeeded (queue_connected) */
 	bool established;
@@ -589,8 +592,7 @@ static void conn_destroy(struct rdma_conn *c)
 /* Everything posted has come back and nothing is in a backend: go. */
 static void conn_maybe_free(struct rdma_conn *c)
 {
-	if (!c->closing || c->freed || c->busy || c->sends_out || c->recvs_out ||
-	    __atomic_load_n(&c->pending_msgs, __ATOMIC_ACQUIRE))
+	if (!c->closing || c->freed || c->busy || c->sends_out || c->recvs_out)
 		return;
 	c->freed = true;        /* the poller destroys it: never under a caller */
 }
@@ -629,23 +631,36 @@ static void conn_close(struct rdma_conn *c, const char *why)
 	conn_maybe_free(c);
 }
 
+/* The flag is cleared before the connections are looked at (both
+ * sequentially consistent): a request made meanwhile is either seen here
+ * or finds the flag clear and posts the message again. */
 static void disconnect_msg(void *arg)
 {
-	struct rdma_conn *c = arg;
+	struct rdma_rstate *rs = arg;
 
-	__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
-	conn_close(c, "controller teardown");
-	conn_maybe_free(c);
+	__atomic_store_n(&rs->disconnect_queued, false, __ATOMIC_SEQ_CST);
+	for (struct rdma_conn *c = rs->conns; c; c = c->next) {
+		if (__atomic_exchange_n(&c->disconnect_req, false, __ATOMIC_SEQ_CST)) {
+			conn_close(c, "controller teardown");
+			conn_maybe_free(c);
+		}
+	}
 }
 
-/* nvmf_transport_ops.disconnect: on the connection's own reactor */
+/* nvmf_transport_ops.disconnect: on the connection's own reactor, by a
+ * flag and the reactor's one disconnect message, which finds the
+ * connection by the flag (nothing points at a connection freed
+ * meanwhile) and cannot fail: a teardown must not lose a disconnect. */
 static void rdma_disconnect_sq(struct nvmf_sq *sq)
 {
 	struct rdma_conn *c = sq->tconn;
+	struct rdma_rstate *rs = c->rs;
 
-	__atomic_add_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
-	if (nvmf_reactor_call(c->rs->nr, disconnect_msg, c))
-		__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&c->disconnect_req, true, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&rs->disconnect_queued, true, __ATOMIC_SEQ_CST))
+		return;         /* queued, and not started yet: it will see the flag */
+	rs->disconnect_msg = (struct nvmf_msg){ .fn = disconnect_msg, .arg = rs };
+	nvmf_reactor_post(rs->nr, &rs->disconnect_msg);
 }
 
 /* nvmf_transport_ops.queue_connected: the Connect deadline is met */

@@ -136,13 +136,16 @@ struct tcp_rstate {
 	struct tcp_conn *deadlines;     /* connections with a deadline, doubly linked */
 	struct reactor_timer deadline_timer;
 	struct reactor_poller poller;
+	/* disconnects asked for by other reactors: one message at most */
+	struct nvmf_msg disconnect_msg;
+	bool disconnect_queued;
 };
 
 struct tcp_conn {
 	struct nvmf_sq sq;
 	struct tcp_rstate *rs;
 	int fd;
-	unsigned pending_msgs;          /* disconnect messages from other reactors in flight */
+	bool disconnect_req;            /* another reactor asked to close it (disconnect_msg) */
 	struct reactor_fd rfd;
 	uint8_t addr[16];               /* the peer's address, as admitted */
 	struct tcp_pdu_ctx ctx;
@@ -585,19 +588,28 @@ static void tcp_complete(struct nvmf_req *nr)
 	tx_queue(c, u);
 }
 
+/* The flag is cleared before the connections are looked at (both
+ * sequentially consistent): a request made meanwhile is either seen here
+ * or finds the flag clear and posts the message again. */
 static void disconnect_msg(void *arg)
 {
-	struct tcp_conn *c = arg;
+	struct tcp_rstate *rs = arg;
 
-	__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
-	c->close_queued = true;
-	queue_work(c);          /* closes, or frees an already closed one */
+	__atomic_store_n(&rs->disconnect_queued, false, __ATOMIC_SEQ_CST);
+	for (struct tcp_conn *c = rs->conns; c; c = c->next) {
+		if (__atomic_exchange_n(&c->disconnect_req, false, __ATOMIC_SEQ_CST)) {
+			c->close_queued = true;
+			queue_work(c);
+		}
+	}
 }
 
 /* nvmf_transport_ops.disconnect, called by the core (tgt->lock held) on
  * any reactor: close on the connection's own reactor, on its next poller
- * turn, never inside the core's call stack. The pending message keeps the
- * connection's memory alive until it has run. */
+ * turn, never inside the core's call stack. From another reactor: a flag
+ * and the reactor's one disconnect message, which finds the connection
+ * by the flag (so nothing points at a connection freed meanwhile), and
+ * which cannot fail: a teardown must not lose a disconnect. */
 static void tcp_disconnect(struct nvmf_sq *sq)
 {
 	struct tcp_conn *c = sq->tconn;
@@ -609,9 +621,11 @@ static void tcp_disconnect(struct nvmf_sq *sq)
 		}
 		return;
 	}
-	__atomic_add_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
-	if (nvmf_reactor_call(c->rs->nr, disconnect_msg, c))
-		__atomic_sub_fetch(&c->pending_msgs, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&c->disconnect_req, true, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&c->rs->disconnect_queued, true, __ATOMIC_SEQ_CST))
+		return;         /* queued, and not started yet: it will see the flag */
+	c->rs->disconnect_msg = (struct nvmf_msg){ .fn = disconnect_msg, .arg = c->rs };
+	nvmf_reactor_post(c->rs->nr, &c->rs->disconnect_msg);
 }
 
 /* nvmf_transport_ops.queue_connected: the Connect is about to succeed
@@ -1439,7 +1453,7 @@ static int tcp_poll(void *arg)
 		if (c->close_queued && !c->closing)
 			conn_close(c, "controller teardown");
 		if (c->closing) {
-			if (!c->busy && !__atomic_load_n(&c->pending_msgs, __ATOMIC_ACQUIRE) && !c->on_work)
+			if (!c->busy && !c->on_work)
 				conn_free(c);
 			continue;
 		}
