@@ -18,14 +18,6 @@
 
 #define ADMIN_BUF_SIZE 4096u
 
-uint64_t pcie_clock_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void delay_us_sleep(unsigned us)
 {
 	struct timespec ts = { us / 1000000u, (long)(us % 1000000u) * 1000 };
@@ -43,7 +35,7 @@ void pcie_ctrl_opts_default(struct pcie_ctrl_opts *o)
 		.max_xfer = 2u << 20,
 		.irq = true,
 		.try_huge = true,
-		.clock_ns = pcie_clock_monotonic_ns,
+		.clock_ns = reactor_now_ns,
 		.delay_us = delay_us_sleep,
 	};
 }
@@ -506,7 +498,7 @@ int pcie_ctrl_init(struct pcie_ctrl *c, const struct pcie_dev_ops *ops, void *de
 	else
 		pcie_ctrl_opts_default(&c->opts);
 	if (!c->opts.clock_ns)
-		c->opts.clock_ns = pcie_clock_monotonic_ns;
+		c->opts.clock_ns = reactor_now_ns;
 	if (!c->opts.delay_us)
 		c->opts.delay_us = delay_us_sleep;
 	if (!c->opts.nr_io_queues || c->opts.admin_queue_depth < 2 || c->opts.io_queue_depth < 2) {

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/dma.h"
+#include "common/reactor.h"          /* reactor_now_ns(): the one monotonic clock */
 #include "nvme/cmd.h"
 #include "nvme/identify.h"
 #include "nvme/regs.h"
@@ -278,7 +279,6 @@ const struct pcie_ns *pcie_ctrl_find_ns(const struct pcie_ctrl *c, uint32_t nsid
 /* A dma_mapper that maps through the controller's device ops. */
 struct dma_mapper pcie_ctrl_mapper(struct pcie_ctrl *c);
 
-uint64_t pcie_clock_monotonic_ns(void);
 
 /* Fill an SQE for Read/Write/Compare/Write Zeroes of nlb blocks (1-based) */
 static inline void nvme_sqe_rw(struct nvme_sqe *s, uint8_t opc, uint32_t nsid,

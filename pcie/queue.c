@@ -204,10 +204,10 @@ unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
 
 int pcie_queue_wait(struct pcie_queue *q, int timeout_ms)
 {
-	uint64_t deadline = pcie_clock_monotonic_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = reactor_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
 	while (!pcie_queue_has_cqe(q)) {
-		uint64_t now = pcie_clock_monotonic_ns();
+		uint64_t now = reactor_now_ns();
 		int left_ms;
 
 		if (now >= deadline)

@@ -1181,9 +1181,9 @@ static void test_msix_wakes_waiter(void **state)
 	/* the completion arrives while the waiter sleeps; the waiter touches
 	 * only CQ memory and its eventfd meanwhile, never the fake */
 	assert_int_equal(pthread_create(&th, NULL, late_completion, NULL), 0);
-	t0 = pcie_clock_monotonic_ns();
+	t0 = reactor_now_ns();
 	assert_int_equal(pcie_queue_wait(q, 5000), 1);
-	assert_true(pcie_clock_monotonic_ns() - t0 < 4500 * MS);
+	assert_true(reactor_now_ns() - t0 < 4500 * MS);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(st()->irqs[q1.iv], 1);
 	/* the waiter slept on the eventfd and consumed the interrupt */
