@@ -434,8 +434,13 @@ static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 	family(b, "nvmf_bridge_reactor_idle_seconds_total", "counter",
 	       "A reactor thread's time in turns without work: spinning while polling, or asleep");
 	family(b, "nvmf_bridge_reactor_sleeps_total", "counter", "Times a reactor went to sleep in epoll_wait");
+	family(b, "nvmf_bridge_reactor_message_wakeups_total", "counter",
+	       "Messages from another thread that had to wake the reactor from its sleep (an eventfd write)");
+	family(b, "nvmf_bridge_reactor_message_ring_full_total", "counter",
+	       "Calls to a reactor refused because its message ring was full (the sender kept the work)");
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
 		const struct reactor *r = &t->reactors[i].r;
+		const struct nvmf_reactor *nr = &t->reactors[i];
 
 		sb_printf(b, "nvmf_bridge_reactor_busy_seconds_total{reactor=\"%u\"} %.6f\n", i,
 			  (double)ld(&r->busy_ns) / 1e9);
@@ -443,6 +448,10 @@ static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 			  (double)ld(&r->idle_ns) / 1e9);
 		sb_printf(b, "nvmf_bridge_reactor_sleeps_total{reactor=\"%u\"} %llu\n", i,
 			  (unsigned long long)ld(&r->sleeps));
+		sb_printf(b, "nvmf_bridge_reactor_message_wakeups_total{reactor=\"%u\"} %llu\n", i,
+			  (unsigned long long)ld(&nr->msg_wakeups));
+		sb_printf(b, "nvmf_bridge_reactor_message_ring_full_total{reactor=\"%u\"} %llu\n", i,
+			  (unsigned long long)ld(&nr->msg_ring_full));
 	}
 }
 

@@ -400,6 +400,13 @@ static json_object *m_stats(struct nvmf_tgt *t)
 				       json_object_new_int64((int64_t)__atomic_load_n(&r->idle_ns, __ATOMIC_RELAXED)));
 		json_object_object_add(jr, "sleeps",
 				       json_object_new_int64((int64_t)__atomic_load_n(&r->sleeps, __ATOMIC_RELAXED)));
+		/* messages from other threads: wake-ups they needed, refusals of a full ring */
+		json_object_object_add(jr, "msg_wakeups",
+				       json_object_new_int64((int64_t)__atomic_load_n(&t->reactors[i].msg_wakeups,
+										      __ATOMIC_RELAXED)));
+		json_object_object_add(jr, "msg_ring_full",
+				       json_object_new_int64((int64_t)__atomic_load_n(&t->reactors[i].msg_ring_full,
+										      __ATOMIC_RELAXED)));
 		json_object_array_add(qs, jr);
 	}
 	json_object_object_add(o, "reactors", qs);
