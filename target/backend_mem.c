@@ -29,12 +29,6 @@
 #include "common/log.h"
 #include "target/target.h"
 
-struct dsm_range {
-	uint32_t attributes;
-	uint32_t nlb;
-	uint64_t slba;
-} __attribute__((packed));
-
 static unsigned shift_of(uint32_t bs)
 {
 	unsigned s = 0;
@@ -114,7 +108,7 @@ static void mem_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		break;
 	case NVME_CMD_DSM:
 		if (req->cmd.cdw11 & (1u << 2)) {       /* AD: deallocate */
-			const struct dsm_range *r = req->buf;
+			const struct nvme_dsm_range *r = req->buf;
 
 			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu); i++)
 				memset(m->data + (r[i].slba << ns->lba_shift), 0,
@@ -332,7 +326,7 @@ static void file_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		break;
 	case NVME_CMD_DSM:
 		if (req->cmd.cdw11 & (1u << 2)) {
-			const struct dsm_range *r = req->buf;
+			const struct nvme_dsm_range *r = req->buf;
 
 			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu) && !st; i++)
 				st = file_zero(f->fd, r[i].slba << ns->lba_shift,
