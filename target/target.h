@@ -714,8 +714,11 @@ void nvmf_discovery_log(struct nvmf_ctrl *ctrl, void *buf, uint64_t offset, uint
 int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
 int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen);
 /* Identify Namespace and ONCS of a plain block device of nsze blocks of
- * bs bytes (mem, file and null backends, backend_mem.c) */
+ * bs bytes (mem, file and null backends, backend_plain.c) */
 void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs);
+/* The byte offset and length in the namespace of a read, write, compare
+ * or write zeroes command (its LBA range was checked by io.c) */
+void nvmf_backend_plain_range(const struct nvmf_req *req, uint64_t *off, uint64_t *len);
 int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen);
 int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen);
 /* Forward an admin command (Get Log Page of device logs) to the PCIe
