@@ -18,9 +18,6 @@
 #include "target/qos.h"
 #include "target/target.h"
 
-#define DATA_BUF_SIZE (128u * 1024)    /* largest data transfer per command (MDTS) */
-#define DATA_BUFS 512
-
 static void ctrl_free(struct nvmf_ctrl *c);
 
 static void subsys_free(struct nvmf_subsys *s)
@@ -253,68 +250,6 @@ static void ns_ids(struct nvmf_ns *ns)
 		memcpy(ns->nguid, ns->cfg->nguid, 16);
 }
 
-static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen)
-{
-	struct pcie_ctrl_opts o;
-	struct vfio_dev *v;
-	struct pcie_ctrl *c;
-	char why[768];
-	int rc;
-
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		if (!strcmp(t->pcie_bdf[i], bdf)) {
-			*out = t->pcie[i];
-			return 0;
-		}
-	}
-	if (t->nr_pcie == NVMF_MAX_PCIE) {
-		set_err(err, errlen, "%s: more than %u PCIe controllers", bdf, NVMF_MAX_PCIE);
-		return -ENOSPC;
-	}
-	rc = vfio_dev_open(bdf, (size_t)DATA_BUFS * DATA_BUF_SIZE + (64u << 20), &v, why, sizeof(why));
-	if (rc) {
-		set_err(err, errlen, "%s", why);
-		return rc;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		vfio_dev_close(v);
-		return -ENOMEM;
-	}
-	pcie_ctrl_opts_default(&o);
-	/* one I/O queue pair per reactor (before the reactors exist: as many
-	 * as configured; the reactor count then follows what is granted) */
-	o.nr_io_queues = t->nr_reactors ? t->nr_reactors : (t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1);
-	o.io_queue_depth = 1024;
-	o.max_xfer = DATA_BUF_SIZE;
-	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
-	if (rc) {
-		set_err(err, errlen, "%s: controller bring-up failed: %s", bdf, why);
-		free(c);
-		vfio_dev_close(v);
-		return rc;
-	}
-	if (t->nr_reactors && c->nr_ioq < t->nr_reactors) {
-		/* added while running: every reactor needs its own queue */
-		set_err(err, errlen, "%s grants %u I/O queue(s), the daemon runs %u reactors", bdf, c->nr_ioq,
-			t->nr_reactors);
-		pcie_ctrl_shutdown(c);
-		free(c);
-		vfio_dev_close(v);
-		return -ENOSPC;
-	}
-	t->pcie[t->nr_pcie] = c;
-	snprintf(t->pcie_bdf[t->nr_pcie], sizeof(t->pcie_bdf[0]), "%s", bdf);
-	/* reactors poll t->pcie[0..nr_pcie): publish the entry first */
-	__atomic_store_n(&t->nr_pcie, t->nr_pcie + 1, __ATOMIC_RELEASE);
-	if (t->irq_fds)         /* added while running: its interrupts too */
-		nvmf_watch_pcie_irqs(t, c);
-	log_notice("%s: %.40s ready, %u namespace(s), max transfer %u bytes", bdf, c->id.mn, c->nr_ns,
-		   c->max_xfer);
-	*out = c;
-	return 0;
-}
-
 /* Open a namespace's backend (opening its PCIe controller if needed).
  * The namespace is not published: the caller puts it in a table. */
 int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
@@ -341,7 +276,7 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	case CFG_BACKEND_PCIE: {
 		struct pcie_ctrl *pc;
 
-		rc = open_pcie(t, cn->pcie_bdf, &pc, why, sizeof(why));
+		rc = nvmf_pcie_ctrl_open(t, cn->pcie_bdf, &pc, why, sizeof(why));
 		if (!rc)
 			rc = nvmf_backend_pcie_open(ns, pc, why, sizeof(why));
 		break;
@@ -564,101 +499,32 @@ static int reactor_poll(void *arg)
 	return work + nvmf_buf_run_waiters(nr);
 }
 
-static void health_tick(void *arg)
-{
-	struct nvmf_tgt *t = arg;
-
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		struct pcie_ctrl *pc = t->pcie[i];
-
-		if (pc->state == PCIE_CTRL_LIVE && pcie_ctrl_needs_reset(pc)) {
-			log_warn("%s: resetting the controller", t->pcie_bdf[i]);
-			nvmf_tgt_reset_pcie(t, pc);
-		} else if (pc->state == PCIE_CTRL_FAILED && !pc->last_health_ns) {
-			log_err("%s: controller failed; its namespaces return errors", t->pcie_bdf[i]);
-			pc->last_health_ns = 1;
-		}
-	}
-}
-
-static void irq_event(void *arg, uint32_t events)
-{
-	struct pcie_queue *q = arg;
-	uint64_t v;
-
-	(void)events;
-	/* drain; the poller that runs next reaps the completions */
-	if (read(q->irq_fd, &v, sizeof(v)) < 0)
-		return;
-}
-
 static int setup_pools(struct nvmf_tgt *t, char *err, size_t errlen)
 {
 	struct dma_mapper m;
 	int rc = 0;
 
-	t->max_xfer = DATA_BUF_SIZE;
-	for (unsigned i = 0; i < t->nr_reactors && !rc; i++) {
-		struct dma_pool *p = &t->reactors[i].pool;
+	bool mapped = nvmf_pcie_dma_mapper(t, &m);
 
-		if (t->nr_pcie) {
-			/* one VFIO container for all controllers: one mapping serves all */
-			m = pcie_ctrl_mapper(t->pcie[0]);
-			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, &m);
-		} else {
-			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, NULL);
-		}
-	}
+	t->max_xfer = NVMF_DATA_BUF_SIZE;
+	for (unsigned i = 0; i < t->nr_reactors && !rc; i++)
+		rc = dma_pool_init(&t->reactors[i].pool, NVMF_DATA_BUF_SIZE, 4096, NVMF_DATA_BUFS, true,
+				   mapped ? &m : NULL);
 	if (rc)
-		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes per reactor: %s", DATA_BUFS,
-			DATA_BUF_SIZE, strerror(-rc));
+		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes per reactor: %s", NVMF_DATA_BUFS,
+			NVMF_DATA_BUF_SIZE, strerror(-rc));
 	return rc;
-}
-
-/* I/O queue k's interrupt wakes reactor k (epoll_ctl is thread-safe, so
- * this also works for a controller added while reactors run) */
-void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc)
-{
-	for (unsigned q = 0; q < pc->nr_ioq && q < t->nr_reactors; q++) {
-		struct pcie_queue *pq = &pc->ioq[q];
-		struct reactor_fd *f;
-
-		if (pq->irq_fd < 0 || t->nr_irq_fds >= NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES)
-			continue;
-		f = &t->irq_fds[t->nr_irq_fds];
-		*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
-		if (!reactor_add_fd(&t->reactors[q].r, f))
-			t->nr_irq_fds++;
-	}
-}
-
-static void watch_irqs(struct nvmf_tgt *t)
-{
-	t->irq_fds = calloc(NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES, sizeof(*t->irq_fds));
-	if (!t->irq_fds)
-		return;
-	for (unsigned i = 0; i < t->nr_pcie; i++)
-		nvmf_watch_pcie_irqs(t, t->pcie[i]);
 }
 
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
 void nvmf_reactor_fini(struct nvmf_reactor *nr);
 
-/* As many reactors as configured, but no more than every controller has
- * I/O queues for: a reactor without its own hardware queue would have to
- * share one, and completions would then land on the wrong thread. */
+/* As many reactors as configured, as far as the PCIe controllers allow */
 static int setup_reactors(struct nvmf_tgt *t, unsigned want)
 {
-	unsigned n = want ? want : 1;
+	unsigned n = nvmf_pcie_max_reactors(t, want ? want : 1);
 	int rc;
 
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		if (t->pcie[i]->nr_ioq < n) {
-			log_warn("%s grants %u I/O queue(s): running %u reactor(s) instead of %u", t->pcie_bdf[i],
-				 t->pcie[i]->nr_ioq, t->pcie[i]->nr_ioq, n);
-			n = t->pcie[i]->nr_ioq;
-		}
-	}
 	t->reactors = calloc(n, sizeof(*t->reactors));
 	if (!t->reactors)
 		return -ENOMEM;
@@ -691,17 +557,9 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 
 	/* PCIe controllers first: how many queues they grant decides the
 	 * number of reactors, and the data pools are mapped for them */
-	for (unsigned i = 0; i < cfg->nr_subsystems; i++)
-		for (unsigned j = 0; j < cfg->subsystems[i].nr_namespaces; j++) {
-			const struct cfg_namespace *cn = &cfg->subsystems[i].namespaces[j];
-			struct pcie_ctrl *pc;
-
-			if (cn->backend != CFG_BACKEND_PCIE || !cn->enable)
-				continue;
-			rc = open_pcie(t, cn->pcie_bdf, &pc, err, errlen);
-			if (rc)
-				goto fail;
-		}
+	rc = nvmf_pcie_ctrls_open(t, err, errlen);
+	if (rc)
+		goto fail;
 	rc = setup_reactors(t, cfg->bridge.reactors);
 	if (rc) {
 		set_err(err, errlen, "cannot create reactors: %s", strerror(-rc));
@@ -765,9 +623,7 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	if (rc)
 		goto fail;
 
-	/* started even without controllers: one may be added while running */
-	reactor_timer_start(&t->reactors[0].r, &t->health_timer, 1000, 1000, health_tick, t);
-	watch_irqs(t);
+	nvmf_pcie_ctrls_start(t);
 	t->start_ns = reactor_now_ns();
 	return 0;
 
@@ -780,13 +636,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
 	nvmf_auth_fini(t);
 	nvmf_qos_fini(t);
-	if (t->nr_reactors) {
-		reactor_timer_stop(&t->reactors[0].r, &t->health_timer);
-		for (unsigned i = 0; i < t->nr_irq_fds; i++)
-			for (unsigned r = 0; r < t->nr_reactors; r++)
-				reactor_del_fd(&t->reactors[r].r, &t->irq_fds[i]);
-	}
-	free(t->irq_fds);
+	nvmf_pcie_ctrls_stop(t);
 	/* retired namespaces first: they still point at their subsystems */
 	nvmf_tgt_reclaim(t, true);
 	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++)
@@ -818,18 +668,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	}
 	free(t->reactors);
 	nvmf_this_reactor = NULL;
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		void *dev = t->pcie[i]->dev;
-
-		free(t->pcie[i]->owner);
-		t->pcie[i]->owner = NULL;
-		if (pcie_ctrl_shutdown(t->pcie[i]))
-			log_warn("%s: shutdown not confirmed by the controller", t->pcie_bdf[i]);
-		else
-			log_notice("%s: controller shut down", t->pcie_bdf[i]);
-		vfio_dev_close(dev);
-		free(t->pcie[i]);
-	}
+	nvmf_pcie_ctrls_close(t);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
 }

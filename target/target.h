@@ -50,6 +50,8 @@ struct nvmf_qos_cache;
 #define NVMF_MAX_SUBSYS 1024
 #define NVMF_MAX_PORTS 256
 #define NVMF_NN CFG_MAX_NSID              /* Identify Controller NN: highest NSID */
+#define NVMF_DATA_BUF_SIZE (128u * 1024)  /* largest data transfer per command (MDTS) */
+#define NVMF_DATA_BUFS 512                /* data buffers per reactor pool */
 /* data buffer quotas per reactor pool (see nvmf_sq_buf_get) */
 #define NVMF_BUF_QUOTA_SQ_DIV 4           /* a queue: at most pool / 4 */
 #define NVMF_BUF_QUOTA_CTRL_DIV 2         /* a controller: at most pool / 2 */
@@ -569,7 +571,6 @@ void nvmf_subsys_set_attrs(struct nvmf_subsys *s, const struct cfg_subsystem *cs
 void nvmf_subsys_update_limits(struct nvmf_subsys *s);
 struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
 			       bool disc_only);
-void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 /* Free retired objects whose grace period is over (all: at shutdown). */
 void nvmf_tgt_reclaim(struct nvmf_tgt *t, bool all);
 
@@ -729,6 +730,19 @@ void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
 int nvmf_pcie_poll(struct pcie_ctrl *pc);
 /* Reset steps that run on each reactor (see pcie_ctrl_reset_disable). */
 void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc);
+
+/* The PCIe controllers the target owns (pcie_ctrls.c): open one (or find
+ * it open), open those of the configuration at start, the reactors they
+ * allow (want at most) and the DMA mapping for the data pools (false: no
+ * controller); start and stop the health check and interrupts; shut them
+ * down at exit. */
+int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen);
+int nvmf_pcie_ctrls_open(struct nvmf_tgt *t, char *err, size_t errlen);
+unsigned nvmf_pcie_max_reactors(const struct nvmf_tgt *t, unsigned want);
+bool nvmf_pcie_dma_mapper(const struct nvmf_tgt *t, struct dma_mapper *m);
+void nvmf_pcie_ctrls_start(struct nvmf_tgt *t);
+void nvmf_pcie_ctrls_stop(struct nvmf_tgt *t);
+void nvmf_pcie_ctrls_close(struct nvmf_tgt *t);
 /* Transport hooks the target calls on each reactor at shutdown. */
 void nvmf_tcp_reactor_drain(struct nvmf_reactor *nr);
 bool nvmf_tcp_reactor_idle(struct nvmf_reactor *nr);
