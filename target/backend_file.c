@@ -106,12 +106,6 @@ static void file_close(struct nvmf_ns *ns)
 	ns->priv = NULL;
 }
 
-static const struct nvmf_backend_ops file_ops = {
-	.name = "file",
-	.submit = file_submit,
-	.close = file_close,
-};
-
 /*
  * A path under one of bridge.rpc_namespace_dirs may have been named by a
  * control socket user who is not root: open it without following any
@@ -147,7 +141,7 @@ static int open_path(const struct nvmf_ns *ns, const char *path)
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
-int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen)
+static int file_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
 	struct file_ns *f = calloc(1, sizeof(*f));
@@ -175,6 +169,12 @@ int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen)
 	ns->priv = f;
 	nvmf_backend_plain_id_ns(ns, (uint64_t)st.st_size / bs, bs);
 	ns->vwc = true;         /* the page cache: Flush means fdatasync */
-	ns->ops = &file_ops;
 	return 0;
 }
+
+const struct nvmf_backend_ops nvmf_backend_file = {
+	.name = "file",
+	.open = file_open,
+	.submit = file_submit,
+	.close = file_close,
+};

@@ -91,12 +91,6 @@ static void mem_close(struct nvmf_ns *ns)
 	ns->priv = NULL;
 }
 
-static const struct nvmf_backend_ops mem_ops = {
-	.name = "mem",
-	.submit = mem_submit,
-	.close = mem_close,
-};
-
 /* "512 MiB", "4 KiB", "5.8 GiB", "1000 bytes" */
 static void mem_size_text(char *buf, size_t len, uint64_t b)
 {
@@ -147,13 +141,12 @@ static int mem_prefault(uint8_t *p, size_t len)
 	return 0;
 }
 
-int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
+static int mem_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
-	const struct nvmf_tgt *t = ns->subsys ? ns->subsys->tgt : NULL;
 	/* added while running (reload, add-namespace): faulting gigabytes in
 	 * would stall reactor 0, which serves I/O and keep-alive too */
-	bool at_start = !t || !t->start_ns;
+	bool at_start = !t->start_ns;
 	uint64_t size = ns->cfg->mem_bytes;
 	uint64_t huge_len = (size + MEM_HUGEPAGE_SIZE - 1) & ~(MEM_HUGEPAGE_SIZE - 1);
 	struct mem_ns *m = calloc(1, sizeof(*m));
@@ -216,7 +209,13 @@ int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
 done:
 	ns->priv = m;
 	nvmf_backend_plain_id_ns(ns, size / bs, bs);
-	ns->ops = &mem_ops;
 	log_info("namespace %u of %s: mem %s %s", ns->nsid, ns->subsys ? ns->subsys->nqn : "?", sz, how);
 	return 0;
 }
+
+const struct nvmf_backend_ops nvmf_backend_mem = {
+	.name = "mem",
+	.open = mem_open,
+	.submit = mem_submit,
+	.close = mem_close,
+};

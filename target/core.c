@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "pcie/pcie.h"
 #include "target/qos.h"
 #include "target/target.h"
 
@@ -250,12 +249,21 @@ static void ns_ids(struct nvmf_ns *ns)
 		memcpy(ns->nguid, ns->cfg->nguid, 16);
 }
 
-/* Open a namespace's backend (opening its PCIe controller if needed).
+/* The backends by configuration type (cfg_namespace.backend) */
+static const struct nvmf_backend_ops *const backends[] = {
+	[CFG_BACKEND_PCIE] = &nvmf_backend_pcie,
+	[CFG_BACKEND_FILE] = &nvmf_backend_file,
+	[CFG_BACKEND_MEM] = &nvmf_backend_mem,
+	[CFG_BACKEND_NULL] = &nvmf_backend_null,
+};
+
+/* Open a namespace's backend (a pcie one opens its controller if needed).
  * The namespace is not published: the caller puts it in a table. */
 int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
 		 struct nvmf_ns **out, char *err, size_t errlen)
 {
 	struct nvmf_ns *ns = calloc(1, sizeof(*ns));
+	const struct nvmf_backend_ops *ops;
 	unsigned nr = t->nr_reactors ? t->nr_reactors : 1;
 	char why[768] = "";
 	int rc;
@@ -272,25 +280,10 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	ns->nsid = cn->nsid;
 	ns->cfg = cn;
 	ns_ids(ns);
-	switch (cn->backend) {
-	case CFG_BACKEND_PCIE: {
-		struct pcie_ctrl *pc;
-
-		rc = nvmf_pcie_ctrl_open(t, cn->pcie_bdf, &pc, why, sizeof(why));
-		if (!rc)
-			rc = nvmf_backend_pcie_open(ns, pc, why, sizeof(why));
-		break;
-	}
-	case CFG_BACKEND_FILE:
-		rc = nvmf_backend_file_open(ns, why, sizeof(why));
-		break;
-	case CFG_BACKEND_MEM:
-		rc = nvmf_backend_mem_open(ns, why, sizeof(why));
-		break;
-	case CFG_BACKEND_NULL:
-		rc = nvmf_backend_null_open(ns, why, sizeof(why));
-		break;
-	default:
+	ops = (unsigned)cn->backend < sizeof(backends) / sizeof(backends[0]) ? backends[cn->backend] : NULL;
+	if (ops) {
+		rc = ops->open(t, ns, why, sizeof(why));
+	} else {
 		rc = -EINVAL;
 		snprintf(why, sizeof(why), "unknown backend");
 	}
@@ -300,6 +293,7 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 		free(ns);
 		return rc;
 	}
+	ns->ops = ops;
 	/* fabrics fix-ups of what the backend filled in */
 	ns->id.nmic = 1;                /* may be shared by several controllers */
 	ns->anagrpid = cn->anagrpid ? cn->anagrpid : 1;
@@ -352,14 +346,17 @@ void nvmf_subsys_update_limits(struct nvmf_subsys *s)
 	s->max_xfer = s->tgt->max_xfer;
 	s->dev_id = NULL;
 	for (unsigned i = 0; nt && i < nt->nr; i++) {
-		struct pcie_ctrl *pc = nt->ns[i]->pcie;
+		const struct nvmf_ns *ns = nt->ns[i];
+		const struct nvme_id_ctrl *id;
+		uint32_t max_xfer;
 
-		if (!pc)
+		if (!ns->ops->dev_id)
 			continue;
-		if (pc->max_xfer < s->max_xfer)
-			s->max_xfer = pc->max_xfer;
+		id = ns->ops->dev_id(ns, &max_xfer);
+		if (max_xfer < s->max_xfer)
+			s->max_xfer = max_xfer;
 		if (!s->dev_id)
-			s->dev_id = &pc->id;
+			s->dev_id = id;
 	}
 }
 
@@ -486,16 +483,16 @@ static int add_discovery_ports(struct nvmf_tgt *t)
 	return 0;
 }
 
-/* Each reactor's poller: its own queue of every PCIe controller. */
+/* Each reactor's poller: its share of every backend's devices, then the
+ * queues waiting for data buffers. */
 static int reactor_poll(void *arg)
 {
 	struct nvmf_reactor *nr = arg;
-	struct nvmf_tgt *t = nr->tgt;
-	unsigned n = __atomic_load_n(&t->nr_pcie, __ATOMIC_ACQUIRE);
 	int work = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		work += nvmf_pcie_poll(t->pcie[i]);
+	for (unsigned i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (backends[i] && backends[i]->poll)
+			work += backends[i]->poll(nr);
 	return work + nvmf_buf_run_waiters(nr);
 }
 

@@ -117,16 +117,47 @@ void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* --- backends ------------------------------------------------------------ */
 
+/*
+ * Everything the core asks of a backend goes through its ops (ns->ops);
+ * nvmf_ns_open picks them by the configuration's backend type. The core
+ * knows nothing of what is behind a namespace.
+ */
 struct nvmf_backend_ops {
 	const char *name;
+	/* Open the namespace's storage as ns->cfg describes it (ns->subsys,
+	 * nsid and cfg are set) into ns->priv, and fill in what Identify
+	 * says of it: ns->id (Identify Namespace, before the target's
+	 * fix-ups), nsze, lba_shift, oncs (the optional commands it
+	 * executes) and vwc (a volatile write cache: Flush is worth
+	 * sending). 0, or -errno with a one-line reason in err. */
+	int (*open)(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen);
 	/* Execute an I/O command (read, write, flush, write zeroes, DSM,
 	 * compare) on the namespace; the LBA range and transfer size were
-	 * checked by the core. Completes later with nvmf_req_complete. */
+	 * checked by the core. Completes, now or later, with
+	 * nvmf_req_complete. On the request's reactor. */
 	void (*submit)(struct nvmf_ns *ns, struct nvmf_req *req);
-	/* Optional: polled from the reactor; returns work done. */
-	int (*poll)(struct nvmf_ns *ns);
+	/* Optional: the calling reactor's share of the backend's devices
+	 * (its own queue of each), called by every reactor's poller once per
+	 * turn; returns work done. Per backend, not per namespace: the
+	 * namespaces of one device share its queues. */
+	int (*poll)(struct nvmf_reactor *nr);
+	/* Optional: release what open took (the namespace is retired and
+	 * has no command in flight). */
 	void (*close)(struct nvmf_ns *ns);
+	/* Optional: the Identify Controller page of the device behind the
+	 * namespace (its VID, firmware, IEEE... are the subsystem's) and the
+	 * largest transfer it takes in bytes (the subsystem's MDTS). */
+	const struct nvme_id_ctrl *(*dev_id)(const struct nvmf_ns *ns, uint32_t *max_xfer);
+	/* Optional: Get Log Page of a device log (error information,
+	 * SMART / health, firmware slot) answered by the device into
+	 * req->buf; completes the request. tgt->lock held. */
+	void (*get_log)(struct nvmf_ns *ns, struct nvmf_req *req);
 };
+
+extern const struct nvmf_backend_ops nvmf_backend_pcie;   /* backend_pcie.c */
+extern const struct nvmf_backend_ops nvmf_backend_file;   /* backend_file.c */
+extern const struct nvmf_backend_ops nvmf_backend_mem;    /* backend_mem.c */
+extern const struct nvmf_backend_ops nvmf_backend_null;   /* backend_null.c */
 
 /* Latency histogram: buckets of 12.5 % width (8 per power of two, in µs) */
 #define NVMF_LAT_BUCKETS 256
@@ -196,7 +227,6 @@ struct nvmf_ns {
 	struct nvmf_subsys *subsys;
 	uint32_t nsid;                /* as the host sees it */
 	const struct cfg_namespace *cfg;  /* re-pointed on reconfiguration; not on the I/O path */
-	uint32_t dev_nsid;            /* pcie: the controller's namespace */
 	struct nvmf_ns_stats *stats;  /* [tgt->nr_reactors] */
 	uint64_t nsze;                /* blocks */
 	uint32_t lba_shift;
@@ -210,7 +240,6 @@ struct nvmf_ns {
 
 	const struct nvmf_backend_ops *ops;
 	void *priv;                   /* backend state */
-	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
 	struct nvmf_resv *resv;       /* reservations (resv.c); NULL when disabled */
 
 };
@@ -286,7 +315,7 @@ struct nvmf_subsys {
 	uint16_t next_cntlid;
 	struct nvmf_ctrl *ctrls;          /* live controllers */
 	uint32_t max_xfer;                /* MDTS in bytes for this subsystem */
-	struct nvme_id_ctrl *dev_id;      /* identify page of the backing device, if any */
+	const struct nvme_id_ctrl *dev_id; /* identify page of the backing device, if any */
 	struct nvmf_host_stats *hstats;   /* per host and port (tgt->lock) */
 	unsigned nr_hstats;
 	uint64_t hstats_seq;
@@ -711,24 +740,14 @@ void nvmf_exec_io(struct nvmf_req *req);
  * page for the host on ctrl */
 void nvmf_discovery_log(struct nvmf_ctrl *ctrl, void *buf, uint64_t offset, uint32_t len);
 
-/* backends */
-int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
-int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen);
 /* Identify Namespace and ONCS of a plain block device of nsze blocks of
  * bs bytes (mem, file and null backends, backend_plain.c) */
 void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs);
 /* The byte offset and length in the namespace of a read, write, compare
  * or write zeroes command (its LBA range was checked by io.c) */
 void nvmf_backend_plain_range(const struct nvmf_req *req, uint64_t *off, uint64_t *len);
-int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen);
-int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen);
-/* Forward an admin command (Get Log Page of device logs) to the PCIe
- * controller's admin queue, data straight into req->buf. */
-void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
-/* Ring, reap and resubmit deferred commands on the calling reactor's
- * queue of a PCIe controller (and the admin queue on reactor 0). */
-int nvmf_pcie_poll(struct pcie_ctrl *pc);
-/* Reset steps that run on each reactor (see pcie_ctrl_reset_disable). */
+/* Reset steps that run on each reactor (see pcie_ctrl_reset_disable;
+ * backend_pcie.c: they fail the backend's commands on that queue). */
 void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc);
 
 /* The PCIe controllers the target owns (pcie_ctrls.c): open one (or find
