@@ -1,180 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Target construction from the configuration, request dispatch and
- * completion, controller lifetime and keep-alive.
+ * The target built from a validated configuration and torn down: PCIe
+ * controllers first (they decide the number of reactors), reactors and
+ * their pollers, data pools, subsystems with their namespaces (each opened
+ * through its backend's ops), ports; and the lookups of what was built.
  */
 #define LOG_TAG "target"
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "target/qos.h"
 #include "target/target.h"
 
-static void ctrl_free(struct nvmf_ctrl *c);
-
 static void subsys_free(struct nvmf_subsys *s)
 {
 	while (s->ctrls)
-		ctrl_free(s->ctrls);
+		nvmf_ctrl_free(s->ctrls);
 	nvmf_host_stats_free(s);
 	for (unsigned j = 0; s->nst && j < s->nst->nr; j++)
 		nvmf_ns_free(s->nst->ns[j]);
 	free(s->nst);
 	free(s);
-}
-
-/* --- data buffers ------------------------------------------------------- */
-
-static struct nvmf_reactor *this_reactor(struct nvmf_tgt *t)
-{
-	return nvmf_this_reactor ? nvmf_this_reactor : &t->reactors[0];
-}
-
-void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova)
-{
-	struct dma_pool *p = &this_reactor(t)->pool;
-	void *b = dma_pool_get(p);
-
-	if (b && iova)
-		*iova = dma_pool_iova(p, b);
-	return b;
-}
-
-void nvmf_buf_put(struct nvmf_tgt *t, void *buf)
-{
-	if (buf)
-		dma_pool_put(&this_reactor(t)->pool, buf);
-}
-
-/* --- data buffers under quotas ------------------------------------------- */
-
-static void waiter_add(struct nvmf_reactor *nr, struct nvmf_buf_wait *w)
-{
-	struct nvmf_buf_wait *head = &nr->buf_waiters;
-
-	if (w->queued)
-		return;
-	if (!head->next)                /* first use: an empty circular list */
-		head->next = head->prev = head;
-	w->prev = head->prev;
-	w->next = head;
-	head->prev->next = w;
-	head->prev = w;
-	w->queued = true;
-}
-
-static void waiter_del(struct nvmf_buf_wait *w)
-{
-	if (!w->queued)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	w->queued = false;
-}
-
-static bool buf_allowed(const struct nvmf_sq *sq, const struct dma_pool *p, unsigned ridx)
-{
-	unsigned quota_sq = p->nbufs / NVMF_BUF_QUOTA_SQ_DIV;
-
-	if (!quota_sq)
-		quota_sq = 1;
-	/* before Connect only the Connect itself: one command */
-	if (!sq->ctrl)
-		return sq->bufs == 0;
-	if (sq->size && quota_sq > sq->size)
-		quota_sq = sq->size;
-	if (sq->bufs >= quota_sq)
-		return false;
-	if (sq->ctrl->bufs[ridx] >= p->nbufs / NVMF_BUF_QUOTA_CTRL_DIV && sq->bufs >= NVMF_BUF_MIN_SQ)
-		return false;
-	/* the reserve keeps every queue able to progress */
-	return p->nfree > p->nbufs / NVMF_BUF_RESERVE_DIV || sq->bufs < NVMF_BUF_MIN_SQ;
-}
-
-void *nvmf_sq_buf_get(struct nvmf_sq *sq, uint64_t *iova)
-{
-	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
-	struct dma_pool *p = &nr->pool;
-	void *b = NULL;
-
-	if (buf_allowed(sq, p, nr->idx))
-		b = dma_pool_get(p);
-	if (!b) {
-		waiter_add(nr, &sq->buf_wait);
-		return NULL;
-	}
-	sq->bufs++;
-	if (sq->ctrl)
-		sq->ctrl->bufs[nr->idx]++;
-	if (iova)
-		*iova = dma_pool_iova(p, b);
-	return b;
-}
-
-void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf)
-{
-	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
-
-	if (!buf)
-		return;
-	dma_pool_put(&nr->pool, buf);
-	sq->bufs--;
-	if (sq->ctrl)
-		sq->ctrl->bufs[nr->idx]--;
-	if (nr->buf_waiters.next && nr->buf_waiters.next != &nr->buf_waiters)
-		nr->buf_kick = true;
-}
-
-void nvmf_sq_buf_cancel(struct nvmf_sq *sq)
-{
-	waiter_del(&sq->buf_wait);
-}
-
-/* Each waiter present now gets one try, in order; those still without a
- * buffer queue themselves again (behind the rest) through nvmf_sq_buf_get. */
-int nvmf_buf_run_waiters(struct nvmf_reactor *nr)
-{
-	struct nvmf_buf_wait *head = &nr->buf_waiters, *last;
-	int work = 0;
-
-	if (!nr->buf_kick)
-		return 0;
-	nr->buf_kick = false;
-	if (!head->next || head->next == head)
-		return 0;
-	last = head->prev;
-	for (;;) {
-		struct nvmf_buf_wait *w = head->next;
-		struct nvmf_sq *sq = (struct nvmf_sq *)((char *)w - offsetof(struct nvmf_sq, buf_wait));
-		bool end = w == last;
-
-		waiter_del(w);
-		if (sq->ops->buf_available)
-			sq->ops->buf_available(sq);
-		work++;
-		if (end || head->next == head)
-			break;
-	}
-	return work;
-}
-
-void nvmf_sq_fini(struct nvmf_sq *sq)
-{
-	waiter_del(&sq->buf_wait);
-	free(sq->st);
-	sq->st = NULL;
-	free(sq->tls);
-	sq->tls = NULL;
-	free(sq->qos);
-	sq->qos = NULL;
 }
 
 /* --- lookups --------------------------------------------------------------- */
@@ -496,23 +346,6 @@ static int reactor_poll(void *arg)
 	return work + nvmf_buf_run_waiters(nr);
 }
 
-static int setup_pools(struct nvmf_tgt *t, char *err, size_t errlen)
-{
-	struct dma_mapper m;
-	int rc = 0;
-
-	bool mapped = nvmf_pcie_dma_mapper(t, &m);
-
-	t->max_xfer = NVMF_DATA_BUF_SIZE;
-	for (unsigned i = 0; i < t->nr_reactors && !rc; i++)
-		rc = dma_pool_init(&t->reactors[i].pool, NVMF_DATA_BUF_SIZE, 4096, NVMF_DATA_BUFS, true,
-				   mapped ? &m : NULL);
-	if (rc)
-		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes per reactor: %s", NVMF_DATA_BUFS,
-			NVMF_DATA_BUF_SIZE, strerror(-rc));
-	return rc;
-}
-
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
 void nvmf_reactor_fini(struct nvmf_reactor *nr);
 
@@ -562,7 +395,7 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 		set_err(err, errlen, "cannot create reactors: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = setup_pools(t, err, errlen);
+	rc = nvmf_buf_pools_init(t, err, errlen);
 	if (rc)
 		goto fail;
 	rc = nvmf_qos_init(t);
@@ -659,8 +492,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 		free(p);
 	}
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
-		if (t->reactors[i].pool.free)
-			dma_pool_destroy(&t->reactors[i].pool);
+		nvmf_buf_pool_fini(&t->reactors[i]);
 		nvmf_reactor_fini(&t->reactors[i]);
 	}
 	free(t->reactors);
@@ -668,245 +500,4 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 	nvmf_pcie_ctrls_close(t);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
-}
-
-/* --- requests --------------------------------------------------------------- */
-
-/* Data direction of a command: fabrics commands carry it in FCTYPE bits
- * 1:0, others in the opcode bits 1:0 (01b host to controller, 10b
- * controller to host). */
-static enum nvmf_xfer cmd_xfer(const struct nvme_sqe *c)
-{
-	uint8_t bits = c->opc == NVME_FABRICS_OPC ? (((const struct nvmf_connect_cmd *)c)->fctype & 3u)
-						  : (c->opc & 3u);
-
-	return bits == 1 ? NVMF_XFER_H2C : bits == 2 ? NVMF_XFER_C2H : NVMF_XFER_NONE;
-}
-
-/* The data length an SGL1 describes: keyed descriptors (RDMA) have a
- * 24-bit length followed by the key, the others a 32-bit length. */
-static uint32_t sgl_length(const struct nvme_sqe *cmd)
-{
-	const struct nvme_keyed_sgl_desc *k = &cmd->dptr.ksgl;
-
-	if ((k->type & 0xf0) == 0x40)
-		return (uint32_t)k->length[0] | (uint32_t)k->length[1] << 8 | (uint32_t)k->length[2] << 16;
-	return cmd->dptr.sgl.length;
-}
-
-uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd)
-{
-	const struct nvme_sgl_desc *sgl = &req->cmd.dptr.sgl;
-	struct nvmf_sq *sq = req->sq;
-	uint32_t max = sq->port->tgt->max_xfer;
-	enum nvmf_xfer dir = cmd_xfer(&req->cmd);
-	uint32_t len = sgl_length(&req->cmd);
-
-	/* the fabric SQ head moves as each command is taken off the queue */
-	sq->sqhd = (uint16_t)(sq->sqhd + 1 == sq->size ? 0 : sq->sqhd + 1);
-	sq->cmds++;
-	req->xfer = NVMF_XFER_NONE;
-	req->len = 0;
-	req->start_ns = reactor_now_ns();
-
-	/* fused operations are not supported: they would need the pair
-	 * executed atomically (the kernel target refuses them too) */
-	if (req->cmd.flags & 0x3u)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	/* fabrics commands describe data with SGLs only, even when they
-	 * carry none (the Linux host sets PSDT on every command) */
-	if ((req->cmd.flags & NVME_SQE_PSDT_MASK) != NVME_SQE_PSDT_SGL)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	if (dir == NVMF_XFER_NONE || (!len && !icd_len))
-		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
-	switch (sgl->type) {
-	case 0x01:      /* data block, offset: in-capsule data */
-		if (dir != NVMF_XFER_H2C)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (sgl->addr > icd_len || len > icd_len - sgl->addr || icd_len > max_icd)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
-		if (sgl->addr)  /* ICDOFF is 0 and we do not move data around */
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
-		break;
-	case 0x5a:      /* transport data block, transport specific (TCP) */
-		if (sq->keyed_sgl)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (icd_len)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
-		break;
-	case 0x40:      /* keyed data block, address (RDMA) */
-	case 0x4f:      /* keyed data block, invalidate key (RDMA) */
-		if (!sq->keyed_sgl)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (icd_len)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
-		break;
-	default:
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-	}
-	if (len > max)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	req->xfer = dir;
-	req->len = len;
-	return 0;
-}
-
-void nvmf_req_c2h_done(struct nvmf_req *req)
-{
-	struct nvmf_ns *ns = req->c2h_ns;
-
-	if (ns)
-		ns->stats[req->sq->reactor ? req->sq->reactor->idx : 0].inflight--;
-	req->c2h_ns = NULL;
-	req->c2h_data = NULL;
-}
-
-void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
-{
-	struct nvmf_sq *sq = req->sq;
-	uint64_t us = (reactor_now_ns() - req->start_ns) / 1000u;
-
-	req->rsp.cid = req->cmd.cid;
-	req->rsp.sqid = sq->qid;
-	req->rsp.sqhd = sq->sqflow_off ? 0xffff : sq->sqhd;
-	req->rsp.status = (uint16_t)(status << 1);
-	if (status)
-		sq->errors++;
-	/* an AER is held until an event happens: its time is not latency */
-	if (sq->st && !(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
-		nvmf_lat_add(&sq->st->lat, us);
-	if (req->ns) {
-		/* this reactor's own slot: no atomics needed */
-		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
-
-		/* zero-copy data still points into the namespace: it stays
-		 * busy until nvmf_req_c2h_done() */
-		if (req->c2h_data && !status) {
-			req->c2h_ns = req->ns;
-		} else {
-			st->inflight--;
-			req->c2h_data = NULL;   /* a failed read sends nothing */
-		}
-		nvmf_count_io(st, sq->st ? &sq->st->io : NULL, req->cmd.opc, status, req->len, us);
-		req->ns = NULL;
-	}
-	sq->ops->complete(req);
-}
-
-void nvmf_req_execute(struct nvmf_req *req)
-{
-	struct nvmf_sq *sq = req->sq;
-	struct nvmf_ctrl *c = sq->ctrl;
-
-	memset(&req->rsp, 0, sizeof(req->rsp));
-	if (c && sq->authed)    /* traffic counts as keep-alive; a plain store, read by the timer */
-		__atomic_store_n(&c->last_ka_ns, reactor_now_ns(), __ATOMIC_RELAXED);
-	if (req->cmd.opc == NVME_FABRICS_OPC || !c || sq->qid == 0) {
-		/* the control path: controllers are shared between reactors */
-		struct nvmf_tgt *t = sq->port->tgt;
-
-		pthread_mutex_lock(&t->lock);
-		if (req->cmd.opc == NVME_FABRICS_OPC)
-			nvmf_exec_fabrics(req);
-		else if (!sq->ctrl)     /* nothing but Connect before Connect */
-			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
-		else if (!sq->authed)   /* nor anything but fabrics commands before DH-HMAC-CHAP */
-			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
-		else
-			nvmf_exec_admin(req);
-		pthread_mutex_unlock(&t->lock);
-		return;
-	}
-	if (!(c->csts & NVME_CSTS_RDY) || !sq->authed) {
-		nvmf_req_complete(req, sq->authed ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR)
-						  : nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
-		return;
-	}
-	nvmf_exec_io(req);
-}
-
-/* --- controllers -------------------------------------------------------------- */
-
-static void ctrl_free(struct nvmf_ctrl *c)
-{
-	struct nvmf_subsys *s = c->subsys;
-
-	for (struct nvmf_ctrl **pp = &s->ctrls; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	if (c->ka_timer.armed)
-		reactor_timer_stop(&c->reactor->r, &c->ka_timer);
-	nvmf_host_stats_put(c->hstats);
-	log_info("controller %u of %s for %s released", c->cntlid, s->nqn, c->hostnqn);
-	free(c);
-}
-
-static bool ctrl_has_queues(const struct nvmf_ctrl *c)
-{
-	if (c->admin)
-		return true;
-	for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
-		if (c->io[i])
-			return true;
-	return false;
-}
-
-static void sq_destroy_locked(struct nvmf_sq *sq);
-
-void nvmf_sq_destroy(struct nvmf_sq *sq)
-{
-	struct nvmf_tgt *t = sq->port->tgt;
-
-	if (!sq->ctrl)
-		return;
-	pthread_mutex_lock(&t->lock);
-	sq_destroy_locked(sq);
-	pthread_mutex_unlock(&t->lock);
-}
-
-static void sq_destroy_locked(struct nvmf_sq *sq)
-{
-	struct nvmf_ctrl *c = sq->ctrl;
-
-	if (!c)
-		return;
-	nvmf_auth_free(sq);
-	/* buffers still held by its requests stop counting for the
-	 * controller (which may go before they come back); this runs on the
-	 * queue's own reactor, the only writer of its slot */
-	c->bufs[sq->reactor ? sq->reactor->idx : 0] -= sq->bufs;
-	nvmf_host_stats_fold(c->hstats, sq);
-	sq->ctrl = NULL;
-	if (sq->qid == 0) {
-		c->admin = NULL;
-		c->nr_aer = 0;          /* the connection owns and frees them */
-		/* the association ends with its admin queue */
-		nvmf_ctrl_destroy(c);
-		return;
-	}
-	if (sq->qid <= NVMF_MAX_IO_QUEUES && c->io[sq->qid] == sq)
-		c->io[sq->qid] = NULL;
-	if (c->dying && !ctrl_has_queues(c))
-		ctrl_free(c);
-}
-
-void nvmf_ctrl_destroy(struct nvmf_ctrl *c)
-{
-	if (!c->dying) {
-		c->dying = true;
-		/* the keep-alive timer lives on the admin queue's reactor: the
-		 * callers (admin queue teardown, keep-alive expiry) run there */
-		if (c->ka_timer.armed)
-			reactor_timer_stop(&c->reactor->r, &c->ka_timer);
-		for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
-			if (c->io[i])
-				c->io[i]->ops->disconnect(c->io[i]);
-		if (c->admin)
-			c->admin->ops->disconnect(c->admin);
-	}
-	if (!ctrl_has_queues(c))
-		ctrl_free(c);
 }

@@ -4,10 +4,32 @@
  * fabric queues and requests; command execution (fabrics, admin, I/O) and
  * the discovery subsystem. Transports feed requests in and get them back
  * through struct nvmf_transport_ops; namespaces are served by a backend
- * through struct nvmf_backend_ops. The I/O path runs on its queue's
- * reactor and takes no lock; the control path (fabrics and admin
- * commands, controller lifetime, reconfiguration) takes tgt->lock, since
- * controllers and the configuration are shared between reactors.
+ * through struct nvmf_backend_ops.
+ *
+ * Locking. The I/O path (nvmf_exec_io, the backends' submit and poll of
+ * I/O queues, completions) runs on its queue's reactor and takes no lock,
+ * but for reservations (resv.c: a namespace's reservation mutex while one
+ * is held, tgt->lock to notify other hosts' controllers).
+ * Controllers, subsystems, ports and the configuration are shared between
+ * reactors; what reads or changes them takes the one target lock,
+ * tgt->lock:
+ *   - nvmf_req_execute, for fabrics and admin commands and any command of
+ *     a queue not yet connected or authenticated (request.c);
+ *   - controller lifetime: queue teardown (nvmf_sq_destroy, ctrl.c),
+ *     keep-alive expiry and the authentication deadline (fabrics.c),
+ *     DH-HMAC-CHAP results back from the worker (auth.c);
+ *   - reconfiguration (nvmf_tgt_apply) and its messages to controllers on
+ *     other reactors (reconfig.c); reservation notifications and their
+ *     events (resv.c);
+ *   - PCIe admin queues: reactor 0 reaping them (backend_pcie.c) and
+ *     re-enabling a controller after a reset (reactors.c);
+ *   - readers of the whole state: the control socket's status, list,
+ *     stats and save-config (rpc.c), a metrics scrape (metrics.c), the
+ *     TLS PSK lookup of a handshake (transport/tcp_tls.c).
+ * Functions documented as "tgt->lock held" expect their caller to hold it.
+ * Other mutexes guard one object each: the reservation store and a
+ * namespace's reservations (resv.c), the address table (limits.c), the
+ * authentication worker (auth.c), each reactor's message list.
  */
 #ifndef TARGET_TARGET_H
 #define TARGET_TARGET_H
@@ -532,7 +554,7 @@ struct nvmf_tgt {
 	struct config *cfg;
 	struct nvmf_reactor *reactors;    /* [0] runs on the thread that called nvmf_tgt_run */
 	unsigned nr_reactors;
-	pthread_mutex_t lock;             /* control path: Connect, admin commands, controller lifetime */
+	pthread_mutex_t lock;             /* the control path: who takes it is listed at the top */
 	struct nvmf_subsys **subsys;
 	unsigned nr_subsys;
 	struct nvmf_subsys *disc;
@@ -653,6 +675,9 @@ void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf);
 void nvmf_req_c2h_done(struct nvmf_req *req);
 /* Stop waiting for a buffer (the connection is going away). */
 void nvmf_sq_buf_cancel(struct nvmf_sq *sq);
+/* Each reactor's pool (bufpool.c), at start; and one reactor's at exit */
+int nvmf_buf_pools_init(struct nvmf_tgt *t, char *err, size_t errlen);
+void nvmf_buf_pool_fini(struct nvmf_reactor *nr);
 /* Wake the queues waiting for buffers on this reactor (its poller). */
 int nvmf_buf_run_waiters(struct nvmf_reactor *nr);
 /* The transport is freeing a queue's connection: what the core attached
@@ -676,7 +701,7 @@ void nvmf_addr_table_fini(struct nvmf_tgt *t);
 /* The limits of a configuration into t->limits. */
 void nvmf_tgt_set_limits(struct nvmf_tgt *t, const struct config *cfg);
 
-/* --- request execution (core.c) -------------------------------------------- */
+/* --- request execution (request.c) ----------------------------------------- */
 
 /*
  * Look at a freshly received command: fill req->xfer/len from its SGL and
@@ -721,6 +746,8 @@ void nvmf_sq_destroy(struct nvmf_sq *sq);
 /* Tear a controller down: every queue is disconnected. The caller holds
  * tgt->lock and runs on the controller's reactor (c->reactor). */
 void nvmf_ctrl_destroy(struct nvmf_ctrl *c);
+/* Free a controller now, whatever queues it has (its subsystem goes). */
+void nvmf_ctrl_free(struct nvmf_ctrl *c);
 
 /* fabrics.c */
 void nvmf_exec_fabrics(struct nvmf_req *req);
