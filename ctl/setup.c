@@ -56,9 +56,10 @@ extern char **environ;
 #define NVME_NODE_TIMEOUT_S 30
 #define NVME_NS_TIMEOUT_S 10
 
-/* What nvmf-bridged pins (target/core.c): a 64 MiB data buffer pool per
- * reactor (512 x 128 KiB) and up to 64 MiB of queues and PRP lists per
- * controller; vfio_dev_open insists on 128 MiB per controller. */
+/* What nvmf-bridged pins (target/bufpool.c, target/pcie_ctrls.c): a
+ * 64 MiB data buffer pool per reactor (512 x 128 KiB) and up to 64 MiB of
+ * queues and PRP lists per controller; vfio_dev_open insists on 128 MiB
+ * per controller. */
 #define DMA_PER_REACTOR (64ull << 20)
 #define DMA_PER_CTRL (64ull << 20)
 

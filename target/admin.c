@@ -11,7 +11,6 @@
 
 #include "common/log.h"
 #include "nvme/regs.h"
-#include "pcie/pcie.h"
 #include "target/target.h"
 
 static void complete_status(struct nvmf_req *req, uint8_t sct, uint8_t sc)
@@ -227,13 +226,15 @@ struct smart_log {
 	uint8_t rsvd[506];
 } __attribute__((packed));
 
-static struct pcie_ctrl *subsys_pcie(const struct nvmf_subsys *s)
+/* The namespace whose device answers the device logs: the first one
+ * whose backend has a device (NULL: the target answers them) */
+static struct nvmf_ns *subsys_log_ns(const struct nvmf_subsys *s)
 {
 	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
 
 	for (unsigned i = 0; i < nt->nr; i++)
-		if (nt->ns[i]->pcie)
-			return nt->ns[i]->pcie;
+		if (nt->ns[i]->ops->get_log)
+			return nt->ns[i];
 	return NULL;
 }
 
@@ -291,7 +292,7 @@ static void exec_get_log(struct nvmf_req *req)
 	uint64_t numd = ((uint64_t)(le32_to_cpu(req->cmd.cdw11) & 0xffff) << 16 | (le32_to_cpu(req->cmd.cdw10) >> 16)) + 1;
 	uint64_t lpo = le32_to_cpu(req->cmd.cdw12) | (uint64_t)le32_to_cpu(req->cmd.cdw13) << 32;
 	uint64_t len = numd * 4;
-	struct pcie_ctrl *pc;
+	struct nvmf_ns *ns;
 
 	if (len > req->len || req->xfer != NVMF_XFER_C2H || (lpo & 3)) {
 		complete_status(req, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
@@ -310,9 +311,9 @@ static void exec_get_log(struct nvmf_req *req)
 	case 0x01:      /* error information */
 	case 0x02:      /* SMART / health */
 	case 0x03:      /* firmware slot */
-		pc = subsys_pcie(s);
-		if (pc) {
-			nvmf_pcie_admin_passthru(req, pc);
+		ns = subsys_log_ns(s);
+		if (ns) {
+			ns->ops->get_log(ns, req);
 			return;
 		}
 		if (lid == 0x02) {

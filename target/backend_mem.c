@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Memory and file backends, for tests, demos and benchmarks. Both complete
- * synchronously on the reactor thread; the file backend's disk I/O
- * therefore blocks the reactor, which is fine for its purpose but not for
- * production storage.
+ * The mem backend, for tests, demos and benchmarks: a namespace in
+ * anonymous memory. Completes synchronously on the reactor thread.
  *
  * A mem namespace lives on 2 MiB hugepages when the hugetlb pool has
  * enough of them, else on ordinary pages with transparent hugepages
@@ -15,59 +13,14 @@
  */
 #define LOG_TAG "backend"
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "target/target.h"
-
-struct dsm_range {
-	uint32_t attributes;
-	uint32_t nlb;
-	uint64_t slba;
-} __attribute__((packed));
-
-static unsigned shift_of(uint32_t bs)
-{
-	unsigned s = 0;
-
-	while ((1u << s) < bs)
-		s++;
-	return s;
-}
-
-/* Identify Namespace for a plain block device of nsze blocks */
-void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs)
-{
-	memset(&ns->id, 0, sizeof(ns->id));
-	ns->nsze = nsze;
-	ns->lba_shift = shift_of(bs);
-	ns->id.nsze = ns->id.ncap = ns->id.nuse = nsze;
-	ns->id.nlbaf = 0;
-	ns->id.flbas = 0;
-	ns->id.lbaf[0].lbads = (uint8_t)ns->lba_shift;
-	ns->id.dlfeat = 0x1;    /* deallocated blocks read as zeros */
-	ns->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
-}
-
-static void rw_range(const struct nvmf_req *req, uint64_t *off, uint64_t *len)
-{
-	uint64_t slba = req->cmd.cdw10 | (uint64_t)req->cmd.cdw11 << 32;
-	uint64_t nlb = (req->cmd.cdw12 & 0xffffu) + 1u;
-
-	*off = slba << req->ns->lba_shift;
-	*len = nlb << req->ns->lba_shift;
-}
-
-/* --- mem ----------------------------------------------------------------------- */
 
 #define MEM_HUGEPAGE_SIZE (2ull << 20)
 #ifndef MAP_HUGE_2MB
@@ -90,7 +43,7 @@ static void mem_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 
 	switch (req->cmd.opc) {
 	case NVME_CMD_READ:
-		rw_range(req, &off, &len);
+		nvmf_backend_plain_range(req, &off, &len);
 		/* zero copy where the transport sends from any memory (TCP);
 		 * a write racing with the send may show through, as on any
 		 * device for overlapping commands */
@@ -100,21 +53,21 @@ static void mem_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 			memcpy(req->buf, m->data + off, len);
 		break;
 	case NVME_CMD_WRITE:
-		rw_range(req, &off, &len);
+		nvmf_backend_plain_range(req, &off, &len);
 		memcpy(m->data + off, req->buf, len);
 		break;
 	case NVME_CMD_COMPARE:
-		rw_range(req, &off, &len);
+		nvmf_backend_plain_range(req, &off, &len);
 		if (memcmp(m->data + off, req->buf, len))
 			st = nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);
 		break;
 	case NVME_CMD_WRITE_ZEROES:
-		rw_range(req, &off, &len);
+		nvmf_backend_plain_range(req, &off, &len);
 		memset(m->data + off, 0, len);
 		break;
 	case NVME_CMD_DSM:
 		if (req->cmd.cdw11 & (1u << 2)) {       /* AD: deallocate */
-			const struct dsm_range *r = req->buf;
+			const struct nvme_dsm_range *r = req->buf;
 
 			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu); i++)
 				memset(m->data + (r[i].slba << ns->lba_shift), 0,
@@ -137,12 +90,6 @@ static void mem_close(struct nvmf_ns *ns)
 	}
 	ns->priv = NULL;
 }
-
-static const struct nvmf_backend_ops mem_ops = {
-	.name = "mem",
-	.submit = mem_submit,
-	.close = mem_close,
-};
 
 /* "512 MiB", "4 KiB", "5.8 GiB", "1000 bytes" */
 static void mem_size_text(char *buf, size_t len, uint64_t b)
@@ -194,13 +141,12 @@ static int mem_prefault(uint8_t *p, size_t len)
 	return 0;
 }
 
-int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
+static int mem_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
-	const struct nvmf_tgt *t = ns->subsys ? ns->subsys->tgt : NULL;
 	/* added while running (reload, add-namespace): faulting gigabytes in
 	 * would stall reactor 0, which serves I/O and keep-alive too */
-	bool at_start = !t || !t->start_ns;
+	bool at_start = !t->start_ns;
 	uint64_t size = ns->cfg->mem_bytes;
 	uint64_t huge_len = (size + MEM_HUGEPAGE_SIZE - 1) & ~(MEM_HUGEPAGE_SIZE - 1);
 	struct mem_ns *m = calloc(1, sizeof(*m));
@@ -263,170 +209,13 @@ int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen)
 done:
 	ns->priv = m;
 	nvmf_backend_plain_id_ns(ns, size / bs, bs);
-	ns->ops = &mem_ops;
 	log_info("namespace %u of %s: mem %s %s", ns->nsid, ns->subsys ? ns->subsys->nqn : "?", sz, how);
 	return 0;
 }
 
-/* --- file ------------------------------------------------------------------------ */
-
-struct file_ns {
-	int fd;
+const struct nvmf_backend_ops nvmf_backend_mem = {
+	.name = "mem",
+	.open = mem_open,
+	.submit = mem_submit,
+	.close = mem_close,
 };
-
-static uint16_t io_status(ssize_t got, uint64_t want, bool write)
-{
-	if (got == (ssize_t)want)
-		return 0;
-	return nvmf_status_dnr(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR);
-}
-
-static uint16_t file_zero(int fd, uint64_t off, uint64_t len, bool dealloc)
-{
-	static const uint8_t zeros[65536];
-
-	if (!fallocate(fd, dealloc ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) : FALLOC_FL_ZERO_RANGE,
-		       (off_t)off, (off_t)len))
-		return 0;
-	while (len) {
-		size_t n = len < sizeof(zeros) ? len : sizeof(zeros);
-
-		if (pwrite(fd, zeros, n, (off_t)off) != (ssize_t)n)
-			return nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static void file_submit(struct nvmf_ns *ns, struct nvmf_req *req)
-{
-	struct file_ns *f = ns->priv;
-	uint64_t off, len;
-	uint16_t st = 0;
-
-	switch (req->cmd.opc) {
-	case NVME_CMD_READ:
-		rw_range(req, &off, &len);
-		st = io_status(pread(f->fd, req->buf, len, (off_t)off), len, false);
-		break;
-	case NVME_CMD_WRITE:
-		rw_range(req, &off, &len);
-		st = io_status(pwrite(f->fd, req->buf, len, (off_t)off), len, true);
-		break;
-	case NVME_CMD_COMPARE: {
-		uint8_t *tmp;
-
-		rw_range(req, &off, &len);
-		tmp = malloc(len);
-		if (!tmp || pread(f->fd, tmp, len, (off_t)off) != (ssize_t)len)
-			st = nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
-		else if (memcmp(tmp, req->buf, len))
-			st = nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);
-		free(tmp);
-		break;
-	}
-	case NVME_CMD_WRITE_ZEROES:
-		rw_range(req, &off, &len);
-		st = file_zero(f->fd, off, len, false);
-		break;
-	case NVME_CMD_DSM:
-		if (req->cmd.cdw11 & (1u << 2)) {
-			const struct dsm_range *r = req->buf;
-
-			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu) && !st; i++)
-				st = file_zero(f->fd, r[i].slba << ns->lba_shift,
-					       (uint64_t)r[i].nlb << ns->lba_shift, true);
-		}
-		break;
-	case NVME_CMD_FLUSH:
-		if (fdatasync(f->fd))
-			st = nvmf_status_dnr(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
-		break;
-	}
-	nvmf_req_complete(req, st);
-}
-
-static void file_close(struct nvmf_ns *ns)
-{
-	struct file_ns *f = ns->priv;
-
-	if (f) {
-		close(f->fd);
-		free(f);
-	}
-	ns->priv = NULL;
-}
-
-static const struct nvmf_backend_ops file_ops = {
-	.name = "file",
-	.submit = file_submit,
-	.close = file_close,
-};
-
-/*
- * A path under one of bridge.rpc_namespace_dirs may have been named by a
- * control socket user who is not root: open it without following any
- * symlink below that directory (openat2 RESOLVE_BENEATH|NO_SYMLINKS), so
- * that replacing the file with a link after the daemon checked it (or
- * before a restart) cannot make root open something else.
- */
-static int open_path(const struct nvmf_ns *ns, const char *path)
-{
-	const struct cfg_bridge *b = &ns->subsys->tgt->cfg->bridge;
-	int fd = -1;
-
-	for (unsigned i = 0; i < b->nr_rpc_namespace_dirs; i++) {
-		const char *dir = b->rpc_namespace_dirs[i];
-		size_t n = strlen(dir);
-		struct open_how how = {
-			.flags = O_RDWR | O_CLOEXEC,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-		};
-		int dfd, e;
-
-		if (strncmp(path, dir, n) || path[n] != '/')
-			continue;
-		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return -1;
-		fd = (int)syscall(SYS_openat2, dfd, path + n + 1, &how, sizeof(how));
-		e = errno;
-		close(dfd);
-		errno = e;
-		return fd;
-	}
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen)
-{
-	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
-	struct file_ns *f = calloc(1, sizeof(*f));
-	struct stat st;
-
-	if (!f)
-		return -ENOMEM;
-	f->fd = open_path(ns, ns->cfg->path);
-	if (f->fd < 0 || fstat(f->fd, &st)) {
-		int e = errno;
-
-		snprintf(err, errlen, "device.path: cannot open %s: %s", ns->cfg->path, strerror(e));
-		if (f->fd >= 0)
-			close(f->fd);
-		free(f);
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)bs) {
-		snprintf(err, errlen, "device.path: %s is not a regular file of at least one %u-byte block",
-			 ns->cfg->path, bs);
-		close(f->fd);
-		free(f);
-		return -EINVAL;
-	}
-	ns->priv = f;
-	nvmf_backend_plain_id_ns(ns, (uint64_t)st.st_size / bs, bs);
-	ns->vwc = true;         /* the page cache: Flush means fdatasync */
-	ns->ops = &file_ops;
-	return 0;
-}

@@ -54,12 +54,7 @@ static void null_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 	nvmf_req_complete(req, st);
 }
 
-static const struct nvmf_backend_ops null_ops = {
-	.name = "null",
-	.submit = null_submit,
-};
-
-int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen)
+static int null_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->cfg->block_size ? ns->cfg->block_size : 512;
 
@@ -73,6 +68,11 @@ int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen)
 			__atomic_store_n(&zero_pages, p, __ATOMIC_RELEASE);
 	}
 	nvmf_backend_plain_id_ns(ns, ns->cfg->mem_bytes / bs, bs);
-	ns->ops = &null_ops;
 	return 0;
 }
+
+const struct nvmf_backend_ops nvmf_backend_null = {
+	.name = "null",
+	.open = null_open,
+	.submit = null_submit,
+};

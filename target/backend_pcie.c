@@ -4,7 +4,9 @@
  * driver. The fabric command is re-targeted (NSID, PRPs instead of the
  * fabric SGL) and queued on the reactor's own hardware queue pair with the
  * data buffer the transport received into: no copy. Doorbells are rung
- * once per reactor turn by nvmf_pcie_poll.
+ * once per reactor turn by the backend's poll, which each reactor's poller
+ * calls for its own queue of every controller. The controllers themselves
+ * (bring-up, health, interrupts, shutdown) are pcie_ctrls.c's.
  */
 #define LOG_TAG "pcie-be"
 #include <errno.h>
@@ -27,6 +29,17 @@ struct pcie_be_q {
 struct pcie_be {
 	struct pcie_be_q q[NVMF_MAX_IO_QUEUES];
 };
+
+/* Per namespace (ns->priv) */
+struct pcie_be_ns {
+	struct pcie_ctrl *pc;
+	uint32_t dev_nsid;                    /* the controller's namespace */
+};
+
+static struct pcie_ctrl *ctrl_of(const struct nvmf_ns *ns)
+{
+	return ((const struct pcie_be_ns *)ns->priv)->pc;
+}
 
 static struct pcie_be *be_of(struct pcie_ctrl *pc)
 {
@@ -97,11 +110,12 @@ static void defer(struct pcie_be_q *be, struct nvmf_req *req)
 static int queue_io(struct nvmf_req *req)
 {
 	struct nvmf_ns *ns = req->ns;
-	struct pcie_ctrl *pc = ns->pcie;
+	const struct pcie_be_ns *bns = ns->priv;
+	struct pcie_ctrl *pc = bns->pc;
 	struct nvme_sqe sqe = req->cmd;
 	int rc;
 
-	sqe.nsid = ns->dev_nsid;
+	sqe.nsid = bns->dev_nsid;
 	sqe.flags = 0;          /* PRPs, no fused operation */
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
@@ -117,7 +131,7 @@ static int queue_io(struct nvmf_req *req)
 
 static void pcie_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 {
-	struct pcie_be_q *be = &be_of(ns->pcie)->q[my_idx()];
+	struct pcie_be_q *be = &be_of(ctrl_of(ns))->q[my_idx()];
 	uint8_t opc = req->cmd.opc;
 
 	if ((opc == NVME_CMD_COMPARE && !(ns->oncs & NVME_ONCS_COMPARE)) ||
@@ -135,10 +149,12 @@ static void pcie_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		defer(be, req);
 }
 
-/* Called with tgt->lock held (admin commands run under it), which also
- * serialises the admin queue with reactor 0's polling of it. */
-void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc)
+/* Device logs go to the controller's admin queue, data straight into
+ * req->buf. Called with tgt->lock held (admin commands run under it),
+ * which also serialises the admin queue with reactor 0's polling of it. */
+static void pcie_get_log(struct nvmf_ns *ns, struct nvmf_req *req)
 {
+	struct pcie_ctrl *pc = ctrl_of(ns);
 	struct nvme_sqe sqe = req->cmd;
 	uint8_t lid = req->cmd.cdw10 & 0xff;
 	int rc;
@@ -167,7 +183,9 @@ void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc)
 	pcie_queue_reset(&pc->ioq[k]);
 }
 
-int nvmf_pcie_poll(struct pcie_ctrl *pc)
+/* Ring, reap and resubmit deferred commands on the calling reactor's
+ * queue of a controller (and the admin queue on reactor 0). */
+static int poll_ctrl(struct pcie_ctrl *pc)
 {
 	unsigned k = my_idx();
 	struct pcie_be_q *be = &be_of(pc)->q[k];
@@ -203,21 +221,45 @@ int nvmf_pcie_poll(struct pcie_ctrl *pc)
 	return work;
 }
 
-static void pcie_close(struct nvmf_ns *ns)
+/* Each reactor's own queue of every controller the target opened (those
+ * without namespaces too), whatever namespaces are on them */
+static int pcie_poll(struct nvmf_reactor *nr)
 {
-	(void)ns;       /* the controller is shut down by the target */
+	struct nvmf_tgt *t = nr->tgt;
+	unsigned n = __atomic_load_n(&t->nr_pcie, __ATOMIC_ACQUIRE);
+	int work = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		work += poll_ctrl(t->pcie[i]);
+	return work;
 }
 
-static const struct nvmf_backend_ops pcie_ops = {
-	.name = "pcie",
-	.submit = pcie_submit,
-	.close = pcie_close,
-};
-
-int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen)
+static const struct nvme_id_ctrl *pcie_dev_id(const struct nvmf_ns *ns, uint32_t *max_xfer)
 {
-	const struct pcie_ns *pns = pcie_ctrl_find_ns(pc, ns->cfg->pcie_nsid);
+	const struct pcie_ctrl *pc = ctrl_of(ns);
 
+	*max_xfer = pc->max_xfer;
+	return &pc->id;
+}
+
+static void pcie_close(struct nvmf_ns *ns)
+{
+	free(ns->priv);         /* the controller is shut down by the target */
+	ns->priv = NULL;
+}
+
+/* The namespace on its controller, opened (and brought up) if it is not */
+static int pcie_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen)
+{
+	const struct pcie_ns *pns;
+	struct pcie_be_ns *bns;
+	struct pcie_ctrl *pc;
+	int rc;
+
+	rc = nvmf_pcie_ctrl_open(t, ns->cfg->pcie_bdf, &pc, err, errlen);
+	if (rc)
+		return rc;
+	pns = pcie_ctrl_find_ns(pc, ns->cfg->pcie_nsid);
 	if (!pns) {
 		snprintf(err, errlen, "device.nsid: controller %s has no active namespace %u", ns->cfg->pcie_bdf,
 			 ns->cfg->pcie_nsid);
@@ -228,15 +270,28 @@ int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, 
 			 pns->nsid, ns->cfg->pcie_bdf, pns->ms);
 		return -ENOTSUP;
 	}
-	if (!be_of(pc))
+	bns = malloc(sizeof(*bns));
+	if (!bns || !be_of(pc)) {
+		free(bns);
 		return -ENOMEM;
+	}
+	bns->pc = pc;
+	bns->dev_nsid = pns->nsid;
+	ns->priv = bns;
 	ns->id = pns->id;
-	ns->dev_nsid = pns->nsid;
 	ns->nsze = pns->nsze;
 	ns->lba_shift = pns->lba_shift;
 	ns->oncs = pc->id.oncs;
 	ns->vwc = pc->id.vwc & 1u;
-	ns->pcie = pc;
-	ns->ops = &pcie_ops;
 	return 0;
 }
+
+const struct nvmf_backend_ops nvmf_backend_pcie = {
+	.name = "pcie",
+	.open = pcie_open,
+	.submit = pcie_submit,
+	.poll = pcie_poll,
+	.close = pcie_close,
+	.dev_id = pcie_dev_id,
+	.get_log = pcie_get_log,
+};

@@ -1,184 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Target construction from the configuration, request dispatch and
- * completion, controller lifetime and keep-alive.
+ * The target built from a validated configuration and torn down: PCIe
+ * controllers first (they decide the number of reactors), reactors and
+ * their pollers, data pools, subsystems with their namespaces (each opened
+ * through its backend's ops), ports; and the lookups of what was built.
  */
 #define LOG_TAG "target"
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "common/log.h"
-#include "pcie/pcie.h"
 #include "target/qos.h"
 #include "target/target.h"
-
-#define DATA_BUF_SIZE (128u * 1024)    /* largest data transfer per command (MDTS) */
-#define DATA_BUFS 512
-
-static void ctrl_free(struct nvmf_ctrl *c);
 
 static void subsys_free(struct nvmf_subsys *s)
 {
 	while (s->ctrls)
-		ctrl_free(s->ctrls);
+		nvmf_ctrl_free(s->ctrls);
 	nvmf_host_stats_free(s);
 	for (unsigned j = 0; s->nst && j < s->nst->nr; j++)
 		nvmf_ns_free(s->nst->ns[j]);
 	free(s->nst);
 	free(s);
-}
-
-/* --- data buffers ------------------------------------------------------- */
-
-static struct nvmf_reactor *this_reactor(struct nvmf_tgt *t)
-{
-	return nvmf_this_reactor ? nvmf_this_reactor : &t->reactors[0];
-}
-
-void *nvmf_buf_get(struct nvmf_tgt *t, uint64_t *iova)
-{
-	struct dma_pool *p = &this_reactor(t)->pool;
-	void *b = dma_pool_get(p);
-
-	if (b && iova)
-		*iova = dma_pool_iova(p, b);
-	return b;
-}
-
-void nvmf_buf_put(struct nvmf_tgt *t, void *buf)
-{
-	if (buf)
-		dma_pool_put(&this_reactor(t)->pool, buf);
-}
-
-/* --- data buffers under quotas ------------------------------------------- */
-
-static void waiter_add(struct nvmf_reactor *nr, struct nvmf_buf_wait *w)
-{
-	struct nvmf_buf_wait *head = &nr->buf_waiters;
-
-	if (w->queued)
-		return;
-	if (!head->next)                /* first use: an empty circular list */
-		head->next = head->prev = head;
-	w->prev = head->prev;
-	w->next = head;
-	head->prev->next = w;
-	head->prev = w;
-	w->queued = true;
-}
-
-static void waiter_del(struct nvmf_buf_wait *w)
-{
-	if (!w->queued)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	w->queued = false;
-}
-
-static bool buf_allowed(const struct nvmf_sq *sq, const struct dma_pool *p, unsigned ridx)
-{
-	unsigned quota_sq = p->nbufs / NVMF_BUF_QUOTA_SQ_DIV;
-
-	if (!quota_sq)
-		quota_sq = 1;
-	/* before Connect only the Connect itself: one command */
-	if (!sq->ctrl)
-		return sq->bufs == 0;
-	if (sq->size && quota_sq > sq->size)
-		quota_sq = sq->size;
-	if (sq->bufs >= quota_sq)
-		return false;
-	if (sq->ctrl->bufs[ridx] >= p->nbufs / NVMF_BUF_QUOTA_CTRL_DIV && sq->bufs >= NVMF_BUF_MIN_SQ)
-		return false;
-	/* the reserve keeps every queue able to progress */
-	return p->nfree > p->nbufs / NVMF_BUF_RESERVE_DIV || sq->bufs < NVMF_BUF_MIN_SQ;
-}
-
-void *nvmf_sq_buf_get(struct nvmf_sq *sq, uint64_t *iova)
-{
-	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
-	struct dma_pool *p = &nr->pool;
-	void *b = NULL;
-
-	if (buf_allowed(sq, p, nr->idx))
-		b = dma_pool_get(p);
-	if (!b) {
-		waiter_add(nr, &sq->buf_wait);
-		return NULL;
-	}
-	sq->bufs++;
-	if (sq->ctrl)
-		sq->ctrl->bufs[nr->idx]++;
-	if (iova)
-		*iova = dma_pool_iova(p, b);
-	return b;
-}
-
-void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf)
-{
-	struct nvmf_reactor *nr = sq->reactor ? sq->reactor : &sq->port->tgt->reactors[0];
-
-	if (!buf)
-		return;
-	dma_pool_put(&nr->pool, buf);
-	sq->bufs--;
-	if (sq->ctrl)
-		sq->ctrl->bufs[nr->idx]--;
-	if (nr->buf_waiters.next && nr->buf_waiters.next != &nr->buf_waiters)
-		nr->buf_kick = true;
-}
-
-void nvmf_sq_buf_cancel(struct nvmf_sq *sq)
-{
-	waiter_del(&sq->buf_wait);
-}
-
-/* Each waiter present now gets one try, in order; those still without a
- * buffer queue themselves again (behind the rest) through nvmf_sq_buf_get. */
-int nvmf_buf_run_waiters(struct nvmf_reactor *nr)
-{
-	struct nvmf_buf_wait *head = &nr->buf_waiters, *last;
-	int work = 0;
-
-	if (!nr->buf_kick)
-		return 0;
-	nr->buf_kick = false;
-	if (!head->next || head->next == head)
-		return 0;
-	last = head->prev;
-	for (;;) {
-		struct nvmf_buf_wait *w = head->next;
-		struct nvmf_sq *sq = (struct nvmf_sq *)((char *)w - offsetof(struct nvmf_sq, buf_wait));
-		bool end = w == last;
-
-		waiter_del(w);
-		if (sq->ops->buf_available)
-			sq->ops->buf_available(sq);
-		work++;
-		if (end || head->next == head)
-			break;
-	}
-	return work;
-}
-
-void nvmf_sq_fini(struct nvmf_sq *sq)
-{
-	waiter_del(&sq->buf_wait);
-	free(sq->st);
-	sq->st = NULL;
-	free(sq->tls);
-	sq->tls = NULL;
-	free(sq->qos);
-	sq->qos = NULL;
 }
 
 /* --- lookups --------------------------------------------------------------- */
@@ -253,74 +99,21 @@ static void ns_ids(struct nvmf_ns *ns)
 		memcpy(ns->nguid, ns->cfg->nguid, 16);
 }
 
-static int open_pcie(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen)
-{
-	struct pcie_ctrl_opts o;
-	struct vfio_dev *v;
-	struct pcie_ctrl *c;
-	char why[768];
-	int rc;
+/* The backends by configuration type (cfg_namespace.backend) */
+static const struct nvmf_backend_ops *const backends[] = {
+	[CFG_BACKEND_PCIE] = &nvmf_backend_pcie,
+	[CFG_BACKEND_FILE] = &nvmf_backend_file,
+	[CFG_BACKEND_MEM] = &nvmf_backend_mem,
+	[CFG_BACKEND_NULL] = &nvmf_backend_null,
+};
 
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		if (!strcmp(t->pcie_bdf[i], bdf)) {
-			*out = t->pcie[i];
-			return 0;
-		}
-	}
-	if (t->nr_pcie == NVMF_MAX_PCIE) {
-		set_err(err, errlen, "%s: more than %u PCIe controllers", bdf, NVMF_MAX_PCIE);
-		return -ENOSPC;
-	}
-	rc = vfio_dev_open(bdf, (size_t)DATA_BUFS * DATA_BUF_SIZE + (64u << 20), &v, why, sizeof(why));
-	if (rc) {
-		set_err(err, errlen, "%s", why);
-		return rc;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		vfio_dev_close(v);
-		return -ENOMEM;
-	}
-	pcie_ctrl_opts_default(&o);
-	/* one I/O queue pair per reactor (before the reactors exist: as many
-	 * as configured; the reactor count then follows what is granted) */
-	o.nr_io_queues = t->nr_reactors ? t->nr_reactors : (t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1);
-	o.io_queue_depth = 1024;
-	o.max_xfer = DATA_BUF_SIZE;
-	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
-	if (rc) {
-		set_err(err, errlen, "%s: controller bring-up failed: %s", bdf, why);
-		free(c);
-		vfio_dev_close(v);
-		return rc;
-	}
-	if (t->nr_reactors && c->nr_ioq < t->nr_reactors) {
-		/* added while running: every reactor needs its own queue */
-		set_err(err, errlen, "%s grants %u I/O queue(s), the daemon runs %u reactors", bdf, c->nr_ioq,
-			t->nr_reactors);
-		pcie_ctrl_shutdown(c);
-		free(c);
-		vfio_dev_close(v);
-		return -ENOSPC;
-	}
-	t->pcie[t->nr_pcie] = c;
-	snprintf(t->pcie_bdf[t->nr_pcie], sizeof(t->pcie_bdf[0]), "%s", bdf);
-	/* reactors poll t->pcie[0..nr_pcie): publish the entry first */
-	__atomic_store_n(&t->nr_pcie, t->nr_pcie + 1, __ATOMIC_RELEASE);
-	if (t->irq_fds)         /* added while running: its interrupts too */
-		nvmf_watch_pcie_irqs(t, c);
-	log_notice("%s: %.40s ready, %u namespace(s), max transfer %u bytes", bdf, c->id.mn, c->nr_ns,
-		   c->max_xfer);
-	*out = c;
-	return 0;
-}
-
-/* Open a namespace's backend (opening its PCIe controller if needed).
+/* Open a namespace's backend (a pcie one opens its controller if needed).
  * The namespace is not published: the caller puts it in a table. */
 int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_namespace *cn,
 		 struct nvmf_ns **out, char *err, size_t errlen)
 {
 	struct nvmf_ns *ns = calloc(1, sizeof(*ns));
+	const struct nvmf_backend_ops *ops;
 	unsigned nr = t->nr_reactors ? t->nr_reactors : 1;
 	char why[768] = "";
 	int rc;
@@ -337,25 +130,10 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	ns->nsid = cn->nsid;
 	ns->cfg = cn;
 	ns_ids(ns);
-	switch (cn->backend) {
-	case CFG_BACKEND_PCIE: {
-		struct pcie_ctrl *pc;
-
-		rc = open_pcie(t, cn->pcie_bdf, &pc, why, sizeof(why));
-		if (!rc)
-			rc = nvmf_backend_pcie_open(ns, pc, why, sizeof(why));
-		break;
-	}
-	case CFG_BACKEND_FILE:
-		rc = nvmf_backend_file_open(ns, why, sizeof(why));
-		break;
-	case CFG_BACKEND_MEM:
-		rc = nvmf_backend_mem_open(ns, why, sizeof(why));
-		break;
-	case CFG_BACKEND_NULL:
-		rc = nvmf_backend_null_open(ns, why, sizeof(why));
-		break;
-	default:
+	ops = (unsigned)cn->backend < sizeof(backends) / sizeof(backends[0]) ? backends[cn->backend] : NULL;
+	if (ops) {
+		rc = ops->open(t, ns, why, sizeof(why));
+	} else {
 		rc = -EINVAL;
 		snprintf(why, sizeof(why), "unknown backend");
 	}
@@ -365,6 +143,7 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 		free(ns);
 		return rc;
 	}
+	ns->ops = ops;
 	/* fabrics fix-ups of what the backend filled in */
 	ns->id.nmic = 1;                /* may be shared by several controllers */
 	ns->anagrpid = cn->anagrpid ? cn->anagrpid : 1;
@@ -417,14 +196,17 @@ void nvmf_subsys_update_limits(struct nvmf_subsys *s)
 	s->max_xfer = s->tgt->max_xfer;
 	s->dev_id = NULL;
 	for (unsigned i = 0; nt && i < nt->nr; i++) {
-		struct pcie_ctrl *pc = nt->ns[i]->pcie;
+		const struct nvmf_ns *ns = nt->ns[i];
+		const struct nvme_id_ctrl *id;
+		uint32_t max_xfer;
 
-		if (!pc)
+		if (!ns->ops->dev_id)
 			continue;
-		if (pc->max_xfer < s->max_xfer)
-			s->max_xfer = pc->max_xfer;
+		id = ns->ops->dev_id(ns, &max_xfer);
+		if (max_xfer < s->max_xfer)
+			s->max_xfer = max_xfer;
 		if (!s->dev_id)
-			s->dev_id = &pc->id;
+			s->dev_id = id;
 	}
 }
 
@@ -551,114 +333,28 @@ static int add_discovery_ports(struct nvmf_tgt *t)
 	return 0;
 }
 
-/* Each reactor's poller: its own queue of every PCIe controller. */
+/* Each reactor's poller: its share of every backend's devices, then the
+ * queues waiting for data buffers. */
 static int reactor_poll(void *arg)
 {
 	struct nvmf_reactor *nr = arg;
-	struct nvmf_tgt *t = nr->tgt;
-	unsigned n = __atomic_load_n(&t->nr_pcie, __ATOMIC_ACQUIRE);
 	int work = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		work += nvmf_pcie_poll(t->pcie[i]);
+	for (unsigned i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (backends[i] && backends[i]->poll)
+			work += backends[i]->poll(nr);
 	return work + nvmf_buf_run_waiters(nr);
-}
-
-static void health_tick(void *arg)
-{
-	struct nvmf_tgt *t = arg;
-
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		struct pcie_ctrl *pc = t->pcie[i];
-
-		if (pc->state == PCIE_CTRL_LIVE && pcie_ctrl_needs_reset(pc)) {
-			log_warn("%s: resetting the controller", t->pcie_bdf[i]);
-			nvmf_tgt_reset_pcie(t, pc);
-		} else if (pc->state == PCIE_CTRL_FAILED && !pc->last_health_ns) {
-			log_err("%s: controller failed; its namespaces return errors", t->pcie_bdf[i]);
-			pc->last_health_ns = 1;
-		}
-	}
-}
-
-static void irq_event(void *arg, uint32_t events)
-{
-	struct pcie_queue *q = arg;
-	uint64_t v;
-
-	(void)events;
-	/* drain; the poller that runs next reaps the completions */
-	if (read(q->irq_fd, &v, sizeof(v)) < 0)
-		return;
-}
-
-static int setup_pools(struct nvmf_tgt *t, char *err, size_t errlen)
-{
-	struct dma_mapper m;
-	int rc = 0;
-
-	t->max_xfer = DATA_BUF_SIZE;
-	for (unsigned i = 0; i < t->nr_reactors && !rc; i++) {
-		struct dma_pool *p = &t->reactors[i].pool;
-
-		if (t->nr_pcie) {
-			/* one VFIO container for all controllers: one mapping serves all */
-			m = pcie_ctrl_mapper(t->pcie[0]);
-			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, &m);
-		} else {
-			rc = dma_pool_init(p, DATA_BUF_SIZE, 4096, DATA_BUFS, true, NULL);
-		}
-	}
-	if (rc)
-		set_err(err, errlen, "cannot allocate %u data buffers of %u bytes per reactor: %s", DATA_BUFS,
-			DATA_BUF_SIZE, strerror(-rc));
-	return rc;
-}
-
-/* I/O queue k's interrupt wakes reactor k (epoll_ctl is thread-safe, so
- * this also works for a controller added while reactors run) */
-void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc)
-{
-	for (unsigned q = 0; q < pc->nr_ioq && q < t->nr_reactors; q++) {
-		struct pcie_queue *pq = &pc->ioq[q];
-		struct reactor_fd *f;
-
-		if (pq->irq_fd < 0 || t->nr_irq_fds >= NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES)
-			continue;
-		f = &t->irq_fds[t->nr_irq_fds];
-		*f = (struct reactor_fd){ .fd = pq->irq_fd, .events = EPOLLIN, .cb = irq_event, .arg = pq };
-		if (!reactor_add_fd(&t->reactors[q].r, f))
-			t->nr_irq_fds++;
-	}
-}
-
-static void watch_irqs(struct nvmf_tgt *t)
-{
-	t->irq_fds = calloc(NVMF_MAX_PCIE * NVMF_MAX_IO_QUEUES, sizeof(*t->irq_fds));
-	if (!t->irq_fds)
-		return;
-	for (unsigned i = 0; i < t->nr_pcie; i++)
-		nvmf_watch_pcie_irqs(t, t->pcie[i]);
 }
 
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
 void nvmf_reactor_fini(struct nvmf_reactor *nr);
 
-/* As many reactors as configured, but no more than every controller has
- * I/O queues for: a reactor without its own hardware queue would have to
- * share one, and completions would then land on the wrong thread. */
+/* As many reactors as configured, as far as the PCIe controllers allow */
 static int setup_reactors(struct nvmf_tgt *t, unsigned want)
 {
-	unsigned n = want ? want : 1;
+	unsigned n = nvmf_pcie_max_reactors(t, want ? want : 1);
 	int rc;
 
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		if (t->pcie[i]->nr_ioq < n) {
-			log_warn("%s grants %u I/O queue(s): running %u reactor(s) instead of %u", t->pcie_bdf[i],
-				 t->pcie[i]->nr_ioq, t->pcie[i]->nr_ioq, n);
-			n = t->pcie[i]->nr_ioq;
-		}
-	}
 	t->reactors = calloc(n, sizeof(*t->reactors));
 	if (!t->reactors)
 		return -ENOMEM;
@@ -691,23 +387,15 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 
 	/* PCIe controllers first: how many queues they grant decides the
 	 * number of reactors, and the data pools are mapped for them */
-	for (unsigned i = 0; i < cfg->nr_subsystems; i++)
-		for (unsigned j = 0; j < cfg->subsystems[i].nr_namespaces; j++) {
-			const struct cfg_namespace *cn = &cfg->subsystems[i].namespaces[j];
-			struct pcie_ctrl *pc;
-
-			if (cn->backend != CFG_BACKEND_PCIE || !cn->enable)
-				continue;
-			rc = open_pcie(t, cn->pcie_bdf, &pc, err, errlen);
-			if (rc)
-				goto fail;
-		}
+	rc = nvmf_pcie_ctrls_open(t, err, errlen);
+	if (rc)
+		goto fail;
 	rc = setup_reactors(t, cfg->bridge.reactors);
 	if (rc) {
 		set_err(err, errlen, "cannot create reactors: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = setup_pools(t, err, errlen);
+	rc = nvmf_buf_pools_init(t, err, errlen);
 	if (rc)
 		goto fail;
 	rc = nvmf_qos_init(t);
@@ -765,9 +453,7 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	if (rc)
 		goto fail;
 
-	/* started even without controllers: one may be added while running */
-	reactor_timer_start(&t->reactors[0].r, &t->health_timer, 1000, 1000, health_tick, t);
-	watch_irqs(t);
+	nvmf_pcie_ctrls_start(t);
 	t->start_ns = reactor_now_ns();
 	return 0;
 
@@ -780,13 +466,7 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
 	nvmf_auth_fini(t);
 	nvmf_qos_fini(t);
-	if (t->nr_reactors) {
-		reactor_timer_stop(&t->reactors[0].r, &t->health_timer);
-		for (unsigned i = 0; i < t->nr_irq_fds; i++)
-			for (unsigned r = 0; r < t->nr_reactors; r++)
-				reactor_del_fd(&t->reactors[r].r, &t->irq_fds[i]);
-	}
-	free(t->irq_fds);
+	nvmf_pcie_ctrls_stop(t);
 	/* retired namespaces first: they still point at their subsystems */
 	nvmf_tgt_reclaim(t, true);
 	for (unsigned i = 0; t->subsys && i < t->nr_subsys; i++)
@@ -812,265 +492,12 @@ void nvmf_tgt_fini(struct nvmf_tgt *t)
 		free(p);
 	}
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
-		if (t->reactors[i].pool.free)
-			dma_pool_destroy(&t->reactors[i].pool);
+		nvmf_buf_pool_fini(&t->reactors[i]);
 		nvmf_reactor_fini(&t->reactors[i]);
 	}
 	free(t->reactors);
 	nvmf_this_reactor = NULL;
-	for (unsigned i = 0; i < t->nr_pcie; i++) {
-		void *dev = t->pcie[i]->dev;
-
-		free(t->pcie[i]->owner);
-		t->pcie[i]->owner = NULL;
-		if (pcie_ctrl_shutdown(t->pcie[i]))
-			log_warn("%s: shutdown not confirmed by the controller", t->pcie_bdf[i]);
-		else
-			log_notice("%s: controller shut down", t->pcie_bdf[i]);
-		vfio_dev_close(dev);
-		free(t->pcie[i]);
-	}
+	nvmf_pcie_ctrls_close(t);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
-}
-
-/* --- requests --------------------------------------------------------------- */
-
-/* Data direction of a command: fabrics commands carry it in FCTYPE bits
- * 1:0, others in the opcode bits 1:0 (01b host to controller, 10b
- * controller to host). */
-static enum nvmf_xfer cmd_xfer(const struct nvme_sqe *c)
-{
-	uint8_t bits = c->opc == NVME_FABRICS_OPC ? (((const struct nvmf_connect_cmd *)c)->fctype & 3u)
-						  : (c->opc & 3u);
-
-	return bits == 1 ? NVMF_XFER_H2C : bits == 2 ? NVMF_XFER_C2H : NVMF_XFER_NONE;
-}
-
-/* The data length an SGL1 describes: keyed descriptors (RDMA) have a
- * 24-bit length followed by the key, the others a 32-bit length. */
-static uint32_t sgl_length(const struct nvme_sqe *cmd)
-{
-	const struct nvme_keyed_sgl_desc *k = &cmd->dptr.ksgl;
-
-	if ((k->type & 0xf0) == 0x40)
-		return (uint32_t)k->length[0] | (uint32_t)k->length[1] << 8 | (uint32_t)k->length[2] << 16;
-	return cmd->dptr.sgl.length;
-}
-
-uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd)
-{
-	const struct nvme_sgl_desc *sgl = &req->cmd.dptr.sgl;
-	struct nvmf_sq *sq = req->sq;
-	uint32_t max = sq->port->tgt->max_xfer;
-	enum nvmf_xfer dir = cmd_xfer(&req->cmd);
-	uint32_t len = sgl_length(&req->cmd);
-
-	/* the fabric SQ head moves as each command is taken off the queue */
-	sq->sqhd = (uint16_t)(sq->sqhd + 1 == sq->size ? 0 : sq->sqhd + 1);
-	sq->cmds++;
-	req->xfer = NVMF_XFER_NONE;
-	req->len = 0;
-	req->start_ns = reactor_now_ns();
-
-	/* fused operations are not supported: they would need the pair
-	 * executed atomically (the kernel target refuses them too) */
-	if (req->cmd.flags & 0x3u)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	/* fabrics commands describe data with SGLs only, even when they
-	 * carry none (the Linux host sets PSDT on every command) */
-	if ((req->cmd.flags & NVME_SQE_PSDT_MASK) != NVME_SQE_PSDT_SGL)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	if (dir == NVMF_XFER_NONE || (!len && !icd_len))
-		return icd_len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
-	switch (sgl->type) {
-	case 0x01:      /* data block, offset: in-capsule data */
-		if (dir != NVMF_XFER_H2C)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (sgl->addr > icd_len || len > icd_len - sgl->addr || icd_len > max_icd)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
-		if (sgl->addr)  /* ICDOFF is 0 and we do not move data around */
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
-		break;
-	case 0x5a:      /* transport data block, transport specific (TCP) */
-		if (sq->keyed_sgl)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (icd_len)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
-		break;
-	case 0x40:      /* keyed data block, address (RDMA) */
-	case 0x4f:      /* keyed data block, invalidate key (RDMA) */
-		if (!sq->keyed_sgl)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (icd_len)
-			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
-		break;
-	default:
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-	}
-	if (len > max)
-		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-	req->xfer = dir;
-	req->len = len;
-	return 0;
-}
-
-void nvmf_req_c2h_done(struct nvmf_req *req)
-{
-	struct nvmf_ns *ns = req->c2h_ns;
-
-	if (ns)
-		ns->stats[req->sq->reactor ? req->sq->reactor->idx : 0].inflight--;
-	req->c2h_ns = NULL;
-	req->c2h_data = NULL;
-}
-
-void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
-{
-	struct nvmf_sq *sq = req->sq;
-	uint64_t us = (reactor_now_ns() - req->start_ns) / 1000u;
-
-	req->rsp.cid = req->cmd.cid;
-	req->rsp.sqid = sq->qid;
-	req->rsp.sqhd = sq->sqflow_off ? 0xffff : sq->sqhd;
-	req->rsp.status = (uint16_t)(status << 1);
-	if (status)
-		sq->errors++;
-	/* an AER is held until an event happens: its time is not latency */
-	if (sq->st && !(sq->qid == 0 && req->cmd.opc == NVME_ADM_ASYNC_EVENT))
-		nvmf_lat_add(&sq->st->lat, us);
-	if (req->ns) {
-		/* this reactor's own slot: no atomics needed */
-		struct nvmf_ns_stats *st = &req->ns->stats[sq->reactor ? sq->reactor->idx : 0];
-
-		/* zero-copy data still points into the namespace: it stays
-		 * busy until nvmf_req_c2h_done() */
-		if (req->c2h_data && !status) {
-			req->c2h_ns = req->ns;
-		} else {
-			st->inflight--;
-			req->c2h_data = NULL;   /* a failed read sends nothing */
-		}
-		nvmf_count_io(st, sq->st ? &sq->st->io : NULL, req->cmd.opc, status, req->len, us);
-		req->ns = NULL;
-	}
-	sq->ops->complete(req);
-}
-
-void nvmf_req_execute(struct nvmf_req *req)
-{
-	struct nvmf_sq *sq = req->sq;
-	struct nvmf_ctrl *c = sq->ctrl;
-
-	memset(&req->rsp, 0, sizeof(req->rsp));
-	if (c && sq->authed)    /* traffic counts as keep-alive; a plain store, read by the timer */
-		__atomic_store_n(&c->last_ka_ns, reactor_now_ns(), __ATOMIC_RELAXED);
-	if (req->cmd.opc == NVME_FABRICS_OPC || !c || sq->qid == 0) {
-		/* the control path: controllers are shared between reactors */
-		struct nvmf_tgt *t = sq->port->tgt;
-
-		pthread_mutex_lock(&t->lock);
-		if (req->cmd.opc == NVME_FABRICS_OPC)
-			nvmf_exec_fabrics(req);
-		else if (!sq->ctrl)     /* nothing but Connect before Connect */
-			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR));
-		else if (!sq->authed)   /* nor anything but fabrics commands before DH-HMAC-CHAP */
-			nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
-		else
-			nvmf_exec_admin(req);
-		pthread_mutex_unlock(&t->lock);
-		return;
-	}
-	if (!(c->csts & NVME_CSTS_RDY) || !sq->authed) {
-		nvmf_req_complete(req, sq->authed ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR)
-						  : nvmf_status_dnr(NVME_SCT_CMD_SPECIFIC, NVMF_SC_AUTH_REQUIRED));
-		return;
-	}
-	nvmf_exec_io(req);
-}
-
-/* --- controllers -------------------------------------------------------------- */
-
-static void ctrl_free(struct nvmf_ctrl *c)
-{
-	struct nvmf_subsys *s = c->subsys;
-
-	for (struct nvmf_ctrl **pp = &s->ctrls; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	if (c->ka_timer.armed)
-		reactor_timer_stop(&c->reactor->r, &c->ka_timer);
-	nvmf_host_stats_put(c->hstats);
-	log_info("controller %u of %s for %s released", c->cntlid, s->nqn, c->hostnqn);
-	free(c);
-}
-
-static bool ctrl_has_queues(const struct nvmf_ctrl *c)
-{
-	if (c->admin)
-		return true;
-	for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
-		if (c->io[i])
-			return true;
-	return false;
-}
-
-static void sq_destroy_locked(struct nvmf_sq *sq);
-
-void nvmf_sq_destroy(struct nvmf_sq *sq)
-{
-	struct nvmf_tgt *t = sq->port->tgt;
-
-	if (!sq->ctrl)
-		return;
-	pthread_mutex_lock(&t->lock);
-	sq_destroy_locked(sq);
-	pthread_mutex_unlock(&t->lock);
-}
-
-static void sq_destroy_locked(struct nvmf_sq *sq)
-{
-	struct nvmf_ctrl *c = sq->ctrl;
-
-	if (!c)
-		return;
-	nvmf_auth_free(sq);
-	/* buffers still held by its requests stop counting for the
-	 * controller (which may go before they come back); this runs on the
-	 * queue's own reactor, the only writer of its slot */
-	c->bufs[sq->reactor ? sq->reactor->idx : 0] -= sq->bufs;
-	nvmf_host_stats_fold(c->hstats, sq);
-	sq->ctrl = NULL;
-	if (sq->qid == 0) {
-		c->admin = NULL;
-		c->nr_aer = 0;          /* the connection owns and frees them */
-		/* the association ends with its admin queue */
-		nvmf_ctrl_destroy(c);
-		return;
-	}
-	if (sq->qid <= NVMF_MAX_IO_QUEUES && c->io[sq->qid] == sq)
-		c->io[sq->qid] = NULL;
-	if (c->dying && !ctrl_has_queues(c))
-		ctrl_free(c);
-}
-
-void nvmf_ctrl_destroy(struct nvmf_ctrl *c)
-{
-	if (!c->dying) {
-		c->dying = true;
-		/* the keep-alive timer lives on the admin queue's reactor: the
-		 * callers (admin queue teardown, keep-alive expiry) run there */
-		if (c->ka_timer.armed)
-			reactor_timer_stop(&c->reactor->r, &c->ka_timer);
-		for (unsigned i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
-			if (c->io[i])
-				c->io[i]->ops->disconnect(c->io[i]);
-		if (c->admin)
-			c->admin->ops->disconnect(c->admin);
-	}
-	if (!ctrl_has_queues(c))
-		ctrl_free(c);
 }

@@ -11,13 +11,6 @@
 #include "target/qos.h"
 #include "target/target.h"
 
-struct dsm_range {
-	uint32_t attributes;
-	uint32_t nlb;
-	uint64_t slba;
-} __attribute__((packed));
-
-
 /* LBA range of a read/write/compare/write-zeroes command */
 static uint16_t check_range(const struct nvmf_ns *ns, const struct nvme_sqe *cmd, uint64_t *bytes)
 {
@@ -57,7 +50,7 @@ static uint16_t check_io(struct nvmf_req *req, struct nvmf_ns *ns)
 		return req->len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
 	case NVME_CMD_DSM: {
 		unsigned nr = (cmd->cdw10 & 0xffu) + 1u;
-		const struct dsm_range *r = req->buf;
+		const struct nvme_dsm_range *r = req->buf;
 
 		if (req->xfer != NVMF_XFER_H2C || req->len < nr * sizeof(*r))
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);

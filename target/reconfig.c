@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "pcie/pcie.h"
 #include "target/qos.h"
 #include "target/target.h"
 #include "target/metrics.h"

@@ -4,10 +4,32 @@
  * fabric queues and requests; command execution (fabrics, admin, I/O) and
  * the discovery subsystem. Transports feed requests in and get them back
  * through struct nvmf_transport_ops; namespaces are served by a backend
- * through struct nvmf_backend_ops. The I/O path runs on its queue's
- * reactor and takes no lock; the control path (fabrics and admin
- * commands, controller lifetime, reconfiguration) takes tgt->lock, since
- * controllers and the configuration are shared between reactors.
+ * through struct nvmf_backend_ops.
+ *
+ * Locking. The I/O path (nvmf_exec_io, the backends' submit and poll of
+ * I/O queues, completions) runs on its queue's reactor and takes no lock,
+ * but for reservations (resv.c: a namespace's reservation mutex while one
+ * is held, tgt->lock to notify other hosts' controllers).
+ * Controllers, subsystems, ports and the configuration are shared between
+ * reactors; what reads or changes them takes the one target lock,
+ * tgt->lock:
+ *   - nvmf_req_execute, for fabrics and admin commands and any command of
+ *     a queue not yet connected or authenticated (request.c);
+ *   - controller lifetime: queue teardown (nvmf_sq_destroy, ctrl.c),
+ *     keep-alive expiry and the authentication deadline (fabrics.c),
+ *     DH-HMAC-CHAP results back from the worker (auth.c);
+ *   - reconfiguration (nvmf_tgt_apply) and its messages to controllers on
+ *     other reactors (reconfig.c); reservation notifications and their
+ *     events (resv.c);
+ *   - PCIe admin queues: reactor 0 reaping them (backend_pcie.c) and
+ *     re-enabling a controller after a reset (reactors.c);
+ *   - readers of the whole state: the control socket's status, list,
+ *     stats and save-config (rpc.c), a metrics scrape (metrics.c), the
+ *     TLS PSK lookup of a handshake (transport/tcp_tls.c).
+ * Functions documented as "tgt->lock held" expect their caller to hold it.
+ * Other mutexes guard one object each: the reservation store and a
+ * namespace's reservations (resv.c), the address table (limits.c), the
+ * authentication worker (auth.c), each reactor's message list.
  */
 #ifndef TARGET_TARGET_H
 #define TARGET_TARGET_H
@@ -51,6 +73,8 @@ struct nvmf_listener;
 #define NVMF_MAX_SUBSYS 1024
 #define NVMF_MAX_PORTS 256
 #define NVMF_NN CFG_MAX_NSID              /* Identify Controller NN: highest NSID */
+#define NVMF_DATA_BUF_SIZE (128u * 1024)  /* largest data transfer per command (MDTS) */
+#define NVMF_DATA_BUFS 512                /* data buffers per reactor pool */
 /* data buffer quotas per reactor pool (see nvmf_sq_buf_get) */
 #define NVMF_BUF_QUOTA_SQ_DIV 4           /* a queue: at most pool / 4 */
 #define NVMF_BUF_QUOTA_CTRL_DIV 2         /* a controller: at most pool / 2 */
@@ -161,16 +185,47 @@ void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* --- backends ------------------------------------------------------------ */
 
+/*
+ * Everything the core asks of a backend goes through its ops (ns->ops);
+ * nvmf_ns_open picks them by the configuration's backend type. The core
+ * knows nothing of what is behind a namespace.
+ */
 struct nvmf_backend_ops {
 	const char *name;
+	/* Open the namespace's storage as ns->cfg describes it (ns->subsys,
+	 * nsid and cfg are set) into ns->priv, and fill in what Identify
+	 * says of it: ns->id (Identify Namespace, before the target's
+	 * fix-ups), nsze, lba_shift, oncs (the optional commands it
+	 * executes) and vwc (a volatile write cache: Flush is worth
+	 * sending). 0, or -errno with a one-line reason in err. */
+	int (*open)(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t errlen);
 	/* Execute an I/O command (read, write, flush, write zeroes, DSM,
 	 * compare) on the namespace; the LBA range and transfer size were
-	 * checked by the core. Completes later with nvmf_req_complete. */
+	 * checked by the core. Completes, now or later, with
+	 * nvmf_req_complete. On the request's reactor. */
 	void (*submit)(struct nvmf_ns *ns, struct nvmf_req *req);
-	/* Optional: polled from the reactor; returns work done. */
-	int (*poll)(struct nvmf_ns *ns);
+	/* Optional: the calling reactor's share of the backend's devices
+	 * (its own queue of each), called by every reactor's poller once per
+	 * turn; returns work done. Per backend, not per namespace: the
+	 * namespaces of one device share its queues. */
+	int (*poll)(struct nvmf_reactor *nr);
+	/* Optional: release what open took (the namespace is retired and
+	 * has no command in flight). */
 	void (*close)(struct nvmf_ns *ns);
+	/* Optional: the Identify Controller page of the device behind the
+	 * namespace (its VID, firmware, IEEE... are the subsystem's) and the
+	 * largest transfer it takes in bytes (the subsystem's MDTS). */
+	const struct nvme_id_ctrl *(*dev_id)(const struct nvmf_ns *ns, uint32_t *max_xfer);
+	/* Optional: Get Log Page of a device log (error information,
+	 * SMART / health, firmware slot) answered by the device into
+	 * req->buf; completes the request. tgt->lock held. */
+	void (*get_log)(struct nvmf_ns *ns, struct nvmf_req *req);
 };
+
+extern const struct nvmf_backend_ops nvmf_backend_pcie;   /* backend_pcie.c */
+extern const struct nvmf_backend_ops nvmf_backend_file;   /* backend_file.c */
+extern const struct nvmf_backend_ops nvmf_backend_mem;    /* backend_mem.c */
+extern const struct nvmf_backend_ops nvmf_backend_null;   /* backend_null.c */
 
 /* Latency histogram: buckets of 12.5 % width (8 per power of two, in µs) */
 #define NVMF_LAT_BUCKETS 256
@@ -240,7 +295,6 @@ struct nvmf_ns {
 	struct nvmf_subsys *subsys;
 	uint32_t nsid;                /* as the host sees it */
 	const struct cfg_namespace *cfg;  /* re-pointed on reconfiguration; not on the I/O path */
-	uint32_t dev_nsid;            /* pcie: the controller's namespace */
 	struct nvmf_ns_stats *stats;  /* [tgt->nr_reactors] */
 	uint64_t nsze;                /* blocks */
 	uint32_t lba_shift;
@@ -254,7 +308,6 @@ struct nvmf_ns {
 
 	const struct nvmf_backend_ops *ops;
 	void *priv;                   /* backend state */
-	struct pcie_ctrl *pcie;       /* pcie backend only: its controller */
 	struct nvmf_resv *resv;       /* reservations (resv.c); NULL when disabled */
 
 };
@@ -330,7 +383,7 @@ struct nvmf_subsys {
 	uint16_t next_cntlid;
 	struct nvmf_ctrl *ctrls;          /* live controllers */
 	uint32_t max_xfer;                /* MDTS in bytes for this subsystem */
-	struct nvme_id_ctrl *dev_id;      /* identify page of the backing device, if any */
+	const struct nvme_id_ctrl *dev_id; /* identify page of the backing device, if any */
 	struct nvmf_host_stats *hstats;   /* per host and port (tgt->lock) */
 	unsigned nr_hstats;
 	uint64_t hstats_seq;
@@ -597,7 +650,7 @@ struct nvmf_tgt {
 	struct config *cfg;
 	struct nvmf_reactor *reactors;    /* [0] runs on the thread that called nvmf_tgt_run */
 	unsigned nr_reactors;
-	pthread_mutex_t lock;             /* control path: Connect, admin commands, controller lifetime */
+	pthread_mutex_t lock;             /* the control path: who takes it is listed at the top */
 	struct nvmf_subsys **subsys;
 	unsigned nr_subsys;
 	struct nvmf_subsys *disc;
@@ -665,7 +718,6 @@ void nvmf_subsys_set_attrs(struct nvmf_subsys *s, const struct cfg_subsystem *cs
 void nvmf_subsys_update_limits(struct nvmf_subsys *s);
 struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, const struct cfg_addr *a,
 			       bool disc_only);
-void nvmf_watch_pcie_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 /* Free retired objects whose grace period is over (all: at shutdown). */
 void nvmf_tgt_reclaim(struct nvmf_tgt *t, bool all);
 
@@ -719,6 +771,9 @@ void nvmf_sq_buf_put(struct nvmf_sq *sq, void *buf);
 void nvmf_req_c2h_done(struct nvmf_req *req);
 /* Stop waiting for a buffer (the connection is going away). */
 void nvmf_sq_buf_cancel(struct nvmf_sq *sq);
+/* Each reactor's pool (bufpool.c), at start; and one reactor's at exit */
+int nvmf_buf_pools_init(struct nvmf_tgt *t, char *err, size_t errlen);
+void nvmf_buf_pool_fini(struct nvmf_reactor *nr);
 /* Wake the queues waiting for buffers on this reactor (its poller). */
 int nvmf_buf_run_waiters(struct nvmf_reactor *nr);
 /* The transport is freeing a queue's connection: what the core attached
@@ -742,7 +797,7 @@ void nvmf_addr_table_fini(struct nvmf_tgt *t);
 /* The limits of a configuration into t->limits. */
 void nvmf_tgt_set_limits(struct nvmf_tgt *t, const struct config *cfg);
 
-/* --- request execution (core.c) -------------------------------------------- */
+/* --- request execution (request.c) ----------------------------------------- */
 
 /*
  * Look at a freshly received command: fill req->xfer/len from its SGL and
@@ -787,6 +842,8 @@ void nvmf_sq_destroy(struct nvmf_sq *sq);
 /* Tear a controller down: every queue is disconnected. The caller holds
  * tgt->lock and runs on the controller's reactor (c->reactor). */
 void nvmf_ctrl_destroy(struct nvmf_ctrl *c);
+/* Free a controller now, whatever queues it has (its subsystem goes). */
+void nvmf_ctrl_free(struct nvmf_ctrl *c);
 
 /* fabrics.c */
 void nvmf_exec_fabrics(struct nvmf_req *req);
@@ -806,22 +863,28 @@ void nvmf_exec_io(struct nvmf_req *req);
  * page for the host on ctrl */
 void nvmf_discovery_log(struct nvmf_ctrl *ctrl, void *buf, uint64_t offset, uint32_t len);
 
-/* backends */
-int nvmf_backend_mem_open(struct nvmf_ns *ns, char *err, size_t errlen);
-int nvmf_backend_null_open(struct nvmf_ns *ns, char *err, size_t errlen);
 /* Identify Namespace and ONCS of a plain block device of nsze blocks of
- * bs bytes (mem, file and null backends, backend_mem.c) */
+ * bs bytes (mem, file and null backends, backend_plain.c) */
 void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs);
-int nvmf_backend_file_open(struct nvmf_ns *ns, char *err, size_t errlen);
-int nvmf_backend_pcie_open(struct nvmf_ns *ns, struct pcie_ctrl *pc, char *err, size_t errlen);
-/* Forward an admin command (Get Log Page of device logs) to the PCIe
- * controller's admin queue, data straight into req->buf. */
-void nvmf_pcie_admin_passthru(struct nvmf_req *req, struct pcie_ctrl *pc);
-/* Ring, reap and resubmit deferred commands on the calling reactor's
- * queue of a PCIe controller (and the admin queue on reactor 0). */
-int nvmf_pcie_poll(struct pcie_ctrl *pc);
-/* Reset steps that run on each reactor (see pcie_ctrl_reset_disable). */
+/* The byte offset and length in the namespace of a read, write, compare
+ * or write zeroes command (its LBA range was checked by io.c) */
+void nvmf_backend_plain_range(const struct nvmf_req *req, uint64_t *off, uint64_t *len);
+/* Reset steps that run on each reactor (see pcie_ctrl_reset_disable;
+ * backend_pcie.c: they fail the backend's commands on that queue). */
 void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc);
+
+/* The PCIe controllers the target owns (pcie_ctrls.c): open one (or find
+ * it open), open those of the configuration at start, the reactors they
+ * allow (want at most) and the DMA mapping for the data pools (false: no
+ * controller); start and stop the health check and interrupts; shut them
+ * down at exit. */
+int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen);
+int nvmf_pcie_ctrls_open(struct nvmf_tgt *t, char *err, size_t errlen);
+unsigned nvmf_pcie_max_reactors(const struct nvmf_tgt *t, unsigned want);
+bool nvmf_pcie_dma_mapper(const struct nvmf_tgt *t, struct dma_mapper *m);
+void nvmf_pcie_ctrls_start(struct nvmf_tgt *t);
+void nvmf_pcie_ctrls_stop(struct nvmf_tgt *t);
+void nvmf_pcie_ctrls_close(struct nvmf_tgt *t);
 
 static inline uint16_t nvmf_status_dnr(uint8_t sct, uint8_t sc)
 {

@@ -213,6 +213,15 @@ enum nvme_io_opc {
 	NVME_CMD_VERIFY = 0x0c,
 };
 
+/* Dataset Management range (the data of DSM, CDW10.NR + 1 of them) */
+struct nvme_dsm_range {
+	uint32_t attributes;
+	uint32_t nlb;
+	uint64_t slba;
+} __attribute__((packed));
+static_assert(sizeof(struct nvme_dsm_range) == 16, "dsm range size");
+static_assert(offsetof(struct nvme_dsm_range, slba) == 8, "dsm range slba");
+
 /* Identify CNS values */
 enum nvme_identify_cns {
 	NVME_ID_CNS_NS = 0x00,
