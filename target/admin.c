@@ -67,7 +67,7 @@ static void build_id_ctrl(const struct nvmf_ctrl *c, struct nvme_id_ctrl *id)
 		id->wctemp = s->dev_id->wctemp;
 		id->cctemp = s->dev_id->cctemp;
 	} else {
-		pad_copy(id->fr, sizeof(id->fr), "nvmfb01");
+		pad_copy(id->fr, sizeof(id->fr), NVMF_FR_DEFAULT);
 	}
 	/* what nvmet lets a subsystem set, set the same way */
 	if (s->cfg && s->cfg->firmware[0])
@@ -217,14 +217,40 @@ static void exec_identify(struct nvmf_req *req)
 
 /* --- log pages --------------------------------------------------------------- */
 
-struct smart_log {
-	uint8_t critical_warning;
-	uint16_t temperature;
-	uint8_t avail_spare;
-	uint8_t spare_thresh;
-	uint8_t percent_used;
-	uint8_t rsvd[506];
-} __attribute__((packed));
+/*
+ * SMART / Health Information of a subsystem without a device (mem, file
+ * and null namespaces), as nvmet answers it for its block devices: data
+ * units (thousands of 512-byte units, rounded up) and commands read and
+ * written, summed over the subsystem's namespaces from their counters;
+ * everything a device would measure (temperature, spare, wear) reads 0.
+ */
+#define SMART_DATA_UNITS_READ    32
+#define SMART_DATA_UNITS_WRITTEN 48
+#define SMART_HOST_READS         64
+#define SMART_HOST_WRITES        80
+
+static void smart_log_of_counters(const struct nvmf_subsys *s, uint8_t page[512])
+{
+	const struct nvmf_ns_table *nt = nvmf_subsys_ns(s);
+	uint64_t rd = 0, wr = 0, rb = 0, wb = 0;
+
+	for (unsigned i = 0; i < nt->nr; i++) {
+		for (unsigned k = 0; k < s->tgt->nr_reactors; k++) {
+			const struct nvmf_ns_stats *st = &nt->ns[i]->stats[k];
+
+			rd += __atomic_load_n(&st->reads, __ATOMIC_RELAXED);
+			wr += __atomic_load_n(&st->writes, __ATOMIC_RELAXED);
+			rb += __atomic_load_n(&st->read_bytes, __ATOMIC_RELAXED);
+			wb += __atomic_load_n(&st->write_bytes, __ATOMIC_RELAXED);
+		}
+	}
+	memset(page, 0, 512);
+	/* 128-bit counters: the low 64 bits hold ours */
+	put_le64(page + SMART_DATA_UNITS_READ, (rb / 512 + 999) / 1000);
+	put_le64(page + SMART_DATA_UNITS_WRITTEN, (wb / 512 + 999) / 1000);
+	put_le64(page + SMART_HOST_READS, rd);
+	put_le64(page + SMART_HOST_WRITES, wr);
+}
 
 /* The namespace whose device answers the device logs: the first one
  * whose backend has a device (NULL: the target answers them) */
@@ -316,27 +342,29 @@ static void exec_get_log(struct nvmf_req *req)
 			ns->ops->get_log(ns, req);
 			return;
 		}
-		if (lid == 0x02) {
-			struct smart_log sl = { .temperature = 296, .avail_spare = 100, .spare_thresh = 10 };
+		{
+			uint8_t page[512] = { 0 };
 
-			complete_data(req, &sl, sizeof(sl));
-		} else {
-			uint8_t z[512] = { 0 };
-
-			if (lid == 0x03) {
-				z[0] = 1;       /* active slot 1 */
-				memcpy(z + 8, "nvmfb01 ", 8);
+			if (lid == 0x02) {
+				smart_log_of_counters(s, page);
+			} else if (lid == 0x03) {
+				/* slot 1 active, holding what Identify FR says */
+				page[0] = 1;
+				pad_copy((char *)page + 8, 8,
+					 s->cfg && s->cfg->firmware[0] ? s->cfg->firmware : NVMF_FR_DEFAULT);
 			}
-			complete_data(req, z, sizeof(z));
+			/* error information: no entries */
+			complete_data(req, page, sizeof(page));
 		}
 		return;
 	case 0x04: {    /* changed namespace list */
-		uint32_t list[1024] = { 0 };
+		le32 list[1024] = { 0 };
 
 		if (c->nr_changed_ns > 1024)
-			list[0] = 0xffffffffu;
+			list[0] = cpu_to_le32(0xffffffffu);
 		else
-			memcpy(list, c->changed_ns, c->nr_changed_ns * sizeof(uint32_t));
+			for (unsigned i = 0; i < c->nr_changed_ns; i++)
+				list[i] = cpu_to_le32(c->changed_ns[i]);
 		if (!(le32_to_cpu(req->cmd.cdw10) & (1u << 15)))     /* RAE clear: reading consumes it */
 			c->nr_changed_ns = 0;
 		if (lpo >= sizeof(list))

@@ -79,12 +79,12 @@ static void file_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		st = file_zero(f->fd, off, len, false);
 		break;
 	case NVME_CMD_DSM:
-		if (req->cmd.cdw11 & (1u << 2)) {
+		if (nvme_dsm_deallocate(&req->cmd)) {
 			const struct nvme_dsm_range *r = req->buf;
 
-			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu) && !st; i++)
-				st = file_zero(f->fd, r[i].slba << ns->lba_shift,
-					       (uint64_t)r[i].nlb << ns->lba_shift, true);
+			for (unsigned i = 0; i < nvme_dsm_nr(&req->cmd) && !st; i++)
+				st = file_zero(f->fd, le64_to_cpu(r[i].slba) << ns->lba_shift,
+					       (uint64_t)le32_to_cpu(r[i].nlb) << ns->lba_shift, true);
 		}
 		break;
 	case NVME_CMD_FLUSH:

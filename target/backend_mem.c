@@ -66,12 +66,12 @@ static void mem_submit(struct nvmf_ns *ns, struct nvmf_req *req)
 		memset(m->data + off, 0, len);
 		break;
 	case NVME_CMD_DSM:
-		if (req->cmd.cdw11 & (1u << 2)) {       /* AD: deallocate */
+		if (nvme_dsm_deallocate(&req->cmd)) {
 			const struct nvme_dsm_range *r = req->buf;
 
-			for (unsigned i = 0; i <= (req->cmd.cdw10 & 0xffu); i++)
-				memset(m->data + (r[i].slba << ns->lba_shift), 0,
-				       (size_t)r[i].nlb << ns->lba_shift);
+			for (unsigned i = 0; i < nvme_dsm_nr(&req->cmd); i++)
+				memset(m->data + (le64_to_cpu(r[i].slba) << ns->lba_shift), 0,
+				       (size_t)le32_to_cpu(r[i].nlb) << ns->lba_shift);
 		}
 		break;
 	case NVME_CMD_FLUSH:

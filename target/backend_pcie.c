@@ -70,7 +70,7 @@ static void admin_done_on_owner(void *arg)
 {
 	struct nvmf_req *req = arg;
 
-	nvmf_req_complete(req, req->rsp.status >> 1);
+	nvmf_req_complete(req, NVME_CQE_STATUS(&req->rsp));
 }
 
 /* Admin passthrough completes on reactor 0, which polls the admin queue;
@@ -85,7 +85,7 @@ static void pcie_admin_done(void *arg, uint16_t status, const struct nvme_cqe *c
 		req->rsp.dw1 = cqe->dw1;
 	}
 	if (owner && owner != nvmf_this_reactor) {
-		req->rsp.status = (uint16_t)(status << 1);
+		req->rsp.status = cpu_to_le16((uint16_t)(status << 1));
 		/* cannot fail: this runs in a controller reset too */
 		req->done_msg = (struct nvmf_msg){ .fn = admin_done_on_owner, .arg = req };
 		nvmf_reactor_post(owner, &req->done_msg);
@@ -115,7 +115,7 @@ static int queue_io(struct nvmf_req *req)
 	struct nvme_sqe sqe = req->cmd;
 	int rc;
 
-	sqe.nsid = bns->dev_nsid;
+	sqe.nsid = cpu_to_le32(bns->dev_nsid);
 	sqe.flags = 0;          /* PRPs, no fused operation */
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
@@ -156,12 +156,12 @@ static void pcie_get_log(struct nvmf_ns *ns, struct nvmf_req *req)
 {
 	struct pcie_ctrl *pc = ctrl_of(ns);
 	struct nvme_sqe sqe = req->cmd;
-	uint8_t lid = req->cmd.cdw10 & 0xff;
+	uint8_t lid = le32_to_cpu(req->cmd.cdw10) & 0xff;
 	int rc;
 
 	/* device logs are controller-wide here: the fabric NSID means nothing
 	 * to the device */
-	sqe.nsid = lid == 0x02 ? 0xffffffffu : 0;
+	sqe.nsid = cpu_to_le32(lid == 0x02 ? 0xffffffffu : 0);
 	sqe.flags = 0;
 	sqe.mptr = 0;
 	memset(&sqe.dptr, 0, sizeof(sqe.dptr));
@@ -281,7 +281,7 @@ static int pcie_open(struct nvmf_tgt *t, struct nvmf_ns *ns, char *err, size_t e
 	ns->id = pns->id;
 	ns->nsze = pns->nsze;
 	ns->lba_shift = pns->lba_shift;
-	ns->oncs = pc->id.oncs;
+	ns->oncs = le16_to_cpu(pc->id.oncs);
 	ns->vwc = pc->id.vwc & 1u;
 	return 0;
 }

@@ -24,7 +24,7 @@ void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs)
 	memset(&ns->id, 0, sizeof(ns->id));
 	ns->nsze = nsze;
 	ns->lba_shift = shift_of(bs);
-	ns->id.nsze = ns->id.ncap = ns->id.nuse = nsze;
+	ns->id.nsze = ns->id.ncap = ns->id.nuse = cpu_to_le64(nsze);
 	ns->id.nlbaf = 0;
 	ns->id.flbas = 0;
 	ns->id.lbaf[0].lbads = (uint8_t)ns->lba_shift;
@@ -34,9 +34,6 @@ void nvmf_backend_plain_id_ns(struct nvmf_ns *ns, uint64_t nsze, uint32_t bs)
 
 void nvmf_backend_plain_range(const struct nvmf_req *req, uint64_t *off, uint64_t *len)
 {
-	uint64_t slba = req->cmd.cdw10 | (uint64_t)req->cmd.cdw11 << 32;
-	uint64_t nlb = (req->cmd.cdw12 & 0xffffu) + 1u;
-
-	*off = slba << req->ns->lba_shift;
-	*len = nlb << req->ns->lba_shift;
+	*off = nvme_cmd_slba(&req->cmd) << req->ns->lba_shift;
+	*len = (uint64_t)nvme_cmd_nlb(&req->cmd) << req->ns->lba_shift;
 }

@@ -147,7 +147,7 @@ int nvmf_ns_open(struct nvmf_tgt *t, struct nvmf_subsys *s, const struct cfg_nam
 	/* fabrics fix-ups of what the backend filled in */
 	ns->id.nmic = 1;                /* may be shared by several controllers */
 	ns->anagrpid = cn->anagrpid ? cn->anagrpid : 1;
-	ns->id.anagrpid = ns->anagrpid;
+	ns->id.anagrpid = cpu_to_le32(ns->anagrpid);
 	memset(ns->id.eui64, 0, sizeof(ns->id.eui64));
 	memcpy(ns->id.nguid, ns->nguid, 16);
 	rc = nvmf_resv_ns_init(t, ns);

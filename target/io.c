@@ -14,8 +14,7 @@
 /* LBA range of a read/write/compare/write-zeroes command */
 static uint16_t check_range(const struct nvmf_ns *ns, const struct nvme_sqe *cmd, uint64_t *bytes)
 {
-	uint64_t slba = cmd->cdw10 | (uint64_t)cmd->cdw11 << 32;
-	uint64_t nlb = (cmd->cdw12 & 0xffffu) + 1u;
+	uint64_t slba = nvme_cmd_slba(cmd), nlb = nvme_cmd_nlb(cmd);
 
 	if (slba >= ns->nsze || nlb > ns->nsze - slba)
 		return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE);
@@ -49,14 +48,17 @@ static uint16_t check_io(struct nvmf_req *req, struct nvmf_ns *ns)
 	case NVME_CMD_FLUSH:
 		return req->len ? nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) : 0;
 	case NVME_CMD_DSM: {
-		unsigned nr = (cmd->cdw10 & 0xffu) + 1u;
+		unsigned nr = nvme_dsm_nr(cmd);
 		const struct nvme_dsm_range *r = req->buf;
 
 		if (req->xfer != NVMF_XFER_H2C || req->len < nr * sizeof(*r))
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA);
-		for (unsigned i = 0; i < nr; i++)
-			if (r[i].slba >= ns->nsze || r[i].nlb > ns->nsze - r[i].slba)
+		for (unsigned i = 0; i < nr; i++) {
+			uint64_t slba = le64_to_cpu(r[i].slba);
+
+			if (slba >= ns->nsze || le32_to_cpu(r[i].nlb) > ns->nsze - slba)
 				return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE);
+		}
 		return 0;
 	}
 	default:
@@ -84,7 +86,7 @@ static uint16_t check_ana(const struct nvmf_port *p, const struct nvmf_ns *ns)
 void nvmf_exec_io(struct nvmf_req *req)
 {
 	struct nvmf_subsys *s = req->sq->ctrl->subsys;
-	struct nvmf_ns *ns = nvmf_subsys_find_ns(s, req->cmd.nsid);
+	struct nvmf_ns *ns = nvmf_subsys_find_ns(s, le32_to_cpu(req->cmd.nsid));
 	unsigned ri = req->sq->reactor ? req->sq->reactor->idx : 0;
 	struct nvmf_port *p = req->sq->port;
 	uint16_t st;

@@ -30,7 +30,7 @@ static uint32_t sgl_length(const struct nvme_sqe *cmd)
 
 	if ((k->type & 0xf0) == 0x40)
 		return (uint32_t)k->length[0] | (uint32_t)k->length[1] << 8 | (uint32_t)k->length[2] << 16;
-	return cmd->dptr.sgl.length;
+	return le32_to_cpu(cmd->dptr.sgl.length);
 }
 
 uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_icd)
@@ -62,7 +62,7 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	case 0x01:      /* data block, offset: in-capsule data */
 		if (dir != NVMF_XFER_H2C)
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE);
-		if (sgl->addr > icd_len || len > icd_len - sgl->addr || icd_len > max_icd)
+		if (le64_to_cpu(sgl->addr) > icd_len || len > icd_len - le64_to_cpu(sgl->addr) || icd_len > max_icd)
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
 		if (sgl->addr)  /* ICDOFF is 0 and we do not move data around */
 			return nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET);
@@ -106,9 +106,9 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 	uint64_t us = (reactor_now_ns() - req->start_ns) / 1000u;
 
 	req->rsp.cid = req->cmd.cid;
-	req->rsp.sqid = sq->qid;
-	req->rsp.sqhd = sq->sqflow_off ? 0xffff : sq->sqhd;
-	req->rsp.status = (uint16_t)(status << 1);
+	req->rsp.sqid = cpu_to_le16(sq->qid);
+	req->rsp.sqhd = cpu_to_le16(sq->sqflow_off ? 0xffff : sq->sqhd);
+	req->rsp.status = cpu_to_le16((uint16_t)(status << 1));
 	if (status)
 		sq->errors++;
 	/* an AER is held until an event happens: its time is not latency */

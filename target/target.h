@@ -62,6 +62,7 @@ struct nvmf_qos_cache;
 struct nvmf_listener;
 
 #define NVMF_BRIDGE_VERSION "0.3"      /* status, metrics */
+#define NVMF_FR_DEFAULT "nvmfb01"     /* Identify FR without a device or attr.firmware */
 #define NVMF_MAX_IO_QUEUES 64
 #define NVMF_MAX_QUEUE_DEPTH 128      /* entries per fabric queue (CAP.MQES + 1) */
 #define NVMF_ADMIN_QUEUE_DEPTH 32

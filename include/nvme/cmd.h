@@ -7,6 +7,7 @@
 #define NVME_CMD_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -215,12 +216,34 @@ enum nvme_io_opc {
 
 /* Dataset Management range (the data of DSM, CDW10.NR + 1 of them) */
 struct nvme_dsm_range {
-	uint32_t attributes;
-	uint32_t nlb;
-	uint64_t slba;
+	le32 attributes;
+	le32 nlb;
+	le64 slba;
 } __attribute__((packed));
 static_assert(sizeof(struct nvme_dsm_range) == 16, "dsm range size");
 static_assert(offsetof(struct nvme_dsm_range, slba) == 8, "dsm range slba");
+
+/* Read, Write, Compare, Write Zeroes: the first LBA and how many blocks */
+static inline uint64_t nvme_cmd_slba(const struct nvme_sqe *c)
+{
+	return le32_to_cpu(c->cdw10) | (uint64_t)le32_to_cpu(c->cdw11) << 32;
+}
+
+static inline uint32_t nvme_cmd_nlb(const struct nvme_sqe *c)
+{
+	return (le32_to_cpu(c->cdw12) & 0xffffu) + 1u;
+}
+
+/* Dataset Management: how many ranges, and whether they are deallocated */
+static inline unsigned nvme_dsm_nr(const struct nvme_sqe *c)
+{
+	return (le32_to_cpu(c->cdw10) & 0xffu) + 1u;
+}
+
+static inline bool nvme_dsm_deallocate(const struct nvme_sqe *c)
+{
+	return le32_to_cpu(c->cdw11) & (1u << 2);       /* AD */
+}
 
 /* Identify CNS values */
 enum nvme_identify_cns {

@@ -2726,6 +2726,42 @@ static void test_discovery_other_logs(void **state)
 	put(r);
 }
 
+/* A subsystem without a device answers SMART / health from its counters,
+ * as nvmet does, and the firmware slot with what Identify FR says */
+static void test_device_logs_without_device(void **state)
+{
+	static uint8_t buf[256 * 512];
+	struct tq *admin, *io;
+	struct treq *r;
+
+	(void)state;
+	env_up(cfg_main);
+	io = io_queue(&admin);
+	pattern(buf, 8 * 512, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(io_write(io, 1, 8 * i, 8, buf, 8 * 512), ST_OK);
+	/* 4 x 256 blocks: 1024 units of 512 bytes, 2 data units (rounded up) */
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(io_read(io, 1, 256 * i, 256, NULL, sizeof(buf)), ST_OK);
+	r = get_log(admin, 0x02, 0, 512);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(get_le64((uint8_t *)r->req.buf + 32), 2);    /* data units read */
+	assert_int_equal(get_le64((uint8_t *)r->req.buf + 48), 1);    /* data units written: 24 blocks */
+	assert_int_equal(get_le64((uint8_t *)r->req.buf + 64), 4);    /* host read commands */
+	assert_int_equal(get_le64((uint8_t *)r->req.buf + 80), 3);    /* host write commands */
+	assert_int_equal(get_le16((uint8_t *)r->req.buf + 1), 0);     /* no temperature is made up */
+	put(r);
+	r = get_log(admin, 0x03, 0, 512);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_int_equal(((uint8_t *)r->req.buf)[0], 1);
+	assert_memory_equal((uint8_t *)r->req.buf + 8, NVMF_FR_DEFAULT " ", 8);
+	put(r);
+	r = get_log(admin, 0x01, 0, 512);
+	assert_int_equal(status_of(r), ST_OK);
+	assert_true(all_zero(r->req.buf, 512));
+	put(r);
+}
+
 /* ======================================================================== */
 /* Keep-alive                                                                */
 /* ======================================================================== */
@@ -3696,6 +3732,7 @@ int main(void)
 		T(test_discovery_referrals_merged),
 		T(test_discovery_log_offset),
 		T(test_discovery_other_logs),
+		T(test_device_logs_without_device),
 		T(test_keepalive_expiry),
 		T(test_keepalive_traffic),
 		T(test_keepalive_set_features),
