@@ -8,6 +8,8 @@ PKGS=(
 	libibverbs-dev librdmacm-dev libsystemd-dev libssl-dev zlib1g-dev libmicrohttpd-dev
 	# the Prometheus endpoint's tests: promtool and a Prometheus server that scrapes it
 	prometheus
+	# make sparse: the byte order of wire fields (include/nvme/endian.h)
+	sparse
 	# libFuzzer harnesses (make fuzz, make fuzz-check): clang's fuzzer runtime
 	clang libclang-rt-14-dev
 	# systemd-analyze verify of the unit (installed on any Debian system that
