@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "target/qos.h"
 #include "target/target.h"
+#include "transport/transport.h"
 
 static void subsys_free(struct nvmf_subsys *s)
 {
@@ -299,32 +300,23 @@ struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, c
 	return p;
 }
 
-/* One TCP discovery listener on bridge.discovery_port (8009) per address
- * that has a TCP port, unless a configured port is already there. */
+/* The discovery listeners bridge.discovery_port adds (one per address of
+ * a port whose transport has a well-known discovery port), unless a port
+ * is already there. */
 static int add_discovery_ports(struct nvmf_tgt *t)
 {
 	const struct config *cfg = t->cfg;
-	char svc[8];
 
-	if (!cfg->bridge.discovery_port)
-		return 0;
-	snprintf(svc, sizeof(svc), "%u", cfg->bridge.discovery_port);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
-		const struct cfg_addr *a = &cfg->ports[i].addr;
-		struct cfg_addr d = *a;
+		struct cfg_addr d;
 		bool have = false;
 
-		if (a->trtype != CFG_TRTYPE_TCP)
+		if (!nvmf_transport_disc_addr(cfg, i, &d))
 			continue;
-		for (unsigned j = 0; j < t->nr_ports; j++) {
-			const struct cfg_addr *b = &t->ports[j]->addr;
-
-			if (b->trtype == CFG_TRTYPE_TCP && !strcmp(b->traddr, a->traddr) && !strcmp(b->trsvcid, svc))
-				have = true;
-		}
+		for (unsigned j = 0; j < t->nr_ports; j++)
+			have |= nvmf_same_listener(&t->ports[j]->addr, &d);
 		if (have)
 			continue;
-		snprintf(d.trsvcid, sizeof(d.trsvcid), "%s", svc);
 		t->ports[t->nr_ports] = nvmf_port_new(t, NULL, &d, true);
 		if (!t->ports[t->nr_ports])
 			return -ENOMEM;
@@ -345,9 +337,6 @@ static int reactor_poll(void *arg)
 			work += backends[i]->poll(nr);
 	return work + nvmf_buf_run_waiters(nr);
 }
-
-int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
-void nvmf_reactor_fini(struct nvmf_reactor *nr);
 
 /* As many reactors as configured, as far as the PCIe controllers allow */
 static int setup_reactors(struct nvmf_tgt *t, unsigned want)

@@ -409,7 +409,6 @@ static int prepare_port(struct nvmf_tgt *t, struct port_plan *pp, const struct c
 /* The same extra discovery listeners start-up creates (core.c) */
 static int plan_ports(struct nvmf_tgt *t, const struct config *cfg, struct plan *pl, char *err, size_t errlen)
 {
-	char svc[8];
 	int rc;
 
 	pl->pp = calloc(2 * cfg->nr_ports + 1, sizeof(*pl->pp));
@@ -421,20 +420,14 @@ static int plan_ports(struct nvmf_tgt *t, const struct config *cfg, struct plan 
 			return rc;
 		pl->nr_pp++;
 	}
-	if (!cfg->bridge.discovery_port)
-		return 0;
-	snprintf(svc, sizeof(svc), "%u", cfg->bridge.discovery_port);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
-		struct cfg_addr d = cfg->ports[i].addr;
+		struct cfg_addr d;
 		bool have = false;
 
-		if (d.trtype != CFG_TRTYPE_TCP)
+		if (!nvmf_transport_disc_addr(cfg, i, &d))
 			continue;
-		snprintf(d.trsvcid, sizeof(d.trsvcid), "%s", svc);
 		for (unsigned j = 0; j < pl->nr_pp; j++)
-			if (pl->pp[j].addr.trtype == CFG_TRTYPE_TCP && !strcmp(pl->pp[j].addr.traddr, d.traddr) &&
-			    !strcmp(pl->pp[j].addr.trsvcid, svc))
-				have = true;
+			have |= nvmf_same_listener(&pl->pp[j].addr, &d);
 		if (have)
 			continue;
 		rc = prepare_port(t, &pl->pp[pl->nr_pp], NULL, &d, err, errlen);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "transport/rdma.h"
@@ -153,6 +154,22 @@ void nvmf_transports_fini(void)
 	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
 		if (transports[i]->fini)
 			transports[i]->fini();
+}
+
+bool nvmf_transport_disc_addr(const struct config *cfg, unsigned i, struct cfg_addr *d)
+{
+	const struct nvmf_transport_ops *tr = nvmf_transport_get(cfg->ports[i].addr.trtype);
+
+	if (!cfg->bridge.discovery_port || !tr || !tr->discovery_port)
+		return false;
+	*d = cfg->ports[i].addr;
+	snprintf(d->trsvcid, sizeof(d->trsvcid), "%u", cfg->bridge.discovery_port);
+	return true;
+}
+
+bool nvmf_same_listener(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->trtype == b->trtype && !strcmp(a->traddr, b->traddr) && !strcmp(a->trsvcid, b->trsvcid);
 }
 
 unsigned nvmf_transports_nr_conns(void)

@@ -29,6 +29,12 @@ void nvmf_transports_drain(struct nvmf_reactor *nr);
 bool nvmf_transports_idle(struct nvmf_reactor *nr);
 void nvmf_transports_reactor_fini(struct nvmf_reactor *nr);
 void nvmf_transports_fini(void);
+/* The discovery listener bridge.discovery_port adds for configured port i,
+ * in *d, when its transport has a well-known discovery port (NVMe/TCP's
+ * 8009); false when none. Callers skip an address already listened on. */
+bool nvmf_transport_disc_addr(const struct config *cfg, unsigned i, struct cfg_addr *d);
+/* Two addresses one listener serves (transport, address, service) */
+bool nvmf_same_listener(const struct cfg_addr *a, const struct cfg_addr *b);
 /* Live connections of every transport. */
 unsigned nvmf_transports_nr_conns(void);
 

@@ -1932,16 +1932,10 @@ static void test_io_compare(void **state)
 	put(r);
 }
 
-struct dsm_range {
-	uint32_t attributes;
-	uint32_t nlb;
-	uint64_t slba;
-} __attribute__((packed));
-
 static void test_io_dsm_deallocate(void **state)
 {
 	uint8_t in[16 * 512], out[16 * 512];
-	struct dsm_range ranges[2] = {
+	struct nvme_dsm_range ranges[2] = {
 		{ .nlb = 3, .slba = 102 },
 		{ .nlb = 1, .slba = 110 },
 	};
@@ -1968,7 +1962,7 @@ static void test_io_dsm_deallocate(void **state)
 	assert_true(all_zero(out + 10 * 512, 512));             /* 110 */
 	assert_memory_equal(out + 11 * 512, in + 11 * 512, 5 * 512);
 	/* a range beyond the namespace */
-	ranges[0] = (struct dsm_range){ .nlb = 2, .slba = 2047 };
+	ranges[0] = (struct nvme_dsm_range){ .nlb = 2, .slba = 2047 };
 	c = sqe(NVME_CMD_DSM, 1);
 	c.cdw11 = 1u << 2;
 	r = exec_h2c(io, c, ranges, sizeof(ranges[0]), true);
@@ -2163,7 +2157,7 @@ static void test_io_null_backend(void **state)
 	struct treq *r;
 	struct nvme_id_ns id;
 	struct nvme_sqe c;
-	struct dsm_range range = { .nlb = 8, .slba = 16 };
+	struct nvme_dsm_range range = { .nlb = 8, .slba = 16 };
 
 	(void)state;
 	assert_non_null(in);
