@@ -68,7 +68,10 @@ static void sq_destroy_locked(struct nvmf_sq *sq)
 	sq->ctrl = NULL;
 	if (sq->qid == 0) {
 		c->admin = NULL;
-		c->nr_aer = 0;          /* the connection owns and frees them */
+		/* the AERs it held are never answered: the transport frees them */
+		for (unsigned i = 0; i < c->nr_aer; i++)
+			sq->ops->req_drop(c->aer[i]);
+		c->nr_aer = 0;
 		/* the association ends with its admin queue */
 		nvmf_ctrl_destroy(c);
 		return;

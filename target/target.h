@@ -616,6 +616,10 @@ struct nvmf_transport_ops {
 	 * qid and size are set; tgt->lock held): allocate what a connected
 	 * queue needs. Non-zero refuses the Connect (controller busy). */
 	int (*queue_connected)(struct nvmf_sq *sq);
+	/* The core lets go of a request it held without answering it (an
+	 * AER of an admin queue whose connection is going): release it.
+	 * On the queue's reactor, inside nvmf_sq_destroy. */
+	void (*req_drop)(struct nvmf_req *req);
 	/* Optional. Data buffers came back to the queue's reactor while it
 	 * waited for one (nvmf_sq_buf_get returned NULL): try again. Runs
 	 * from the reactor's poller, never inside a buffer release. */

@@ -620,13 +620,6 @@ static void conn_close(struct rdma_conn *c, const char *why)
 	}
 	c->wait_tail = NULL;
 	nvmf_sq_destroy(&c->sq);
-	/* AERs the core held: their connection is gone */
-	for (unsigned i = 0; i < c->nreqs; i++) {
-		struct rdma_req *r = &c->reqs[i];
-
-		if (r->state == RQ_EXEC && r->req.cmd.opc == NVME_ADM_ASYNC_EVENT && c->sq.qid == 0)
-			req_release(r);
-	}
 	c->busy--;
 	conn_maybe_free(c);
 }
@@ -661,6 +654,12 @@ static void rdma_disconnect_sq(struct nvmf_sq *sq)
 		return;         /* queued, and not started yet: it will see the flag */
 	rs->disconnect_msg = (struct nvmf_msg){ .fn = disconnect_msg, .arg = rs };
 	nvmf_reactor_post(rs->nr, &rs->disconnect_msg);
+}
+
+/* nvmf_transport_ops.req_drop: an AER the core held, never to be answered */
+static void rdma_req_drop(struct nvmf_req *nr)
+{
+	req_release(nr->tpriv);
 }
 
 /* nvmf_transport_ops.queue_connected: the Connect deadline is met */
@@ -1172,4 +1171,5 @@ const struct nvmf_transport_ops nvmf_rdma_transport = {
 	.complete = rdma_complete,
 	.disconnect = rdma_disconnect_sq,
 	.queue_connected = rdma_queue_connected,
+	.req_drop = rdma_req_drop,
 };

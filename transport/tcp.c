@@ -666,6 +666,12 @@ static int tcp_queue_connected(struct nvmf_sq *sq)
 	return 0;
 }
 
+/* nvmf_transport_ops.req_drop: an AER the core held, never to be answered */
+static void tcp_req_drop(struct nvmf_req *nr)
+{
+	req_put(nr->tpriv);
+}
+
 /* nvmf_transport_ops.buf_available: retry the capsule that waits */
 static void tcp_buf_available(struct nvmf_sq *sq)
 {
@@ -1286,14 +1292,7 @@ static void conn_close(struct tcp_conn *c, const char *why)
 		if (r->state == TREQ_RECV || r->state == TREQ_WAIT_H2C)
 			req_put(r);
 	}
-	nvmf_sq_destroy(&c->sq);        /* the controller lets go of our AERs */
-	/* AERs held by the core without a backend are ours to release */
-	for (unsigned i = 0; i < c->nr_reqs; i++) {
-		struct tcp_req *r = &c->reqs[i];
-
-		if (r->state == TREQ_EXEC && r->req.cmd.opc == NVME_ADM_ASYNC_EVENT && c->sq.qid == 0)
-			req_put(r);
-	}
+	nvmf_sq_destroy(&c->sq);        /* the AERs it held come back through tcp_req_drop */
 	c->busy--;
 	queue_work(c);                  /* the poller frees it once nothing is in flight */
 }
@@ -1714,5 +1713,6 @@ const struct nvmf_transport_ops nvmf_tcp_transport = {
 	.complete = tcp_complete,
 	.disconnect = tcp_disconnect,
 	.queue_connected = tcp_queue_connected,
+	.req_drop = tcp_req_drop,
 	.buf_available = tcp_buf_available,
 };

@@ -81,10 +81,16 @@ static void fake_disconnect(struct nvmf_sq *sq)
 	(void)sq;
 }
 
+static void fake_req_drop(struct nvmf_req *req)
+{
+	(void)req;              /* no AERs here */
+}
+
 static const struct nvmf_transport_ops fake_ops = {
 	.name = "fake",
 	.complete = fake_complete,
 	.disconnect = fake_disconnect,
+	.req_drop = fake_req_drop,
 };
 
 static char *dq(const char *s)

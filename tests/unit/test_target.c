@@ -2720,6 +2720,30 @@ static void test_discovery_other_logs(void **state)
 	put(r);
 }
 
+/* The AERs an admin queue's controller held go back to the transport,
+ * unanswered, when the queue goes: none is leaked, none answered */
+static void test_aer_dropped_with_admin_queue(void **state)
+{
+	struct nvme_sqe c = sqe(NVME_ADM_ASYNC_EVENT, 0);
+	struct treq *aer[2];
+	struct tq *q;
+
+	(void)state;
+	env_up(cfg_main);
+	q = admin_up(1, NQN1, HOSTA, NULL);
+	for (unsigned i = 0; i < 2; i++) {
+		aer[i] = exec_raw(q, &c, NULL, 0, NULL, 0);
+		assert_int_equal(aer[i]->completions, 0);
+		assert_int_equal(aer[i]->drops, 0);
+	}
+	tq_destroy(q);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(aer[i]->completions, 0);
+		assert_int_equal(aer[i]->drops, 1);
+		put(aer[i]);
+	}
+}
+
 /* A subsystem without a device answers SMART / health from its counters,
  * as nvmet does, and the firmware slot with what Identify FR says */
 static void test_device_logs_without_device(void **state)
@@ -3727,6 +3751,7 @@ int main(void)
 		T(test_discovery_log_offset),
 		T(test_discovery_other_logs),
 		T(test_device_logs_without_device),
+		T(test_aer_dropped_with_admin_queue),
 		T(test_keepalive_expiry),
 		T(test_keepalive_traffic),
 		T(test_keepalive_set_features),

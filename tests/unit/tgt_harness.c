@@ -41,6 +41,11 @@ void fake_disconnect(struct nvmf_sq *sq)
 	((struct tq *)sq)->disconnects++;
 }
 
+void fake_req_drop(struct nvmf_req *req)
+{
+	((struct treq *)req)->drops++;
+}
+
 void fake_buf_available(struct nvmf_sq *sq)
 {
 	((struct tq *)sq)->buf_wakeups++;
@@ -488,5 +493,6 @@ const struct nvmf_transport_ops fake_ops = {
 	.name = "fake",
 	.complete = fake_complete,
 	.disconnect = fake_disconnect,
+	.req_drop = fake_req_drop,
 	.buf_available = fake_buf_available,
 };

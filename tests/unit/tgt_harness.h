@@ -54,6 +54,7 @@ struct tq {
 struct treq {
 	struct nvmf_req req;            /* first: the core hands us &req */
 	unsigned completions;
+	unsigned drops;                 /* let go by the core unanswered (req_drop) */
 	struct treq *next;
 };
 
@@ -85,6 +86,7 @@ uint16_t gen(uint8_t sc);
 uint16_t spec(uint8_t sc);
 void fake_complete(struct nvmf_req *req);
 void fake_disconnect(struct nvmf_sq *sq);
+void fake_req_drop(struct nvmf_req *req);
 void fake_buf_available(struct nvmf_sq *sq);
 char *dq(const char *s);
 void env_up(const char *json);
