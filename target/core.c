@@ -275,12 +275,15 @@ struct nvmf_port *nvmf_port_new(struct nvmf_tgt *t, const struct cfg_port *cp, c
 			       bool disc_only)
 {
 	unsigned nr = t->nr_reactors ? t->nr_reactors : 1;
-	size_t size = sizeof(struct nvmf_port) + nr * sizeof(struct nvmf_port_stats);
-	struct nvmf_port *p = aligned_alloc(64, size);     /* the stats are cache-line aligned */
+	/* the stats are cache-line aligned: so is the size aligned_alloc takes */
+	size_t size = (sizeof(struct nvmf_port) + nr * (sizeof(struct nvmf_port_stats) + sizeof(struct nvmf_msg)) +
+		       63) & ~(size_t)63;
+	struct nvmf_port *p = aligned_alloc(64, size);
 
 	if (!p)
 		return NULL;
 	memset(p, 0, size);
+	p->close_msgs = (struct nvmf_msg *)&p->stats[nr];
 	p->tgt = t;
 	p->cfg = cp;
 	if (cp)

@@ -429,6 +429,10 @@ struct nvmf_port {
 	/* each ANA group's state on this port (enum cfg_ana_state, 0 =
 	 * optimized); the control path stores, the I/O path loads */
 	uint8_t ana_state[CFG_MAX_ANAGRPID + 1];
+	/* closing its connections, one message per reactor (in the same
+	 * allocation, after stats: nvmf_port_close_conns cannot fail) */
+	struct nvmf_msg *close_msgs;
+	bool conns_closed;
 	struct nvmf_port_stats stats[];   /* [max(tgt->nr_reactors, 1)] */
 };
 
@@ -582,8 +586,9 @@ struct nvmf_transport_ops {
 	 * the port left the configuration, so a socket kept for a restart
 	 * is let go too. The caller frees l. */
 	void (*unlisten)(struct nvmf_listener *l, bool removed);
-	/* Close every connection that came in on port p, on every reactor. */
-	void (*close_port)(struct nvmf_tgt *t, struct nvmf_port *p);
+	/* On reactor nr (its own thread): close the reactor's connections
+	 * that came in on port p (transport.c asks every reactor). */
+	void (*close_port)(struct nvmf_reactor *nr, struct nvmf_port *p);
 
 	/* --- shutdown, on each reactor --- */
 	/* Close the reactor's connections; commands in a backend still

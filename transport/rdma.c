@@ -1057,21 +1057,14 @@ static void rdma_port_unlisten(struct nvmf_listener *base, bool removed)
 	l->ec = NULL;
 }
 
-static void close_port_msg(void *arg)
+/* nvmf_transport_ops.close_port, on reactor nr */
+static void rdma_close_port(struct nvmf_reactor *nr, struct nvmf_port *p)
 {
-	struct nvmf_port *p = arg;
-	struct rdma_rstate *rs = nvmf_this_reactor->rdma;
+	struct rdma_rstate *rs = nr->rdma;
 
 	for (struct rdma_conn *c = rs ? rs->conns : NULL; c; c = c->next)
 		if (c->sq.port == p)
 			conn_close(c, "port removed");
-}
-
-/* nvmf_transport_ops.close_port */
-static void rdma_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
-{
-	for (unsigned i = 0; i < t->nr_reactors; i++)
-		nvmf_reactor_call(&t->reactors[i], close_port_msg, p);
 }
 
 /* nvmf_transport_ops.reactor_drain */

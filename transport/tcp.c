@@ -1621,10 +1621,10 @@ static void tcp_unlisten(struct nvmf_listener *base, bool removed)
 	}
 }
 
-static void close_port_msg(void *arg)
+/* nvmf_transport_ops.close_port, on reactor nr */
+static void tcp_close_port(struct nvmf_reactor *nr, struct nvmf_port *p)
 {
-	struct nvmf_port *p = arg;
-	struct tcp_rstate *rs = nvmf_this_reactor->tcp;
+	struct tcp_rstate *rs = nr->tcp;
 
 	for (struct tcp_conn *c = rs ? rs->conns : NULL; c; c = c->next) {
 		if (c->sq.port == p && !c->closing) {
@@ -1632,13 +1632,6 @@ static void close_port_msg(void *arg)
 			queue_work(c);
 		}
 	}
-}
-
-/* nvmf_transport_ops.close_port */
-static void tcp_close_port(struct nvmf_tgt *t, struct nvmf_port *p)
-{
-	for (unsigned i = 0; i < t->nr_reactors; i++)
-		nvmf_reactor_call(&t->reactors[i], close_port_msg, p);
 }
 
 unsigned nvmf_tcp_nr_conns(void)

@@ -109,12 +109,23 @@ void nvmf_port_unlisten(struct nvmf_port *p)
 	listener_close(l, true);
 }
 
+static void close_port_run(void *arg)
+{
+	struct nvmf_port *p = arg;
+
+	nvmf_transport_get(p->addr.trtype)->close_port(nvmf_this_reactor, p);
+}
+
 void nvmf_port_close_conns(struct nvmf_tgt *t, struct nvmf_port *p)
 {
-	const struct nvmf_transport_ops *tr = nvmf_transport_get(p->addr.trtype);
-
-	if (tr)
-		tr->close_port(t, p);
+	/* the port's own messages: nothing to allocate, nothing to lose */
+	if (!nvmf_transport_get(p->addr.trtype) || p->conns_closed)
+		return;
+	p->conns_closed = true;
+	for (unsigned i = 0; i < t->nr_reactors; i++) {
+		p->close_msgs[i] = (struct nvmf_msg){ .fn = close_port_run, .arg = p };
+		nvmf_reactor_post(&t->reactors[i], &p->close_msgs[i]);
+	}
 }
 
 void nvmf_transports_stop_listening(struct nvmf_tgt *t)

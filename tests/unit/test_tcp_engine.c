@@ -31,6 +31,7 @@
 #include "target/target.h"
 #include "tests/support/pdu_build.h"
 #include "transport/tcp.h"
+#include "transport/transport.h"
 #include "transport/tcp_pdu.h"
 
 #define NQN "nqn.2024-01.org.example:engine"
@@ -743,6 +744,31 @@ static void test_refused_connect_closes(void **state)
 	pb_free(&b);
 }
 
+/* A port removed by a reload closes its connections on every reactor
+ * through the port's own messages: even with every call to a reactor
+ * refused (as when its ring is full) none is left open. */
+static void test_port_close_cannot_be_lost(void **state)
+{
+	struct host h[3];
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++)
+		host_open(&h[i]);
+	pump();
+	assert_int_equal(nvmf_tcp_nr_conns(), 3);
+	nvmf_test_fail_reactor_calls = 1000;
+	nvmf_port_close_conns(&E.t, E.port);
+	for (int i = 0; i < 100 && nvmf_tcp_nr_conns(); i++)
+		pump();
+	nvmf_test_fail_reactor_calls = 0;
+	assert_int_equal(nvmf_tcp_nr_conns(), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		settle(&h[i]);
+		assert_true(h[i].eof);
+		host_close(&h[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -757,6 +783,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deadlines, env_up_short_deadlines, env_down),
 		cmocka_unit_test_setup_teardown(test_idle_connection_memory, env_up, env_down),
 		cmocka_unit_test_setup_teardown(test_refused_connect_closes, env_up, env_down),
+		cmocka_unit_test_setup_teardown(test_port_close_cannot_be_lost, env_up, env_down),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
