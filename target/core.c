@@ -456,6 +456,9 @@ fail:
 
 void nvmf_tgt_fini(struct nvmf_tgt *t)
 {
+	/* messages still queued point at what goes below: run them first */
+	for (unsigned i = 0; t->reactors && i < t->nr_reactors; i++)
+		nvmf_reactor_run_msgs(&t->reactors[i]);
 	nvmf_auth_fini(t);
 	nvmf_qos_fini(t);
 	nvmf_pcie_ctrls_stop(t);

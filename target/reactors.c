@@ -178,13 +178,23 @@ int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx)
 	return 0;
 }
 
+void nvmf_reactor_run_msgs(struct nvmf_reactor *nr)
+{
+	struct nvmf_reactor *was = nvmf_this_reactor;
+
+	if (!nr->ring)
+		return;
+	nvmf_this_reactor = nr;
+	while (msgs_pending(nr))
+		msgs_run(nr);
+	nvmf_this_reactor = was;
+}
+
 void nvmf_reactor_fini(struct nvmf_reactor *nr)
 {
 	if (!nr->ring)
 		return;
-	/* messages nobody will run any more */
-	while (msgs_pending(nr))
-		msgs_run(nr);
+	nvmf_reactor_run_msgs(nr);      /* what is left (none, normally) */
 	reactor_fini(&nr->r);
 	free(nr->ring);
 	nr->ring = NULL;

@@ -165,6 +165,10 @@ extern __thread struct nvmf_reactor *nvmf_this_reactor;
  * queued, on the calling thread. */
 int nvmf_reactor_init(struct nvmf_reactor *nr, struct nvmf_tgt *t, unsigned idx);
 void nvmf_reactor_fini(struct nvmf_reactor *nr);
+/* A stopped reactor's messages still queued, run now on the calling
+ * thread as that reactor: at shutdown, before what they use is freed
+ * (nvmf_transports_reactor_fini, nvmf_tgt_fini). */
+void nvmf_reactor_run_msgs(struct nvmf_reactor *nr);
 
 /* Run fn(arg) on reactor `to`, asynchronously, after the calls this
  * thread sent there before. From any thread. Allocates nothing; -EAGAIN

@@ -156,6 +156,7 @@ bool nvmf_transports_idle(struct nvmf_reactor *nr)
 
 void nvmf_transports_reactor_fini(struct nvmf_reactor *nr)
 {
+	nvmf_reactor_run_msgs(nr);      /* they may still need the transports' state */
 	for (unsigned i = 0; i < NR_TRANSPORTS; i++)
 		transports[i]->reactor_fini(nr);
 }
