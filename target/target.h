@@ -147,7 +147,7 @@ struct nvmf_reactor {
 	struct pcie_ctrl *reset_pc;
 	struct nvmf_msg reset_msg;        /* reactor 0 -> here: abort this reactor's queue */
 	struct nvmf_msg reset_done_msg;   /* here -> reactor 0: done */
-	/* reclamation epochs (reconfig.c): at most one message queued */
+	/* reclamation epochs (retire.c): at most one message queued */
 	struct nvmf_msg epoch_msg;
 	bool epoch_msg_queued;
 	struct reactor_poller poller;     /* this reactor's PCIe queues */
