@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "common/cli.h"
 #include "config/config.h"
 #include "ctl/ctl.h"
 
@@ -29,24 +30,18 @@ void ctl_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("nvmf-bridgectl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg("nvmf-bridgectl", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void ctl_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("nvmf-bridgectl: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg("nvmf-bridgectl: warning", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void usage(FILE *f)
@@ -308,14 +303,22 @@ fail:
 	return NULL;
 }
 
-static void print_added_ns(struct json_object *res, void *arg)
+/* "added namespace 3 to NQN", "added port 2 (tcp 192.0.2.1:4420)": the
+ * daemon's answer names the identifier it gave (key) */
+struct added {
+	const char *what, *key;
+	char where[512];
+};
+
+static void print_added(struct json_object *res, void *arg)
 {
+	const struct added *a = arg;
 	struct json_object *v;
 
-	if (json_object_object_get_ex(res, "nsid", &v))
-		printf("added namespace %s to %s\n", json_object_get_string(v), (const char *)arg);
+	if (json_object_object_get_ex(res, a->key, &v))
+		printf("added %s %s %s\n", a->what, json_object_get_string(v), a->where);
 	else
-		printf("added a namespace to %s\n", (const char *)arg);
+		printf("added %s %s\n", a->what, a->where);
 }
 
 static int cmd_add_namespace(struct opts *o, int argc, char **argv)
@@ -331,6 +334,7 @@ static int cmd_add_namespace(struct opts *o, int argc, char **argv)
 	const char *device = NULL, *uuid = NULL;
 	uint64_t nsid = 0, bs = 0;
 	struct json_object *dev, *ns, *params;
+	struct added added = { .what = "namespace", .key = "nsid" };
 	int c;
 
 	optind = 0;
@@ -385,7 +389,8 @@ static int cmd_add_namespace(struct opts *o, int argc, char **argv)
 	params = json_object_new_object();
 	json_object_object_add(params, "subsystem", json_object_new_string(argv[optind]));
 	json_object_object_add(params, "namespace", ns);
-	return call(o, "add-namespace", params, print_added_ns, argv[optind]);
+	snprintf(added.where, sizeof(added.where), "to %s", argv[optind]);
+	return call(o, "add-namespace", params, print_added, &added);
 }
 
 static int cmd_remove_namespace(struct opts *o, int argc, char **argv)
@@ -422,16 +427,6 @@ static int cmd_host(struct opts *o, int argc, char **argv, bool add)
 	return call(o, method, params, print_line, line);
 }
 
-static void print_added_port(struct json_object *res, void *arg)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(res, "portid", &v))
-		printf("added port %s (%s)\n", json_object_get_string(v), (const char *)arg);
-	else
-		printf("added port (%s)\n", (const char *)arg);
-}
-
 static int cmd_add_port(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -449,7 +444,7 @@ static int cmd_add_port(struct opts *o, int argc, char **argv)
 	struct json_object *subs = json_object_new_array(), *port, *addr, *params;
 	uint64_t portid = 0, inl = 0;
 	bool have_portid = false, have_inl = false;
-	char what[256];
+	struct added added = { .what = "port", .key = "portid" };
 	int c;
 
 	optind = 0;
@@ -522,9 +517,9 @@ static int cmd_add_port(struct opts *o, int argc, char **argv)
 	json_object_object_add(port, "subsystems", subs);
 	params = json_object_new_object();
 	json_object_object_add(params, "port", port);
-	snprintf(what, sizeof(what), "%s %s%s%s:%s", trtype, strchr(traddr, ':') ? "[" : "", traddr,
+	snprintf(added.where, sizeof(added.where), "(%s %s%s%s:%s)", trtype, strchr(traddr, ':') ? "[" : "", traddr,
 		 strchr(traddr, ':') ? "]" : "", trsvcid);
-	return call(o, "add-port", params, print_added_port, what);
+	return call(o, "add-port", params, print_added, &added);
 usage:
 	json_object_put(subs);
 	return CTL_USAGE;

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "config/config.h"
 #include "ctl/ctl.h"
 
@@ -464,12 +465,9 @@ static void __attribute__((format(printf, 2, 3))) problem(bool force, const char
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "nvmf-bridgectl: %s", force ? "warning: " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(force ? "nvmf-bridgectl: warning" : "nvmf-bridgectl", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* mounted, swap, holders: one line each; returns the number of problems */

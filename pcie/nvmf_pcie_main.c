@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "pcie/pcie.h"
@@ -53,11 +54,9 @@ static int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("nvmf-pcie: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg("nvmf-pcie", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "nvme/regs.h"
 #include "perf/perf_stats.h"
 #include "perf/perf_tcp.h"
@@ -76,11 +77,9 @@ static void err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs(TOOL ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(TOOL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void usage(FILE *f)
