@@ -22,6 +22,7 @@
 #include "target/metrics.h"
 #include "target/qos.h"
 #include "target/target.h"
+#include "transport/transport.h"
 
 #define MAX_TEXT (32u << 20)    /* a scrape never grows past this */
 
@@ -306,23 +307,23 @@ static void render_ctrls(struct sb *b, const struct nvmf_tgt *t)
 	family(b, "nvmf_bridge_io_queues", "gauge", "Connected I/O queues, by subsystem and transport");
 	for (unsigned i = 0; i <= t->nr_subsys; i++) {
 		const struct nvmf_subsys *s = i < t->nr_subsys ? t->subsys[i] : t->disc;
-		unsigned ctrls[2] = { 0 }, queues[2] = { 0 };
+		const struct nvmf_transport_ops *tr;
 
-		for (const struct nvmf_ctrl *c = s->ctrls; c; c = c->next) {
-			unsigned k = c->port->addr.trtype == CFG_TRTYPE_RDMA;
-
-			if (c->dying)
-				continue;
-			ctrls[k]++;
-			for (unsigned q = 1; q <= NVMF_MAX_IO_QUEUES; q++)
-				queues[k] += c->io[q] != NULL;
-		}
 		esc(s->nqn, es, sizeof(es));
-		for (unsigned k = 0; k < 2; k++) {
+		for (unsigned k = 0; (tr = nvmf_transport_nth(k)); k++) {
+			unsigned ctrls = 0, queues = 0;
+
+			for (const struct nvmf_ctrl *c = s->ctrls; c; c = c->next) {
+				if (c->dying || c->port->addr.trtype != tr->trtype)
+					continue;
+				ctrls++;
+				for (unsigned q = 1; q <= NVMF_MAX_IO_QUEUES; q++)
+					queues += c->io[q] != NULL;
+			}
 			sb_printf(b, "nvmf_bridge_controllers{subsystem=\"%s\",transport=\"%s\"} %u\n", es,
-				  k ? "rdma" : "tcp", ctrls[k]);
+				  tr->name, ctrls);
 			sb_printf(b, "nvmf_bridge_io_queues{subsystem=\"%s\",transport=\"%s\"} %u\n", es,
-				  k ? "rdma" : "tcp", queues[k]);
+				  tr->name, queues);
 		}
 	}
 }

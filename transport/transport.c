@@ -36,6 +36,11 @@ const struct nvmf_transport_ops *nvmf_transport_get(enum cfg_trtype trtype)
 	return NULL;
 }
 
+const struct nvmf_transport_ops *nvmf_transport_nth(unsigned i)
+{
+	return i < NR_TRANSPORTS ? transports[i] : NULL;
+}
+
 static void listener_retry(void *arg)
 {
 	struct nvmf_listener *l = arg;

@@ -14,6 +14,9 @@
 
 /* The transport of a port or discovery entry type, or NULL (none). */
 const struct nvmf_transport_ops *nvmf_transport_get(enum cfg_trtype trtype);
+/* The i-th transport the target knows (NULL past the last): for counting
+ * by transport without naming one */
+const struct nvmf_transport_ops *nvmf_transport_nth(unsigned i);
 
 /* Start accepting on p: 0, or -errno with a reason in err. An address
  * that does not exist yet is tried again every 2 s, with a message. */
