@@ -235,14 +235,13 @@ static void smart_log_of_counters(const struct nvmf_subsys *s, uint8_t page[512]
 	uint64_t rd = 0, wr = 0, rb = 0, wb = 0;
 
 	for (unsigned i = 0; i < nt->nr; i++) {
-		for (unsigned k = 0; k < s->tgt->nr_reactors; k++) {
-			const struct nvmf_ns_stats *st = &nt->ns[i]->stats[k];
+		struct nvmf_ns_counts n;
 
-			rd += __atomic_load_n(&st->reads, __ATOMIC_RELAXED);
-			wr += __atomic_load_n(&st->writes, __ATOMIC_RELAXED);
-			rb += __atomic_load_n(&st->read_bytes, __ATOMIC_RELAXED);
-			wb += __atomic_load_n(&st->write_bytes, __ATOMIC_RELAXED);
-		}
+		nvmf_ns_stats_sum(nt->ns[i], s->tgt->nr_reactors, &n);
+		rd += n.reads;
+		wr += n.writes;
+		rb += n.read_bytes;
+		wb += n.write_bytes;
 	}
 	memset(page, 0, 512);
 	/* 128-bit counters: the low 64 bits hold ours */

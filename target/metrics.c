@@ -160,39 +160,44 @@ static void render_namespaces(struct sb *b, const struct nvmf_tgt *t)
 	for (unsigned i = 0; i < t->nr_subsys; i++)                                              \
 		for (const struct nvmf_ns_table *nt = nvmf_subsys_ns(t->subsys[i]); nt; nt = NULL) \
 			for (unsigned j = 0; j < nt->nr; j++)
-#define SUM(field) ({ uint64_t _v = 0; for (unsigned k = 0; k < nr; k++) _v += ld(&ns->stats[k].field); _v; })
 
 	family(b, "nvmf_bridge_namespace_commands_total", "counter",
 	       "I/O commands completed successfully, by kind (read, write, other: flush, write zeroes, DSM, compare)");
 	EACH_NS {
 		const struct nvmf_ns *ns = nt->ns[j];
+		struct nvmf_ns_counts n;
 
+		nvmf_ns_stats_sum(ns, nr, &n);
 		ns_labels(t->subsys[i], ns, lb, sizeof(lb));
 		sb_printf(b, "nvmf_bridge_namespace_commands_total{%s,op=\"read\"} %llu\n", lb,
-			  (unsigned long long)SUM(reads));
+			  (unsigned long long)n.reads);
 		sb_printf(b, "nvmf_bridge_namespace_commands_total{%s,op=\"write\"} %llu\n", lb,
-			  (unsigned long long)SUM(writes));
+			  (unsigned long long)n.writes);
 		sb_printf(b, "nvmf_bridge_namespace_commands_total{%s,op=\"other\"} %llu\n", lb,
-			  (unsigned long long)SUM(others));
+			  (unsigned long long)n.others);
 	}
 	family(b, "nvmf_bridge_namespace_bytes_total", "counter", "Bytes read and written by successful commands");
 	EACH_NS {
 		const struct nvmf_ns *ns = nt->ns[j];
+		struct nvmf_ns_counts n;
 
+		nvmf_ns_stats_sum(ns, nr, &n);
 		ns_labels(t->subsys[i], ns, lb, sizeof(lb));
 		sb_printf(b, "nvmf_bridge_namespace_bytes_total{%s,op=\"read\"} %llu\n", lb,
-			  (unsigned long long)SUM(read_bytes));
+			  (unsigned long long)n.read_bytes);
 		sb_printf(b, "nvmf_bridge_namespace_bytes_total{%s,op=\"write\"} %llu\n", lb,
-			  (unsigned long long)SUM(write_bytes));
+			  (unsigned long long)n.write_bytes);
 	}
 	family(b, "nvmf_bridge_namespace_errors_total", "counter", "I/O commands that failed, by status class");
 	EACH_NS {
 		const struct nvmf_ns *ns = nt->ns[j];
+		struct nvmf_ns_counts n;
 
+		nvmf_ns_stats_sum(ns, nr, &n);
 		ns_labels(t->subsys[i], ns, lb, sizeof(lb));
 		for (unsigned e = 0; e < NVMF_NR_ERRS; e++)
 			sb_printf(b, "nvmf_bridge_namespace_errors_total{%s,status=\"%s\"} %llu\n", lb, nvmf_err_name(e),
-				  (unsigned long long)SUM(err[e]));
+				  (unsigned long long)n.err[e]);
 	}
 	family(b, "nvmf_bridge_namespace_latency_seconds", "histogram",
 	       "I/O command latency in the target (failed commands too), from the capsule parsed to the completion "
@@ -213,9 +218,11 @@ static void render_namespaces(struct sb *b, const struct nvmf_tgt *t)
 	family(b, "nvmf_bridge_namespace_inflight_commands", "gauge", "I/O commands in the backend now");
 	EACH_NS {
 		const struct nvmf_ns *ns = nt->ns[j];
+		struct nvmf_ns_counts n;
 
+		nvmf_ns_stats_sum(ns, nr, &n);
 		ns_labels(t->subsys[i], ns, lb, sizeof(lb));
-		sb_printf(b, "nvmf_bridge_namespace_inflight_commands{%s} %llu\n", lb, (unsigned long long)SUM(inflight));
+		sb_printf(b, "nvmf_bridge_namespace_inflight_commands{%s} %llu\n", lb, (unsigned long long)n.inflight);
 	}
 	family(b, "nvmf_bridge_namespace_size_bytes", "gauge", "The namespace's size");
 	EACH_NS {
@@ -225,7 +232,6 @@ static void render_namespaces(struct sb *b, const struct nvmf_tgt *t)
 		sb_printf(b, "nvmf_bridge_namespace_size_bytes{%s} %llu\n", lb,
 			  (unsigned long long)(ns->nsze << ns->lba_shift));
 	}
-#undef SUM
 #undef EACH_NS
 }
 

@@ -31,11 +31,10 @@ static void epoch_ack(void *arg)
 
 static bool ns_idle(const struct nvmf_tgt *t, const struct nvmf_ns *ns)
 {
-	uint64_t n = 0;
+	struct nvmf_ns_counts n;
 
-	for (unsigned i = 0; i < t->nr_reactors; i++)
-		n += __atomic_load_n(&ns->stats[i].inflight, __ATOMIC_RELAXED);
-	return n == 0;
+	nvmf_ns_stats_sum(ns, t->nr_reactors, &n);
+	return n.inflight == 0;
 }
 
 void nvmf_tgt_reclaim(struct nvmf_tgt *t, bool all)

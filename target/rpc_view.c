@@ -227,33 +227,24 @@ json_object *nvmf_rpc_stats(struct nvmf_tgt *t)
 
 		for (unsigned j = 0; j < nt->nr; j++) {
 			const struct nvmf_ns *ns = nt->ns[j];
-			uint64_t r = 0, w = 0, ot = 0, rb = 0, wb = 0, e = 0, ec[NVMF_NR_ERRS] = { 0 };
+			struct nvmf_ns_counts n;
 			json_object *jn = json_object_new_object(), *je = json_object_new_object();
 
-			/* other reactors write these: racy reads are fine for statistics */
-			for (unsigned k = 0; k < t->nr_reactors; k++) {
-				r += ns->stats[k].reads;
-				w += ns->stats[k].writes;
-				rb += ns->stats[k].read_bytes;
-				wb += ns->stats[k].write_bytes;
-				e += ns->stats[k].errors;
-				ot += ns->stats[k].others;
-				for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
-					ec[x] += ns->stats[k].err[x];
+			nvmf_ns_stats_sum(ns, t->nr_reactors, &n);
+			for (unsigned k = 0; k < t->nr_reactors; k++)
 				for (unsigned op = 0; op < NVMF_NR_OPS; op++)
 					lats[k * NVMF_NR_OPS + op] = &ns->stats[k].lat[op];
-			}
 			json_object_object_add(jn, "subsystem", jstr(s->nqn));
 			json_object_object_add(jn, "nsid", json_object_new_int64(ns->nsid));
-			json_object_object_add(jn, "reads", json_object_new_int64((int64_t)r));
-			json_object_object_add(jn, "writes", json_object_new_int64((int64_t)w));
-			json_object_object_add(jn, "read_bytes", json_object_new_int64((int64_t)rb));
-			json_object_object_add(jn, "write_bytes", json_object_new_int64((int64_t)wb));
-			json_object_object_add(jn, "others", json_object_new_int64((int64_t)ot));
-			json_object_object_add(jn, "errors", json_object_new_int64((int64_t)e));
+			json_object_object_add(jn, "reads", json_object_new_int64((int64_t)n.reads));
+			json_object_object_add(jn, "writes", json_object_new_int64((int64_t)n.writes));
+			json_object_object_add(jn, "read_bytes", json_object_new_int64((int64_t)n.read_bytes));
+			json_object_object_add(jn, "write_bytes", json_object_new_int64((int64_t)n.write_bytes));
+			json_object_object_add(jn, "others", json_object_new_int64((int64_t)n.others));
+			json_object_object_add(jn, "errors", json_object_new_int64((int64_t)n.errors));
 			for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
-				if (ec[x])
-					json_object_object_add(je, nvmf_err_name(x), json_object_new_int64((int64_t)ec[x]));
+				if (n.err[x])
+					json_object_object_add(je, nvmf_err_name(x), json_object_new_int64((int64_t)n.err[x]));
 			json_object_object_add(jn, "errors_by_status", je);
 			json_object_object_add(jn, "latency_us", lat_json(lats, t->nr_reactors * NVMF_NR_OPS));
 			json_object_array_add(nss, jn);

@@ -167,6 +167,24 @@ static void io_add(struct nvmf_io_counts *to, const struct nvmf_io_counts *from)
 		to->err[i] += from->err[i];
 }
 
+void nvmf_ns_stats_sum(const struct nvmf_ns *ns, unsigned nr, struct nvmf_ns_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned k = 0; k < nr; k++) {
+		const struct nvmf_ns_stats *st = &ns->stats[k];
+
+		out->inflight += __atomic_load_n(&st->inflight, __ATOMIC_RELAXED);
+		out->reads += __atomic_load_n(&st->reads, __ATOMIC_RELAXED);
+		out->writes += __atomic_load_n(&st->writes, __ATOMIC_RELAXED);
+		out->others += __atomic_load_n(&st->others, __ATOMIC_RELAXED);
+		out->read_bytes += __atomic_load_n(&st->read_bytes, __ATOMIC_RELAXED);
+		out->write_bytes += __atomic_load_n(&st->write_bytes, __ATOMIC_RELAXED);
+		out->errors += __atomic_load_n(&st->errors, __ATOMIC_RELAXED);
+		for (unsigned x = 0; x < NVMF_NR_ERRS; x++)
+			out->err[x] += __atomic_load_n(&st->err[x], __ATOMIC_RELAXED);
+	}
+}
+
 void nvmf_lat_merge(struct nvmf_lat *to, const struct nvmf_lat *from)
 {
 	for (unsigned b = 0; b < NVMF_LAT_BUCKETS; b++)

@@ -288,6 +288,17 @@ struct nvmf_ns_stats {
 	struct nvmf_lat lat[NVMF_NR_OPS];
 } __attribute__((aligned(64)));
 
+/* A namespace's counters summed over its reactors (nvmf_ns_stats_sum) */
+struct nvmf_ns_counts {
+	uint64_t inflight;
+	uint64_t reads, writes, others, read_bytes, write_bytes, errors;
+	uint64_t err[NVMF_NR_ERRS];
+};
+
+/* stats.c: ns's counters over the first nr reactors (racy reads, as
+ * statistics may) */
+void nvmf_ns_stats_sum(const struct nvmf_ns *ns, unsigned nr, struct nvmf_ns_counts *out);
+
 /* A host's I/O counters: per queue (written by its reactor), folded into
  * the host's nvmf_host_stats when the queue goes */
 struct nvmf_io_counts {
