@@ -144,8 +144,7 @@ struct rdma_listener {
 	struct nvmf_listener base;      /* first: transport.c allocates and keeps it */
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *id;
-	struct reactor_fd rfd;          /* the event channel's, on reactor 0 once added */
-	bool rfd_added;
+	struct reactor_fd rfd;          /* the event channel's: on reactor 0 while ec is set */
 };
 
 static pthread_mutex_t devs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1008,9 +1007,10 @@ static int rdma_port_listen(struct nvmf_listener *base, char *err, size_t errlen
 		rc = reactor_add_fd(&p->tgt->reactors[0].r, &l->rfd);
 		if (rc) {
 			snprintf(err, errlen, "%s:%s (rdma): epoll: %s", a->traddr, a->trsvcid, strerror(-rc));
+			rdma_destroy_event_channel(l->ec);
+			l->ec = NULL;
 			return rc;
 		}
-		l->rfd_added = true;
 	}
 	hints.ai_family = a->adrfam == CFG_ADRFAM_IPV6 ? AF_INET6 : AF_INET;
 	rc = getaddrinfo(a->traddr, a->trsvcid, &hints, &ai);
@@ -1046,13 +1046,12 @@ static void rdma_port_unlisten(struct nvmf_listener *base, bool removed)
 	struct rdma_listener *l = (struct rdma_listener *)base;
 
 	(void)removed;          /* nothing is kept for a restart */
-	if (l->rfd_added)
+	if (l->ec)
 		reactor_del_fd(&base->port->tgt->reactors[0].r, &l->rfd);
 	if (l->id)
 		rdma_destroy_id(l->id);
 	if (l->ec)
 		rdma_destroy_event_channel(l->ec);
-	l->rfd_added = false;
 	l->id = NULL;
 	l->ec = NULL;
 }
