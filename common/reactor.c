@@ -92,8 +92,12 @@ void reactor_del_fd(struct reactor *r, struct reactor_fd *f)
 
 void reactor_add_poller(struct reactor *r, struct reactor_poller *p)
 {
-	p->next = r->pollers;
-	r->pollers = p;
+	struct reactor_poller **pp = &r->pollers;
+
+	while (*pp && (*pp)->phase <= p->phase)
+		pp = &(*pp)->next;
+	p->next = *pp;
+	*pp = p;
 }
 
 void reactor_del_poller(struct reactor *r, struct reactor_poller *p)

@@ -38,9 +38,21 @@ struct reactor_timer {
 	struct reactor_timer *next;
 };
 
+/* The order of the pollers in a turn: what brings commands in, then the
+ * devices (their doorbells rung for this turn's submissions, their
+ * completions reaped), then what sends the responses, so that a response
+ * a device completed in this turn goes out in this turn. Pollers of one
+ * phase run in the order they were added. */
+enum reactor_phase {
+	REACTOR_PHASE_INPUT,          /* the default (0) */
+	REACTOR_PHASE_DEVICE,
+	REACTOR_PHASE_OUTPUT,
+};
+
 struct reactor_poller {
 	reactor_poll_cb cb;
 	void *arg;
+	enum reactor_phase phase;
 	struct reactor_poller *next;
 };
 
@@ -76,6 +88,7 @@ int reactor_add_fd(struct reactor *r, struct reactor_fd *f);
 int reactor_mod_fd(struct reactor *r, struct reactor_fd *f, uint32_t events);
 void reactor_del_fd(struct reactor *r, struct reactor_fd *f);
 
+/* Runs p on every turn, after the pollers of its phase added before it. */
 void reactor_add_poller(struct reactor *r, struct reactor_poller *p);
 void reactor_del_poller(struct reactor *r, struct reactor_poller *p);
 

@@ -355,7 +355,8 @@ static int setup_reactors(struct nvmf_tgt *t, unsigned want)
 		if (rc)
 			return rc;
 		t->nr_reactors++;
-		t->reactors[i].poller = (struct reactor_poller){ .cb = reactor_poll, .arg = &t->reactors[i] };
+		t->reactors[i].poller = (struct reactor_poller){ .cb = reactor_poll, .arg = &t->reactors[i],
+								 .phase = REACTOR_PHASE_DEVICE };
 		reactor_add_poller(&t->reactors[i].r, &t->reactors[i].poller);
 	}
 	nvmf_this_reactor = &t->reactors[0];

@@ -220,7 +220,8 @@ static struct tcp_rstate *rs_of(struct nvmf_reactor *nr)
 	if (!rs)
 		return NULL;
 	rs->nr = nr;
-	rs->poller = (struct reactor_poller){ .cb = tcp_poll, .arg = rs };
+	/* after the devices: what they completed this turn goes out this turn */
+	rs->poller = (struct reactor_poller){ .cb = tcp_poll, .arg = rs, .phase = REACTOR_PHASE_OUTPUT };
 	reactor_add_poller(&nr->r, &rs->poller);
 	nr->tcp = rs;
 	return rs;

@@ -274,6 +274,58 @@ static void test_reactor_busy_idle(void **state)
 	reactor_fini(&r);
 }
 
+struct phase_ctx {
+	char order[8];
+	unsigned n;
+};
+
+struct phase_poller {
+	struct reactor_poller p;
+	struct phase_ctx *ctx;
+	char name;
+};
+
+static int phase_poll(void *arg)
+{
+	struct phase_poller *pp = arg;
+
+	if (pp->ctx->n < sizeof(pp->ctx->order) - 1)
+		pp->ctx->order[pp->ctx->n++] = pp->name;
+	return 0;
+}
+
+/* Pollers run by phase (input, device, output), each phase in the order
+ * its pollers were added, whatever order the phases were added in. */
+static void test_reactor_poller_phases(void **state)
+{
+	struct reactor r;
+	struct phase_ctx ctx = { 0 };
+	struct phase_poller pp[] = {
+		{ .name = 'O', .p.phase = REACTOR_PHASE_OUTPUT }, { .name = 'i', .p.phase = REACTOR_PHASE_INPUT },
+		{ .name = 'D', .p.phase = REACTOR_PHASE_DEVICE }, { .name = 'o', .p.phase = REACTOR_PHASE_OUTPUT },
+		{ .name = 'I', .p.phase = REACTOR_PHASE_INPUT },
+	};
+
+	(void)state;
+	assert_int_equal(reactor_init(&r), 0);
+	for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++) {
+		pp[i].ctx = &ctx;
+		pp[i].p.cb = phase_poll;
+		pp[i].p.arg = &pp[i];
+		reactor_add_poller(&r, &pp[i].p);
+	}
+	assert_int_equal(reactor_run_once(&r, 0), 0);
+	assert_string_equal(ctx.order, "iIDOo");
+	/* one removed: the others keep their order */
+	reactor_del_poller(&r, &pp[2].p);
+	ctx = (struct phase_ctx){ 0 };
+	reactor_run_once(&r, 0);
+	assert_string_equal(ctx.order, "iIOo");
+	for (unsigned i = 0; i < sizeof(pp) / sizeof(pp[0]); i++)
+		reactor_del_poller(&r, &pp[i].p);
+	reactor_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_dma_pool),
 		cmocka_unit_test(test_dma_region_carve_and_map_failure),
 		cmocka_unit_test(test_reactor_busy_idle),
+		cmocka_unit_test(test_reactor_poller_phases),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
