@@ -6,8 +6,11 @@
  * table, which the test owns — and the real target core with a mem
  * namespace. What is checked: a Connect whose data is fetched by RDMA
  * READ, the READ depth limit, RDMA WRITE chained with Send with
- * Invalidate, and an error that flushes everything, each request and
- * receive released exactly once.
+ * Invalidate, an error that flushes everything (each request released
+ * exactly once, each receive buffer back in the SRQ), the receive buffers
+ * of a turn posted in one list, a refused post, receives of a closed or
+ * unknown queue,
+ * and the bounds of the shared receive queue and the shared CQ.
  */
 #include "transport/rdma.c"
 
@@ -36,13 +39,21 @@ struct posted {
 
 static struct posted sends[MAX_WR];
 static unsigned nsends;
+static unsigned npost_send_calls;
 static unsigned nrecvs_posted;
 static bool qp_in_error;
+
+static bool fail_post_send;
 
 static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
 	(void)qp;
-	(void)bad;
+	npost_send_calls++;
+	if (fail_post_send) {
+		*bad = wr;
+		errno = ENOMEM;
+		return ENOMEM;
+	}
 	for (; wr; wr = wr->next) {
 		assert_true(nsends < MAX_WR);
 		sends[nsends++] = (struct posted){
@@ -54,12 +65,33 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 	return 0;
 }
 
-static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+static int fake_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
-	(void)qp;
+	(void)srq;
 	(void)bad;
 	for (; wr; wr = wr->next)
 		nrecvs_posted++;
+	return 0;
+}
+
+int ibv_resize_cq(struct ibv_cq *c, int cqe)
+{
+	c->cqe = cqe;
+	return 0;
+}
+
+static struct ibv_srq fake_srq;
+
+struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
+{
+	(void)pd;
+	(void)attr;
+	return &fake_srq;
+}
+
+int ibv_destroy_srq(struct ibv_srq *q)
+{
+	(void)q;
 	return 0;
 }
 
@@ -131,6 +163,7 @@ static struct config *cfg;
 static struct nvmf_tgt tgt;
 static struct rdma_rstate rstate;
 static struct rdma_dev dev;
+static struct rdma_rdev rdev;
 static struct ibv_qp qp;
 static struct ibv_cq cq;
 static struct rdma_cm_id cm_id;
@@ -143,21 +176,31 @@ static int setup(void **state)
 	assert_int_equal(config_parse(CFG, "t.json", &cfg, err, sizeof(err)), 0);
 	assert_int_equal(nvmf_tgt_init(&tgt, cfg, err, sizeof(err)), 0);
 	fake_ctx.ops.post_send = fake_post_send;
-	fake_ctx.ops.post_recv = fake_post_recv;
+	fake_ctx.ops.post_srq_recv = fake_post_srq_recv;
 	rstate = (struct rdma_rstate){ .nr = &tgt.reactors[0] };
-	dev = (struct rdma_dev){ .ctx = &fake_ctx, .pd = &fake_pd };
+	dev = (struct rdma_dev){ .ctx = &fake_ctx, .pd = &fake_pd, .max_cqe = 8192 };
 	dev.pool_mr[0] = &fake_mr;
-	qp = (struct ibv_qp){ .context = &fake_ctx };
-	cq = (struct ibv_cq){ .context = &fake_ctx };
+	qp = (struct ibv_qp){ .context = &fake_ctx, .qp_num = 42 };
+	cq = (struct ibv_cq){ .context = &fake_ctx, .cqe = RDMA_CQ_MIN };
+	fake_srq = (struct ibv_srq){ .context = &fake_ctx };
+	/* the device on the reactor: its CQ, no channel, SRQs made on demand */
+	rdev = (struct rdma_rdev){ .dev = &dev, .cq = &cq, .cq_size = RDMA_CQ_MIN };
+	rstate.rdevs = &rdev;
 	cm_id = (struct rdma_cm_id){ .qp = &qp, .verbs = &fake_ctx };
-	nsends = nrecvs_posted = 0;
-	qp_in_error = false;
+	nsends = nrecvs_posted = npost_send_calls = 0;
+	qp_in_error = fail_post_send = false;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+	while (rdev.srqs) {
+		struct rdma_srq *q = rdev.srqs;
+
+		rdev.srqs = q->next;
+		srq_destroy(q);
+	}
 	nvmf_tgt_fini(&tgt);
 	config_free(cfg);
 	return 0;
@@ -171,7 +214,7 @@ static struct rdma_conn *new_conn(uint8_t read_depth)
 	c->rs = &rstate;
 	c->id = &cm_id;
 	c->dev = &dev;
-	c->cq = &cq;
+	c->rdev = &rdev;
 	c->params = (struct rdma_conn_params){ .qid = 0, .queue_size = 32, .host_recv_size = 32,
 					       .read_depth = read_depth };
 	c->max_icd = RDMA_MIN_ICD;
@@ -183,8 +226,13 @@ static struct rdma_conn *new_conn(uint8_t read_depth)
 	c->sq.keyed_sgl = true;
 	snprintf(c->peer, sizeof(c->peer), "test");
 	assert_int_equal(conn_alloc(c), 0);
-	for (unsigned i = 0; i < c->params.queue_size; i++)
-		assert_int_equal(post_recv(c, &c->recvs[i]), 0);
+	c->srq = srq_of(&rdev, c->recv_size, c->params.queue_size);
+	assert_non_null(c->srq);
+	c->send_wrs = 2u * c->params.queue_size + 4;
+	assert_int_equal(cq_reserve(&rdev, c->send_wrs), 0);
+	c->qp_num = qp.qp_num;
+	c->qp_next = rstate.qp_hash[c->qp_num % QP_HASH];
+	rstate.qp_hash[c->qp_num % QP_HASH] = c;
 	rstate.conns = c;
 	return c;
 }
@@ -194,18 +242,49 @@ static void free_conn(struct rdma_conn *c)
 	conn_destroy(c);        /* the fakes stand in for the verbs calls */
 }
 
-static void wc(struct rdma_conn *c, uint64_t wr_id, enum ibv_wc_status st, uint32_t byte_len)
+/* receive buffer i of the connection's SRQ (of its first chunk) */
+static struct rdma_recv *rbuf(struct rdma_conn *c, unsigned i)
 {
-	struct ibv_wc w = { .wr_id = wr_id, .status = st, .byte_len = byte_len };
+	struct rdma_rchunk *k = c->srq->chunks;
 
-	handle_wc(c, &w);
+	while (k->next)
+		k = k->next;
+	return &k->recvs[i];
 }
 
-/* a capsule arrives in receive buffer i */
+/* the end of a turn: the receive buffers it gave back are posted */
+static void end_turn(void)
+{
+	post_recvs(&rstate);
+}
+
+static void wc_qp(uint32_t qp_num, uint64_t wr_id, enum ibv_wc_status st, uint32_t byte_len)
+{
+	struct ibv_wc w = { .wr_id = wr_id, .status = st, .byte_len = byte_len, .qp_num = qp_num };
+
+	handle_wc(&rstate, &w);
+	end_turn();
+}
+
+static void wc(struct rdma_conn *c, uint64_t wr_id, enum ibv_wc_status st, uint32_t byte_len)
+{
+	wc_qp(c->qp_num, wr_id, st, byte_len);
+}
+
+/* a capsule arrives in receive buffer i (not in a turn of its own) */
+static void arrive_only(struct rdma_conn *c, unsigned i, const struct nvme_sqe *sqe)
+{
+	struct ibv_wc w = { .wr_id = (uintptr_t)rbuf(c, i) | TAG_RECV, .status = IBV_WC_SUCCESS,
+			    .byte_len = sizeof(*sqe), .qp_num = c->qp_num };
+
+	memcpy(rbuf(c, i)->buf, sqe, sizeof(*sqe));
+	handle_wc(&rstate, &w);
+}
+
 static void arrive(struct rdma_conn *c, unsigned i, const struct nvme_sqe *sqe)
 {
-	memcpy(c->recvs[i].buf, sqe, sizeof(*sqe));
-	wc(c, (uintptr_t)&c->recvs[i] | TAG_RECV, IBV_WC_SUCCESS, sizeof(*sqe));
+	arrive_only(c, i, sqe);
+	end_turn();
 }
 
 static struct nvme_sqe keyed(uint8_t opc, uint8_t type, uint64_t addr, uint32_t len, uint32_t key)
@@ -334,12 +413,11 @@ static void test_read_depth_limit(void **state)
 	assert_true(c->closing);
 	assert_true(qp_in_error);
 	wc(c, sends[1].wr_id, IBV_WC_WR_FLUSH_ERR, 0);
-	for (unsigned i = 0; i < c->params.queue_size; i++)
-		wc(c, (uintptr_t)&c->recvs[i] | TAG_RECV, IBV_WC_WR_FLUSH_ERR, 0);
-	/* every request and receive came back exactly once: free to go */
+	/* every request came back exactly once, and every receive buffer is
+	 * the SRQ's again (the 32 first posts and the 3 taken): free to go */
 	assert_int_equal(c->busy, 0);
 	assert_int_equal(c->sends_out, 0);
-	assert_int_equal(c->recvs_out, 0);
+	assert_int_equal(nrecvs_posted, 32 + 3);
 	conn_maybe_free(c);
 	assert_true(c->freed);
 	free_conn(c);
@@ -394,12 +472,170 @@ static void test_write_then_send_with_invalidate(void **state)
 	free_conn(c);
 }
 
+/* Connected and enabled, as the Linux host leaves an admin queue. */
+static struct rdma_conn *enabled_conn(void)
+{
+	struct rdma_conn *c = new_conn(4);
+	struct nvme_sqe s = connect_cmd(1), cc;
+	struct nvmf_property_cmd *p;
+	struct rdma_req *r;
+
+	arrive(c, 0, &s);
+	r = (struct rdma_req *)(uintptr_t)(sends[0].wr_id & ~(uint64_t)TAG_MASK);
+	fill_connect_data(r->req.buf);
+	wc(c, sends[0].wr_id, IBV_WC_SUCCESS, 1024);
+	wc(c, sends[1].wr_id, IBV_WC_SUCCESS, 0);
+	cc = keyed(NVME_FABRICS_OPC, RDMA_SGL_KEYED_ADDR, 0, 0, 0);
+	cc.cid = 2;
+	p = (void *)&cc;
+	p->fctype = NVMF_FCTYPE_PROPERTY_SET;
+	p->ofst = NVME_REG_CC;
+	p->value = NVME_CC_EN | NVME_CC_IOSQES(6) | NVME_CC_IOCQES(4);
+	arrive(c, 1, &cc);
+	wc(c, sends[2].wr_id, IBV_WC_SUCCESS, 0);
+	assert_int_equal(c->busy, 0);
+	nsends = npost_send_calls = 0;
+	return c;
+}
+
+static struct nvme_sqe identify(uint16_t cid, uint64_t addr)
+{
+	struct nvme_sqe id = keyed(NVME_ADM_IDENTIFY, RDMA_SGL_KEYED_ADDR, addr, 4096, 0x99);
+
+	id.cid = cid;
+	id.cdw10 = NVME_ID_CNS_CTRL;
+	return id;
+}
+
+/* A command's data and response go in one post as soon as it completes;
+ * the receive buffers of a turn go back to the SRQ in one list at its end. */
+static void test_posts_in_a_turn(void **state)
+{
+	struct rdma_conn *c = enabled_conn();
+	struct nvme_sqe a = identify(10, 0x30000), b = identify(11, 0x40000);
+	unsigned recvs = nrecvs_posted;
+
+	(void)state;
+	arrive_only(c, 2, &a);
+	assert_int_equal(npost_send_calls, 1);
+	arrive_only(c, 3, &b);
+	assert_int_equal(npost_send_calls, 2);
+	assert_int_equal(nsends, 4);
+	assert_int_equal(nrecvs_posted, recvs);         /* the buffers wait for the turn's end */
+	assert_int_equal(c->sends_out, 2);
+	end_turn();
+	assert_int_equal(nrecvs_posted, recvs + 2);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sends[0].remote, 0x30000);
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
+	assert_int_equal(((struct nvme_cqe *)(uintptr_t)sends[1].local)->cid, 10);
+	assert_int_equal(sends[2].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sends[2].remote, 0x40000);
+	assert_int_equal(sends[3].opcode, IBV_WR_SEND);
+	assert_int_equal(((struct nvme_cqe *)(uintptr_t)sends[3].local)->cid, 11);
+	/* an empty turn posts nothing */
+	end_turn();
+	assert_int_equal(npost_send_calls, 2);
+	assert_int_equal(nrecvs_posted, recvs + 2);
+	wc(c, sends[1].wr_id, IBV_WC_SUCCESS, 0);
+	wc(c, sends[3].wr_id, IBV_WC_SUCCESS, 0);
+	assert_int_equal(c->busy, 0);
+	conn_close(c, "test end");
+	free_conn(c);
+}
+
+/* A post the provider refuses: the requests it carried are released, the
+ * queue closes, and nothing is left to free it. */
+static void test_refused_post(void **state)
+{
+	struct rdma_conn *c = enabled_conn();
+	struct nvme_sqe a = identify(10, 0x30000);
+
+	(void)state;
+	fail_post_send = true;
+	/* refused in the completion, which runs under the target's lock:
+	 * released at once, closed by the output phase */
+	arrive_only(c, 2, &a);
+	assert_int_equal(c->busy, 0);
+	assert_false(c->closing);
+	assert_non_null(c->fail_why);
+	c->busy++;              /* keep it from being destroyed by that pass */
+	rdma_post(&rstate);
+	assert_true(c->closing);
+	assert_true(qp_in_error);
+	c->busy--;
+	assert_int_equal(c->sends_out, 0);
+	conn_maybe_free(c);
+	assert_true(c->freed);
+	free_conn(c);
+}
+
+/* Receives belong to the SRQ: one of a queue that is closing, or of a QP
+ * no queue has any more, gives its buffer back and executes nothing. */
+static void test_receive_of_gone_queue(void **state)
+{
+	struct rdma_conn *c = enabled_conn();
+	struct nvme_sqe a = identify(10, 0x30000);
+	unsigned recvs = nrecvs_posted;
+
+	(void)state;
+	memcpy(rbuf(c, 4)->buf, &a, sizeof(a));
+	wc_qp(c->qp_num + 1, (uintptr_t)rbuf(c, 4) | TAG_RECV, IBV_WC_SUCCESS, sizeof(a));
+	assert_int_equal(nrecvs_posted, recvs + 1);
+	assert_int_equal(nsends, 0);
+	assert_int_equal(c->busy, 0);
+	conn_close(c, "test");
+	wc(c, (uintptr_t)rbuf(c, 5) | TAG_RECV, IBV_WC_SUCCESS, sizeof(a));
+	assert_int_equal(nrecvs_posted, recvs + 2);
+	assert_int_equal(nsends, 0);
+	assert_true(c->freed);
+	free_conn(c);
+	assert_null(conn_of_qp(&rstate, qp.qp_num));
+}
+
+/* The SRQ grows by each queue's depth up to its bound, the CQ with what
+ * may complete at once, up to the device's maximum. */
+static void test_srq_and_cq_bounds(void **state)
+{
+	uint32_t size = (uint32_t)sizeof(struct nvme_sqe) + 8192;
+	unsigned bound = RDMA_SRQ_MAX_BYTES / size < RDMA_SRQ_MAX_BUFS ? RDMA_SRQ_MAX_BYTES / size
+								       : RDMA_SRQ_MAX_BUFS;
+	struct rdma_srq *q = NULL, *small;
+	unsigned need;
+
+	(void)state;
+	for (unsigned i = 0; i < 40; i++) {
+		q = srq_of(&rdev, size, 128);
+		assert_non_null(q);
+		assert_int_equal(q->nr_bufs, (i + 1) * 128 < bound ? (i + 1) * 128 : bound);
+	}
+	assert_int_equal(q->nr_bufs, bound);
+	assert_int_equal(nrecvs_posted, bound);
+	assert_int_equal(rdev.cq_need, bound);
+	assert_true(rdev.cq_size >= rdev.cq_need);
+	/* another receive size: an SRQ of its own */
+	small = srq_of(&rdev, (uint32_t)sizeof(struct nvme_sqe) + RDMA_MIN_ICD, 32);
+	assert_ptr_not_equal(small, q);
+	assert_int_equal(small->nr_bufs, 32);
+	assert_int_equal(rdev.cq_need, bound + 32);
+	/* beyond the device's CQ: refused, nothing counted */
+	need = rdev.cq_need;
+	assert_int_equal(cq_reserve(&rdev, dev.max_cqe), -ENOSPC);
+	assert_int_equal(rdev.cq_need, need);
+	assert_int_equal(cq_reserve(&rdev, dev.max_cqe - need), 0);
+	assert_int_equal(rdev.cq_size, dev.max_cqe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_connect_by_rdma_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_depth_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_then_send_with_invalidate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_posts_in_a_turn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_post, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_receive_of_gone_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_and_cq_bounds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rdma_req", tests, NULL, NULL);
