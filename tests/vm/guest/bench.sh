@@ -22,7 +22,12 @@
 #   FILE.json|.out    fio's JSON output, or nvmf-pcie perf's (JSON last line)
 #   FILE.cpu          two lines "UPTIME cpu USER NICE SYSTEM IDLE IOWAIT IRQ SOFTIRQ STEAL ..."
 # Knobs (env.sh from run.sh VM_GUEST_ENV): BENCH_SECS (10), BENCH_ROUNDS (2),
-# BENCH_SKIP (3), BENCH_REACTORS (1), BENCH_TESTS (bench_pcie,bench_tcp,bench_rdma).
+# BENCH_SKIP (3), BENCH_REACTORS (1), BENCH_TESTS (bench_pcie,bench_tcp,bench_rdma),
+# BENCH_JOBS (of randread_qd32 randread_qd1 randwrite_qd32, all by default),
+# BENCH_B (a second nvmf-bridged build, a program name in the share's bin/
+# (run.sh copies every program of BUILD): (b) and (c) then run it as a third
+# side, "oursb", after "ours" in odd rounds and before it in even ones: an
+# A/B of two engines in one boot; bench/report.py reports kernel and ours).
 set -u
 . "$(dirname "$0")/lib.sh"
 [ -r "$(dirname "$0")/env.sh" ] && . "$(dirname "$0")/env.sh"
@@ -31,6 +36,7 @@ SECS=${BENCH_SECS:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
 SKIP=${BENCH_SKIP:-3}
 REACTORS=${BENCH_REACTORS:-1}
+BENCH_B=${BENCH_B:-}
 [ "$SECS" -ge $((SKIP + 2)) ] || SKIP=$((SECS / 3))
 B=$RES/bench
 mkdir -p "$B"
@@ -119,7 +125,8 @@ bench_pcie() {
 }
 
 # --- (b)/(c) the kernel's nvmet vs nvmf-bridged, same initiator and fio jobs -----
-JOBS="randread_qd32 randread_qd1 randwrite_qd32"
+JOBS=${BENCH_JOBS:-randread_qd32 randread_qd1 randwrite_qd32}
+NJOBS=$(echo $JOBS | wc -w)
 
 nvmet_up() {   # nvmet_up TRANSPORT ADDR: export $KDEV (kernel nvme driver) as $NQN_K
 	modprobe nvmet && modprobe "nvmet-$1" || return 1
@@ -203,14 +210,34 @@ no_ctrl_of_any() {
 
 fabric_jobs() {   # fabric_jobs PAIR SIDE ROUND: the fio jobs on $DEV
 	for j in $JOBS; do
+		# ours: the reactors' counters before and after (turns, sleeps, busy)
+		[ "$2" = kernel ] || "$BIN/nvmf-bridgectl" --json stats > "$B/$1_$2_r$3_$j.stats0" 2>&1
 		case $j in
 		randread_qd32) fio_job "$1_$2_r$3_$j" "$DEV" randread 32 ;;
 		randread_qd1) fio_job "$1_$2_r$3_$j" "$DEV" randread 1 ;;
 		randwrite_qd32) fio_job "$1_$2_r$3_$j" "$DEV" randwrite 32 ;;
 		esac
+		[ "$2" = kernel ] || "$BIN/nvmf-bridgectl" --json stats > "$B/$1_$2_r$3_$j.stats1" 2>&1
 		record "$1" "$2" "$3" "$j" "$1_$2_r$3_$j.json" "$RC"
 		[ "$RC" = 0 ] && PAIR_OK=$((PAIR_OK + 1)) || PAIR_WHY="$PAIR_WHY $2 r$3 $j: fio exit $RC;"
 	done
+}
+
+ours_side() {   # ours_side SIDE PROGRAM, in bench_fabric: one round of the jobs on nvmf-bridged
+	_main=$BRIDGED
+	BRIDGED=$2
+	if ours_up "$_tr" "$_addr"; then
+		if connect_dev "$_tr" "$_addr" "$PORT_O" "$NQN_O"; then
+			fabric_jobs "$_pair" "$1" "$r"
+			disconnect_all "$NQN_O"
+		else
+			PAIR_WHY="$PAIR_WHY $1 r$r: connect failed;"
+		fi
+		stop_bridged 15 || PAIR_WHY="$PAIR_WHY $1 r$r: nvmf-bridged stop $STOP_RC;"
+	else
+		PAIR_WHY="$PAIR_WHY $1 r$r: $START_WHY;"
+	fi
+	BRIDGED=$_main
 }
 
 # bench_fabric PAIR TRANSPORT ADDR
@@ -231,20 +258,18 @@ bench_fabric() {
 			PAIR_WHY="$PAIR_WHY kernel r$r: nvmet setup failed;"
 		fi
 		nvmet_down
-		# B: nvmf-bridged on our driver
-		if ours_up "$_tr" "$_addr"; then
-			if connect_dev "$_tr" "$_addr" "$PORT_O" "$NQN_O"; then
-				fabric_jobs "$_pair" ours "$r"
-				disconnect_all "$NQN_O"
-			else
-				PAIR_WHY="$PAIR_WHY ours r$r: connect failed;"
-			fi
-			stop_bridged 15 || PAIR_WHY="$PAIR_WHY ours r$r: nvmf-bridged stop $STOP_RC;"
+		# B: nvmf-bridged on our driver; with BENCH_B another build of it
+		# too, the two in turn first (an A/B of two engines)
+		if [ -n "$BENCH_B" ] && [ $((r % 2)) = 0 ]; then
+			ours_side oursb "$BIN/$BENCH_B"
+			ours_side ours "$BRIDGED"
 		else
-			PAIR_WHY="$PAIR_WHY ours r$r: $START_WHY;"
+			ours_side ours "$BRIDGED"
+			[ -n "$BENCH_B" ] && ours_side oursb "$BIN/$BENCH_B"
 		fi
 	done
-	_want=$((2 * ROUNDS * 3))
+	_want=$((2 * ROUNDS * NJOBS))
+	[ -n "$BENCH_B" ] && _want=$((3 * ROUNDS * NJOBS))
 	if [ "$PAIR_OK" = "$_want" ]; then
 		result "bench_$_pair" PASS "$PAIR_OK runs (kernel nvmet-$_tr vs nvmf-bridged, fio $JOBS, ${SECS}s each)"
 	else
