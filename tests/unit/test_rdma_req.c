@@ -423,16 +423,14 @@ static void test_read_depth_limit(void **state)
 	free_conn(c);
 }
 
-static void test_write_then_send_with_invalidate(void **state)
+/* Connected and enabled, as the Linux host leaves an admin queue. */
+static struct rdma_conn *enabled_conn(void)
 {
 	struct rdma_conn *c = new_conn(4);
-	struct nvme_sqe s = connect_cmd(1), cc, id;
+	struct nvme_sqe s = connect_cmd(1), cc;
 	struct nvmf_property_cmd *p;
 	struct rdma_req *r;
-	unsigned n;
 
-	(void)state;
-	/* connect and enable the controller */
 	arrive(c, 0, &s);
 	r = (struct rdma_req *)(uintptr_t)(sends[0].wr_id & ~(uint64_t)TAG_MASK);
 	fill_connect_data(r->req.buf);
@@ -447,6 +445,18 @@ static void test_write_then_send_with_invalidate(void **state)
 	arrive(c, 1, &cc);
 	assert_int_equal(sends[2].opcode, IBV_WR_SEND);
 	wc(c, sends[2].wr_id, IBV_WC_SUCCESS, 0);
+	assert_int_equal(c->busy, 0);
+	nsends = npost_send_calls = 0;
+	return c;
+}
+
+static void test_write_then_send_with_invalidate(void **state)
+{
+	struct rdma_conn *c = enabled_conn();
+	struct nvme_sqe id;
+	unsigned n;
+
+	(void)state;
 	/* Identify with a keyed SGL that asks for invalidation */
 	id = keyed(NVME_ADM_IDENTIFY, RDMA_SGL_KEYED_INVALIDATE, 0x20000, 4096, 0xabcd);
 	id.cid = 3;
@@ -470,32 +480,6 @@ static void test_write_then_send_with_invalidate(void **state)
 	assert_int_equal(c->busy, 0);
 	conn_close(c, "test end");
 	free_conn(c);
-}
-
-/* Connected and enabled, as the Linux host leaves an admin queue. */
-static struct rdma_conn *enabled_conn(void)
-{
-	struct rdma_conn *c = new_conn(4);
-	struct nvme_sqe s = connect_cmd(1), cc;
-	struct nvmf_property_cmd *p;
-	struct rdma_req *r;
-
-	arrive(c, 0, &s);
-	r = (struct rdma_req *)(uintptr_t)(sends[0].wr_id & ~(uint64_t)TAG_MASK);
-	fill_connect_data(r->req.buf);
-	wc(c, sends[0].wr_id, IBV_WC_SUCCESS, 1024);
-	wc(c, sends[1].wr_id, IBV_WC_SUCCESS, 0);
-	cc = keyed(NVME_FABRICS_OPC, RDMA_SGL_KEYED_ADDR, 0, 0, 0);
-	cc.cid = 2;
-	p = (void *)&cc;
-	p->fctype = NVMF_FCTYPE_PROPERTY_SET;
-	p->ofst = NVME_REG_CC;
-	p->value = NVME_CC_EN | NVME_CC_IOSQES(6) | NVME_CC_IOCQES(4);
-	arrive(c, 1, &cc);
-	wc(c, sends[2].wr_id, IBV_WC_SUCCESS, 0);
-	assert_int_equal(c->busy, 0);
-	nsends = npost_send_calls = 0;
-	return c;
 }
 
 static struct nvme_sqe identify(uint16_t cid, uint64_t addr)
