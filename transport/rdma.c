@@ -781,7 +781,7 @@ static void handle_wc(struct rdma_rstate *rs, const struct ibv_wc *wc)
 	} else {
 		struct rdma_req *r = ptr;
 
-		c = r->conn;
+		c = tag == TAG_READ || tag == TAG_SEND ? r->conn : NULL;
 		switch (tag) {
 		case TAG_READ:
 			c->reads_out--;
@@ -797,7 +797,10 @@ static void handle_wc(struct rdma_rstate *rs, const struct ibv_wc *wc)
 			req_release(r);
 			break;
 		default:
-			/* unsignaled RDMA WRITE that failed: only its error shows up */
+			/* an unsignaled RDMA WRITE that failed (only errors show up):
+			 * its request may be gone if the SEND after it was never
+			 * posted, so the queue comes from the QP number */
+			c = conn_of_qp(rs, wc->qp_num);
 			break;
 		}
 	}
