@@ -52,7 +52,7 @@
 
 #define RDMA_MIN_ICD 4096u              /* I/O Connect (1 KiB) always fits in-capsule */
 #define WC_BATCH 32
-#define WC_MAX_PER_TURN 128             /* then the turn's sends go out */
+#define WC_MAX_PER_TURN 128             /* then the other pollers have their turn */
 #define RDMA_SRQ_MAX_BUFS 4096u         /* receive buffers of one size per reactor and device */
 #define RDMA_SRQ_MAX_BYTES (32u << 20)  /* ... and their memory */
 #define RDMA_SRQ_MIN_BUFS 64u
@@ -122,9 +122,6 @@ struct rdma_req {
 	struct rdma_recv *held_recv;    /* receive buffer not yet given back (in-capsule, no buffer) */
 	uint32_t held_icd;
 	struct rdma_req *next;
-	/* the request's work requests: the READ, or the WRITE and the SEND */
-	struct ibv_send_wr wr[2];
-	struct ibv_sge sge[2];
 } __attribute__((aligned(8)));
 
 struct rdma_rstate;
@@ -175,7 +172,7 @@ struct rdma_conn {
 	struct rdma_req *wait_head, *wait_tail;   /* RQ_WAIT_BUF / RQ_WAIT_READ, in order */
 	unsigned nreqs;
 	unsigned reads_out;
-	unsigned sends_out;             /* signaled send-queue WRs queued or posted, not completed */
+	unsigned sends_out;             /* signaled send-queue WRs posted, not completed */
 	unsigned busy;
 	bool disconnect_req;            /* the core asked to close it (disconnect_msg) */
 	const char *fail_why;           /* to close in the output phase (conn_fail) */
@@ -300,6 +297,15 @@ static void chan_event(void *arg, uint32_t events)
 	}
 }
 
+static void rchunk_free(struct rdma_rchunk *k)
+{
+	if (k->mr)
+		ibv_dereg_mr(k->mr);
+	free(k->area);
+	free(k->recvs);
+	free(k);
+}
+
 static void srq_destroy(struct rdma_srq *q)
 {
 	if (q->srq)
@@ -308,11 +314,7 @@ static void srq_destroy(struct rdma_srq *q)
 		struct rdma_rchunk *k = q->chunks;
 
 		q->chunks = k->next;
-		if (k->mr)
-			ibv_dereg_mr(k->mr);
-		free(k->area);
-		free(k->recvs);
-		free(k);
+		rchunk_free(k);
 	}
 	free(q);
 }
@@ -459,13 +461,8 @@ static int srq_grow(struct rdma_rdev *rd, struct rdma_srq *q, unsigned n)
 	srq_post(q);
 	return 0;
 fail:
-	if (k) {
-		if (k->mr)
-			ibv_dereg_mr(k->mr);
-		free(k->area);
-		free(k->recvs);
-		free(k);
-	}
+	if (k)
+		rchunk_free(k);
 	rd->cq_need -= n;
 	return -ENOMEM;
 }
@@ -518,6 +515,13 @@ static struct rdma_conn *conn_of_qp(struct rdma_rstate *rs, uint32_t qp_num)
 	while (c && c->qp_num != qp_num)
 		c = c->qp_next;
 	return c;
+}
+
+static void qp_hash_add(struct rdma_conn *c, uint32_t qp_num)
+{
+	c->qp_num = qp_num;
+	c->qp_next = c->rs->qp_hash[qp_num % QP_HASH];
+	c->rs->qp_hash[qp_num % QP_HASH] = c;
 }
 
 static void qp_hash_del(struct rdma_conn *c)
@@ -613,19 +617,20 @@ static int post_read(struct rdma_req *r)
 {
 	struct rdma_conn *c = r->conn;
 	struct ibv_mr *mr = pool_mr(c->dev, c->rs->nr);
-	struct ibv_send_wr *wr = &r->wr[0];
+	struct ibv_sge sge;
+	struct ibv_send_wr wr;
 
 	if (!mr)
 		return -ENOMEM;
-	r->sge[0] = (struct ibv_sge){ .addr = (uintptr_t)r->req.buf, .length = r->req.len, .lkey = mr->lkey };
-	*wr = (struct ibv_send_wr){ .wr_id = (uintptr_t)r | TAG_READ, .sg_list = &r->sge[0], .num_sge = 1,
-				    .opcode = IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED };
-	wr->wr.rdma.remote_addr = r->sgl.addr;
-	wr->wr.rdma.rkey = r->sgl.key;
+	sge = (struct ibv_sge){ .addr = (uintptr_t)r->req.buf, .length = r->req.len, .lkey = mr->lkey };
+	wr = (struct ibv_send_wr){ .wr_id = (uintptr_t)r | TAG_READ, .sg_list = &sge, .num_sge = 1,
+				   .opcode = IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED };
+	wr.wr.rdma.remote_addr = r->sgl.addr;
+	wr.wr.rdma.rkey = r->sgl.key;
 	r->state = RQ_READING;
 	c->reads_out++;
 	c->sends_out++;
-	tx_post(c, wr);
+	tx_post(c, &wr);
 	return 0;
 }
 
@@ -723,7 +728,8 @@ static void rdma_complete(struct nvmf_req *nr)
 	struct rdma_req *r = nr->tpriv;
 	struct rdma_conn *c = r->conn;
 	struct nvme_cqe *rsp = &c->rsp_area[r->idx];
-	struct ibv_send_wr *send = &r->wr[1], *first = send;
+	struct ibv_sge wsge, ssge;
+	struct ibv_send_wr write, send, *first = &send;
 	struct ibv_mr *mr;
 
 	if (c->closing || c->fail_why) {
@@ -731,18 +737,16 @@ static void rdma_complete(struct nvmf_req *nr)
 		return;
 	}
 	*rsp = nr->rsp;
-	r->sge[1] = (struct ibv_sge){ .addr = (uintptr_t)rsp, .length = sizeof(*rsp), .lkey = c->rsp_mr->lkey };
-	*send = (struct ibv_send_wr){ .wr_id = (uintptr_t)r | TAG_SEND, .sg_list = &r->sge[1], .num_sge = 1,
-				      .send_flags = IBV_SEND_SIGNALED };
+	ssge = (struct ibv_sge){ .addr = (uintptr_t)rsp, .length = sizeof(*rsp), .lkey = c->rsp_mr->lkey };
+	send = (struct ibv_send_wr){ .wr_id = (uintptr_t)r | TAG_SEND, .sg_list = &ssge, .num_sge = 1,
+				     .send_flags = IBV_SEND_SIGNALED };
 	if (r->sgl.invalidate) {
-		send->opcode = IBV_WR_SEND_WITH_INV;
-		send->invalidate_rkey = r->sgl.key;
+		send.opcode = IBV_WR_SEND_WITH_INV;
+		send.invalidate_rkey = r->sgl.key;
 	} else {
-		send->opcode = IBV_WR_SEND;
+		send.opcode = IBV_WR_SEND;
 	}
 	if (nr->xfer == NVMF_XFER_C2H && nr->len && NVME_CQE_STATUS(&nr->rsp) == 0 && r->sgl.keyed) {
-		struct ibv_send_wr *write = &r->wr[0];
-
 		mr = pool_mr(c->dev, c->rs->nr);
 		if (!mr) {
 			req_release(r);
@@ -750,12 +754,12 @@ static void rdma_complete(struct nvmf_req *nr)
 			return;
 		}
 		/* the data first, then the response on the same QP: RC keeps order */
-		r->sge[0] = (struct ibv_sge){ .addr = (uintptr_t)nr->buf, .length = nr->len, .lkey = mr->lkey };
-		*write = (struct ibv_send_wr){ .wr_id = (uintptr_t)r, .sg_list = &r->sge[0], .num_sge = 1,
-					       .opcode = IBV_WR_RDMA_WRITE, .next = send };
-		write->wr.rdma.remote_addr = r->sgl.addr;
-		write->wr.rdma.rkey = r->sgl.key;
-		first = write;
+		wsge = (struct ibv_sge){ .addr = (uintptr_t)nr->buf, .length = nr->len, .lkey = mr->lkey };
+		write = (struct ibv_send_wr){ .wr_id = (uintptr_t)r, .sg_list = &wsge, .num_sge = 1,
+					      .opcode = IBV_WR_RDMA_WRITE, .next = &send };
+		write.wr.rdma.remote_addr = r->sgl.addr;
+		write.wr.rdma.rkey = r->sgl.key;
+		first = &write;
 	}
 	r->state = RQ_SENDING;
 	c->sends_out++;
@@ -1135,9 +1139,7 @@ static struct rdma_conn *conn_create(struct rdma_rstate *rs, struct conn_request
 		log_warn("%s: rdma_create_qp: %s", c->peer, strerror(errno));
 		goto fail;
 	}
-	c->qp_num = id->qp->qp_num;
-	c->qp_next = rs->qp_hash[c->qp_num % QP_HASH];
-	rs->qp_hash[c->qp_num % QP_HASH] = c;
+	qp_hash_add(c, id->qp->qp_num);
 	id->context = c;
 	return c;
 fail:

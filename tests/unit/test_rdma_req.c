@@ -230,9 +230,7 @@ static struct rdma_conn *new_conn(uint8_t read_depth)
 	assert_non_null(c->srq);
 	c->send_wrs = 2u * c->params.queue_size + 4;
 	assert_int_equal(cq_reserve(&rdev, c->send_wrs), 0);
-	c->qp_num = qp.qp_num;
-	c->qp_next = rstate.qp_hash[c->qp_num % QP_HASH];
-	rstate.qp_hash[c->qp_num % QP_HASH] = c;
+	qp_hash_add(c, qp.qp_num);
 	rstate.conns = c;
 	return c;
 }
