@@ -5,7 +5,8 @@
 #   long:  fuzz SECONDS each
 # Fuzzing runs on a scratch copy of the corpus; the committed one never
 # grows by itself. A crash fails the run and its input is kept under
-# BINDIR/crashes/.
+# BINDIR/crashes/. The harnesses run side by side, as many at once as the
+# machine has cores (FUZZ_JOBS to choose), each reported in order.
 set -uo pipefail
 MODE=$1 SECS=$2 BIN=$(readlink -f "$3"); shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,9 @@ max_len() {
 	esac
 }
 
-for name in "$@"; do
+# fuzz_one NAME: replay and fuzz one harness; prints its report, returns 1 on a failure
+fuzz_one() {
+	local name=$1 h corpus dict scratch log replayed ok execs cov units
 	h=$BIN/fuzz_$name corpus=$HERE/corpus/$name
 	dict=; [ -f "$HERE/$name.dict" ] && dict=-dict=$HERE/$name.dict
 	scratch=$(mktemp -d "/tmp/nvmfb-fuzz-$name.XXXXXX")
@@ -48,18 +51,35 @@ for name in "$@"; do
 	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" 2>/dev/null | grep -o '[0-9]*$')
 	cov=$(grep -oE 'cov: [0-9]+' "$log" 2>/dev/null | tail -n 1)
 	units=$(find "$scratch/corpus" -type f | wc -l)
+	rm -rf "$scratch"
 	if $ok; then
-		pass=$((pass + 1))
 		if [ "$MODE" = check ]; then
 			echo "fuzz-check[$name]: replayed $replayed inputs, ${execs:-0} execs in $SECS s, $cov, corpus $units, 0 crashes"
 		else
 			echo "fuzz[$name]: ${execs:-0} execs in $SECS s, $cov, corpus $units, 0 crashes"
 		fi
-	else
-		fail=$((fail + 1))
-		[ "$MODE" = long ] && echo "    reproduce: $h $BIN/crashes/$name-*"
+		return 0
 	fi
-	rm -rf "$scratch"
+	[ "$MODE" = long ] && echo "    reproduce: $h $BIN/crashes/$name-*"
+	return 1
+}
+
+JOBS=${FUZZ_JOBS:-$(nproc)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+out=$(mktemp -d /tmp/nvmfb-fuzz-out.XXXXXX)
+running=0
+for name in "$@"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n; running=$((running - 1))
+	fi
+	( fuzz_one "$name" > "$out/$name.txt" 2>&1; echo $? > "$out/$name.rc" ) &
+	running=$((running + 1))
 done
+wait
+for name in "$@"; do
+	cat "$out/$name.txt"
+	if [ "$(cat "$out/$name.rc" 2>/dev/null)" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+done
+rm -rf "$out"
 echo "fuzz-$MODE: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -19,8 +19,9 @@ CTL=$BIN/nvmf-bridgectl
 SOCK=/tmp/ana.sock
 A1=127.0.0.1 A2=127.0.0.2 P1=4460 P2=4461
 NQN=nqn.2024-01.io.nvmf-bridge:ana
-# 4 loops of 48 MiB written then read back: long enough for every step
-FIO_JOB="--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --rw=randwrite --bs=4k --iodepth=16 --size=48M --loops=4"
+# 2 loops of 48 MiB written then read back: about twice as long as the six
+# steps take (a step fails if fio has ended before it)
+FIO_JOB="--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --rw=randwrite --bs=4k --iodepth=16 --size=48M --loops=2"
 
 ana_config() {
 	cat > "$1" <<EOC

@@ -42,7 +42,7 @@ NULLB=/sys/kernel/config/nullb/nullb0
 NSFILE=/tmp/auth-ns.img
 NSDEV=
 T_FIO=120
-FIO_JOB="--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --rw=randwrite --bs=4k --iodepth=16 --size=16M"
+FIO_JOB="--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --rw=randwrite --bs=4k --iodepth=16 --size=8M"
 
 # show LABEL: what nvme-cli printed, on the console (indented)
 show() { sed 's/^/    | /' "$RES/$1.out" 2>/dev/null | head -n 20; }

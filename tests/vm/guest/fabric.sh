@@ -566,10 +566,10 @@ t_restart() {
 	need_conn $n || return
 	mark=$(dmesg | wc -l)
 	w0=$(pcie_writes); w0=${w0:-0}
-	# 128 MiB written, then read back and verified: the restart falls in
-	# the writes
+	# 48 MiB (12288 commands) written, then read back and verified: the
+	# restart falls in the writes, after the first 1000
 	( run_fio ${n} $T_FIO --filename="$DEV" $FIO_COMMON --name=restart --rw=randwrite --bs=4k --iodepth=16 \
-		--size=128M --offset=600M; \
+		--size=48M --offset=600M; \
 	  echo "$FIO_RC|$FIO_WHY|$FIO_WKB|$FIO_RKB" > "$RES/${n}.sum" ) &
 	fpid=$!
 	# restart once the host's writes are flowing (1000 commands in)

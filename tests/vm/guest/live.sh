@@ -114,8 +114,11 @@ t_sigterm() {
 		why="no 'controller shut down' in the daemon log"
 	fi
 	# the host lost its target: fio fails, as it must; end the association
-	kill $fio_pid 2>/dev/null; wait $fio_pid 2>/dev/null
+	# first, so fio's commands fail now instead of waiting out the host's
+	# reconnect attempts (ctrl-loss-tmo)
+	kill $fio_pid 2>/dev/null
 	nvme_cmd live_disc disconnect -n "$NQN"
+	wait $fio_pid 2>/dev/null
 	if [ -z "$why" ]; then
 		# the next start of the daemon finds a healthy controller
 		start_bridged "$CONF" "$TPORT" || why="restart: $START_WHY"
