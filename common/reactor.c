@@ -14,6 +14,8 @@
 
 #define MAX_EVENTS 64
 
+__thread uint64_t reactor_turn_ns;
+
 uint64_t reactor_now_ns(void)
 {
 	struct timespec ts;
@@ -186,8 +188,11 @@ static int dispatch(struct reactor *r, int timeout_ms, uint64_t *woke)
 	struct epoll_event evs[MAX_EVENTS];
 	int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
 
+	/* the events' commands are stamped with the time they were seen */
+	if (n > 0 || woke)
+		reactor_turn_ns = reactor_now_ns();
 	if (woke)
-		*woke = reactor_now_ns();
+		*woke = reactor_turn_ns;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -238,7 +243,7 @@ int reactor_run(struct reactor *r)
 	bool busy = false;              /* what the time since mark was */
 
 	while (!r->stop) {
-		uint64_t now = reactor_now_ns(), woke;
+		uint64_t now = reactor_turn_ns = reactor_now_ns(), woke;
 		int work, timeout = 0, n;
 
 		account(r, busy, now - mark);
@@ -272,22 +277,24 @@ int reactor_run(struct reactor *r)
 			return n;
 		}
 		if (n > 0)
-			last_work = reactor_now_ns();
+			last_work = reactor_turn_ns;
 		r->loops++;
 	}
 	account(r, busy, reactor_now_ns() - mark);
+	reactor_turn_ns = 0;
 	return 0;
 }
 
 int reactor_run_once(struct reactor *r, int timeout_ms)
 {
-	int work = run_timers(r, reactor_now_ns()) + run_pollers(r);
+	int work = run_timers(r, reactor_turn_ns = reactor_now_ns()) + run_pollers(r);
 	int n;
 
 	if (work || (timeout_ms && !sleep_begin(r)))
 		timeout_ms = 0;
 	n = dispatch(r, timeout_ms, NULL);
 	sleep_end(r);
+	reactor_turn_ns = 0;    /* outside a turn, the clock is read again */
 	return n < 0 ? n : work + n;
 }
 

@@ -127,4 +127,18 @@ static inline bool reactor_asleep(const struct reactor *r)
 
 uint64_t reactor_now_ns(void);
 
+/*
+ * The clock of the current turn: a reactor reads the clock when a turn
+ * begins and again when epoll_wait returns, and the commands of the turn
+ * take their times from it (their latency is then exact to a turn, and a
+ * command costs no clock read). A thread that runs no reactor has none
+ * (0) and reads the clock.
+ */
+extern __thread uint64_t reactor_turn_ns;
+
+static inline uint64_t reactor_clock_ns(void)
+{
+	return reactor_turn_ns ? reactor_turn_ns : reactor_now_ns();
+}
+
 #endif

@@ -46,7 +46,7 @@ uint16_t nvmf_req_prepare(struct nvmf_req *req, uint32_t icd_len, uint32_t max_i
 	sq->cmds++;
 	req->xfer = NVMF_XFER_NONE;
 	req->len = 0;
-	req->start_ns = reactor_now_ns();
+	req->start_ns = reactor_clock_ns();
 
 	/* fused operations are not supported: they would need the pair
 	 * executed atomically (the kernel target refuses them too) */
@@ -103,7 +103,7 @@ void nvmf_req_c2h_done(struct nvmf_req *req)
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 {
 	struct nvmf_sq *sq = req->sq;
-	uint64_t us = (reactor_now_ns() - req->start_ns) / 1000u;
+	uint64_t us = (reactor_clock_ns() - req->start_ns) / 1000u;
 
 	req->rsp.cid = req->cmd.cid;
 	req->rsp.sqid = cpu_to_le16(sq->qid);
@@ -139,7 +139,7 @@ void nvmf_req_execute(struct nvmf_req *req)
 
 	memset(&req->rsp, 0, sizeof(req->rsp));
 	if (c && sq->authed)    /* traffic counts as keep-alive; a plain store, read by the timer */
-		__atomic_store_n(&c->last_ka_ns, reactor_now_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&c->last_ka_ns, reactor_clock_ns(), __ATOMIC_RELAXED);
 	if (req->cmd.opc == NVME_FABRICS_OPC || !c || sq->qid == 0) {
 		/* the control path: controllers are shared between reactors */
 		struct nvmf_tgt *t = sq->port->tgt;

@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -326,6 +330,75 @@ static void test_reactor_poller_phases(void **state)
 	reactor_fini(&r);
 }
 
+struct clock_ctx {
+	uint64_t poll_a, poll_b;        /* the turn's clock, twice in the poller */
+	uint64_t fd_a, fd_b;            /* and twice in the fd's callback */
+	int efd;
+};
+
+static int clock_poll(void *arg)
+{
+	struct clock_ctx *c = arg;
+	struct timespec ts = { 0, 2000000 };
+
+	c->poll_a = reactor_clock_ns();
+	nanosleep(&ts, NULL);           /* 2 ms of "work" in the turn */
+	c->poll_b = reactor_clock_ns();
+	return 0;
+}
+
+static void clock_fd(void *arg, uint32_t events)
+{
+	struct clock_ctx *c = arg;
+	uint64_t v;
+
+	(void)events;
+	assert_int_equal(read(c->efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	c->fd_a = reactor_clock_ns();
+	c->fd_b = reactor_clock_ns();
+}
+
+/* A turn reads the clock when it begins and when epoll_wait returns; the
+ * commands of the turn take that time (no clock read each), and outside a
+ * turn the clock is read again. */
+static void test_reactor_turn_clock(void **state)
+{
+	struct reactor r;
+	struct clock_ctx c = { 0 };
+	struct reactor_poller p = { .cb = clock_poll, .arg = &c };
+	struct reactor_fd f = { .events = EPOLLIN, .cb = clock_fd, .arg = &c };
+	uint64_t before, one = 1, a, b;
+
+	(void)state;
+	assert_int_equal(reactor_init(&r), 0);
+	c.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(c.efd >= 0);
+	f.fd = c.efd;
+	assert_int_equal(reactor_add_fd(&r, &f), 0);
+	reactor_add_poller(&r, &p);
+	assert_int_equal(write(c.efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	before = reactor_now_ns();
+	assert_true(reactor_run_once(&r, 0) > 0);
+	/* one value for the whole of the pollers' part of the turn, taken
+	 * when it began: the 2 ms slept inside do not show */
+	assert_true(c.poll_a >= before);
+	assert_int_equal(c.poll_a, c.poll_b);
+	/* the events were stamped after epoll_wait: past the poller's sleep */
+	assert_int_equal(c.fd_a, c.fd_b);
+	assert_true(c.fd_a >= c.poll_a + 2000000u);
+	/* outside a turn: the clock itself, which moves */
+	assert_int_equal(reactor_turn_ns, 0);
+	a = reactor_clock_ns();
+	do
+		b = reactor_clock_ns();
+	while (b == a);
+	assert_true(b > a);
+	reactor_del_poller(&r, &p);
+	reactor_del_fd(&r, &f);
+	close(c.efd);
+	reactor_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_dma_region_carve_and_map_failure),
 		cmocka_unit_test(test_reactor_busy_idle),
 		cmocka_unit_test(test_reactor_poller_phases),
+		cmocka_unit_test(test_reactor_turn_clock),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
