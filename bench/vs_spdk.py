@@ -419,8 +419,9 @@ def main():
                         r, _, _, _ = bridge_perf(args, tgt, NQN_MEM, ["--idle", str(args.idle_secs),
                                                                      "--target-pid", str(tgt.proc.pid)])
                         idle[kind].append(r.get("target_cpu_pct"))
-                        log("round %d %-5s idle with a host connected: target %.1f %% of a core" %
-                            (rnd + 1, kind, r.get("target_cpu_pct") or -1))
+                        pct = r.get("target_cpu_pct")
+                        log("round %d %-5s idle with a host connected: target %s of a core" %
+                            (rnd + 1, kind, "not measured" if pct is None else "%.2f %%" % pct))
                 finally:
                     tgt.stop()
     finally:
