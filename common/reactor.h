@@ -129,7 +129,8 @@ uint64_t reactor_now_ns(void);
 
 /*
  * The clock of the current turn: a reactor reads the clock when a turn
- * begins and again when epoll_wait returns, and the commands of the turn
+ * begins and again when epoll_wait returns events or ends a sleep, and the
+ * commands of the turn
  * take their times from it (their latency is then exact to a turn, and a
  * command costs no clock read). A thread that runs no reactor has none
  * (0) and reads the clock.

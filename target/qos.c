@@ -90,9 +90,11 @@ void nvmf_qos_set_clock_for_test(uint64_t (*clock_ns)(void))
 	test_clock = clock_ns;
 }
 
+/* the reactor's turn clock, like the commands' other times: no clock read
+ * per command */
 static uint64_t qos_now(void)
 {
-	return test_clock ? test_clock() : reactor_now_ns();
+	return test_clock ? test_clock() : reactor_clock_ns();
 }
 
 /* --- token arithmetic ------------------------------------------------------------------ */
