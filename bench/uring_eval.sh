@@ -24,7 +24,7 @@ for qd in 1 32 128; do
 	done
 done | tee "$B/uring_eval.txt"
 python3 - "$B/uring_eval.txt" <<'EOF'
-import re, sys
+import re, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
     m = re.match(r"(\w+) QD(\d+): (\d+) commands/s, .*?([\d.]+) us CPU/command, ([\d.]+) system calls/command", line)
@@ -38,6 +38,6 @@ for qd in sorted(runs):
     ratios = [b[0] / a[0] for a, b in zip(e, u)]
     print("| %d | %s | %s | %s (median %.2f) | %.2f / %.2f |" % (
         qd, ", ".join("%.0f" % x[0] for x in e), ", ".join("%.0f" % x[0] for x in u),
-        ", ".join("%.2f" % x for x in ratios), sorted(ratios)[len(ratios) // 2],
+        ", ".join("%.2f" % x for x in ratios), statistics.median(ratios),
         sum(x[2] for x in e) / len(e), sum(x[2] for x in u) / len(u)))
 EOF
