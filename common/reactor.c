@@ -181,18 +181,17 @@ static int run_pollers(struct reactor *r)
 	return work;
 }
 
-/* woke: when given, the time epoll_wait returned (a sleeping turn: the
- * sleep is idle, the events after it are work) */
-static int dispatch(struct reactor *r, int timeout_ms, uint64_t *woke)
+/* After it, reactor_turn_ns is the time epoll_wait returned when it
+ * brought events or could sleep (a sleeping turn: the sleep is idle, the
+ * events after it are work, and their commands are stamped with the time
+ * they were seen). */
+static int dispatch(struct reactor *r, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
 	int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
 
-	/* the events' commands are stamped with the time they were seen */
-	if (n > 0 || woke)
+	if (n > 0 || timeout_ms)
 		reactor_turn_ns = reactor_now_ns();
-	if (woke)
-		*woke = reactor_turn_ns;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -243,7 +242,7 @@ int reactor_run(struct reactor *r)
 	bool busy = false;              /* what the time since mark was */
 
 	while (!r->stop) {
-		uint64_t now = reactor_turn_ns = reactor_now_ns(), woke;
+		uint64_t now = reactor_turn_ns = reactor_now_ns();
 		int work, timeout = 0, n;
 
 		account(r, busy, now - mark);
@@ -263,12 +262,12 @@ int reactor_run(struct reactor *r)
 			r->sleeps++;
 		}
 		if (timeout) {
-			n = dispatch(r, timeout, &woke);
-			account(r, false, woke - mark);
-			mark = woke;
+			n = dispatch(r, timeout);
+			account(r, false, reactor_turn_ns - mark);
+			mark = reactor_turn_ns;
 			busy = n > 0;
 		} else {
-			n = dispatch(r, 0, NULL);
+			n = dispatch(r, 0);
 			busy = work || n > 0;
 		}
 		sleep_end(r);
@@ -292,7 +291,7 @@ int reactor_run_once(struct reactor *r, int timeout_ms)
 
 	if (work || (timeout_ms && !sleep_begin(r)))
 		timeout_ms = 0;
-	n = dispatch(r, timeout_ms, NULL);
+	n = dispatch(r, timeout_ms);
 	sleep_end(r);
 	reactor_turn_ns = 0;    /* outside a turn, the clock is read again */
 	return n < 0 ? n : work + n;
