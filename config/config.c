@@ -233,7 +233,7 @@ out:
 static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 {
 	static const char *const keys[] = {
-		"discovery_port", "reactors", "rpc_socket", "rpc_group",
+		"discovery_port", "reactors", "rdma_srq_size", "rpc_socket", "rpc_group",
 		"icreq_timeout_ms", "connect_timeout_ms", "max_connections_per_port",
 		"max_connections_per_address", "max_controllers_per_host",
 		"rpc_namespace_dirs", "rpc_save_dir", "metrics", NULL
@@ -250,6 +250,12 @@ static int parse_bridge(struct cfg_ctx *c, struct json_object *obj)
 	if (cfg_opt_int(c, obj, "reactors", 1, CFG_REACTORS_MAX, CFG_REACTORS_DEFAULT, &v))
 		return -EINVAL;
 	b->reactors = (unsigned)v;
+	if (cfg_opt_int(c, obj, "rdma_srq_size", 0, CFG_RDMA_SRQ_SIZE_MAX, 0, &v))
+		return -EINVAL;
+	if (v && v < CFG_RDMA_SRQ_SIZE_MIN)
+		return cfg_fail_key(c, "rdma_srq_size", "%lld receive buffers; 0 (automatic) or %u to %u",
+				    (long long)v, CFG_RDMA_SRQ_SIZE_MIN, CFG_RDMA_SRQ_SIZE_MAX);
+	b->rdma_srq_size = (uint32_t)v;
 	if (cfg_opt_str(c, obj, "rpc_socket", &sock))
 		return -EINVAL;
 	if (sock) {

@@ -37,6 +37,8 @@
 #define CFG_METRICS_PORT_DEFAULT 10420
 /* bridge.reactors: at most this many */
 #define CFG_REACTORS_MAX 64
+#define CFG_RDMA_SRQ_SIZE_MIN 64        /* "rdma_srq_size": 0 (automatic) or this .. MAX */
+#define CFG_RDMA_SRQ_SIZE_MAX 65536
 
 /* A port's state of an ANA group, as the ANA log page encodes it */
 enum cfg_ana_state {
@@ -181,6 +183,8 @@ struct cfg_host {
 struct cfg_bridge {
 	uint16_t discovery_port;      /* "discovery_port": TCP discovery listener, default 8009, 0 = off */
 	unsigned reactors;            /* "reactors": I/O threads, default 1 */
+	uint32_t rdma_srq_size;       /* "rdma_srq_size": receive buffers per RDMA shared receive queue
+	                               * (one per reactor, device and capsule size); 0 = automatic */
 	char rpc_socket[108];         /* "rpc_socket", default /run/nvmf-bridge/rpc.sock */
 	char rpc_group[64];           /* "rpc_group": group allowed on the socket; empty = root only */
 	/* Hostile-network limits (docs/security.md); every one has a default */

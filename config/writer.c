@@ -485,6 +485,7 @@ static void write_bridge(struct jw *w, const struct cfg_bridge *b)
 		jw_str(w, "listen", l);
 		jw_close(w, '}');
 	}
+	bridge_num(w, "rdma_srq_size", b->rdma_srq_size, 0);
 	bridge_num(w, "reactors", b->reactors, CFG_REACTORS_DEFAULT);
 	if (b->rpc_group[0])
 		jw_str(w, "rpc_group", b->rpc_group);
@@ -800,6 +801,7 @@ static bool dirs_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 static bool bridge_equal(const struct cfg_bridge *a, const struct cfg_bridge *b)
 {
 	return a->discovery_port == b->discovery_port && a->reactors == b->reactors &&
+	       a->rdma_srq_size == b->rdma_srq_size &&
 	       !strcmp(a->rpc_socket, b->rpc_socket) && !strcmp(a->rpc_group, b->rpc_group) &&
 	       a->icreq_timeout_ms == b->icreq_timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_conns_per_port == b->max_conns_per_port && a->max_conns_per_addr == b->max_conns_per_addr &&

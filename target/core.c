@@ -372,6 +372,7 @@ int nvmf_tgt_init(struct nvmf_tgt *t, struct config *cfg, char *err, size_t errl
 	t->genctr = 1;
 	pthread_mutex_init(&t->lock, NULL);
 	nvmf_tgt_set_limits(t, cfg);
+	t->rdma_srq_size = cfg->bridge.rdma_srq_size;
 	rc = nvmf_addr_table_init(t);
 	if (rc) {
 		set_err(err, errlen, "out of memory");

@@ -627,6 +627,9 @@ int nvmf_tgt_apply(struct nvmf_tgt *t, struct config *cfg, char *changes, size_t
 	/* commit: nothing below fails */
 	if (cfg->bridge.reactors != old->bridge.reactors)
 		change(&ch, "bridge.reactors changes only at the next start (running %u)", t->nr_reactors);
+	if (cfg->bridge.rdma_srq_size != old->bridge.rdma_srq_size)
+		change(&ch, "bridge.rdma_srq_size changes only at the next start (running %u%s)", t->rdma_srq_size,
+		       t->rdma_srq_size ? "" : ": automatic");
 	if (strcmp(cfg->bridge.rpc_socket, old->bridge.rpc_socket) || strcmp(cfg->bridge.rpc_group, old->bridge.rpc_group))
 		change(&ch, "bridge.rpc_socket and rpc_group change only at the next start");
 	if (memcmp(&cfg->bridge.icreq_timeout_ms, &old->bridge.icreq_timeout_ms,

@@ -700,6 +700,7 @@ struct nvmf_tgt {
 		uint32_t max_conns_per_port, max_conns_per_addr, max_ctrls_per_host;
 	} limits;
 	struct nvmf_addr_table *addrs;    /* connections per host address (limits.c) */
+	uint32_t rdma_srq_size;           /* bridge.rdma_srq_size at start (0: automatic) */
 	/* reconfiguration: what was removed but may still be referenced */
 	struct nvmf_subsys *dead_subsys;
 	struct nvmf_port *dead_ports;

@@ -11,10 +11,12 @@
  *   completion channel in the reactor's epoll set, and one shared receive
  *   queue (SRQ) per receive size: the buffers a capsule (SQE + in-capsule
  *   data) lands in are shared by the queues, grow by each new queue's depth
- *   up to a bound (RDMA_SRQ_MAX_BUFS, RDMA_SRQ_MAX_BYTES) and stay with the
- *   reactor. A receive completion finds its queue by QP number.
- * - The receive buffers a turn is done with go back to their SRQ in one
- *   list per turn (rdma_post, the output phase). Sends are posted when
+ *   up to a bound (RDMA_SRQ_MAX_BUFS, RDMA_SRQ_MAX_BYTES, or
+ *   bridge.rdma_srq_size) and stay with the reactor. A receive completion
+ *   finds its queue by QP number.
+ * - The receive buffers given back go to their SRQ in one list, before
+ *   any response (the host may answer it with a capsule at once) or at the
+ *   turn's end (rdma_post, the output phase). Sends are posted when
  *   ready, one list per request (RDMA READ, or RDMA WRITE + response SEND):
  *   gathering a turn's sends into one post measured slower on soft-RoCE
  *   (see tx_post).
@@ -56,6 +58,8 @@
 #define RDMA_SRQ_MAX_BUFS 4096u         /* receive buffers of one size per reactor and device */
 #define RDMA_SRQ_MAX_BYTES (32u << 20)  /* ... and their memory */
 #define RDMA_SRQ_MIN_BUFS 64u
+/* The RNR NAK timer (IB encoding): 6 = 0.08 ms, 12 = 0.64 ms, 0 = 655 ms */
+#define RDMA_MIN_RNR_TIMER 6
 #define RDMA_CQ_MIN 1024u
 #define QP_HASH 64u
 
@@ -106,9 +110,11 @@ struct rdma_srq {                       /* receives of one size, shared by one r
 	uint32_t recv_size;
 	unsigned nr_bufs, max_bufs;
 	struct rdma_rchunk *chunks;
-	struct ibv_recv_wr *repost;     /* done with: posted in one list in the output phase */
+	struct ibv_recv_wr *repost;     /* done with: posted in one list before a response or in the output phase */
 	struct ibv_recv_wr **repost_tail;
 	bool post_failed;               /* logged once */
+	unsigned entries;               /* the queue entries of the QPs on it */
+	bool over_warned;               /* entries > max_bufs logged once */
 	struct rdma_srq *next;
 };
 
@@ -198,6 +204,7 @@ static pthread_mutex_t devs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rdma_dev *devs;
 static unsigned nr_conns;               /* all reactors; atomic */
 static unsigned next_reactor;
+static bool rnr_timer_warned;           /* atomic; warn once: all queues share the cause */
 
 static void conn_close(struct rdma_conn *c, const char *why);
 static void conn_fail(struct rdma_conn *c, const char *why);
@@ -468,8 +475,10 @@ fail:
 }
 
 /* The SRQ for receives of recv_size bytes, with at least one queue's worth
- * of buffers while the bound allows (depth more are added per queue). */
-static struct rdma_srq *srq_of(struct rdma_rdev *rd, uint32_t recv_size, unsigned depth)
+ * of buffers while the bound allows (depth more are added per queue). The
+ * bound is bridge.rdma_srq_size buffers (size), or when that is 0,
+ * RDMA_SRQ_MAX_BUFS and RDMA_SRQ_MAX_BYTES; the device's maximum caps it. */
+static struct rdma_srq *srq_of(struct rdma_rdev *rd, uint32_t recv_size, unsigned depth, unsigned size)
 {
 	struct ibv_srq_init_attr attr = { 0 };
 	struct rdma_srq *q;
@@ -484,8 +493,12 @@ static struct rdma_srq *srq_of(struct rdma_rdev *rd, uint32_t recv_size, unsigne
 			max = RDMA_SRQ_MAX_BUFS;
 		if (max < RDMA_SRQ_MIN_BUFS)
 			max = RDMA_SRQ_MIN_BUFS;
-		if (rd->dev->max_srq_wr && max > rd->dev->max_srq_wr)
+		if (size)
+			max = size;
+		if (rd->dev->max_srq_wr && max > rd->dev->max_srq_wr) {
+			log_info("shared receive queue of %u buffers: the device allows %u", max, rd->dev->max_srq_wr);
 			max = rd->dev->max_srq_wr;
+		}
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return NULL;
@@ -506,6 +519,27 @@ static struct rdma_srq *srq_of(struct rdma_rdev *rd, uint32_t recv_size, unsigne
 	if (srq_grow(rd, q, depth) && !q->nr_bufs)
 		return NULL;
 	return q;
+}
+
+/* The connection's SRQ, with its depth counted. Past max_bufs a burst of
+ * capsules can find no buffer: the host's NIC is told to send again later
+ * (RNR). Hardware does; soft-RoCE (rxe, kernels 6.1 and 6.12) fails the
+ * host's connection instead, so say once when it can happen. */
+static int srq_attach(struct rdma_conn *c, unsigned size)
+{
+	struct rdma_srq *q = srq_of(c->rdev, c->recv_size, c->params.queue_size, size);
+
+	if (!q)
+		return -ENOMEM;
+	c->srq = q;
+	q->entries += c->params.queue_size;
+	if (q->entries > q->max_bufs && !q->over_warned) {
+		q->over_warned = true;
+		log_warn("%s: reactor %u's queues on this device have %u entries for %u receive buffers of %u bytes "
+			 "(bridge.rdma_srq_size): a burst may be refused and retried (RNR), which soft-RoCE hosts "
+			 "do not survive", c->peer, c->rs->nr->idx, q->entries, q->max_bufs, q->recv_size);
+	}
+	return 0;
 }
 
 static struct rdma_conn *conn_of_qp(struct rdma_rstate *rs, uint32_t qp_num)
@@ -763,6 +797,12 @@ static void rdma_complete(struct nvmf_req *nr)
 	}
 	r->state = RQ_SENDING;
 	c->sends_out++;
+	/* The host may send its next capsule as soon as it has this response:
+	 * the buffers given back so far, this command's among them, are
+	 * posted first. The SRQ holds a buffer per entry of its queues, and a
+	 * capsule would otherwise find none (RNR) while the turn's list still
+	 * held one. */
+	srq_post(c->srq);
 	tx_post(c, first);
 }
 
@@ -843,6 +883,10 @@ static void conn_free_verbs(struct rdma_conn *c)
 	if (c->rdev)
 		c->rdev->cq_need -= c->send_wrs;
 	c->send_wrs = 0;
+	if (c->srq) {
+		c->srq->entries -= c->params.queue_size;
+		c->srq = NULL;
+	}
 	if (c->rsp_mr)
 		ibv_dereg_mr(c->rsp_mr);
 	free(c->rsp_area);
@@ -1035,9 +1079,16 @@ static void reject(struct rdma_cm_id *id, int status, const char *why)
 	rdma_destroy_id(id);
 }
 
+/* Requests: twice the queue's depth. The host may reuse a command slot as
+ * soon as it has our response, and that is before our side has the SEND's
+ * completion, which frees the request: with one request per entry, a
+ * host at full depth finds none free now and then (seen as "queue
+ * overrun" under fio at QD 128 on soft-RoCE). The kernel's nvmet-rdma
+ * allocates twice as many responses for the same reason. More than that
+ * in flight is still an overrun. */
 static int conn_alloc(struct rdma_conn *c)
 {
-	unsigned n = c->params.queue_size;
+	unsigned n = 2u * c->params.queue_size;
 
 	c->nreqs = n;
 	c->rsp_area = aligned_alloc(64, ((size_t)n * sizeof(struct nvme_cqe) + 63) & ~(size_t)63);
@@ -1117,12 +1168,11 @@ static struct rdma_conn *conn_create(struct rdma_rstate *rs, struct conn_request
 		goto fail;
 	/* the receive buffers: the reactor's SRQ for this size, grown by this
 	 * queue's depth while its bound allows */
-	c->srq = srq_of(c->rdev, c->recv_size, c->params.queue_size);
-	if (!c->srq)
+	if (srq_attach(c, c->tgt->rdma_srq_size))
 		goto fail;
-	/* a READ, or a WRITE and a SEND, per command: each may complete in the
+	/* a READ, or a WRITE and a SEND, per request: each may complete in the
 	 * shared CQ (flushed, the unsignaled WRITE too) */
-	c->send_wrs = 2u * c->params.queue_size + 4;
+	c->send_wrs = 2u * c->nreqs + 4;
 	if (cq_reserve(c->rdev, c->send_wrs)) {
 		log_warn("%s: no room in the reactor's completion queue (%u entries, device maximum %u)", c->peer,
 			 c->rdev->cq_size, c->dev->max_cqe);
@@ -1146,6 +1196,21 @@ fail:
 	conn_free_verbs(c);
 	free(c);
 	return NULL;
+}
+
+/* A capsule that finds the SRQ empty is refused with an RNR NAK, and the
+ * host's NIC sends it again after the timer the NAK carries: our QP's
+ * min_rnr_timer. The connection manager leaves it at 0, which is the
+ * longest, 655 ms; a queue of a busy reactor would stall that long each
+ * time. rdma_accept has moved the QP to RTS, where the timer may change. */
+static void set_rnr_timer(struct rdma_conn *c)
+{
+	struct ibv_qp_attr a = { .min_rnr_timer = RDMA_MIN_RNR_TIMER };
+
+	if (ibv_modify_qp(c->id->qp, &a, IBV_QP_MIN_RNR_TIMER) &&
+	    !__atomic_exchange_n(&rnr_timer_warned, true, __ATOMIC_RELAXED))
+		log_warn("%s: cannot set the QP's RNR timer (%s): a capsule that finds no receive buffer "
+			 "waits 655 ms", c->peer, strerror(errno));
 }
 
 /* On the reactor that owns the new queue. */
@@ -1189,6 +1254,7 @@ static void conn_setup(void *arg)
 		conn_close(c, "accept failed");
 		goto out;
 	}
+	set_rnr_timer(c);
 	log_info("%s: queue %u of %u entries accepted on port %u (reactor %u, RDMA READ depth %u, in-capsule %u)",
 		 c->peer, c->params.qid, c->params.queue_size, cr->port->portid, rs->nr->idx, c->params.read_depth,
 		 c->max_icd);

@@ -413,6 +413,13 @@ static void test_bridge(void **state)
 	assert_int_equal(cfg->bridge.discovery_port, 18009);
 	assert_int_equal(cfg->bridge.reactors, 64);
 	assert_string_equal(cfg->bridge.rpc_socket, "/tmp/nvmfb.sock");
+	assert_int_equal(cfg->bridge.rdma_srq_size, 0);         /* automatic */
+	config_free(cfg);
+	cfg = parse_ok("{'bridge': {'rdma_srq_size': '64'}}");
+	assert_int_equal(cfg->bridge.rdma_srq_size, 64);
+	config_free(cfg);
+	cfg = parse_ok("{'bridge': {'rdma_srq_size': 65536}}");
+	assert_int_equal(cfg->bridge.rdma_srq_size, 65536);
 	config_free(cfg);
 
 	/* 107 bytes is the longest sun_path that keeps its NUL */
@@ -988,6 +995,9 @@ static const struct err_case err_cases[] = {
 
 	/* bridge */
 	{ "bridge_reactors_0", "{'bridge': {'reactors': 0}}", "bridge.reactors", "out of range (1..64)" },
+	{ "bridge_srq_small", "{'bridge': {'rdma_srq_size': 63}}", "bridge.rdma_srq_size",
+	  "63 receive buffers; 0 (automatic) or 64 to 65536" },
+	{ "bridge_srq_big", "{'bridge': {'rdma_srq_size': 65537}}", "bridge.rdma_srq_size", "out of range (0..65536)" },
 	{ "bridge_reactors_65", "{'bridge': {'reactors': '65'}}", "bridge.reactors", "out of range" },
 	{ "bridge_reactors_word", "{'bridge': {'reactors': 'two'}}", "bridge.reactors", "expected an integer" },
 	{ "bridge_reactors_fraction", "{'bridge': {'reactors': 1.5}}", "bridge.reactors", "expected an integer" },

@@ -43,7 +43,7 @@
 	"            'rpc_group': 'nvmf', 'icreq_timeout_ms': 5000, 'connect_timeout_ms': 6000," \
 	"            'max_connections_per_port': 100, 'max_connections_per_address': 10," \
 	"            'max_controllers_per_host': 4, 'rpc_namespace_dirs': ['/srv/a', '/srv/b']," \
-	"            'rpc_save_dir': '/srv/saved'}," \
+	"            'rpc_save_dir': '/srv/saved', 'rdma_srq_size': 512}," \
 	" 'hosts': [{'nqn': '" HOSTA "'}, {'nqn': '" HOSTB "'}]," \
 	" 'subsystems': [" \
 	"   {'nqn': '" NQN1 "'," \
@@ -214,7 +214,8 @@ static void test_bridge_limits(void **state)
 	       " 'rpc_namespace_dirs': ['/srv/b', '/srv/a'], 'reactors': 2,"
 	       " 'max_controllers_per_host': '4', 'max_connections_per_port': 100,"
 	       " 'max_connections_per_address': '10', 'icreq_timeout_ms': 5000,"
-	       " 'discovery_port': 0, 'connect_timeout_ms': '600000', 'rpc_group': 'nvmf'}}",
+	       " 'discovery_port': 0, 'connect_timeout_ms': '600000', 'rpc_group': 'nvmf',"
+	       " 'rdma_srq_size': '1024'}}",
 	       "{\n"
 	       "  \"bridge\": {\n"
 	       "    \"connect_timeout_ms\": 600000,\n"
@@ -223,6 +224,7 @@ static void test_bridge_limits(void **state)
 	       "    \"max_connections_per_address\": 10,\n"
 	       "    \"max_connections_per_port\": 100,\n"
 	       "    \"max_controllers_per_host\": 4,\n"
+	       "    \"rdma_srq_size\": 1024,\n"
 	       "    \"reactors\": 2,\n"
 	       "    \"rpc_group\": \"nvmf\",\n"
 	       "    \"rpc_namespace_dirs\": [\n"
@@ -872,6 +874,9 @@ static const char *mutate(struct config *c, unsigned i)
 	case 71:
 		ns[2].backend = CFG_BACKEND_NULL;
 		return "device backend mem -> null";
+	case 72:
+		c->bridge.rdma_srq_size = 0;
+		return "bridge.rdma_srq_size";
 	}
 	return NULL;
 }
@@ -905,7 +910,7 @@ static void test_equal_each_field(void **state)
 		free(tb);
 		config_free(b);
 	}
-	assert_int_equal(i, 72);
+	assert_int_equal(i, 73);
 	free(ta);
 	config_free(a);
 }

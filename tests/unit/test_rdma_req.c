@@ -38,6 +38,7 @@ struct posted {
 };
 
 static struct posted sends[MAX_WR];
+static unsigned recvs_at_send[MAX_WR];  /* receive buffers posted when each send was */
 static unsigned nsends;
 static unsigned npost_send_calls;
 static unsigned nrecvs_posted;
@@ -56,6 +57,7 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 	}
 	for (; wr; wr = wr->next) {
 		assert_true(nsends < MAX_WR);
+		recvs_at_send[nsends] = nrecvs_posted;
 		sends[nsends++] = (struct posted){
 			.opcode = wr->opcode, .wr_id = wr->wr_id, .flags = wr->send_flags,
 			.local = wr->num_sge ? wr->sg_list[0].addr : 0, .len = wr->num_sge ? wr->sg_list[0].length : 0,
@@ -111,11 +113,15 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 	return 0;
 }
 
+static int last_modify_mask;
+static struct ibv_qp_attr last_modify_attr;
+
 int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 {
 	(void)qp;
-	(void)mask;
-	if (attr->qp_state == IBV_QPS_ERR)
+	last_modify_mask = mask;
+	last_modify_attr = *attr;
+	if ((mask & IBV_QP_STATE) && attr->qp_state == IBV_QPS_ERR)
 		qp_in_error = true;
 	return 0;
 }
@@ -226,9 +232,8 @@ static struct rdma_conn *new_conn(uint8_t read_depth)
 	c->sq.keyed_sgl = true;
 	snprintf(c->peer, sizeof(c->peer), "test");
 	assert_int_equal(conn_alloc(c), 0);
-	c->srq = srq_of(&rdev, c->recv_size, c->params.queue_size);
-	assert_non_null(c->srq);
-	c->send_wrs = 2u * c->params.queue_size + 4;
+	assert_int_equal(srq_attach(c, 0), 0);
+	c->send_wrs = 2u * c->nreqs + 4;
 	assert_int_equal(cq_reserve(&rdev, c->send_wrs), 0);
 	qp_hash_add(c, qp.qp_num);
 	rstate.conns = c;
@@ -490,20 +495,39 @@ static struct nvme_sqe identify(uint16_t cid, uint64_t addr)
 }
 
 /* A command's data and response go in one post as soon as it completes;
- * the receive buffers of a turn go back to the SRQ in one list at its end. */
+ * the receive buffers given back go to the SRQ in one list before a
+ * response, or else at the turn's end. */
 static void test_posts_in_a_turn(void **state)
 {
 	struct rdma_conn *c = enabled_conn();
-	struct nvme_sqe a = identify(10, 0x30000), b = identify(11, 0x40000);
+	struct nvme_sqe a = identify(10, 0x30000), b = identify(11, 0x40000), w = connect_cmd(12);
 	unsigned recvs = nrecvs_posted;
+	struct rdma_req *r;
 
 	(void)state;
+	/* data to fetch first (an RDMA READ): no response yet, the buffer waits */
+	arrive_only(c, 4, &w);
+	assert_int_equal(npost_send_calls, 1);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_READ);
+	assert_int_equal(nrecvs_posted, recvs);
+	end_turn();
+	assert_int_equal(nrecvs_posted, recvs + 1);
+	r = (struct rdma_req *)(uintptr_t)(sends[0].wr_id & ~(uint64_t)TAG_MASK);
+	fill_connect_data(r->req.buf);
+	wc(c, sends[0].wr_id, IBV_WC_SUCCESS, 1024);    /* a second Connect: refused */
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
+	wc(c, sends[1].wr_id, IBV_WC_SUCCESS, 0);
+	nsends = npost_send_calls = 0;
+	recvs = nrecvs_posted;
 	arrive_only(c, 2, &a);
 	assert_int_equal(npost_send_calls, 1);
+	assert_int_equal(nrecvs_posted, recvs + 1);     /* posted before the response */
 	arrive_only(c, 3, &b);
 	assert_int_equal(npost_send_calls, 2);
 	assert_int_equal(nsends, 4);
-	assert_int_equal(nrecvs_posted, recvs);         /* the buffers wait for the turn's end */
+	assert_int_equal(nrecvs_posted, recvs + 2);
+	assert_int_equal(recvs_at_send[1], recvs + 1);
+	assert_int_equal(recvs_at_send[3], recvs + 2);
 	assert_int_equal(c->sends_out, 2);
 	end_turn();
 	assert_int_equal(nrecvs_posted, recvs + 2);
@@ -587,7 +611,7 @@ static void test_srq_and_cq_bounds(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 40; i++) {
-		q = srq_of(&rdev, size, 128);
+		q = srq_of(&rdev, size, 128, 0);
 		assert_non_null(q);
 		assert_int_equal(q->nr_bufs, (i + 1) * 128 < bound ? (i + 1) * 128 : bound);
 	}
@@ -596,7 +620,7 @@ static void test_srq_and_cq_bounds(void **state)
 	assert_int_equal(rdev.cq_need, bound);
 	assert_true(rdev.cq_size >= rdev.cq_need);
 	/* another receive size: an SRQ of its own */
-	small = srq_of(&rdev, (uint32_t)sizeof(struct nvme_sqe) + RDMA_MIN_ICD, 32);
+	small = srq_of(&rdev, (uint32_t)sizeof(struct nvme_sqe) + RDMA_MIN_ICD, 32, 0);
 	assert_ptr_not_equal(small, q);
 	assert_int_equal(small->nr_bufs, 32);
 	assert_int_equal(rdev.cq_need, bound + 32);
@@ -606,6 +630,119 @@ static void test_srq_and_cq_bounds(void **state)
 	assert_int_equal(rdev.cq_need, need);
 	assert_int_equal(cq_reserve(&rdev, dev.max_cqe - need), 0);
 	assert_int_equal(rdev.cq_size, dev.max_cqe);
+}
+
+/* A host may send a new command as soon as it has a response, before our
+ * SEND's completion frees the request: a queue of depth 32 keeps 32 such
+ * responses in that window and 32 new commands. One more is an overrun. */
+static void test_send_completion_window(void **state)
+{
+	struct rdma_conn *c = enabled_conn();
+	struct nvmf_property_cmd *p;
+	struct nvme_sqe g;
+	unsigned i, n = nsends, nrecvs_at_start = nrecvs_posted;
+
+	(void)state;
+	for (i = 0; i < 64; i++) {
+		g = keyed(NVME_FABRICS_OPC, RDMA_SGL_KEYED_ADDR, 0, 0, 0);
+		g.cid = (uint16_t)(100 + i);
+		p = (void *)&g;
+		p->fctype = NVMF_FCTYPE_PROPERTY_GET;
+		p->ofst = NVME_REG_CSTS;
+		arrive_only(c, i % 32, &g);     /* the response goes out in the capsule's turn */
+		assert_false(c->closing);
+	}
+	/* 64 responses posted, none of their SENDs completed yet */
+	assert_int_equal(nsends, n + 64);
+	assert_int_equal(c->busy, 64);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(sends[n + i].opcode, IBV_WR_SEND);
+	/* each capsule's buffer went back to the SRQ before its response:
+	 * the 32 first posts, then one more for every capsule so far */
+	for (i = 0; i < 64; i++)
+		assert_int_equal(recvs_at_send[n + i], nrecvs_at_start + i + 1);
+	/* the first SEND completes: room for one more */
+	wc(c, sends[n].wr_id, IBV_WC_SUCCESS, 0);
+	g.cid = 200;
+	arrive(c, 0, &g);
+	assert_false(c->closing);
+	assert_int_equal(nsends, n + 65);
+	/* 65 in flight on a queue of 32: not a host we can serve */
+	g.cid = 201;
+	arrive(c, 1, &g);
+	assert_true(c->closing);
+	for (i = 1; i < 65; i++)
+		wc(c, sends[n + i].wr_id, IBV_WC_WR_FLUSH_ERR, 0);
+	assert_int_equal(c->busy, 0);
+	conn_maybe_free(c);
+	assert_true(c->freed);
+	free_conn(c);
+}
+
+/* bridge.rdma_srq_size sets the bound, capped by the device's maximum */
+static void test_srq_configured_size(void **state)
+{
+	uint32_t size = (uint32_t)sizeof(struct nvme_sqe) + 8192;
+	struct rdma_srq *q = NULL;
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		q = srq_of(&rdev, size, 128, 200);
+		assert_non_null(q);
+		assert_int_equal(q->max_bufs, 200);
+		assert_int_equal(q->nr_bufs, i ? 200 : 128);
+	}
+	assert_int_equal(nrecvs_posted, 200);
+	/* above the automatic bound (32 MiB of 8 KiB capsules) when asked */
+	q = srq_of(&rdev, size + 64, 128, 8000);
+	assert_int_equal(q->max_bufs, 8000);
+	dev.max_srq_wr = 1000;
+	q = srq_of(&rdev, size + 128, 128, 8000);
+	assert_int_equal(q->max_bufs, 1000);
+	q = srq_of(&rdev, size + 192, 128, 0);
+	assert_int_equal(q->max_bufs, 1000);
+}
+
+/* The SRQ counts its queues' entries: more than its buffers is said once,
+ * and a queue that goes gives its entries back. */
+static void test_srq_entries(void **state)
+{
+	struct rdma_conn *a = new_conn(4), *b;
+	struct rdma_srq *q = a->srq;
+
+	(void)state;
+	assert_int_equal(q->entries, 32);
+	b = calloc(1, sizeof(*b));
+	*b = (struct rdma_conn){ .tgt = a->tgt, .rs = a->rs, .dev = a->dev, .rdev = a->rdev, .params = a->params,
+				 .recv_size = a->recv_size };
+	snprintf(b->peer, sizeof(b->peer), "test b");
+	/* a second queue on an SRQ of 48 buffers: 64 entries */
+	q->max_bufs = 48;
+	assert_int_equal(srq_attach(b, 48), 0);
+	assert_ptr_equal(b->srq, q);
+	assert_int_equal(q->entries, 64);
+	assert_true(q->over_warned);
+	conn_free_verbs(b);
+	assert_null(b->srq);
+	assert_int_equal(q->entries, 32);
+	free(b);
+	free_conn(a);
+	assert_int_equal(q->entries, 0);
+}
+
+/* An accepted queue's RNR timer is short: the connection manager's 0
+ * would make a host wait 655 ms each time the SRQ is empty. */
+static void test_rnr_timer(void **state)
+{
+	struct rdma_conn *c = new_conn(4);
+
+	(void)state;
+	last_modify_mask = 0;
+	set_rnr_timer(c);
+	assert_int_equal(last_modify_mask, IBV_QP_MIN_RNR_TIMER);
+	assert_int_equal(last_modify_attr.min_rnr_timer, RDMA_MIN_RNR_TIMER);
+	assert_true(last_modify_attr.min_rnr_timer >= 1 && last_modify_attr.min_rnr_timer <= 12);
+	free_conn(c);
 }
 
 int main(void)
@@ -618,6 +755,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_post, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_of_gone_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_and_cq_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_configured_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_completion_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rnr_timer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rdma_req", tests, NULL, NULL);

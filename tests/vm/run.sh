@@ -102,7 +102,7 @@ check)
 	# it back to the kernel nvme driver (service.sh)
 	SVC_TESTS="svc_setup_refused svc_setup svc_release_busy svc_release"
 	# NVMe/RDMA over soft-RoCE (veth pair inside the guest), incl. real packets over the veth
-	RDMA_TESTS="rdma_start rdma_discover rdma_connect rdma_fio rdma_cycles rdma_mixed rdma_wire rdma_readback"
+	RDMA_TESTS="rdma_start rdma_discover rdma_connect rdma_fio rdma_cycles rdma_mixed rdma_wire rdma_readback rdma_depth"
 	DEFAULT_TESTS="$PCIE_TESTS $FABRIC_TESTS $RDMA_TESTS $LIVE_TESTS $SVC_TESTS $INIT_TESTS"
 	TIMEOUT=${VM_TIMEOUT:-900} ;;
 demo)
@@ -127,7 +127,7 @@ if [ "$VM_GUEST" = current ] && [ "$MODE" = check ]; then
 	# TLS with the kernel's nvmet-tcp (tlshd); reservations from three hosts
 	# (tests/vm/guest/resv.sh)
 	SCRIPT=current
-	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout bridge_resv bridge_ana"
+	DEFAULT_TESTS="nvmet_auth tls_tools nvmet_tls bridge_auth bridge_tls bridge_scaleout bridge_resv bridge_ana rdma_depth"
 	TIMEOUT=${VM_TIMEOUT:-600}
 fi
 TESTS=$(echo "${VM_TESTS:-$DEFAULT_TESTS}" | tr ', ' '\n\n' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')

@@ -12,6 +12,10 @@
 #   rdma_wire        a second RDMA port on the peer side of the veth: real
 #                    packets over the wire (policy routing), verified fio
 #   rdma_readback    SIGTERM; the kernel nvme driver reads back what went over RDMA
+#   rdma_depth       a daemon of its own; two controllers x 2 queues x 128
+#                    entries kept at full depth by fio: verified, and no
+#                    "queue overrun" (the host reuses a slot before our SEND
+#                    completes), no RNR, no error recovery on the host
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -170,6 +174,13 @@ t_mixed() {
 	if [ -z "$why" ]; then result $n PASS "controllers over $tr on one subsystem (multipath), fio verified across both: $FIO_IOPS"; else result $n FAIL "$why"; fi
 }
 
+# the routing t_wire sets up, undone: later tests run over rxe0 alone again
+wire_undo() {
+	ip rule del pref 100 2>/dev/null
+	ip route flush table 100 2>/dev/null
+	ip rule add pref 0 lookup local 2>/dev/null && ip rule del pref 1000 lookup local 2>/dev/null
+}
+
 t_wire() {
 	local n=rdma_wire rx0 rx1
 	need $n || return
@@ -181,12 +192,13 @@ t_wire() {
 	ip rule del pref 0 lookup local 2>/dev/null && ip rule add pref 1000 lookup local 2>/dev/null
 	for i in all veth0 veth1; do sysctl -qw net.ipv4.conf.$i.accept_local=1; sysctl -qw net.ipv4.conf.$i.rp_filter=0; done
 	rx0=$(cat /sys/class/net/veth1/statistics/rx_packets)
-	if ! rconnect rdma_wire_c $A2 -w $A1; then result $n FAIL "connect to $A2 from $A1: $(out_line rdma_wire_c)"; return; fi
-	wait_until 20 have_dev || { result $n FAIL "no device over the wire"; return; }
+	if ! rconnect rdma_wire_c $A2 -w $A1; then wire_undo; result $n FAIL "connect to $A2 from $A1: $(out_line rdma_wire_c)"; return; fi
+	wait_until 20 have_dev || { wire_undo; result $n FAIL "no device over the wire"; return; }
 	DEV=$(dev_over)
 	fio_verify rdma_wire "$DEV" --name=wire --rw=randrw --bs=4k --iodepth=16 --size=8M --offset=300M
 	rx1=$(cat /sys/class/net/veth1/statistics/rx_packets)
 	nvme_cmd rdma_wire_d2 disconnect -n "$NQN"
+	wire_undo
 	if [ -n "$FIO_WHY" ]; then
 		result $n FAIL "$FIO_WHY"
 	elif [ $((rx1 - rx0)) -lt 1000 ]; then
@@ -220,6 +232,68 @@ t_readback() {
 	fi
 }
 
+# rdma_depth: its own daemon (after rdma_readback stopped the first), a mem
+# namespace, one reactor, the default shared receive queue
+DEPTH_NQN=nqn.2024-01.org.nvmf-bridge.test:rdma-depth
+DEPTH_PORT=4421
+# RNR NAKs the target side of rxe0 sent: a capsule that found no receive buffer
+rnr_sent() { cat /sys/class/infiniband/rxe0/ports/1/hw_counters/send_rnr_err 2>/dev/null; }
+depth_dev() { ns_dev "$DEPTH_NQN"; }
+depth_listening() { rdma resource show cm_id 2>/dev/null | grep LISTEN | grep -q ":$DEPTH_PORT"; }
+depth_ctrls() { grep -ls "$DEPTH_NQN" /sys/class/nvme/nvme*/subsysnqn | wc -l; }
+no_depth_ctrls() { [ "$(depth_ctrls)" = 0 ]; }
+recoveries() { dmesg | grep -c 'starting error recovery'; }
+
+t_depth() {
+	local n=rdma_depth why= r0 r1 e0 e1 ov l0 conf=/tmp/rdma-depth.json
+	rdma_up || { result $n FAIL "soft-RoCE: $WHY"; return; }
+	[ -n "${DPID:-}" ] && bridged_alive && stop_bridged 10
+	cat > "$conf" <<-EOF
+	{
+	  "bridge": { "discovery_port": 0, "reactors": 1 },
+	  "subsystems": [ { "nqn": "$DEPTH_NQN", "attr": { "allow_any_host": "1" },
+	                    "namespaces": [ { "nsid": 1, "device": { "mem": "64MiB" } } ] } ],
+	  "ports": [ { "portid": 1, "addr": { "trtype": "rdma", "adrfam": "ipv4", "traddr": "$A1", "trsvcid": "$DEPTH_PORT" },
+	               "param": { "inline_data_size": "8192" }, "subsystems": [ "$DEPTH_NQN" ] },
+	             { "portid": 2, "addr": { "trtype": "rdma", "adrfam": "ipv4", "traddr": "$A1", "trsvcid": "$((DEPTH_PORT + 1))" },
+	               "param": { "inline_data_size": "8192" }, "subsystems": [ "$DEPTH_NQN" ] } ]
+	}
+	EOF
+	cp "$conf" "$RES/rdma-depth.json"
+	l0=$(wc -l < "$DLOG")
+	if ! start_bridged "$conf"; then result $n FAIL "$START_WHY"; return; fi
+	wait_until 20 depth_listening || { result $n FAIL "no RDMA listener on $A1:$DEPTH_PORT: $(log_tail 4)"; return; }
+	# two controllers of 2 I/O queues x 128 entries, I/O spread over both
+	nvme_cmd rdma_depth_c1 connect -t rdma -a $A1 -s $DEPTH_PORT -n "$DEPTH_NQN" --nr-io-queues=2 --queue-size=128 --ctrl-loss-tmo=20
+	# (through a second port: nvme-cli 2.3 refuses a second connect to one
+	# address even with -D; both ports share the reactor's SRQ)
+	nvme_cmd rdma_depth_c2 connect -t rdma -a $A1 -s $((DEPTH_PORT + 1)) -n "$DEPTH_NQN" --nr-io-queues=2 --queue-size=128 --ctrl-loss-tmo=20
+	if ! wait_until 20 depth_dev || [ "$(depth_ctrls)" != 2 ]; then
+		result $n FAIL "connect: $(depth_ctrls) controllers: $(out_line rdma_depth_c1) $(out_line rdma_depth_c2)"
+		return
+	fi
+	for s in /sys/class/nvme-subsystem/*; do
+		[ "$(cat "$s/subsysnqn" 2>/dev/null)" = "$DEPTH_NQN" ] && echo round-robin > "$s/iopolicy"
+	done
+	r0=$(rnr_sent) e0=$(recoveries)
+	# 2 jobs x QD 256 over 4 queues of 128: every queue at full depth
+	fio_verify rdma_depth "$DEV" --name=depth --rw=randrw --bs=4k --iodepth=256 --numjobs=2 --size=8M --offset_increment=8M --group_reporting
+	why=$FIO_WHY
+	r1=$(rnr_sent) e1=$(recoveries)
+	ov=$(tail -n +$((l0 + 1)) "$DLOG" | grep -c 'queue overrun')
+	nvme_cmd rdma_depth_d disconnect -n "$DEPTH_NQN"
+	wait_until 20 no_depth_ctrls
+	stop_bridged 10 || why="${why:-SIGTERM: exit $STOP_RC}"
+	[ "$ov" = 0 ] || why="${why}$ov queue overrun(s): a capsule found no free request (a SEND not yet completed holds one);"
+	[ "$e1" = "$e0" ] || why="${why}the host started error recovery $((e1 - e0)) time(s): $(dmesg | grep -B1 'starting error recovery' | tail -n 2 | tr '\n' ' ');"
+	[ -z "$r0" ] || [ "$r1" = "$r0" ] || why="${why}$((r1 - r0)) RNR NAK(s): the shared receive queue ran dry;"
+	if [ -z "$why" ]; then
+		result $n PASS "2 controllers x 2 queues x 128 entries at full depth (fio 2 x QD 256, round-robin): crc32c verified, err=0; no queue overrun, no RNR, no host error recovery: $FIO_IOPS"
+	else
+		result $n FAIL "$why log: $(log_tail 3)"
+	fi
+}
+
 find_controller
 for t in $(echo "$TESTS" | tr ',' ' '); do
 	log "=== $t ==="
@@ -232,6 +306,7 @@ for t in $(echo "$TESTS" | tr ',' ' '); do
 	rdma_mixed)    t_mixed ;;
 	rdma_wire)     t_wire ;;
 	rdma_readback) t_readback ;;
+	rdma_depth)    t_depth ;;
 	*)             result "$t" FAIL "unknown test (see tests/vm/guest/rdma.sh)" ;;
 	esac
 done
