@@ -32,6 +32,17 @@ static inline uint64_t pcie_now(const struct pcie_ctrl *c)
 	return c->opts.clock_ns();
 }
 
+/* A command's submission time, for its deadline: inside a reactor's turn
+ * the turn's clock reading serves (a deadline in seconds does not need
+ * the exact time, and in a VM every clock read is a system call and an
+ * emulated timer read); a test's own clock is always read. */
+static inline uint64_t pcie_stamp(const struct pcie_ctrl *c)
+{
+	if (c->opts.clock_ns == reactor_now_ns && reactor_turn_ns)
+		return reactor_turn_ns;
+	return c->opts.clock_ns();
+}
+
 /* Lay out queue q (SQ, CQ, request table, PRP list pages) in the
  * controller's DMA region. */
 int pcie_queue_alloc(struct pcie_queue *q, struct pcie_ctrl *c, uint16_t qid,

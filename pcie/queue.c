@@ -137,7 +137,7 @@ int pcie_queue_submit(struct pcie_queue *q, const struct nvme_sqe *sqe,
 	req->busy = true;
 	req->cb = cb;
 	req->arg = arg;
-	req->deadline_ns = pcie_now(c) + (uint64_t)c->opts.cmd_timeout_ms * 1000000u;
+	req->deadline_ns = pcie_stamp(c) + (uint64_t)c->opts.cmd_timeout_ms * 1000000u;
 	q->sq_tail = next_tail;
 	q->inflight++;
 	q->submitted++;

@@ -912,6 +912,45 @@ static void test_doorbell_batching(void **state)
 	assert_int_equal(st()->sq_db[1], sq0 + 2);
 }
 
+/* Inside a reactor turn a command's deadline comes from the turn's clock
+ * reading, not from a clock read of its own; outside a turn, and with a
+ * test's clock, the clock is read. */
+static void test_deadline_from_turn_clock(void **state)
+{
+	struct io_done w = { 0 };
+	struct pcie_queue *q;
+	uint64_t before, after, timeout_ns = (uint64_t)E.opts.cmd_timeout_ms * MS;
+
+	env_up();
+	q = ioq(0);
+	fake_nvme_set_manual(E.dev, true);
+
+	E.ctrl.opts.clock_ns = reactor_now_ns;
+	reactor_turn_ns = 42 * MS;
+	submit(q, NVME_CMD_FLUSH, 1, 0, 0, NULL, 0, &w);
+	assert_true(q->reqs[0].busy);
+	assert_int_equal(q->reqs[0].deadline_ns, 42 * MS + timeout_ns);
+
+	reactor_turn_ns = 0;
+	before = reactor_now_ns();
+	submit(q, NVME_CMD_FLUSH, 1, 0, 0, NULL, 0, &w);
+	after = reactor_now_ns();
+	assert_true(q->reqs[1].busy);
+	assert_in_range(q->reqs[1].deadline_ns, before + timeout_ns, after + timeout_ns);
+
+	/* a test's clock is read even inside a turn */
+	E.ctrl.opts.clock_ns = fake_clock_ns;
+	reactor_turn_ns = 42 * MS;
+	submit(q, NVME_CMD_FLUSH, 1, 0, 0, NULL, 0, &w);
+	reactor_turn_ns = 0;
+	assert_int_equal(q->reqs[2].deadline_ns, now_ns + timeout_ns);
+
+	pcie_queue_ring(q);
+	assert_int_equal(fake_nvme_process(E.dev, 100), 3);
+	assert_int_equal(pcie_queue_process(q, 100), 3);
+	assert_int_equal(w.calls, 3);
+}
+
 /* --- error completions ------------------------------------------------- */
 
 static void test_error_status_reaches_callback(void **state)
@@ -1242,6 +1281,7 @@ int main(void)
 		T(test_phase_wrap_10000_commands),
 		T(test_sq_full),
 		T(test_doorbell_batching),
+		T(test_deadline_from_turn_clock),
 		T(test_error_status_reaches_callback),
 		T(test_admin_sync_status_and_dw0),
 		T(test_write_zeroes),
