@@ -15,13 +15,27 @@
 #define MAX_EVENTS 64
 
 __thread uint64_t reactor_turn_ns;
+__thread bool reactor_turn_lazy;
+__thread uint64_t reactor_clock_reads;
 
 uint64_t reactor_now_ns(void)
 {
 	struct timespec ts;
 
+	reactor_clock_reads++;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* reactor_clock_ns without a turn's time: in a turn that has not read the
+ * clock yet, this reading becomes the turn's */
+uint64_t reactor_clock_read(void)
+{
+	uint64_t now = reactor_now_ns();
+
+	if (reactor_turn_lazy)
+		reactor_turn_ns = now;
+	return now;
 }
 
 static void wake_drain(void *arg, uint32_t events)
@@ -240,18 +254,42 @@ int reactor_run(struct reactor *r)
 	uint64_t last_work = reactor_now_ns();
 	uint64_t mark = last_work;      /* time accounted up to here */
 	bool busy = false;              /* what the time since mark was */
+	unsigned empty = 0;             /* turns in a row that found nothing */
 
 	while (!r->stop) {
-		uint64_t now = reactor_turn_ns = reactor_now_ns();
-		int work, timeout = 0, n;
+		uint64_t now = 0;
+		int work = 0, timeout = 0, n;
+		/* Spinning through turns that find nothing, the reactor reads
+		 * the clock (for its timers and for when to sleep) only every
+		 * REACTOR_CLOCK_EVERY turns: where the clock is a system call
+		 * and an emulated timer (a VM), a spin of clock readings costs
+		 * more than the polls it waits for. */
+		bool lazy = empty % REACTOR_CLOCK_EVERY != 0;
 
-		account(r, busy, now - mark);
-		mark = now;
-		work = run_timers(r, now) + run_pollers(r);
+		if (lazy) {
+			reactor_turn_ns = 0;
+			reactor_turn_lazy = true;
+		} else {
+			now = reactor_turn_ns = reactor_now_ns();
+			account(r, busy, now - mark);
+			mark = now;
+			work = run_timers(r, now);
+		}
+		work += run_pollers(r);
+		if (lazy) {
+			reactor_turn_lazy = false;
+			if (work) {
+				/* the spin ended here: idle up to the time the
+				 * turn's work took (or takes now) */
+				now = reactor_turn_ns ? reactor_turn_ns : (reactor_turn_ns = reactor_now_ns());
+				account(r, false, now - mark);
+				mark = now;
+			}
+		}
 
 		if (work)
 			last_work = now;
-		else if (now - last_work >= (uint64_t)r->idle_us * 1000u && sleep_begin(r)) {
+		else if (!lazy && now - last_work >= (uint64_t)r->idle_us * 1000u && sleep_begin(r)) {
 			/* idle: sleep until an fd is ready or the next timer */
 			timeout = -1;
 			if (r->timers) {
@@ -268,6 +306,11 @@ int reactor_run(struct reactor *r)
 			busy = n > 0;
 		} else {
 			n = dispatch(r, 0);
+			if (lazy && !work && n > 0) {
+				/* events after a spin: the spin was idle */
+				account(r, false, reactor_turn_ns - mark);
+				mark = reactor_turn_ns;
+			}
 			busy = work || n > 0;
 		}
 		sleep_end(r);
@@ -277,6 +320,7 @@ int reactor_run(struct reactor *r)
 		}
 		if (n > 0)
 			last_work = reactor_turn_ns;
+		empty = work || n > 0 ? 0 : empty + 1;
 		r->loops++;
 	}
 	account(r, busy, reactor_now_ns() - mark);

@@ -38,8 +38,8 @@ static inline uint64_t pcie_now(const struct pcie_ctrl *c)
  * emulated timer read); a test's own clock is always read. */
 static inline uint64_t pcie_stamp(const struct pcie_ctrl *c)
 {
-	if (c->opts.clock_ns == reactor_now_ns && reactor_turn_ns)
-		return reactor_turn_ns;
+	if (c->opts.clock_ns == reactor_now_ns)
+		return reactor_clock_ns();
 	return c->opts.clock_ns();
 }
 

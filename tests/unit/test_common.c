@@ -399,6 +399,66 @@ static void test_reactor_turn_clock(void **state)
 	reactor_fini(&r);
 }
 
+/* A spin through turns that find nothing reads the clock once every
+ * REACTOR_CLOCK_EVERY turns, not every turn; a turn between that finds
+ * work reads it when the work first asks, once, and that is the turn's
+ * time. */
+struct spin_ctx {
+	struct reactor *r;
+	unsigned turns;
+	unsigned lazy_turns;            /* turns that began without a clock reading */
+	uint64_t before, a, b;          /* around the work in one of them */
+	bool worked;
+};
+
+static int spin_poll(void *arg)
+{
+	struct spin_ctx *c = arg;
+
+	c->turns++;
+	if (!reactor_turn_ns)
+		c->lazy_turns++;
+	if (c->turns == 1000)
+		reactor_stop(c->r);
+	if (c->turns > 500 && !c->worked && !reactor_turn_ns) {
+		c->worked = true;
+		c->before = reactor_now_ns();
+		c->a = reactor_clock_ns();
+		c->b = reactor_clock_ns();
+		return 1;
+	}
+	return 0;
+}
+
+static void test_reactor_spin_clock(void **state)
+{
+	struct reactor r;
+	struct spin_ctx c = { .r = &r };
+	struct reactor_poller p = { .cb = spin_poll, .arg = &c };
+	uint64_t reads;
+
+	(void)state;
+	assert_int_equal(reactor_init(&r), 0);
+	r.idle_us = 10000000;           /* spin, never sleep */
+	reactor_add_poller(&r, &p);
+	reads = reactor_clock_reads;
+	assert_int_equal(reactor_run(&r), 0);
+	reads = reactor_clock_reads - reads;
+	assert_int_equal(c.turns, 1000);
+	/* one turn in REACTOR_CLOCK_EVERY reads the clock when it begins;
+	 * the work turn and the one after it read it too, and so does
+	 * reactor_run at its start and end */
+	assert_true(c.lazy_turns >= 1000 - 1000 / REACTOR_CLOCK_EVERY - 2);
+	assert_true(reads <= 1000 / REACTOR_CLOCK_EVERY + 8);
+	/* the work in a turn that began without the time read it once, fresh */
+	assert_true(c.worked);
+	assert_true(c.a >= c.before);
+	assert_int_equal(c.a, c.b);
+	assert_true(r.busy_ns > 0);
+	reactor_del_poller(&r, &p);
+	reactor_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_reactor_busy_idle),
 		cmocka_unit_test(test_reactor_poller_phases),
 		cmocka_unit_test(test_reactor_turn_clock),
+		cmocka_unit_test(test_reactor_spin_clock),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
