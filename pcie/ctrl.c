@@ -35,6 +35,7 @@ void pcie_ctrl_opts_default(struct pcie_ctrl_opts *o)
 		.max_xfer = 2u << 20,
 		.irq = true,
 		.try_huge = true,
+		.shadow_doorbells = true,
 		.clock_ns = reactor_now_ns,
 		.delay_us = delay_us_sleep,
 	};
@@ -327,6 +328,73 @@ static void delete_io_queue(struct pcie_ctrl *c, struct pcie_queue *q)
 		pcie_admin_sync(c, &cq, NULL, 0, false, &status, NULL);
 }
 
+/*
+ * Doorbell Buffer Config (admin opcode 7Ch, OACS bit 8), which emulated
+ * controllers offer (QEMU's among them) so that a driver can skip most
+ * doorbell MMIO writes, each an exit to the hypervisor: PRP1 is a page of
+ * shadow doorbells, PRP2 a page of EventIdx values, both laid out like the
+ * doorbell registers. Sent before the I/O queues are created, at bring-up
+ * and again after every controller reset (a reset forgets it). The admin
+ * queue keeps its MMIO doorbells, as in the Linux driver. Returns 0 when
+ * it is in use or not offered; after a reset, a controller that no longer
+ * takes it fails the reset, since the queues' pointers are already set.
+ */
+static int dbbuf_config(struct pcie_ctrl *c, unsigned nr_ioq, char *err, size_t errlen)
+{
+	size_t need = (size_t)(nr_ioq + 1u) * 2u * (4u << c->dstrd);
+	struct nvme_sqe sqe = { .opc = NVME_ADM_DBBUF_CONFIG };
+	uint16_t status = 0;
+	int rc;
+
+	if (!c->opts.shadow_doorbells || !(le16_to_cpu(c->id.oacs) & NVME_CTRL_OACS_DBBUF) ||
+	    need > c->page_size)
+		return 0;
+	if (!c->dbbuf_dbs) {
+		c->dbbuf_dbs = dma_region_carve(&c->mem, c->page_size, c->page_size, &c->dbbuf_dbs_iova);
+		c->dbbuf_eis = dma_region_carve(&c->mem, c->page_size, c->page_size, &c->dbbuf_eis_iova);
+		if (!c->dbbuf_dbs || !c->dbbuf_eis) {
+			c->dbbuf_dbs = c->dbbuf_eis = NULL;
+			log_warn("no memory for shadow doorbells: using the doorbell registers");
+			return 0;
+		}
+	}
+	memset(c->dbbuf_dbs, 0, c->page_size);
+	memset(c->dbbuf_eis, 0, c->page_size);
+	sqe.dptr.prp.prp1 = cpu_to_le64(c->dbbuf_dbs_iova);
+	sqe.dptr.prp.prp2 = cpu_to_le64(c->dbbuf_eis_iova);
+	rc = pcie_admin_sync(c, &sqe, NULL, 0, false, &status, NULL);
+	if (!rc && status)
+		rc = -EIO;
+	if (rc && c->dbbuf) {
+		set_err(err, errlen, "Doorbell Buffer Config after reset: %s",
+			status ? nvme_status_str(status) : strerror(-rc));
+		return rc;
+	}
+	if (rc) {
+		log_notice("Doorbell Buffer Config failed (%s): using the doorbell registers",
+			   status ? nvme_status_str(status) : strerror(-rc));
+		return 0;
+	}
+	if (!c->dbbuf)
+		log_info("shadow doorbells in use (Doorbell Buffer Config)");
+	c->dbbuf = true;
+	return 0;
+}
+
+/* Point the I/O queues at their shadow doorbells and EventIdx entries. */
+static void dbbuf_attach(struct pcie_ctrl *c)
+{
+	for (unsigned i = 0; c->dbbuf && i < c->nr_ioq; i++) {
+		struct pcie_queue *q = &c->ioq[i];
+		unsigned sq = (2u * q->qid) << c->dstrd, cq = (2u * q->qid + 1u) << c->dstrd;
+
+		q->sq_shadow = &c->dbbuf_dbs[sq];
+		q->sq_eventidx = &c->dbbuf_eis[sq];
+		q->cq_shadow = &c->dbbuf_dbs[cq];
+		q->cq_eventidx = &c->dbbuf_eis[cq];
+	}
+}
+
 static int create_io_queues(struct pcie_ctrl *c, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < c->nr_ioq; i++) {
@@ -461,6 +529,7 @@ static size_t region_size(const struct pcie_ctrl *c, unsigned io_depth, unsigned
 		 (PAGES((size_t)io_depth * 64) + PAGES((size_t)io_depth * 16) +
 		  (size_t)(io_depth - 1) * prp_pages * pg);
 #undef PAGES
+	total += 2 * pg;    /* shadow doorbells and EventIdx */
 	return total + pg;  /* slack for the first carve's alignment */
 }
 
@@ -588,6 +657,10 @@ int pcie_ctrl_init(struct pcie_ctrl *c, const struct pcie_dev_ops *ops, void *de
 			q->irq_fd = c->irq_fds[i + 1];
 		}
 	}
+	rc = dbbuf_config(c, c->nr_ioq, err, errlen);
+	if (rc)
+		goto irqs;
+	dbbuf_attach(c);
 	rc = create_io_queues(c, err, errlen);
 	if (rc)
 		goto irqs;
@@ -701,6 +774,8 @@ int pcie_ctrl_reset_enable(struct pcie_ctrl *c)
 		snprintf(err, sizeof(err), "only %u of %u I/O queues granted after reset", granted, c->nr_ioq);
 		rc = -EIO;
 	}
+	if (!rc)
+		rc = dbbuf_config(c, c->nr_ioq, err, sizeof(err));
 	if (!rc)
 		rc = create_io_queues(c, err, sizeof(err));
 	if (rc)

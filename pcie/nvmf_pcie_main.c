@@ -40,6 +40,7 @@ struct tool {
 	unsigned depth;
 	uint64_t seed;
 	bool verbose;
+	bool no_shadow_db;            /* perf --no-shadow-doorbells */
 
 	struct vfio_dev *vdev;
 	struct pcie_ctrl ctrl;
@@ -69,6 +70,7 @@ static void usage(FILE *f)
 		"       nvmf-pcie verify BDF --nsid N [--queues N] [--depth D] [--seed S]\n"
 		"       nvmf-pcie perf   BDF -q DEPTH -o SIZE -w PATTERN -t SECONDS [--nsid N]\n"
 		"                        [--queues N] [--irq] [--warmup S] [--verify] [--json]\n"
+		"                        [--no-shadow-doorbells]\n"
 		"                        (PATTERN: randread|randwrite|read|write|randrw)\n"
 		"BDF is the controller's PCI address (0000:00:02.0), bound to vfio-pci.\n"
 		"--count is in blocks (1-based); a written file must be a multiple of the block size.\n");
@@ -89,6 +91,7 @@ static int tool_open(struct tool *t, unsigned buf_count)
 		return fail("%s", err);
 	pcie_ctrl_opts_default(&o);
 	o.nr_io_queues = t->queues;
+	o.shadow_doorbells = !t->no_shadow_db;
 	if (t->depth)
 		o.io_queue_depth = t->depth + 1;
 	rc = pcie_ctrl_init(&t->ctrl, &vfio_dev_ops, t->vdev, &o, err, sizeof(err));
@@ -911,7 +914,7 @@ static int cmd_perf(struct tool *t, const struct perf_opts *po)
 	struct perf_result r = { .tool = "nvmf-pcie perf", .target_cpu_us = -1 };
 	struct perf_q *pqs = NULL;
 	unsigned nq, depth;
-	uint64_t units, per_q;
+	uint64_t units, per_q, db_mmio = 0, db_shadowed = 0;
 	int rc = 0;
 
 	t->depth = po->qd;
@@ -1007,13 +1010,19 @@ out:
 	r.verify = po->verify;
 	r.lat = prun.lat;
 	r.json_only = po->json_only;
+	for (unsigned i = 0; i < nq; i++) {
+		db_mmio += t->ctrl.ioq[i].db_mmio;
+		db_shadowed += t->ctrl.ioq[i].db_shadowed;
+	}
 	snprintf(r.params, sizeof(r.params),
 		 "\"transport\":\"pcie\",\"bdf\":\"%s\",\"nsid\":%u,\"workload\":\"%s\",\"bs\":%" PRIu64
 		 ",\"qd\":%u,\"queues\":%u,\"rwmixread\":%u,\"time_s\":%.3f,\"warmup_s\":%.3f,"
-		 "\"mode\":\"%s\",\"region_bytes\":%" PRIu64,
+		 "\"mode\":\"%s\",\"region_bytes\":%" PRIu64 ",\"shadow_doorbells\":%s,"
+		 "\"doorbell_mmio\":%" PRIu64 ",\"doorbell_shadowed\":%" PRIu64,
 		 t->bdf, prun.ns->nsid, perf_workload_name(po->wl), po->io_size, depth, nq,
 		 po->rwmixread, po->secs, po->warmup, po->irq ? "irq" : "poll",
-		 prun.region_blocks * prun.ns->lba_size);
+		 prun.region_blocks * prun.ns->lba_size, t->ctrl.dbbuf ? "true" : "false",
+		 db_mmio, db_shadowed);
 	snprintf(r.title, sizeof(r.title), "%s %" PRIu64 " B, QD %u x %u queue(s), %s, %s namespace %u%s",
 		 perf_workload_name(po->wl), po->io_size, depth, nq,
 		 po->irq ? "MSI-X wakeups" : "polling", t->bdf, prun.ns->nsid,
@@ -1056,6 +1065,7 @@ static int main_perf(int argc, char **argv, struct tool *t)
 		{ "seed", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "no-shadow-doorbells", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct perf_opts po = { .qd = 1, .io_size = 4096, .wl = WL_RANDREAD, .rwmixread = 50, .secs = 10 };
@@ -1115,6 +1125,7 @@ static int main_perf(int argc, char **argv, struct tool *t)
 				return 2;
 			break;
 		case 'v': t->verbose = true; break;
+		case 'D': t->no_shadow_db = true; break;
 		default:
 			usage(stderr);
 			return 2;

@@ -114,6 +114,14 @@ struct pcie_queue {
 	unsigned prp_pages_per_cmd;
 	uint64_t submitted;
 	uint64_t completed;
+	/* Shadow doorbells (Doorbell Buffer Config; I/O queues only, NULL
+	 * while unused): the tail and head go to host memory, and the MMIO
+	 * doorbell is written only when the device's EventIdx says it
+	 * waits for one. */
+	volatile uint32_t *sq_shadow, *sq_eventidx;
+	volatile uint32_t *cq_shadow, *cq_eventidx;
+	uint64_t db_mmio;             /* doorbell register writes */
+	uint64_t db_shadowed;         /* doorbell updates the shadow alone carried */
 };
 
 #define PCIE_CID_NONE 0xffffu
@@ -168,6 +176,7 @@ struct pcie_ctrl_opts {
 	uint32_t max_xfer;            /* upper bound on the transfer size, bytes */
 	bool irq;                     /* set up MSI-X eventfds when the device has them */
 	bool try_huge;                /* back queue memory with hugepages if possible */
+	bool shadow_doorbells;        /* use Doorbell Buffer Config when OACS offers it */
 	uint64_t (*clock_ns)(void);   /* monotonic clock; tests inject their own */
 	void (*delay_us)(unsigned us);/* busy-wait step while polling registers */
 };
@@ -208,6 +217,12 @@ struct pcie_ctrl {
 
 	struct pcie_ns *ns;
 	unsigned nr_ns;
+
+	/* Doorbell Buffer Config: one page of shadow doorbells, one of
+	 * EventIdx, laid out like the doorbell registers */
+	bool dbbuf;                   /* in use */
+	uint32_t *dbbuf_dbs, *dbbuf_eis;
+	uint64_t dbbuf_dbs_iova, dbbuf_eis_iova;
 
 	unsigned resets;
 	uint64_t last_health_ns;

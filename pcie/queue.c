@@ -79,6 +79,11 @@ void pcie_queue_reset(struct pcie_queue *q)
 	q->sq_tail = q->sq_tail_rung = q->sq_head = q->cq_head = 0;
 	q->cq_phase = 1;
 	q->inflight = 0;
+	/* a reset queue starts at 0 on both sides, shadows included */
+	if (q->sq_shadow) {
+		*q->sq_shadow = *q->sq_eventidx = 0;
+		*q->cq_shadow = *q->cq_eventidx = 0;
+	}
 	memset((void *)q->cq, 0, (size_t)q->depth * sizeof(struct nvme_cqe));
 	q->free_head = PCIE_CID_NONE;
 	for (unsigned i = q->nr_cids; i-- > 0;) {
@@ -144,14 +149,38 @@ int pcie_queue_submit(struct pcie_queue *q, const struct nvme_sqe *sqe,
 	return 0;
 }
 
+/* Shadow doorbell update: store the new value, then read the device's
+ * EventIdx; the register write is needed only when the device asked to be
+ * told once the value passes EventIdx, i.e. EventIdx lies in [old, new)
+ * (the same test as virtio's event index). */
+static bool shadow_needs_mmio(volatile uint32_t *shadow, volatile uint32_t *eventidx,
+			      uint16_t new_val, uint16_t old_val)
+{
+	uint16_t ei;
+
+	*shadow = new_val;
+	/* the device writes EventIdx and then reads the shadow: our store
+	 * must be visible before our load, or both could miss the other */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ei = (uint16_t)*eventidx;
+	return (uint16_t)(new_val - ei - 1u) < (uint16_t)(new_val - old_val);
+}
+
 void pcie_queue_ring(struct pcie_queue *q)
 {
-	if (q->sq_tail == q->sq_tail_rung)
+	uint16_t old = q->sq_tail_rung;
+
+	if (q->sq_tail == old)
 		return;
 	/* the SQEs must be visible in memory before the device sees the tail */
 	pcie_wmb();
-	pcie_wr32(q->ctrl, q->sq_db, q->sq_tail);
 	q->sq_tail_rung = q->sq_tail;
+	if (q->sq_shadow && !shadow_needs_mmio(q->sq_shadow, q->sq_eventidx, q->sq_tail, old)) {
+		q->db_shadowed++;
+		return;
+	}
+	pcie_wr32(q->ctrl, q->sq_db, q->sq_tail);
+	q->db_mmio++;
 }
 
 bool pcie_queue_has_cqe(const struct pcie_queue *q)
@@ -161,6 +190,7 @@ bool pcie_queue_has_cqe(const struct pcie_queue *q)
 
 unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
 {
+	uint16_t old_head = q->cq_head;
 	unsigned n = 0;
 
 	while (n < max) {
@@ -197,8 +227,14 @@ unsigned pcie_queue_process(struct pcie_queue *q, unsigned max)
 		req_release(q, cid);
 		req->cb(req->arg, NVME_CQE_STATUS(&cqe), &cqe);
 	}
-	if (n)
-		pcie_wr32(q->ctrl, q->cq_db, q->cq_head);
+	if (!n)
+		return 0;
+	if (q->cq_shadow && !shadow_needs_mmio(q->cq_shadow, q->cq_eventidx, q->cq_head, old_head)) {
+		q->db_shadowed++;
+		return n;
+	}
+	pcie_wr32(q->ctrl, q->cq_db, q->cq_head);
+	q->db_mmio++;
 	return n;
 }
 

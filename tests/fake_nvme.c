@@ -122,6 +122,11 @@ struct fake_nvme {
 
 	struct fake_inject inj[2];    /* [false] I/O queues, [true] admin */
 
+	/* Doorbell Buffer Config: shadow doorbells and EventIdx, host memory */
+	uint32_t *dbbuf_dbs;
+	uint32_t *dbbuf_eis;
+	bool in_dbbuf;                /* taking shadow values: no processing from the setters */
+
 	struct fake_reg_access log[FAKE_NVME_LOG_MAX];
 	unsigned nlog;
 	struct fake_nvme_stats st;
@@ -488,6 +493,8 @@ static void fill_id_ctrl(const struct fake_nvme *d, struct nvme_id_ctrl *id)
 	id->cqes = 0x44;
 	id->nn = fake_nn(d);
 	id->oncs = d->cfg.oncs;
+	if (d->cfg.dbbuf)
+		id->oacs = cpu_to_le16(NVME_CTRL_OACS_DBBUF);
 	snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2014-08.org.nvmexpress:fake:%s",
 		 d->cfg.sn ? d->cfg.sn : "");
 }
@@ -764,6 +771,30 @@ static struct fake_result admin_async_event(struct fake_nvme *d)
 	return (struct fake_result){ .hold = true };
 }
 
+/* Doorbell Buffer Config: PRP1 the shadow doorbells, PRP2 the EventIdx
+ * buffer, one memory page each, page aligned. */
+static struct fake_result admin_dbbuf_config(struct fake_nvme *d, const struct nvme_sqe *s)
+{
+	uint64_t dbs = le64_to_cpu(s->dptr.prp.prp1), eis = le64_to_cpu(s->dptr.prp.prp2);
+	void *pdbs, *peis;
+
+	if (!d->cfg.dbbuf)
+		return result(status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE));
+	if (!dbs || !eis || (dbs & (d->page_size - 1)) || (eis & (d->page_size - 1))) {
+		fake_error(d, &d->st.cmd_errors, "Doorbell Buffer Config: buffers 0x%llx 0x%llx not page aligned",
+			   (unsigned long long)dbs, (unsigned long long)eis);
+		return result(status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD));
+	}
+	pdbs = dma_translate(d, dbs, d->page_size, "shadow doorbells");
+	peis = dma_translate(d, eis, d->page_size, "EventIdx buffer");
+	if (!pdbs || !peis)
+		return result(status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD));
+	d->dbbuf_dbs = pdbs;
+	d->dbbuf_eis = peis;
+	d->st.dbbuf_configs++;
+	return result(0);
+}
+
 static struct fake_result admin_execute(struct fake_nvme *d, const struct nvme_sqe *s)
 {
 	switch (s->opc) {
@@ -789,6 +820,8 @@ static struct fake_result admin_execute(struct fake_nvme *d, const struct nvme_s
 		return (struct fake_result){ .dw0 = 1 };   /* "not aborted" */
 	case NVME_ADM_KEEP_ALIVE:
 		return result(0);
+	case NVME_ADM_DBBUF_CONFIG:
+		return admin_dbbuf_config(d, s);
 	default:
 		return result(status_dnr(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE));
 	}
@@ -927,12 +960,47 @@ static bool can_process(const struct fake_nvme *d)
 
 /* Fetch and execute up to max commands from one SQ; stop when its CQ is
  * full, so an unconsumed completion is never overwritten. */
+static void sq_tail_write(struct fake_nvme *d, uint16_t qid, uint32_t val);
+static void cq_head_write(struct fake_nvme *d, uint16_t qid, uint32_t val);
+
+/* With shadow doorbells (I/O queues only): take the SQ's tail and its CQ's
+ * head from the shadow buffer, checked as a doorbell write is, and tell
+ * the host through EventIdx which values the device has seen. */
+static bool dbbuf_on(const struct fake_nvme *d, uint16_t qid)
+{
+	return d->dbbuf_dbs && qid != 0;
+}
+
+static uint32_t dbbuf_idx(const struct fake_nvme *d, uint16_t qid, bool cq)
+{
+	return (2u * qid + (cq ? 1u : 0u)) << d->cfg.dstrd;
+}
+
+static void dbbuf_read(struct fake_nvme *d, uint16_t qid)
+{
+	struct fake_sq *sq = &d->sq[qid];
+	struct fake_cq *cq = &d->cq[sq->cqid];
+	uint32_t v;
+
+	d->in_dbbuf = true;
+	v = __atomic_load_n(&d->dbbuf_dbs[dbbuf_idx(d, sq->cqid, true)], __ATOMIC_ACQUIRE);
+	if (v != cq->head)
+		cq_head_write(d, sq->cqid, v);
+	__atomic_store_n(&d->dbbuf_eis[dbbuf_idx(d, sq->cqid, true)], cq->head, __ATOMIC_RELEASE);
+	v = __atomic_load_n(&d->dbbuf_dbs[dbbuf_idx(d, qid, false)], __ATOMIC_ACQUIRE);
+	if (v != sq->tail)
+		sq_tail_write(d, qid, v);
+	d->in_dbbuf = false;
+}
+
 static void process_sq(struct fake_nvme *d, uint16_t qid, unsigned max, unsigned *done)
 {
 	struct fake_sq *sq = &d->sq[qid];
 	struct nvme_sqe s;
 	uint8_t *e;
 
+	if (sq->live && dbbuf_on(d, qid) && can_process(d))
+		dbbuf_read(d, qid);
 	while (*done < max && sq->live && sq->head != sq->tail && can_process(d)) {
 		if (cq_full(&d->cq[sq->cqid])) {
 			d->st.cq_full_stalls++;
@@ -948,6 +1016,11 @@ static void process_sq(struct fake_nvme *d, uint16_t qid, unsigned max, unsigned
 		d->st.cmds[qid]++;
 		(*done)++;
 		execute(d, qid, &s);
+		if (dbbuf_on(d, qid) && sq->live) {
+			__atomic_store_n(&d->dbbuf_eis[dbbuf_idx(d, qid, false)], sq->tail, __ATOMIC_RELEASE);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			dbbuf_read(d, qid);
+		}
 	}
 }
 
@@ -990,7 +1063,7 @@ static void sq_tail_write(struct fake_nvme *d, uint16_t qid, uint32_t val)
 		return;
 	}
 	sq->tail = (uint16_t)val;
-	if (processes_now(d, qid))
+	if (processes_now(d, qid) && !d->in_dbbuf)
 		process_sq(d, qid, UINT_MAX, &done);
 }
 
@@ -1017,7 +1090,8 @@ static void cq_head_write(struct fake_nvme *d, uint16_t qid, uint32_t val)
 		return;
 	}
 	cq->head = (uint16_t)val;
-	process_sqs_of_cq(d, qid);
+	if (!d->in_dbbuf)
+		process_sqs_of_cq(d, qid);
 }
 
 static void doorbell_write(struct fake_nvme *d, uint32_t off, uint32_t val)
@@ -1164,6 +1238,7 @@ static void ctrl_enable(struct fake_nvme *d, uint32_t cc)
 static void ctrl_disable(struct fake_nvme *d)
 {
 	d->st.disables++;
+	d->dbbuf_dbs = d->dbbuf_eis = NULL;    /* a reset forgets the buffers */
 	memset(d->sq, 0, sizeof(d->sq));
 	memset(d->cq, 0, sizeof(d->cq));
 	d->nr_held = 0;

@@ -64,6 +64,11 @@ struct fake_nvme_config {
 	/* MSI-X vectors reported by irq_count (0: no MSI-X) */
 	unsigned irq_vectors;
 	bool manual;                  /* I/O queues wait for fake_nvme_process */
+	/* OACS bit 8: Doorbell Buffer Config. Once configured, an I/O SQ's
+	 * tail and CQ's head are also read from the shadow buffer whenever
+	 * the queue is processed, and the EventIdx buffer is written with the
+	 * tail and head the device last read, as QEMU's controller does. */
+	bool dbbuf;
 };
 
 struct fake_nvme_stats {
@@ -97,6 +102,7 @@ struct fake_nvme_stats {
 	unsigned creates_cq;
 	unsigned deletes_sq;
 	unsigned deletes_cq;
+	unsigned dbbuf_configs;       /* Doorbell Buffer Config commands that succeeded */
 };
 
 /* One BAR0 access, in the order the driver made them */

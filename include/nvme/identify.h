@@ -251,4 +251,7 @@ static inline unsigned nvme_id_ns_flbas_index(const struct nvme_id_ns *ns)
 	return (ns->flbas & 0xfu) | ((unsigned)((ns->flbas >> 5) & 0x3u) << 4);
 }
 
+/* OACS: Doorbell Buffer Config (shadow doorbells) supported */
+#define NVME_CTRL_OACS_DBBUF (1u << 8)
+
 #endif

@@ -912,6 +912,102 @@ static void test_doorbell_batching(void **state)
 	assert_int_equal(st()->sq_db[1], sq0 + 2);
 }
 
+/* Shadow doorbells: two batches, the second before the device fetched
+ * the first, so the device's EventIdx still lies behind it. */
+static void shadow_two_batches(struct pcie_queue *q, struct io_done *w)
+{
+	uint64_t sq0 = st()->sq_db[q->qid], cq0 = st()->cq_db[q->qid];
+	uint64_t shadowed = q->db_shadowed, calls = w->calls;
+
+	fake_nvme_set_manual(E.dev, true);
+	assert_int_equal(submit_flushes(q, 8, w), 8);
+	pcie_queue_ring(q);
+	/* the device had seen every tail so far: the register is written */
+	assert_int_equal(st()->sq_db[q->qid], sq0 + 1);
+	assert_int_equal(submit_flushes(q, 8, w), 8);
+	pcie_queue_ring(q);
+	/* it has not fetched since, and reads the shadow when it does: the
+	 * new tail goes to memory only */
+	assert_int_equal(st()->sq_db[q->qid], sq0 + 1);
+	assert_int_equal(q->db_shadowed, shadowed + 1);
+	assert_int_equal(fake_nvme_process(E.dev, 100), 16);
+	/* the head in two slices: the first passes the device's EventIdx
+	 * (the head it last read), the second does not */
+	assert_int_equal(pcie_queue_process(q, 10), 10);
+	assert_int_equal(st()->cq_db[q->qid], cq0 + 1);
+	assert_int_equal(pcie_queue_process(q, 100), 6);
+	assert_int_equal(st()->cq_db[q->qid], cq0 + 1);
+	assert_int_equal(q->db_shadowed, shadowed + 2);
+	assert_int_equal(w->calls, calls + 16);
+	assert_int_equal(w->status, 0);
+	/* the device caught up (EventIdx = its tail): the register again */
+	assert_int_equal(submit_flushes(q, 4, w), 4);
+	pcie_queue_ring(q);
+	assert_int_equal(st()->sq_db[q->qid], sq0 + 2);
+	assert_int_equal(fake_nvme_process(E.dev, 100), 4);
+	assert_int_equal(pcie_queue_process(q, 100), 4);
+	fake_nvme_set_manual(E.dev, false);
+}
+
+static void test_shadow_doorbells(void **state)
+{
+	struct io_done w = { 0 };
+
+	E.cfg.dbbuf = true;
+	env_up();
+	assert_true(E.ctrl.dbbuf);
+	assert_int_equal(st()->dbbuf_configs, 1);
+	assert_non_null(ioq(0)->sq_shadow);
+	assert_null(E.ctrl.admin.sq_shadow);   /* the admin queue keeps MMIO */
+	shadow_two_batches(ioq(0), &w);
+	assert_int_equal(ioq(0)->inflight, 0);
+}
+
+/* A reset forgets the buffers: they are zeroed and configured again, and
+ * data still goes through (then the shadow still carries tails). */
+static void test_shadow_doorbells_after_reset(void **state)
+{
+	struct io_done w = { 0 };
+	uint8_t *buf, *r;
+
+	E.cfg.dbbuf = true;
+	env_up();
+	env_pool(4096, 2);
+	buf = dma_pool_get(&E.pool);
+	r = dma_pool_get(&E.pool);
+	write_read_check(buf, 0, r, 0, 3, 4096, 5);
+	shadow_two_batches(ioq(0), &w);
+	assert_int_equal(pcie_ctrl_reset(&E.ctrl), 0);
+	assert_int_equal(st()->dbbuf_configs, 2);
+	assert_int_equal(ioq(0)->sq_tail, 0);
+	write_read_check(buf, 0, r, 0, 7, 4096, 6);
+	shadow_two_batches(ioq(0), &w);
+}
+
+/* Not offered, or not wanted: the doorbell registers only. */
+static void test_shadow_doorbells_off(void **state)
+{
+	struct io_done w = { 0 };
+	struct pcie_queue *q;
+
+	E.cfg.dbbuf = true;
+	E.opts.shadow_doorbells = false;
+	env_up();
+	assert_false(E.ctrl.dbbuf);
+	assert_int_equal(st()->dbbuf_configs, 0);
+	q = ioq(0);
+	assert_null(q->sq_shadow);
+	fake_nvme_set_manual(E.dev, true);
+	assert_int_equal(submit_flushes(q, 8, &w), 8);
+	pcie_queue_ring(q);
+	assert_int_equal(submit_flushes(q, 8, &w), 8);
+	pcie_queue_ring(q);
+	assert_int_equal(st()->sq_db[1], 2);
+	assert_int_equal(q->db_mmio, 2);
+	assert_int_equal(fake_nvme_process(E.dev, 100), 16);
+	assert_int_equal(pcie_queue_process(q, 100), 16);
+}
+
 /* Inside a reactor turn a command's deadline comes from the turn's clock
  * reading, not from a clock read of its own; outside a turn, and with a
  * test's clock, the clock is read. */
@@ -1282,6 +1378,9 @@ int main(void)
 		T(test_sq_full),
 		T(test_doorbell_batching),
 		T(test_deadline_from_turn_clock),
+		T(test_shadow_doorbells),
+		T(test_shadow_doorbells_after_reset),
+		T(test_shadow_doorbells_off),
 		T(test_error_status_reaches_callback),
 		T(test_admin_sync_status_and_dw0),
 		T(test_write_zeroes),

@@ -86,7 +86,7 @@ check)
 	# memory), kernel_write_read ends with nvmf-pcie holding the controller,
 	# so the *_hugepages pair finds it as our own shutdown left it and runs
 	# the 2 MiB hugepage DMA path.
-	PCIE_TESTS="controller not_bound identify verify write_kernel_read write_refused kernel_write_read identify_hugepages verify_hugepages"
+	PCIE_TESTS="controller not_bound identify verify write_kernel_read write_refused kernel_write_read identify_hugepages verify_hugepages shadow_doorbells"
 	# The fabric tests share one daemon and build on each other: start,
 	# discovery, connect, data (fio regions later read back by the kernel),
 	# digests and connection churn, several hosts, then the daemon stops
