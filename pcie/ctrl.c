@@ -768,7 +768,10 @@ int pcie_ctrl_reset_enable(struct pcie_ctrl *c)
 	rc = enable_ctrl(c, err, sizeof(err));
 	if (rc)
 		goto failed;
-	c->state = PCIE_CTRL_LIVE;
+	/* Still RESETTING for everyone else: the admin queue works, but an
+	 * I/O queue takes commands only once it exists again (its owners
+	 * poll it from their own threads while this runs). */
+	c->admin_only = true;
 	rc = set_num_queues(c, c->nr_ioq ? c->nr_ioq : 1, &granted, err, sizeof(err));
 	if (!rc && c->nr_ioq && granted < c->nr_ioq) {
 		snprintf(err, sizeof(err), "only %u of %u I/O queues granted after reset", granted, c->nr_ioq);
@@ -780,11 +783,14 @@ int pcie_ctrl_reset_enable(struct pcie_ctrl *c)
 		rc = create_io_queues(c, err, sizeof(err));
 	if (rc)
 		goto failed;
+	c->admin_only = false;
 	c->last_health_ns = pcie_now(c);
+	__atomic_store_n(&c->state, PCIE_CTRL_LIVE, __ATOMIC_RELEASE);
 	log_notice("controller reset done");
 	return 0;
 
 failed:
+	c->admin_only = false;
 	c->state = PCIE_CTRL_FAILED;
 	log_err("controller reset failed: %s", err);
 	return rc ? rc : -EIO;

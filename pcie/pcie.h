@@ -196,6 +196,7 @@ struct pcie_ctrl {
 	struct pcie_ctrl_opts opts;
 	enum pcie_ctrl_state state;
 	bool initialized;             /* bring-up finished; resets allowed */
+	bool admin_only;              /* re-enabling after a reset: admin queue only */
 
 	uint64_t cap;
 	uint32_t vs;
@@ -267,7 +268,9 @@ bool pcie_ctrl_needs_reset(struct pcie_ctrl *c);
  * 2. each queue's owner: pcie_queue_abort_all(q, status) then
  *    pcie_queue_reset(q) (the admin queue by the controller thread);
  * 3. pcie_ctrl_reset_enable (controller thread): re-enable, Set Features
- *    Number of Queues, re-create the I/O queues; state LIVE, or FAILED.
+ *    Number of Queues, Doorbell Buffer Config, re-create the I/O queues;
+ *    state LIVE, or FAILED. Until the queues exist again only the admin
+ *    queue takes commands; I/O submissions keep getting -EBUSY.
  * pcie_ctrl_reset does all three on one thread.
  */
 int pcie_ctrl_reset_disable(struct pcie_ctrl *c);

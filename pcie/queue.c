@@ -114,7 +114,7 @@ int pcie_queue_submit(struct pcie_queue *q, const struct nvme_sqe *sqe,
 	uint16_t cid;
 	int rc;
 
-	if (c->state != PCIE_CTRL_LIVE)
+	if (c->state != PCIE_CTRL_LIVE && !(c->admin_only && q == &c->admin))
 		return c->state == PCIE_CTRL_RESETTING ? -EBUSY : -ENODEV;
 	if (next_tail == q->sq_head)
 		return -EAGAIN;         /* SQ full: the device has not fetched yet */

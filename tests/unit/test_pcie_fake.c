@@ -1047,6 +1047,55 @@ static void test_deadline_from_turn_clock(void **state)
 	assert_int_equal(w.calls, 3);
 }
 
+/* While a reset re-enables the controller, the admin commands run (Set
+ * Features, Doorbell Buffer Config, Create I/O CQ/SQ) before the I/O
+ * queues exist again: another thread's submission to an I/O queue must be
+ * told to wait (-EBUSY), not written into a queue the controller does not
+ * have. The driver reads its clock once per admin command it waits for;
+ * the hook tries an I/O submission there, as a reactor could meanwhile. */
+static struct {
+	bool armed, inside;
+	unsigned tries, accepted;
+	int last_rc;
+} R;
+
+static uint64_t racing_clock_ns(void)
+{
+	if (R.armed && !R.inside) {
+		struct nvme_sqe s = { .opc = NVME_CMD_FLUSH, .nsid = 1 };
+		struct io_done w = { 0 };
+
+		R.inside = true;
+		R.last_rc = pcie_queue_submit(&E.ctrl.ioq[0], &s, 0, 0, io_cb, &w);
+		R.tries++;
+		if (R.last_rc == 0)
+			R.accepted++;
+		R.inside = false;
+	}
+	return fake_clock_ns();
+}
+
+static void test_reset_io_waits_for_queues(void **state)
+{
+	E.cfg.dbbuf = true;
+	E.opts.clock_ns = racing_clock_ns;
+	env_up();
+	memset(&R, 0, sizeof(R));
+	assert_int_equal(pcie_ctrl_reset_disable(&E.ctrl), 0);
+	pcie_queue_abort_all(&E.ctrl.ioq[0], PCIE_STATUS_ABORTED);
+	pcie_queue_reset(&E.ctrl.ioq[0]);
+	R.armed = true;
+	assert_int_equal(pcie_ctrl_reset_enable(&E.ctrl), 0);
+	R.armed = false;
+	/* Set Features, Doorbell Buffer Config, Create CQ, Create SQ */
+	assert_true(R.tries >= 4);
+	assert_int_equal(R.accepted, 0);
+	assert_int_equal(R.last_rc, -EBUSY);
+	assert_int_equal(E.ctrl.state, PCIE_CTRL_LIVE);
+	assert_int_equal(st()->doorbell_errors, 0);
+	assert_int_equal(ioq(0)->inflight, 0);
+}
+
 /* --- error completions ------------------------------------------------- */
 
 static void test_error_status_reaches_callback(void **state)
@@ -1381,6 +1430,7 @@ int main(void)
 		T(test_shadow_doorbells),
 		T(test_shadow_doorbells_after_reset),
 		T(test_shadow_doorbells_off),
+		T(test_reset_io_waits_for_queues),
 		T(test_error_status_reaches_callback),
 		T(test_admin_sync_status_and_dw0),
 		T(test_write_zeroes),
