@@ -958,8 +958,6 @@ static bool can_process(const struct fake_nvme *d)
 	return (d->bar.cc & NVME_CC_EN) && !(d->bar.csts & NVME_CSTS_CFS) && !d->shutting_down;
 }
 
-/* Fetch and execute up to max commands from one SQ; stop when its CQ is
- * full, so an unconsumed completion is never overwritten. */
 static void sq_tail_write(struct fake_nvme *d, uint16_t qid, uint32_t val);
 static void cq_head_write(struct fake_nvme *d, uint16_t qid, uint32_t val);
 
@@ -993,6 +991,8 @@ static void dbbuf_read(struct fake_nvme *d, uint16_t qid)
 	d->in_dbbuf = false;
 }
 
+/* Fetch and execute up to max commands from one SQ; stop when its CQ is
+ * full, so an unconsumed completion is never overwritten. */
 static void process_sq(struct fake_nvme *d, uint16_t qid, unsigned max, unsigned *done)
 {
 	struct fake_sq *sq = &d->sq[qid];
