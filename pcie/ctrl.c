@@ -785,7 +785,9 @@ int pcie_ctrl_reset_enable(struct pcie_ctrl *c)
 		goto failed;
 	c->admin_only = false;
 	c->last_health_ns = pcie_now(c);
-	__atomic_store_n(&c->state, PCIE_CTRL_LIVE, __ATOMIC_RELEASE);
+	/* the re-created queues before the state other threads look at */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	c->state = PCIE_CTRL_LIVE;
 	log_notice("controller reset done");
 	return 0;
 
