@@ -277,14 +277,14 @@ int reactor_run(struct reactor *r)
 		}
 		work += run_pollers(r);
 		if (lazy) {
-			reactor_turn_lazy = false;
 			if (work) {
 				/* the spin ended here: idle up to the time the
 				 * turn's work took (or takes now) */
-				now = reactor_turn_ns ? reactor_turn_ns : (reactor_turn_ns = reactor_now_ns());
+				now = reactor_clock_ns();
 				account(r, false, now - mark);
 				mark = now;
 			}
+			reactor_turn_lazy = false;
 		}
 
 		if (work)
