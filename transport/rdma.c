@@ -488,13 +488,15 @@ static struct rdma_srq *srq_of(struct rdma_rdev *rd, uint32_t recv_size, unsigne
 		if (q->recv_size == recv_size)
 			break;
 	if (!q) {
-		max = RDMA_SRQ_MAX_BYTES / recv_size;
-		if (max > RDMA_SRQ_MAX_BUFS)
-			max = RDMA_SRQ_MAX_BUFS;
-		if (max < RDMA_SRQ_MIN_BUFS)
-			max = RDMA_SRQ_MIN_BUFS;
-		if (size)
+		if (size) {
 			max = size;
+		} else {
+			max = RDMA_SRQ_MAX_BYTES / recv_size;
+			if (max > RDMA_SRQ_MAX_BUFS)
+				max = RDMA_SRQ_MAX_BUFS;
+			if (max < RDMA_SRQ_MIN_BUFS)
+				max = RDMA_SRQ_MIN_BUFS;
+		}
 		if (rd->dev->max_srq_wr && max > rd->dev->max_srq_wr) {
 			log_info("shared receive queue of %u buffers: the device allows %u", max, rd->dev->max_srq_wr);
 			max = rd->dev->max_srq_wr;
