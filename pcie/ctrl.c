@@ -365,14 +365,14 @@ static int dbbuf_config(struct pcie_ctrl *c, unsigned nr_ioq, char *err, size_t 
 	rc = pcie_admin_sync(c, &sqe, NULL, 0, false, &status, NULL);
 	if (!rc && status)
 		rc = -EIO;
-	if (rc && c->dbbuf) {
-		set_err(err, errlen, "Doorbell Buffer Config after reset: %s",
-			status ? nvme_status_str(status) : strerror(-rc));
-		return rc;
-	}
 	if (rc) {
-		log_notice("Doorbell Buffer Config failed (%s): using the doorbell registers",
-			   status ? nvme_status_str(status) : strerror(-rc));
+		const char *why = status ? nvme_status_str(status) : strerror(-rc);
+
+		if (c->dbbuf) {
+			set_err(err, errlen, "Doorbell Buffer Config after reset: %s", why);
+			return rc;
+		}
+		log_notice("Doorbell Buffer Config failed (%s): using the doorbell registers", why);
 		return 0;
 	}
 	if (!c->dbbuf)
