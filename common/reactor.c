@@ -3,6 +3,7 @@
 #include "common/reactor.h"
 
 #include <errno.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,6 +18,7 @@
 __thread uint64_t reactor_turn_ns;
 __thread bool reactor_turn_lazy;
 __thread uint64_t reactor_clock_reads;
+__thread uint64_t reactor_cmds;
 
 uint64_t reactor_now_ns(void)
 {
@@ -54,6 +56,7 @@ int reactor_init(struct reactor *r)
 
 	memset(r, 0, sizeof(*r));
 	r->idle_us = 200;
+	r->nap.nap_ns = REACTOR_NAP_NS;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
@@ -249,12 +252,74 @@ static void account(struct reactor *r, bool busy, uint64_t ns)
 	__atomic_store_n(c, *c + ns, __ATOMIC_RELAXED);
 }
 
+void reactor_nap_window(struct reactor_nap *p, uint64_t now)
+{
+	uint64_t el = now - p->win_start_ns, cmds = reactor_cmds - p->win_cmds, rate;
+
+	if (el < REACTOR_NAP_WINDOW_NS)
+		return;
+	rate = cmds * 1000000000u / el;
+	p->win_start_ns = now;
+	p->win_cmds = reactor_cmds;
+	if (cmds < REACTOR_NAP_WINDOW_MIN_CMDS) {
+		/* too little load to measure: spin, as without naps */
+		p->on = false;
+		p->wait = 0;
+		return;
+	}
+	if (!p->on) {
+		p->ref_rate = rate;
+		if (p->wait) {
+			p->wait--;
+			return;
+		}
+		p->on = true;
+		p->nap_windows = 0;
+		return;
+	}
+	if (rate * 100u < p->ref_rate * REACTOR_NAP_GAIN_PCT) {
+		/* the naps gained nothing: none for a while, longer each time */
+		p->on = false;
+		p->backoff = p->backoff ? p->backoff * 2 : 1;
+		if (p->backoff > REACTOR_NAP_BACKOFF_MAX)
+			p->backoff = REACTOR_NAP_BACKOFF_MAX;
+		p->wait = p->backoff;
+		return;
+	}
+	p->backoff = 0;
+	if (++p->nap_windows >= REACTOR_NAP_REF_EVERY) {
+		p->on = false;  /* one window without, for a fresh reference */
+		p->wait = 0;
+	}
+}
+
+/* The first turn that found nothing after a burst: nap while the probe says
+ * naps raise the rate. */
+static void nap_after_burst(struct reactor *r)
+{
+	struct reactor_nap *p = &r->nap;
+	struct timespec ts = { 0, p->nap_ns };
+
+	if (p->on && reactor_cmds - p->burst_cmds >= REACTOR_NAP_BURST_CMDS) {
+		nanosleep(&ts, NULL);
+		__atomic_store_n(&p->naps, p->naps + 1, __ATOMIC_RELAXED);
+	}
+	p->burst_cmds = reactor_cmds;
+}
+
 int reactor_run(struct reactor *r)
 {
 	uint64_t last_work = reactor_now_ns();
 	uint64_t mark = last_work;      /* time accounted up to here */
 	bool busy = false;              /* what the time since mark was */
 	unsigned empty = 0;             /* turns in a row that found nothing */
+
+	if (r->nap.nap_ns) {
+		/* a nap asks for microseconds: the default timer slack is 50 */
+		prctl(PR_SET_TIMERSLACK, 1000UL);
+		r->nap.win_start_ns = last_work;
+		r->nap.win_cmds = r->nap.burst_cmds = reactor_cmds;
+	}
 
 	while (!r->stop) {
 		uint64_t now = 0;
@@ -274,6 +339,8 @@ int reactor_run(struct reactor *r)
 			account(r, busy, now - mark);
 			mark = now;
 			work = run_timers(r, now);
+			if (r->nap.nap_ns)
+				reactor_nap_window(&r->nap, now);
 		}
 		work += run_pollers(r);
 		if (lazy) {
@@ -320,6 +387,8 @@ int reactor_run(struct reactor *r)
 		}
 		if (n > 0)
 			last_work = reactor_turn_ns;
+		if (!work && n == 0 && empty == 0 && r->nap.nap_ns)
+			nap_after_burst(r);
 		empty = work || n > 0 ? 0 : empty + 1;
 		r->loops++;
 	}

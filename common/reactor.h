@@ -56,6 +56,47 @@ struct reactor_poller {
 	struct reactor_poller *next;
 };
 
+/*
+ * Naps. A reactor spins while it waits for a peer that sends in bursts
+ * (a closed-loop initiator with many commands in flight); a short sleep
+ * after a burst lets the next burst gather, so that both sides handle more
+ * commands per system call. Whether that helps is measured, not assumed:
+ * the reactor compares the commands per second of windows with naps to
+ * those of windows without, and naps only while that raises the rate.
+ * nap_ns 0 turns naps off.
+ */
+/* One measurement window of the nap probe */
+#define REACTOR_NAP_WINDOW_NS 4000000u
+/* a window with fewer commands says nothing about naps: no naps */
+#define REACTOR_NAP_WINDOW_MIN_CMDS 256u
+/* commands since the last nap (or empty turn) that make a burst */
+#define REACTOR_NAP_BURST_CMDS 8u
+/* windows with naps between two without (the reference is refreshed) */
+#define REACTOR_NAP_REF_EVERY 16u
+/* a window with naps must beat the reference rate by this much (%): naps
+ * that only keep the rate (an initiator that sends at its own pace) would
+ * add their length to the latency of the commands that wait through them */
+#define REACTOR_NAP_GAIN_PCT 102u
+#define REACTOR_NAP_BACKOFF_MAX 256u
+
+struct reactor_nap {
+	uint32_t nap_ns;        /* asked-for length of one nap; 0: never nap */
+	bool on;                /* the current window naps */
+	unsigned nap_windows;   /* windows with naps since the last one without */
+	unsigned wait;          /* windows without naps before the next try */
+	unsigned backoff;       /* wait after the last window that gained nothing */
+	uint64_t win_start_ns;
+	uint64_t win_cmds;      /* reactor_cmds when the window began */
+	uint64_t burst_cmds;    /* reactor_cmds after the last nap or empty turn */
+	uint64_t ref_rate;      /* commands per second of the last window without naps */
+	uint64_t naps;          /* naps taken (statistics: read with __atomic_load_n) */
+};
+
+/* The probe's step at a turn that read the clock (now): closes its window
+ * when it is over and decides whether the next one naps. Exposed for
+ * tests. */
+void reactor_nap_window(struct reactor_nap *p, uint64_t now);
+
 struct reactor {
 	int epfd;
 	int wake_fd;                  /* eventfd: reactor_wake() from other threads */
@@ -77,6 +118,7 @@ struct reactor {
 	 * only; read by others with __atomic_load_n (statistics). */
 	uint64_t busy_ns;
 	uint64_t idle_ns;
+	struct reactor_nap nap;
 };
 
 int reactor_init(struct reactor *r);
@@ -138,10 +180,14 @@ uint64_t reactor_now_ns(void);
  * no reactor has none (0) and reads the clock.
  */
 #define REACTOR_CLOCK_EVERY 8
+/* the nap a reactor asks for (the kernel adds its wake-up: about 20 us) */
+#define REACTOR_NAP_NS 1000u
 extern __thread uint64_t reactor_turn_ns;
 extern __thread bool reactor_turn_lazy;
 /* clock readings by this thread (reactor_now_ns), for tests */
 extern __thread uint64_t reactor_clock_reads;
+/* commands the transports of this thread's reactor took in (a nap's signal) */
+extern __thread uint64_t reactor_cmds;
 
 uint64_t reactor_clock_read(void);
 

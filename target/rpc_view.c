@@ -346,6 +346,9 @@ json_object *nvmf_rpc_stats(struct nvmf_tgt *t)
 				       json_object_new_int64((int64_t)__atomic_load_n(&r->sleeps, __ATOMIC_RELAXED)));
 		json_object_object_add(jr, "turns",
 				       json_object_new_int64((int64_t)__atomic_load_n(&r->loops, __ATOMIC_RELAXED)));
+		/* short sleeps after bursts, while they raise the rate (reactor.h) */
+		json_object_object_add(jr, "naps",
+				       json_object_new_int64((int64_t)__atomic_load_n(&r->nap.naps, __ATOMIC_RELAXED)));
 		/* messages from other threads: wake-ups they needed, refusals of a full ring */
 		json_object_object_add(jr, "msg_wakeups",
 				       json_object_new_int64((int64_t)__atomic_load_n(&t->reactors[i].msg_wakeups,

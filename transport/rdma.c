@@ -727,6 +727,7 @@ static void handle_command(struct rdma_conn *c, struct rdma_recv *rv, uint32_t b
 	}
 	c->free_reqs = r->next;
 	c->busy++;
+	reactor_cmds++;
 	memset(&r->req, 0, sizeof(r->req));
 	r->req.sq = &c->sq;
 	r->req.tpriv = r;

@@ -795,6 +795,7 @@ static int handle_capsule(struct tcp_conn *c)
 		}
 	}
 	r = req_get(c);
+	reactor_cmds++;
 	r->req.buf = buf;
 	r->req.buf_iova = iova;
 	r->req.cmd = pdu->cmd;

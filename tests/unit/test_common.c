@@ -430,6 +430,68 @@ static int spin_poll(void *arg)
 	return 0;
 }
 
+/* One probe window of the given length in which the transports took cmds
+ * commands; returns whether the next window naps. */
+static bool nap_step(struct reactor_nap *p, uint64_t *now, uint64_t cmds)
+{
+	*now += REACTOR_NAP_WINDOW_NS;
+	reactor_cmds += cmds;
+	reactor_nap_window(p, *now);
+	return p->on;
+}
+
+/* The nap probe: naps only under load, keeps them while a window with
+ * naps beats the last window without by REACTOR_NAP_GAIN_PCT, refreshes
+ * that reference every REACTOR_NAP_REF_EVERY windows, and after naps that
+ * gained nothing waits twice as long each time before it tries again. */
+static void test_reactor_nap_probe(void **state)
+{
+	struct reactor_nap p = { .nap_ns = REACTOR_NAP_NS };
+	uint64_t now = 1000000000u, ref = 4000;
+	unsigned waited;
+
+	(void)state;
+	p.win_start_ns = now;
+	p.win_cmds = reactor_cmds;
+	/* a window ends only when its time is up */
+	reactor_cmds += 100000;
+	reactor_nap_window(&p, now + REACTOR_NAP_WINDOW_NS - 1);
+	assert_false(p.on);
+	assert_int_equal(p.ref_rate, 0);
+	p.win_cmds = reactor_cmds;
+	/* too little load to measure: never */
+	for (int i = 0; i < 8; i++)
+		assert_false(nap_step(&p, &now, REACTOR_NAP_WINDOW_MIN_CMDS - 1));
+	/* a window without naps sets the reference; the next one naps */
+	assert_true(nap_step(&p, &now, ref));
+	assert_int_equal(p.ref_rate, ref * 1000000000u / REACTOR_NAP_WINDOW_NS);
+	/* naps that raise the rate by 10 % stay, for REF_EVERY windows */
+	for (unsigned i = 1; i < REACTOR_NAP_REF_EVERY; i++)
+		assert_true(nap_step(&p, &now, ref * 110 / 100));
+	assert_false(nap_step(&p, &now, ref * 110 / 100));
+	/* ... then one without refreshes the reference, and naps go on */
+	assert_true(nap_step(&p, &now, ref));
+	/* a window with naps that only keeps the rate (+1 %) ends them */
+	assert_false(nap_step(&p, &now, ref * 101 / 100));
+	assert_int_equal(p.backoff, 1);
+	/* each try that gains nothing doubles the wait, up to the bound */
+	for (unsigned expect = 1; expect <= 2 * REACTOR_NAP_BACKOFF_MAX; expect *= 2) {
+		unsigned want = expect > REACTOR_NAP_BACKOFF_MAX ? REACTOR_NAP_BACKOFF_MAX : expect;
+
+		for (waited = 0; !nap_step(&p, &now, ref); waited++)
+			assert_true(waited <= want);
+		assert_int_equal(waited, want);
+		assert_false(nap_step(&p, &now, ref));
+	}
+	/* a try that gains forgets the backoff */
+	for (waited = 0; !nap_step(&p, &now, ref); waited++)
+		;
+	assert_true(nap_step(&p, &now, ref * 105 / 100));
+	assert_int_equal(p.backoff, 0);
+	/* load that falls away stops the naps at once */
+	assert_false(nap_step(&p, &now, 10));
+}
+
 static void test_reactor_spin_clock(void **state)
 {
 	struct reactor r;
@@ -473,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_reactor_poller_phases),
 		cmocka_unit_test(test_reactor_turn_clock),
 		cmocka_unit_test(test_reactor_spin_clock),
+		cmocka_unit_test(test_reactor_nap_probe),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
