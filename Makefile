@@ -59,11 +59,22 @@ SPARSE_FLAGS := -std=gnu11 -fmax-warnings=100000 -Wno-non-pointer-null
 .PHONY: all check sparse unit unit-plain unit-san host-check vm-check demo deps clean install uninstall
 all: $(PROGS)
 
-$(BUILD)/obj/%.o: %.c
+# Objects are rebuilt when the flags change: a build made before `make deps`
+# installed libsystemd-dev has no HAVE_LIBSYSTEMD, and make alone would keep
+# those objects (and a daemon whose sd_notify calls do nothing) afterwards.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) $(LDLIBS)
+ifneq ($(filter-out clean deps uninstall,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(FLAGS_NOW))
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
+endif
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/san/obj/%.o: %.c
+$(BUILD)/san/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
 
