@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -72,6 +73,8 @@ static void usage(FILE *f)
 		"          [--read-bw SIZE] [--write-bw SIZE]\n"
 		"                                  set QoS limits live (per second; 0: unlimited; others kept):\n"
 		"                                  a host's total, a namespace's total, or both: the host on it\n"
+		"  reset-controller BDF            reset a PCIe controller the daemon drives (commands in flight\n"
+		"                                  are retried by the hosts) and wait until it is live again\n"
 		"  reload                          re-read the configuration file and apply the difference\n"
 		"  save-config [PATH]              write the running configuration (default: the daemon's file)\n"
 		"\n"
@@ -735,6 +738,88 @@ static int cmd_save_config(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* The controller's entry in status ("pcie": [{"pcie", "state", "resets"}]) */
+static bool pcie_status(const struct opts *o, const char *bdf, char state[16], int64_t *resets)
+{
+	struct json_object *res = NULL, *arr, *e, *v;
+	bool found = false;
+
+	if (ctl_rpc_call(o->socket, o->timeout_s, "status", NULL, &res) != CTL_OK)
+		return false;
+	if (json_object_object_get_ex(res, "pcie", &arr) && json_object_is_type(arr, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
+			e = json_object_array_get_idx(arr, i);
+			if (!json_object_object_get_ex(e, "pcie", &v) || strcmp(json_object_get_string(v), bdf))
+				continue;
+			found = true;
+			snprintf(state, 16, "%s",
+				 json_object_object_get_ex(e, "state", &v) ? json_object_get_string(v) : "unknown");
+			*resets = json_object_object_get_ex(e, "resets", &v) ? json_object_get_int64(v) : 0;
+		}
+	}
+	json_object_put(res);
+	return found;
+}
+
+/* reset-controller BDF: ask for the reset, then follow status until the
+ * controller is live again (or failed, or --timeout passed) */
+static int cmd_reset_controller(struct opts *o, int argc, char **argv)
+{
+	struct json_object *params, *res = NULL, *v;
+	struct timespec t0, now, nap = { 0, 20 * 1000 * 1000 };
+	char bdf[16], state[16] = "";
+	int64_t resets = 0, after = 0;
+	int rc, i = parse_plain(o, argc, argv, "reset-controller", 1, 1);
+	double ms;
+
+	if (i < 0)
+		return CTL_USAGE;
+	if (!ctl_normalise_bdf(argv[i], bdf)) {
+		ctl_err("reset-controller %s: not a PCI address (DDDD:BB:DD.F or BB:DD.F, see lspci -D)", argv[i]);
+		return CTL_USAGE;
+	}
+	params = json_object_new_object();
+	json_object_object_add(params, "pcie", json_object_new_string(bdf));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = ctl_rpc_call(o->socket, o->timeout_s, "reset-controller", params, &res);
+	if (rc != CTL_OK)
+		return rc;
+	if (json_object_object_get_ex(res, "resets", &v))
+		resets = json_object_get_int64(v);
+	json_object_put(res);
+	for (;;) {
+		if (!pcie_status(o, bdf, state, &after)) {
+			ctl_err("reset-controller %s: the daemon no longer lists the controller", bdf);
+			return CTL_FAILED;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (double)(now.tv_sec - t0.tv_sec) * 1e3 + (double)(now.tv_nsec - t0.tv_nsec) / 1e6;
+		if (after >= resets && strcmp(state, "resetting"))
+			break;
+		if (ms > o->timeout_s * 1000.0) {
+			ctl_err("reset-controller %s: still %s after %d s", bdf, state, o->timeout_s);
+			return CTL_FAILED;
+		}
+		nanosleep(&nap, NULL);
+	}
+	if (o->json) {
+		res = json_object_new_object();
+		json_object_object_add(res, "pcie", json_object_new_string(bdf));
+		json_object_object_add(res, "state", json_object_new_string(state));
+		json_object_object_add(res, "resets", json_object_new_int64(after));
+		json_object_object_add(res, "ms", json_object_new_double(ms));
+		ctl_print_json(res);
+		json_object_put(res);
+	}
+	if (strcmp(state, "live")) {
+		ctl_err("reset-controller %s: the controller is %s after the reset (see the daemon's log)", bdf, state);
+		return CTL_FAILED;
+	}
+	if (!o->json)
+		printf("%s: reset, live again after %.0f ms (resets since start: %lld)\n", bdf, ms, (long long)after);
+	return CTL_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONG_OPTS, { NULL, 0, NULL, 0 } };
@@ -791,6 +876,8 @@ int main(int argc, char **argv)
 		return cmd_set_qos(&o, cargc, cargv);
 	if (!strcmp(cmd, "save-config"))
 		return cmd_save_config(&o, cargc, cargv);
+	if (!strcmp(cmd, "reset-controller"))
+		return cmd_reset_controller(&o, cargc, cargv);
 	if (!strcmp(cmd, "setup"))
 		return ctl_setup_main(cargc, cargv);
 	if (!strcmp(cmd, "release"))

@@ -739,6 +739,13 @@ int pcie_ctrl_shutdown(struct pcie_ctrl *c)
 	return rc;
 }
 
+const char *pcie_ctrl_state_name(enum pcie_ctrl_state st)
+{
+	static const char *const names[] = { "dead", "live", "resetting", "failed" };
+
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
 int pcie_ctrl_reset_disable(struct pcie_ctrl *c)
 {
 	char err[256] = "";

@@ -190,6 +190,9 @@ enum pcie_ctrl_state {
 	PCIE_CTRL_FAILED,
 };
 
+/* "dead", "live", "resetting", "failed" */
+const char *pcie_ctrl_state_name(enum pcie_ctrl_state st);
+
 struct pcie_ctrl {
 	const struct pcie_dev_ops *ops;
 	void *dev;

@@ -175,11 +175,14 @@ static void pcie_get_log(struct nvmf_ns *ns, struct nvmf_req *req)
 
 void nvmf_pcie_abort_own_queue(struct pcie_ctrl *pc)
 {
-	unsigned k = my_idx();
+	unsigned k = my_idx(), n;
 
 	if (k >= pc->nr_ioq)
 		return;
-	pcie_queue_abort_all(&pc->ioq[k], PCIE_STATUS_ABORTED);
+	n = pcie_queue_abort_all(&pc->ioq[k], PCIE_STATUS_ABORTED);
+	if (n)
+		log_notice("reset: %u command(s) in flight on I/O queue %u completed as aborted (hosts retry them)", n,
+			   k + 1);
 	pcie_queue_reset(&pc->ioq[k]);
 }
 

@@ -234,18 +234,18 @@ static void reset_abort_own(void *arg)
 /* On reactor 0: disable, let each reactor complete its own commands with
  * an abort status (their callbacks must run on their own thread), then
  * re-enable. Commands submitted meanwhile wait in the backend. */
-void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
+int nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 {
 	int err;
 
 	if (t->resets_pending)
-		return;
+		return -EBUSY;
 	pthread_mutex_lock(&t->lock);
 	err = pcie_ctrl_reset_disable(pc);
 	pcie_queue_abort_all(&pc->admin, PCIE_STATUS_ABORTED);
 	pthread_mutex_unlock(&t->lock);
 	if (err && pc->state != PCIE_CTRL_RESETTING)
-		return;
+		return -ENODEV;
 	if (err) {
 		/* cannot disable: fail it, but still complete what is in flight */
 		pc->state = PCIE_CTRL_FAILED;
@@ -258,6 +258,7 @@ void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 		nr->reset_msg = (struct nvmf_msg){ .fn = reset_abort_own, .arg = nr };
 		nvmf_reactor_post(nr, &nr->reset_msg);
 	}
+	return 0;
 }
 
 /* --- run and stop ------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "pcie/pcie.h"
 #include "target/rpc_proto.h"
 #include "target/rpc_view.h"
 #include "target/target.h"
@@ -186,6 +187,58 @@ static json_object *changes_json(const char *changes)
 	return a;
 }
 
+/* reset-controller {"pcie": BDF}: reset a live PCIe controller the way a
+ * command timeout does (disable, commands in flight completed with an
+ * abort status that hosts retry, enable, queues re-created; commands that
+ * arrive meanwhile wait). The answer comes once it has begun; status shows
+ * the controller's state and its resets. Runs on reactor 0, as the health
+ * check's resets do. */
+static json_object *reset_controller(struct rpc_client *cl, json_object *params, int *code, char *msg, size_t msglen)
+{
+	struct nvmf_tgt *t = cl->srv->t;
+	struct pcie_ctrl *pc = NULL;
+	const char *bdf;
+	json_object *p, *res;
+	bool live = false;
+	int rc;
+
+	if (!params || !json_object_is_type(params, json_type_object) || !json_object_object_get_ex(params, "pcie", &p) ||
+	    !json_object_is_type(p, json_type_string)) {
+		*code = RPC_BAD_PARAMS;
+		snprintf(msg, msglen, "reset-controller needs {\"pcie\": BDF}");
+		return NULL;
+	}
+	bdf = json_object_get_string(p);
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < t->nr_pcie && !pc; i++)
+		if (!strcmp(t->pcie_bdf[i], bdf))
+			pc = t->pcie[i];
+	if (!pc)
+		snprintf(msg, msglen, "no PCIe controller %.32s in use (status lists them)", bdf);
+	else if (!(live = pc->state == PCIE_CTRL_LIVE))
+		snprintf(msg, msglen, "%.32s is %s, not live: nothing to reset now", bdf, pcie_ctrl_state_name(pc->state));
+	pthread_mutex_unlock(&t->lock);
+	if (!live) {
+		*code = RPC_REFUSED;
+		return NULL;
+	}
+	log_notice("%s: controller reset asked for (uid %u)", bdf, (unsigned)cl->uid);
+	rc = nvmf_tgt_reset_pcie(t, pc);
+	if (rc) {
+		*code = RPC_REFUSED;
+		snprintf(msg, msglen, "%.32s: %s", bdf,
+			 rc == -EBUSY ? "a controller reset is running already" : "the controller cannot be reset");
+		return NULL;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "pcie", json_object_new_string(bdf));
+	pthread_mutex_lock(&t->lock);
+	json_object_object_add(res, "state", json_object_new_string(pcie_ctrl_state_name(pc->state)));
+	json_object_object_add(res, "resets", json_object_new_int64(pc->resets));
+	pthread_mutex_unlock(&t->lock);
+	return res;
+}
+
 /* --- dispatch --------------------------------------------------------------------------------- */
 
 static json_object *dispatch(struct rpc_client *cl, const char *method, json_object *params, int *code, char *msg,
@@ -225,6 +278,8 @@ static json_object *dispatch(struct rpc_client *cl, const char *method, json_obj
 		json_object_object_add(res, "changes", changes_json(changes));
 		return res;
 	}
+	if (!strcmp(method, "reset-controller"))
+		return reset_controller(cl, params, code, msg, msglen);
 	if (!strcmp(method, "save-config")) {
 		json_object *p;
 		const char *path = t->cfg->file;

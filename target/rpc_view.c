@@ -88,7 +88,7 @@ static unsigned count_ctrls(const struct nvmf_subsys *s)
 
 json_object *nvmf_rpc_status(struct nvmf_tgt *t)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *pcie;
 	unsigned nns = 0, nctrl = count_ctrls(t->disc);
 
 	for (unsigned i = 0; i < t->nr_subsys; i++) {
@@ -106,6 +106,16 @@ json_object *nvmf_rpc_status(struct nvmf_tgt *t)
 	json_object_object_add(o, "controllers", json_object_new_int((int)nctrl));
 	json_object_object_add(o, "connections", json_object_new_int((int)nvmf_transports_nr_conns()));
 	json_object_object_add(o, "pcie_controllers", json_object_new_int((int)t->nr_pcie));
+	pcie = json_object_new_array();
+	for (unsigned i = 0; i < t->nr_pcie; i++) {
+		json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "pcie", jstr(t->pcie_bdf[i]));
+		json_object_object_add(c, "state", jstr(pcie_ctrl_state_name(t->pcie[i]->state)));
+		json_object_object_add(c, "resets", json_object_new_int64(t->pcie[i]->resets));
+		json_object_array_add(pcie, c);
+	}
+	json_object_object_add(o, "pcie", pcie);
 	json_object_object_add(o, "genctr", json_object_new_int64((int64_t)t->genctr));
 	return o;
 }

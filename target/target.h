@@ -186,7 +186,9 @@ extern unsigned nvmf_test_fail_reactor_calls;
 /* Reset a PCIe controller (reactor 0): disable, each reactor aborts its
  * own queue's commands, re-enable. Allocates nothing; a reset asked for
  * while another runs is left to the next health check. */
-void nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
+/* On reactor 0. 0: the reset runs (or the controller failed to disable and
+ * is FAILED); -EBUSY: a reset runs already; -ENODEV: nothing to reset. */
+int nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* --- backends ------------------------------------------------------------ */
 

@@ -160,7 +160,7 @@ fi
 c usage add-namespace "$OPEN"
 if [ $RC = 2 ] && one_line "$W/usage.err"; then ok "usage error: exit 2, $(first "$W/usage.err")"; else bad "usage error (exit $RC)" "$W/usage.err"; fi
 if "$CTL" --help > "$W/help.out" 2>&1 &&
-   for cmd in status list stats add-namespace remove-namespace add-host remove-host add-port remove-port set-ana-state reload save-config setup release; do
+   for cmd in status list stats add-namespace remove-namespace add-host remove-host add-port remove-port set-ana-state reset-controller reload save-config setup release; do
 	grep -q "^  $cmd" "$W/help.out" || exit 1
    done; then
 	ok "--help lists every command"
@@ -311,6 +311,18 @@ if [ $RC = 0 ] && ! listening "$PORT2" && listening "$PORT"; then
 	ok "remove-port: $PORT2 closed, $PORT still listening"
 else
 	bad "remove-port (exit $RC)" "$W/rmport.out" "$W/rmport.err"
+fi
+
+# --- reset-controller: refused without such a controller (the VM test resets a real one) ------
+c rst_bad reset-controller not-a-bdf
+RC_BAD=$RC
+c rst_none reset-controller 0000:00:1f.7
+if [ $RC = 1 ] && one_line "$W/rst_none.err" && grep -q 'no PCIe controller 0000:00:1f.7 in use' "$W/rst_none.err" &&
+   [ "$RC_BAD" = 2 ] && grep -q 'not a PCI address' "$W/rst_bad.err" &&
+   c rst_status --json status && [ $RC = 0 ] && json_get "$W/rst_status.out" 'r["pcie"] == [] and r["pcie_controllers"] == 0' | grep -qx True; then
+	ok "reset-controller: a controller the daemon does not drive is refused ($(first "$W/rst_none.err")), a bad address is a usage error; status lists no PCIe controller"
+else
+	bad "reset-controller refusals (exit $RC, bad address exit $RC_BAD)" "$W/rst_none.err" "$W/rst_bad.err" "$W/rst_status.out"
 fi
 
 # --- set-ana-state: the port's group state, live, and the per-port counters ---------------------

@@ -91,7 +91,7 @@ check)
 	# discovery, connect, data (fio regions later read back by the kernel),
 	# digests and connection churn, several hosts, then the daemon stops
 	# and the kernel driver reads what went over the fabric.
-	FABRIC_TESTS="tcp_start tcp_discover tcp_connect tcp_nvme_cli tcp_fio tcp_discard_zeroes tcp_digest tcp_burst tcp_cycles tcp_second_host tcp_host_refused tcp_restart tcp_readback"
+	FABRIC_TESTS="tcp_start tcp_discover tcp_connect tcp_nvme_cli tcp_fio tcp_discard_zeroes tcp_digest tcp_burst tcp_cycles tcp_second_host tcp_host_refused tcp_ctrl_reset tcp_restart tcp_readback"
 	# the project's test initiator against the kernel's nvmet-tcp: the
 	# reference the host tests use is itself checked against a real target
 	INIT_TESTS="initiator_hostcheck initiator_target initiator_discover initiator_selftest_plain initiator_selftest_digests initiator_selftest_r2t initiator_selftest_dissqfc initiator_malformed initiator_kato_expiry initiator_perf"

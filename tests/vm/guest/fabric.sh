@@ -548,6 +548,65 @@ t_host_refused() {
 	fi
 }
 
+# tcp_ctrl_reset: nvmf-bridgectl reset-controller resets QEMU's controller
+# three times while fio writes and then verifies over NVMe/TCP. Commands in
+# flight on the device come back to the host with an abort status that it
+# retries, commands that arrive during a reset wait until the I/O queues
+# exist again, and fio ends with no error; the host's connection never
+# drops (no error recovery in dmesg).
+pcie_resets() {
+	"$BIN/nvmf-bridgectl" --json status 2>/dev/null | tr -d ' \n' | grep -o '"resets":[0-9]*' | grep -o '[0-9]*$' | head -n 1
+}
+t_ctrl_reset() {
+	local n=tcp_ctrl_reset why= mark= dmark= w0= r0= r1= fpid= i= ms= done_n= aborted=
+	need_conn $n || return
+	mark=$(dmesg | wc -l)
+	dmark=$(wc -l < "$DLOG")
+	w0=$(pcie_writes); w0=${w0:-0}
+	r0=$(pcie_resets)
+	[ -n "$r0" ] || { result $n FAIL "status lists no PCIe controller: $("$BIN/nvmf-bridgectl" --json status 2>&1 | head -c 300)"; return; }
+	# 32 MiB in 4 KiB random writes (8192 commands), then read back and
+	# verified; the resets fall after 1500, 3000 and 4500 writes
+	( run_fio ${n} $T_FIO --filename="$DEV" $FIO_COMMON --name=ctrlreset --rw=randwrite --bs=4k --iodepth=32 \
+		--size=32M --offset=704M; \
+	  echo "$FIO_RC|$FIO_WHY|$FIO_WKB|$FIO_RKB" > "$RES/${n}.sum" ) &
+	fpid=$!
+	for i in 1 2 3; do
+		if ! wait_until 60 writes_past $((w0 + i * 1500)); then
+			why="$why; reset $i: the daemon did not see $((i * 1500)) writes within 60 s"
+			break
+		fi
+		log "\$ nvmf-bridgectl reset-controller $BDF"
+		if "$BIN/nvmf-bridgectl" --timeout 30 reset-controller "$BDF" > "$RES/${n}_$i.out" 2>&1; then
+			log "$(head -n 1 "$RES/${n}_$i.out")"
+			ms="$ms $(grep -o 'after [0-9]* ms' "$RES/${n}_$i.out" | grep -o '[0-9][0-9]*')"
+		else
+			why="$why; reset-controller $i (exit $?): $(head -n 1 "$RES/${n}_$i.out")"
+		fi
+	done
+	wait $fpid
+	IFS='|' read -r _rc _why _wkb _rkb < "$RES/${n}.sum"
+	[ "$_rc" = 0 ] && [ -z "$_why" ] || why="$why; fio across the resets: $_why"
+	r1=$(pcie_resets)
+	[ "${r1:-x}" = $((r0 + 3)) ] || why="$why; status counts ${r1:-no} resets, expected $((r0 + 3))"
+	tail -n +$((dmark + 1)) "$DLOG" > "$RES/${n}.log"
+	done_n=$(grep -c 'controller reset done' "$RES/${n}.log")
+	[ "$done_n" = 3 ] || why="$why; the daemon logged 'controller reset done' $done_n times, expected 3"
+	aborted=$(grep -o 'reset: [0-9]* command(s) in flight' "$RES/${n}.log" | grep -o '[0-9][0-9]*' | awk '{ s += $1 } END { print s + 0 }')
+	dmesg | tail -n +$((mark + 1)) > "$RES/${n}.dmesg"
+	if grep -qE 'starting error recovery|Reconnecting|I/O tag .* timeout' "$RES/${n}.dmesg"; then
+		why="$why; the host's connection did not survive: $(grep -m1 -E 'starting error recovery|Reconnecting|timeout' "$RES/${n}.dmesg")"
+	fi
+	[ "$(ctrl_attr "$(ctrls_of "$NQN_PCIE" | head -n 1)" state)" = live ] || why="$why; host controller not live afterwards"
+	if [ -z "$why" ]; then
+		result $n PASS "3 resets of $BDF by nvmf-bridgectl while fio wrote (live again after${ms} ms);" \
+			"$aborted command(s) in flight completed as aborted and retried by the host; no error recovery on" \
+			"the host; fio wrote $_wkb KiB, verified $_rkb KiB, 0 errors"
+	else
+		result $n FAIL "${why#; }"
+	fi
+}
+
 # tcp_restart: the daemon restarted (SIGTERM, then started again) while fio
 # writes and verifies; the Linux host reconnects by itself (ctrl-loss-tmo
 # 20 s, reconnect-delay 2 s) and fio ends with no error. The pause the host
@@ -680,6 +739,7 @@ for t in $(echo "$TESTS" | tr ',' ' '); do
 	tcp_cycles)         t_cycles ;;
 	tcp_second_host)    t_second_host ;;
 	tcp_host_refused)   t_host_refused ;;
+	tcp_ctrl_reset)     t_ctrl_reset ;;
 	tcp_restart)        t_restart ;;
 	tcp_readback)       t_readback ;;
 	*)                  result "$t" FAIL "unknown test (see tests/vm/guest/fabric.sh)" ;;
