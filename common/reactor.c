@@ -3,11 +3,11 @@
 #include "common/reactor.h"
 
 #include <errno.h>
-#include <sys/prctl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -409,8 +409,6 @@ static void render_events(struct sb *b, const struct nvmf_tgt *t)
 
 static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 {
-	static const char *const states[] = { "dead", "live", "resetting", "failed" };
-
 	family(b, "nvmf_bridge_dma_buffers", "gauge", "Data buffers in a reactor's DMA pool");
 	family(b, "nvmf_bridge_dma_buffers_in_use", "gauge", "Data buffers of a reactor's pool held by requests now");
 	for (unsigned i = 0; i < t->nr_reactors; i++) {
@@ -432,9 +430,9 @@ static void render_resources(struct sb *b, const struct nvmf_tgt *t)
 
 		sb_printf(b, "nvmf_bridge_pcie_controller_resets_total{device=\"%s\"} %u\n", t->pcie_bdf[i],
 			  __atomic_load_n(&pc->resets, __ATOMIC_RELAXED));
-		for (unsigned s = 0; s < sizeof(states) / sizeof(states[0]); s++)
+		for (unsigned s = PCIE_CTRL_DEAD; s <= PCIE_CTRL_FAILED; s++)
 			sb_printf(b, "nvmf_bridge_pcie_controller_state{device=\"%s\",state=\"%s\"} %u\n", t->pcie_bdf[i],
-				  states[s], st == s);
+				  pcie_ctrl_state_name((enum pcie_ctrl_state)s), st == s);
 	}
 	family(b, "nvmf_bridge_reactor_busy_seconds_total", "counter",
 	       "A reactor thread's time in turns that did work (timers, pollers, socket and device events)");
