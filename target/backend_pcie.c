@@ -123,7 +123,9 @@ static int queue_io(struct nvmf_req *req)
 	if (rc == -EAGAIN || rc == -EBUSY)
 		return -EAGAIN;
 	if (rc) {
-		log_err("namespace %u: cannot queue command: %s", ns->nsid, strerror(-rc));
+		/* a failed controller is reported once (health check), not per command */
+		if (rc != -ENODEV)
+			log_err("namespace %u: cannot queue command: %s", ns->nsid, strerror(-rc));
 		nvmf_req_complete(req, nvmf_status_dnr(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
 	}
 	return 0;
@@ -195,8 +197,11 @@ static int poll_ctrl(struct pcie_ctrl *pc)
 	struct pcie_queue *q = &pc->ioq[k];
 	int work = 0;
 
-	if (pc->state != PCIE_CTRL_LIVE || k >= pc->nr_ioq)
+	if (k >= pc->nr_ioq || pc->state == PCIE_CTRL_RESETTING)
 		return 0;
+	/* live: what waited goes to the queue; failed: queue_io completes
+	 * it with an error (nothing waits for a controller that will not
+	 * come back by itself) */
 	while (be->pending_head) {
 		struct nvmf_req *req = be->pending_head;
 
@@ -207,6 +212,8 @@ static int poll_ctrl(struct pcie_ctrl *pc)
 			be->pending_tail = NULL;
 		work++;
 	}
+	if (pc->state != PCIE_CTRL_LIVE)
+		return work;
 	pcie_queue_ring(q);
 	work += (int)pcie_queue_process(q, q->depth);
 	/* without an interrupt, keep spinning while commands are out */

@@ -47,12 +47,37 @@ static void watch_ctrl_irqs(struct nvmf_tgt *t, struct pcie_ctrl *pc)
 	}
 }
 
+struct nvmf_pcie_test_dev nvmf_pcie_test_dev;
+
+/* The device through VFIO, or the test's: *dev, or why not (rc) */
+static int dev_open(const char *bdf, const struct pcie_dev_ops **ops, void **dev, char *why, size_t len)
+{
+	struct vfio_dev *v;
+	int rc;
+
+	if (nvmf_pcie_test_dev.open)
+		return nvmf_pcie_test_dev.open(bdf, ops, dev, why, len);
+	rc = vfio_dev_open(bdf, (size_t)NVMF_DATA_BUFS * NVMF_DATA_BUF_SIZE + (64u << 20), &v, why, len);
+	*ops = &vfio_dev_ops;
+	*dev = v;
+	return rc;
+}
+
+static void dev_close(void *dev)
+{
+	if (nvmf_pcie_test_dev.close)
+		nvmf_pcie_test_dev.close(dev);
+	else
+		vfio_dev_close(dev);
+}
+
 /* The controller at bdf, opened (and brought up) unless it already is. */
 int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **out, char *err, size_t errlen)
 {
+	const struct pcie_dev_ops *ops;
 	struct pcie_ctrl_opts o;
-	struct vfio_dev *v;
 	struct pcie_ctrl *c;
+	void *v;
 	char why[768];
 	int rc;
 
@@ -66,14 +91,14 @@ int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **
 		set_err(err, errlen, "%s: more than %u PCIe controllers", bdf, NVMF_MAX_PCIE);
 		return -ENOSPC;
 	}
-	rc = vfio_dev_open(bdf, (size_t)NVMF_DATA_BUFS * NVMF_DATA_BUF_SIZE + (64u << 20), &v, why, sizeof(why));
+	rc = dev_open(bdf, &ops, &v, why, sizeof(why));
 	if (rc) {
 		set_err(err, errlen, "%s", why);
 		return rc;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		vfio_dev_close(v);
+		dev_close(v);
 		return -ENOMEM;
 	}
 	pcie_ctrl_opts_default(&o);
@@ -82,11 +107,13 @@ int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **
 	o.nr_io_queues = t->nr_reactors ? t->nr_reactors : (t->cfg->bridge.reactors ? t->cfg->bridge.reactors : 1);
 	o.io_queue_depth = 1024;
 	o.max_xfer = NVMF_DATA_BUF_SIZE;
-	rc = pcie_ctrl_init(c, &vfio_dev_ops, v, &o, why, sizeof(why));
+	if (nvmf_pcie_test_dev.opts)
+		nvmf_pcie_test_dev.opts(&o);
+	rc = pcie_ctrl_init(c, ops, v, &o, why, sizeof(why));
 	if (rc) {
 		set_err(err, errlen, "%s: controller bring-up failed: %s", bdf, why);
 		free(c);
-		vfio_dev_close(v);
+		dev_close(v);
 		return rc;
 	}
 	if (t->nr_reactors && c->nr_ioq < t->nr_reactors) {
@@ -95,7 +122,7 @@ int nvmf_pcie_ctrl_open(struct nvmf_tgt *t, const char *bdf, struct pcie_ctrl **
 			t->nr_reactors);
 		pcie_ctrl_shutdown(c);
 		free(c);
-		vfio_dev_close(v);
+		dev_close(v);
 		return -ENOSPC;
 	}
 	t->pcie[t->nr_pcie] = c;
@@ -214,7 +241,7 @@ void nvmf_pcie_ctrls_close(struct nvmf_tgt *t)
 			log_warn("%s: shutdown not confirmed by the controller", t->pcie_bdf[i]);
 		else
 			log_notice("%s: controller shut down", t->pcie_bdf[i]);
-		vfio_dev_close(dev);
+		dev_close(dev);
 		free(t->pcie[i]);
 	}
 }

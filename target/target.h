@@ -56,6 +56,8 @@ struct nvmf_ctrl;
 struct nvmf_sq;
 struct nvmf_req;
 struct pcie_ctrl;
+struct pcie_ctrl_opts;
+struct pcie_dev_ops;
 struct nvmf_qos;
 struct nvmf_qos_limit;
 struct nvmf_qos_cache;
@@ -189,6 +191,16 @@ extern unsigned nvmf_test_fail_reactor_calls;
 /* On reactor 0. 0: the reset runs (or the controller failed to disable and
  * is FAILED); -EBUSY: a reset runs already; -ENODEV: nothing to reset. */
 int nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
+
+/* Tests: PCIe controllers on a device of the test's (a fake) instead of
+ * VFIO. open gives the device and its ops for bdf, opts may change the
+ * driver's options, close frees the device. All NULL: VFIO. */
+struct nvmf_pcie_test_dev {
+	int (*open)(const char *bdf, const struct pcie_dev_ops **ops, void **dev, char *why, size_t len);
+	void (*opts)(struct pcie_ctrl_opts *o);
+	void (*close)(void *dev);
+};
+extern struct nvmf_pcie_test_dev nvmf_pcie_test_dev;
 
 /* --- backends ------------------------------------------------------------ */
 

@@ -18,6 +18,7 @@
  * JSON is written with single quotes, turned into double quotes before
  * parsing.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -3281,6 +3282,125 @@ static void test_reset_survives_failed_messages(void **state)
 }
 
 
+/* A namespace on a PCIe controller (a fake device behind the target, as
+ * nvmf_pcie_ctrl_open would open one through VFIO) whose reset fails: the
+ * commands that waited for the reset, and those that come after, get an
+ * error at once instead of waiting for good; a second reset (what
+ * nvmf-bridgectl reset-controller does for a failed controller) brings it
+ * back. */
+static struct fake_nvme *pcie_tdev;
+
+static int tdev_open(const char *bdf, const struct pcie_dev_ops **ops, void **dev, char *why, size_t len)
+{
+	struct fake_nvme_config fc;
+
+	(void)bdf;
+	fake_nvme_config_default(&fc);
+	fc.manual = true;       /* I/O waits for fake_nvme_process: commands stay in flight */
+	pcie_tdev = fake_nvme_create(&fc);
+	if (!pcie_tdev) {
+		snprintf(why, len, "no fake device");
+		return -ENOMEM;
+	}
+	*ops = &fake_nvme_ops;
+	*dev = pcie_tdev;
+	return 0;
+}
+
+static void tdev_opts(struct pcie_ctrl_opts *o)
+{
+	o->irq = false;
+	o->try_huge = false;
+	o->clock_ns = fake_clock;
+	o->delay_us = fake_delay;
+}
+
+static void tdev_close(void *dev)
+{
+	fake_nvme_destroy(dev);
+	pcie_tdev = NULL;
+}
+
+static int pcie_env_down(void **state)
+{
+	int rc = env_down(state);
+
+	nvmf_pcie_test_dev = (struct nvmf_pcie_test_dev){ 0 };
+	return rc;
+}
+
+static const char cfg_pcie[] =
+	"{'subsystems': [{'nqn': '" NQN1 "', 'attr': {'allow_any_host': '1'},"
+	"  'namespaces': [{'nsid': 1, 'device': {'pcie': '0000:00:01.0', 'nsid': 1}}]}],"
+	" 'ports': [{'portid': 1, 'addr': {" TCP("127.0.0.1", "4420") "}, 'subsystems': ['" NQN1 "']}]}";
+
+/* turns of reactor 0 (the device processing its I/O queues when asked) */
+static void pcie_turns(unsigned n, bool device)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (device)
+			fake_nvme_process(pcie_tdev, 64);
+		reactor_run_once(&E.t.reactors[0].r, 0);
+	}
+}
+
+static void test_pcie_failed_reset_waiting_commands(void **state)
+{
+	const uint16_t aborted = NVME_STATUS(NVME_SCT_PATH, NVME_SC_HOST_ABORTED_CMD);
+	struct treq *inflight[4], *waiting[4], *late, *again;
+	struct pcie_ctrl *pc;
+	struct tq *io;
+	uint16_t id;
+
+	(void)state;
+	nvmf_pcie_test_dev = (struct nvmf_pcie_test_dev){ tdev_open, tdev_opts, tdev_close };
+	env_up(cfg_pcie);
+	assert_int_equal(E.t.nr_pcie, 1);
+	pc = E.t.pcie[0];
+	admin_up(1, NQN1, HOSTA, &id);
+	io = io_up(1, NQN1, HOSTA, id, 1);
+	/* a read goes through the device */
+	again = exec_c2h(io, rw(NVME_CMD_READ, 1, 0, 8), 4096);
+	pcie_turns(8, true);
+	assert_int_equal(status_of(again), ST_OK);
+	/* four in flight on the device, which does not process them */
+	for (unsigned i = 0; i < 4; i++)
+		inflight[i] = exec_c2h(io, rw(NVME_CMD_READ, 1, 8 * i, 8), 4096);
+	pcie_turns(2, false);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(inflight[i]->completions, 0);
+	/* the reset's re-enable fails: the device refuses Create I/O SQ */
+	fake_nvme_fail_opcode(pcie_tdev, true, NVME_ADM_CREATE_SQ, gen(NVME_SC_INTERNAL));
+	assert_int_equal(nvmf_tgt_reset_pcie(&E.t, pc), 0);
+	assert_int_equal(nvmf_tgt_reset_pcie(&E.t, pc), -EBUSY);      /* one at a time */
+	/* four arrive while it runs: they wait for the queues */
+	for (unsigned i = 0; i < 4; i++)
+		waiting[i] = exec_c2h(io, rw(NVME_CMD_READ, 1, 64 + 8 * i, 8), 4096);
+	for (unsigned i = 0; i < 100 && E.t.resets_pending; i++)
+		pcie_turns(1, false);
+	assert_int_equal(E.t.resets_pending, 0);
+	assert_int_equal(pc->state, PCIE_CTRL_FAILED);
+	pcie_turns(4, false);
+	/* in flight: aborted, no DNR (the host retries them) */
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(status_of(inflight[i]), aborted);
+	/* waiting: an error now, not a wait for good */
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(status_of(waiting[i]), gen(NVME_SC_INTERNAL));
+	late = exec_c2h(io, rw(NVME_CMD_READ, 1, 128, 8), 4096);
+	pcie_turns(1, false);
+	assert_int_equal(status_of(late), gen(NVME_SC_INTERNAL));
+	/* another reset brings the failed controller back */
+	assert_int_equal(nvmf_tgt_reset_pcie(&E.t, pc), 0);
+	for (unsigned i = 0; i < 100 && E.t.resets_pending; i++)
+		pcie_turns(1, false);
+	assert_int_equal(pc->state, PCIE_CTRL_LIVE);
+	again = exec_c2h(io, rw(NVME_CMD_READ, 1, 0, 8), 4096);
+	pcie_turns(8, true);
+	assert_int_equal(status_of(again), ST_OK);
+	assert_int_equal(fake_nvme_stats(pcie_tdev)->errors, 0);
+}
+
 /* ======================================================================== */
 /* DH-HMAC-CHAP                                                              */
 /* ======================================================================== */
@@ -3767,6 +3887,7 @@ int main(void)
 		T(test_buffer_before_connect),
 		T(test_removed_namespace_freed_at_exit),
 		T(test_reset_survives_failed_messages),
+		cmocka_unit_test_teardown(test_pcie_failed_reset_waiting_commands, pcie_env_down),
 #undef T
 	};
 
