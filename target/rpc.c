@@ -188,18 +188,18 @@ static json_object *changes_json(const char *changes)
 }
 
 /* reset-controller {"pcie": BDF}: reset a live PCIe controller the way a
- * command timeout does, or try again with one whose reset failed (disable, commands in flight completed with an
+ * command timeout does (disable, commands in flight completed with an
  * abort status that hosts retry, enable, queues re-created; commands that
- * arrive meanwhile wait). The answer comes once it has begun; status shows
- * the controller's state and its resets. Runs on reactor 0, as the health
- * check's resets do. */
+ * arrive meanwhile wait), or try again with one whose reset failed. The
+ * answer comes once it has begun; status shows the controller's state and
+ * its resets. Runs on reactor 0, as the health check's resets do. */
 static json_object *reset_controller(struct rpc_client *cl, json_object *params, int *code, char *msg, size_t msglen)
 {
 	struct nvmf_tgt *t = cl->srv->t;
 	struct pcie_ctrl *pc = NULL;
 	const char *bdf;
 	json_object *p, *res;
-	bool live = false;
+	bool resettable = false;
 	int rc;
 
 	if (!params || !json_object_is_type(params, json_type_object) || !json_object_object_get_ex(params, "pcie", &p) ||
@@ -215,10 +215,10 @@ static json_object *reset_controller(struct rpc_client *cl, json_object *params,
 			pc = t->pcie[i];
 	if (!pc)
 		snprintf(msg, msglen, "no PCIe controller %.32s in use (status lists them)", bdf);
-	else if (!(live = pc->state == PCIE_CTRL_LIVE || pc->state == PCIE_CTRL_FAILED))
+	else if (!(resettable = pc->state == PCIE_CTRL_LIVE || pc->state == PCIE_CTRL_FAILED))
 		snprintf(msg, msglen, "%.32s is %s: nothing to reset now", bdf, pcie_ctrl_state_name(pc->state));
 	pthread_mutex_unlock(&t->lock);
-	if (!live) {
+	if (!resettable) {
 		*code = RPC_REFUSED;
 		return NULL;
 	}

@@ -186,10 +186,10 @@ void nvmf_reactor_post(struct nvmf_reactor *to, struct nvmf_msg *m);
 /* Tests only: the next N nvmf_reactor_call fail as if the ring were full. */
 extern unsigned nvmf_test_fail_reactor_calls;
 /* Reset a PCIe controller (reactor 0): disable, each reactor aborts its
- * own queue's commands, re-enable. Allocates nothing; a reset asked for
- * while another runs is left to the next health check. */
-/* On reactor 0. 0: the reset runs (or the controller failed to disable and
- * is FAILED); -EBUSY: a reset runs already; -ENODEV: nothing to reset. */
+ * own queue's commands, re-enable. Allocates nothing. 0: the reset runs
+ * (or the controller failed to disable and is FAILED); -EBUSY: another
+ * runs (the health check tries again on its next tick); -ENODEV: nothing
+ * to reset. */
 int nvmf_tgt_reset_pcie(struct nvmf_tgt *t, struct pcie_ctrl *pc);
 
 /* Tests: PCIe controllers on a device of the test's (a fake) instead of
