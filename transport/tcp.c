@@ -53,11 +53,7 @@
 #include "transport/tcp_tls.h"
 
 #define RX_BUDGET 64                    /* PDUs per turn and connection, for fairness */
-/* iovecs per sendmsg: a read's answer takes 3 (header, payload,
- * CapsuleResp), so 256 carry the answers to a whole receive batch
- * (RX_BUDGET) in one call; 64 took four calls at QD128 (measured: 0.062
- * sendmsg per command against 0.016, +3-4 % IOPS) */
-#define TX_IOV_MAX 256
+#define TX_IOV_MAX 64
 /* Receive staging once connected: one recv() brings many capsules and
  * their headers; payload still outstanding in bulk goes straight into
  * its DMA buffer. */
