@@ -65,10 +65,11 @@
  * the socket then waits on memory line after line. Before each sendmsg,
  * a prefetch every 2 KiB of the first 4 KiB of each payload in it starts
  * those loads side by side; the hardware streams the rest of each. On
- * 4 KiB random reads from a 512 MiB mem namespace: +8-10 % IOPS at QD32
- * and QD128, none lost on 128 KiB reads or a null namespace. Prefetching
- * as each read completed (a whole receive batch ahead of the copy) lost
- * 4 % at QD128; a prefetch every 256 or 512 bytes lost 5-18 %
+ * 4 KiB random reads from a 512 MiB mem namespace: +9 % IOPS at QD32 and
+ * +13 % at QD128 with spdk_nvme_perf, +7 % with nvmf-bridge-perf --poll;
+ * with a 1 KiB stride, 128 KiB reads and a null namespace were unchanged.
+ * Prefetching as each read completed (a whole receive batch ahead of the
+ * copy) lost 4 % at QD128; a prefetch every 256 or 512 bytes lost 3-18 %
  * (docs/performance.md). */
 #define TX_PREFETCH_MIN 1024u           /* iovecs this long are payloads */
 #define TX_PREFETCH_STRIDE 2048u
