@@ -3246,6 +3246,24 @@ static void fake_delay(unsigned us)
 	fake_now_ns += (uint64_t)us * 1000u;
 }
 
+/* The driver's options for a fake device: polled, no hugepages, the
+ * fake clock */
+static void fake_ctrl_opts(struct pcie_ctrl_opts *o)
+{
+	o->irq = false;
+	o->try_huge = false;
+	o->clock_ns = fake_clock;
+	o->delay_us = fake_delay;
+}
+
+/* turns of reactor 0 until the resets asked for have run (at most 100) */
+static void run_resets(void)
+{
+	for (int i = 0; i < 100 && E.t.resets_pending; i++)
+		reactor_run_once(&E.t.reactors[0].r, 0);
+	assert_int_equal(E.t.resets_pending, 0);
+}
+
 static void test_reset_survives_failed_messages(void **state)
 {
 	struct fake_nvme_config fc;
@@ -3262,19 +3280,14 @@ static void test_reset_survives_failed_messages(void **state)
 	pcie_ctrl_opts_default(&o);
 	o.nr_io_queues = 1;
 	o.io_queue_depth = 64;
-	o.irq = false;
-	o.try_huge = false;
-	o.clock_ns = fake_clock;
-	o.delay_us = fake_delay;
+	fake_ctrl_opts(&o);
 	memset(&pc, 0, sizeof(pc));
 	assert_int_equal(pcie_ctrl_init(&pc, &fake_nvme_ops, dev, &o, err, sizeof(err)), 0);
 	for (int round = 0; round < 2; round++) {
 		nvmf_test_fail_reactor_calls = 1000;    /* every allocated message fails */
 		nvmf_tgt_reset_pcie(&E.t, &pc);
-		for (int i = 0; i < 100 && E.t.resets_pending; i++)
-			reactor_run_once(&E.t.reactors[0].r, 0);
+		run_resets();
 		nvmf_test_fail_reactor_calls = 0;
-		assert_int_equal(E.t.resets_pending, 0);
 		assert_int_equal(pc.state, PCIE_CTRL_LIVE);
 	}
 	pcie_ctrl_shutdown(&pc);
@@ -3305,14 +3318,6 @@ static int tdev_open(const char *bdf, const struct pcie_dev_ops **ops, void **de
 	*ops = &fake_nvme_ops;
 	*dev = pcie_tdev;
 	return 0;
-}
-
-static void tdev_opts(struct pcie_ctrl_opts *o)
-{
-	o->irq = false;
-	o->try_huge = false;
-	o->clock_ns = fake_clock;
-	o->delay_us = fake_delay;
 }
 
 static void tdev_close(void *dev)
@@ -3353,7 +3358,7 @@ static void test_pcie_failed_reset_waiting_commands(void **state)
 	uint16_t id;
 
 	(void)state;
-	nvmf_pcie_test_dev = (struct nvmf_pcie_test_dev){ tdev_open, tdev_opts, tdev_close };
+	nvmf_pcie_test_dev = (struct nvmf_pcie_test_dev){ tdev_open, fake_ctrl_opts, tdev_close };
 	env_up(cfg_pcie);
 	assert_int_equal(E.t.nr_pcie, 1);
 	pc = E.t.pcie[0];
@@ -3376,9 +3381,7 @@ static void test_pcie_failed_reset_waiting_commands(void **state)
 	/* four arrive while it runs: they wait for the queues */
 	for (unsigned i = 0; i < 4; i++)
 		waiting[i] = exec_c2h(io, rw(NVME_CMD_READ, 1, 64 + 8 * i, 8), 4096);
-	for (unsigned i = 0; i < 100 && E.t.resets_pending; i++)
-		pcie_turns(1, false);
-	assert_int_equal(E.t.resets_pending, 0);
+	run_resets();
 	assert_int_equal(pc->state, PCIE_CTRL_FAILED);
 	pcie_turns(4, false);
 	/* in flight: aborted, no DNR (the host retries them) */
@@ -3392,8 +3395,7 @@ static void test_pcie_failed_reset_waiting_commands(void **state)
 	assert_int_equal(status_of(late), gen(NVME_SC_INTERNAL));
 	/* another reset brings the failed controller back */
 	assert_int_equal(nvmf_tgt_reset_pcie(&E.t, pc), 0);
-	for (unsigned i = 0; i < 100 && E.t.resets_pending; i++)
-		pcie_turns(1, false);
+	run_resets();
 	assert_int_equal(pc->state, PCIE_CTRL_LIVE);
 	again = exec_c2h(io, rw(NVME_CMD_READ, 1, 0, 8), 4096);
 	pcie_turns(8, true);
