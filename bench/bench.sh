@@ -70,6 +70,8 @@ trap cleanup EXIT
 	echo "cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
 	echo "cpus=$(nproc)"
 	echo "kernel=$(uname -r)"
+	# loopback TCP runs under it (BBR paces a socket once it leaves startup)
+	echo "tcp_cc=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)"
 	echo "hypervisor=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)"
 	echo "commit=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
 	echo "dirty=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | wc -l)"

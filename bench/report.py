@@ -240,8 +240,9 @@ def main():
     md = []
     md.append("# nvmf-bridge benchmark %s" % os.path.basename(a.out))
     md.append("")
-    md.append("- machine: %s, %s CPUs (%s hypervisor), kernel %s" % (
-        m.get("cpu_model"), m.get("cpus"), m.get("hypervisor") or "no", m.get("kernel")))
+    md.append("- machine: %s, %s CPUs (%s hypervisor), kernel %s, TCP congestion control %s" % (
+        m.get("cpu_model"), m.get("cpus"), m.get("hypervisor") or "no", m.get("kernel"),
+        m.get("tcp_cc") or "not recorded"))
     md.append("- commit: %s%s" % (m.get("commit"), " (with %s uncommitted change(s) to tracked files)" % m["dirty"]
                                  if m.get("dirty", "0") not in ("0", "") else ""))
     md.append("- load average at start %s, after the host part %s, at end %s; other QEMU processes running at start: %s%s" % (

@@ -52,6 +52,11 @@ else
 fi
 [ -s "$W/out/smoke.md" ] && grep -q '^| 4 KiB random read | 32 |' "$W/out/smoke.md" && ok "report table written" ||
 	bad "report table missing ($W/out/smoke.md)"
+# loopback numbers depend on the congestion control (docs/performance.md)
+cc=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)
+grep -q "^- machine: .*, TCP congestion control $cc\$" "$W/out/smoke.md" &&
+	ok "report names the TCP congestion control ($cc)" ||
+	bad "report does not name the TCP congestion control $cc: $(grep '^- machine' "$W/out/smoke.md")"
 
 # the SPDK comparison's report (bench/vs_spdk.py; SPDK itself only runs in
 # make bench): ratios per round, min-max, and the bars judged on the minimum
