@@ -54,11 +54,13 @@
 
 #define RX_BUDGET 64                    /* PDUs per turn and connection, for fairness */
 /* iovecs per sendmsg: a read's answer takes 3 (C2HData header, payload,
- * CapsuleResp), so 128 carry about 42 reads. At QD128 (a recv brings
- * about 64 commands) that is two calls instead of four with 64: +3 % to
- * +7 % IOPS on 4 KiB reads, QD32 and QD1 unchanged. 256 (one call) ran
- * about half the runs at half speed against an initiator waiting in
- * epoll; 128 never did in the runs docs/performance.md lists. */
+ * CapsuleResp; 2 when SUCCESS replaces the CapsuleResp), so 128 carry
+ * about 42 reads. At QD128 (a recv brings about 64 commands) that is two
+ * calls instead of four with 64: +3 % to +7 % IOPS on 4 KiB reads, QD32
+ * and QD1 unchanged. With 256 (one call), under BBR (this test bed's
+ * congestion control) the socket left startup and was paced in about
+ * half the runs, at half the IOPS; 128 did not slow down in the runs
+ * docs/performance.md lists. */
 #define TX_IOV_MAX 128
 /* Receive staging once connected: one recv() brings many capsules and
  * their headers; payload still outstanding in bulk goes straight into
